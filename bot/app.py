@@ -1,0 +1,74 @@
+"""Assembling the bot: one Bot, one Dispatcher, routers by audience, dependencies passed in."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.i18n import make_i18n
+from bot.middlewares import (
+    DbSessionMiddleware,
+    DedupMiddleware,
+    UserLocaleMiddleware,
+    UserMiddleware,
+)
+from bot.routers import common, donor, fallback, registration
+from bot.storage import SqlStorage
+from redreserve.clock import Clock, system_clock
+from redreserve.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_base))
+    return Bot(
+        token=settings.token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock) -> Dispatcher:
+    i18n = make_i18n(settings.bot.default_locale)
+    # One person's updates are handled one at a time, so two quick taps cannot race
+    # through the same conversation step.
+    dp = Dispatcher(
+        storage=SqlStorage(sessionmaker),
+        events_isolation=SimpleEventIsolation(),
+        settings=settings,
+        clock=clock,
+        sessionmaker=sessionmaker,
+    )
+    dp.update.outer_middleware(DedupMiddleware(sessionmaker))
+    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
+    dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
+    UserLocaleMiddleware(i18n).setup(dp)
+    dp["i18n_instance"] = i18n
+    dp.include_routers(*(m.router.build() for m in (common, registration, donor, fallback)))
+    return dp
+
+
+async def run_polling(settings: Settings, *, clock: Clock = system_clock) -> None:
+    """The production entry point: long polling against the configured Bot API server."""
+    from bot.commands import set_default_commands
+    from models.engine import create_schema, make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database.url)
+    await create_schema(engine)
+    sessionmaker = make_sessionmaker(engine)
+    bot = build_bot(settings)
+    dp = build_dispatcher(settings, sessionmaker, clock=clock)
+    try:
+        await set_default_commands(bot, dp["i18n_instance"])
+        await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+    finally:
+        await bot.session.close()
+        await engine.dispose()

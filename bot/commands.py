@@ -1,0 +1,65 @@
+"""The command menu each person sees: donors, club leads, staff and admins differ (UX.md)."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.utils.i18n import I18n
+
+from bot.i18n import LOCALES
+from redreserve.i18n import N_
+
+DONOR = [
+    ("me", N_("My profile and when I may give again")),
+    ("pause", N_("Pause emergency calls for a while")),
+    ("resume", N_("Resume emergency calls")),
+    ("donated", N_("Record a donation made elsewhere")),
+    ("language", N_("Language / Ngôn ngữ")),
+    ("mydata", N_("Download everything stored about me")),
+    ("forget", N_("Delete my data")),
+]
+LEAD = [
+    ("roster", N_("Club roster by blood type")),
+    ("find", N_("Find members by blood type, e.g. /find O-")),
+    ("add", N_("Add a member")),
+    ("export", N_("Export the roster as a spreadsheet")),
+    ("invitelink", N_("Invite link for new donors")),
+]
+STAFF = [("urgent", N_("Urgent request, e.g. /urgent O- 2"))]
+ADMIN = [
+    ("addclub", N_("Add a club")),
+    ("addhospital", N_("Add a hospital")),
+    ("invite", N_("Create an invite")),
+]
+ALWAYS = [("help", N_("What I can do")), ("cancel", N_("Stop the current step"))]
+
+
+def commands_for(roles, is_admin: bool) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    if roles.donor_id is not None or not (roles.lead_club_ids or roles.staff_hospital_ids):
+        items += DONOR
+    if roles.lead_club_ids:
+        items += LEAD
+    if roles.staff_hospital_ids:
+        items += STAFF
+    if is_admin:
+        items += ADMIN
+    return items + ALWAYS
+
+
+async def set_default_commands(bot: Bot, i18n: I18n) -> None:
+    for locale in LOCALES:
+        cmds = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in DONOR + ALWAYS]
+        await bot.set_my_commands(cmds, scope=BotCommandScopeDefault(), language_code=locale)
+
+
+async def set_user_commands(bot: Bot, i18n: I18n, chat_id: int, roles, is_admin: bool, locale: str) -> None:
+    """Per-chat menu in the user's language. A failure here must not break the reply."""
+    cmds = [
+        BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in commands_for(roles, is_admin)
+    ]
+    try:
+        await bot.set_my_commands(cmds, scope=BotCommandScopeChat(chat_id=chat_id))
+    except TelegramAPIError:
+        pass

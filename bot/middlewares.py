@@ -1,0 +1,86 @@
+"""Per-update plumbing: de-duplication, one DB session, who is writing, their language."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+from aiogram.utils.i18n import I18nMiddleware
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from models.bot_state import ProcessedUpdate
+from models.directory import roles_of
+from models.tables import TelegramUser
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DedupMiddleware(BaseMiddleware):
+    """Skip an update_id already handled: Telegram may deliver an update twice (DOMAIN.md §8).
+
+    The id is committed before handling, in its own short transaction, so that two
+    copies arriving together cannot both pass.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Update):
+            async with self._sessionmaker() as session:
+                session.add(ProcessedUpdate(update_id=event.update_id))
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    return None
+        return await handler(event, data)
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self._sessionmaker() as session:
+            data["session"] = session
+            return await handler(event, data)
+
+
+class UserMiddleware(BaseMiddleware):
+    """Record that this person has written to the bot (so it may write back) and load their roles."""
+
+    def __init__(self, admins: set[int]) -> None:
+        self._admins = admins
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None or user.is_bot:
+            return await handler(event, data)
+        session = data["session"]
+        tg_user = await session.get(TelegramUser, user.id)
+        if tg_user is None:
+            tg_user = TelegramUser(telegram_id=user.id, first_name=user.first_name or "", username=user.username)
+            session.add(tg_user)
+            await session.commit()
+        elif tg_user.blocked_at is not None or tg_user.first_name != (user.first_name or ""):
+            tg_user.blocked_at = None  # writing to the bot unblocks it
+            tg_user.first_name = user.first_name or ""
+            tg_user.username = user.username
+            await session.commit()
+        data["tg_user"] = tg_user
+        data["roles"] = await roles_of(session, user.id)
+        data["is_admin"] = user.id in self._admins
+        return await handler(event, data)
+
+
+class UserLocaleMiddleware(I18nMiddleware):
+    """The user's chosen language; before they choose, the configured default (Vietnamese)."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        tg_user: TelegramUser | None = data.get("tg_user")
+        if tg_user is not None and tg_user.locale in self.i18n.available_locales:
+            return tg_user.locale
+        return self.i18n.default_locale

@@ -1,0 +1,335 @@
+"""Donor self-service: /me, /pause, /resume, /donated, /mydata, /forget (DOMAIN.md §7 rights)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram import F
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import BloodCb, DonorCb, ForgetCb
+from bot.i18n import render
+from bot.routing import RouterTemplate
+from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
+from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
+from dispatcher.eligibility import DonorFacts, assess, next_donation_date
+from models import donors
+from models.directory import Roles
+from models.tables import Donor
+from redreserve.clock import Clock, local_today
+from redreserve.config import Settings
+from redreserve.parsing import ParseError, parse_past_date, parse_weight
+
+router = RouterTemplate("donor")
+router.message.filter(F.chat.type == "private")
+
+DONOR_COMMANDS = ("me", "pause", "resume", "donated", "mydata", "forget")
+PAUSE_CHOICES = (7, 14, 30, 90)
+MAX_PAUSE_DAYS = 365
+
+
+@router.message(Command(*DONOR_COMMANDS))
+async def donor_command(
+    message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock, settings: Settings,
+    i18n: I18n,
+) -> None:
+    if roles.donor_id is None:
+        await message.answer(_("You are not registered as a donor yet. Send /start to register."))
+        return
+    await state.clear()
+    donor = await session.get(Donor, roles.donor_id)
+    command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+    if command == "me":
+        await show_profile(message, session, donor, clock, settings)
+    elif command == "pause":
+        await ask_pause(message, state)
+    elif command == "resume":
+        await resume(message, session, donor, clock, settings)
+    elif command == "donated":
+        await state.set_state(DonatedElsewhere.date)
+        builder = InlineKeyboardBuilder()
+        builder.button(text=_("Today"), callback_data=DonorCb(action="donated_today"))
+        await message.answer(
+            _("Thank you for giving! On which date (DD/MM/YYYY)?"), reply_markup=builder.as_markup()
+        )
+    elif command == "mydata":
+        await send_my_data(message, session, donor, i18n)
+    elif command == "forget":
+        await state.set_state(Forget.confirm)
+        builder = InlineKeyboardBuilder()
+        builder.button(text=_("🗑 Yes, delete my data"), callback_data=ForgetCb(confirm=True))
+        builder.button(text=_("Keep my data"), callback_data=ForgetCb(confirm=False))
+        builder.adjust(1)
+        await message.answer(
+            _("This deletes your profile, phone number, blood type and donation history from RedReserve, "
+              "and you will no longer be called. Only anonymous counts remain. This cannot be undone."),
+            reply_markup=builder.as_markup(),
+        )
+
+
+# --- /me ----------------------------------------------------------------------------------
+
+
+def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Settings) -> str:
+    facts = DonorFacts.of(donor)
+    assessment = assess(facts, local_today(clock), settings.eligibility)
+    next_date = next_donation_date(facts, settings.eligibility)
+    lines = [
+        f"🩸 <b>{escape(donor.full_name)}</b>",
+        _("Blood type: {v}").format(v=fmt_type(donor.abo, donor.rh)),
+        _("Phone: {v}").format(v=donor.phone),
+        _("Sex: {v}").format(v=fmt_sex(donor.sex)),
+        _("Date of birth: {v}").format(v=fmt_date(donor.birth_date)),
+        _("Weight: {v} kg").format(v=f"{donor.weight_kg:g}" if donor.weight_kg else "—"),
+        _("Area: {v}").format(v=escape(donor.area or "—") + (" " + _("(approximate)") if donor.location_approx else "")),
+        _("Club: {v}").format(v=escape(", ".join(clubs)) if clubs else "—"),
+        _("Donations recorded: {n}").format(n=donor.donation_count),
+        _("Last donation: {v}").format(v=fmt_date(donor.last_donation_date) if donor.last_donation_date else _("never")),
+    ]
+    if next_date:
+        lines.append(_("Next possible donation: {v}").format(v=fmt_date(next_date)))
+    lines.append("")
+    lines.append(explain(assessment, facts))
+    lines.append(
+        _("📣 Emergency calls: on") if donor.consent_contact_at else _("🔕 Emergency calls: off")
+    )
+    return "\n".join(lines)
+
+
+async def show_profile(message: Message, session: AsyncSession, donor: Donor, clock: Clock, settings: Settings):
+    clubs = await donors.club_names(session, donor.id)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✏️ Blood type"), callback_data=DonorCb(action="edit_blood"))
+    builder.button(text=_("✏️ Weight"), callback_data=DonorCb(action="edit_weight"))
+    if donor.consent_contact_at:
+        builder.button(text=_("🔕 Stop emergency calls"), callback_data=DonorCb(action="calls_off"))
+    else:
+        builder.button(text=_("📣 Allow emergency calls"), callback_data=DonorCb(action="calls_on"))
+    builder.adjust(2, 1)
+    await message.answer(profile_text(donor, clubs, clock, settings), reply_markup=builder.as_markup())
+
+
+async def _own_donor(query: CallbackQuery, session: AsyncSession, roles: Roles) -> Donor | None:
+    donor = await session.get(Donor, roles.donor_id) if roles.donor_id else None
+    if donor is None:
+        await query.answer(_("You are not registered as a donor yet. Send /start to register."), show_alert=True)
+    return donor
+
+
+@router.callback_query(DonorCb.filter(F.action.in_({"calls_on", "calls_off"})))
+async def toggle_calls(
+    query: CallbackQuery, callback_data: DonorCb, session: AsyncSession, roles: Roles, clock: Clock,
+    settings: Settings,
+) -> None:
+    donor = await _own_donor(query, session, roles)
+    if donor is None:
+        return
+    await donors.set_contact_consent(session, donor, callback_data.action == "calls_on", now=clock(),
+                                     policy_version=settings.bot.policy_version)
+    await query.answer(_("Saved."))
+    clubs = await donors.club_names(session, donor.id)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✏️ Blood type"), callback_data=DonorCb(action="edit_blood"))
+    builder.button(text=_("✏️ Weight"), callback_data=DonorCb(action="edit_weight"))
+    if donor.consent_contact_at:
+        builder.button(text=_("🔕 Stop emergency calls"), callback_data=DonorCb(action="calls_off"))
+    else:
+        builder.button(text=_("📣 Allow emergency calls"), callback_data=DonorCb(action="calls_on"))
+    builder.adjust(2, 1)
+    await query.message.edit_text(profile_text(donor, clubs, clock, settings), reply_markup=builder.as_markup())
+
+
+@router.callback_query(DonorCb.filter(F.action == "edit_blood"))
+async def edit_blood(query: CallbackQuery, state: FSMContext, session: AsyncSession, roles: Roles) -> None:
+    if await _own_donor(query, session, roles) is None:
+        return
+    await state.set_state(DonorEdit.blood_type)
+    await query.answer()
+    await query.message.answer(_("Your blood type:"), reply_markup=keyboards.blood_type_keyboard())
+
+
+@router.callback_query(DonorEdit.blood_type, BloodCb.filter())
+async def got_new_blood(
+    query: CallbackQuery, callback_data: BloodCb, state: FSMContext, session: AsyncSession, roles: Roles,
+    clock: Clock,
+) -> None:
+    donor = await _own_donor(query, session, roles)
+    if donor is None:
+        return
+    valid = {f"{abo}{rh}" for abo, rh in keyboards.BLOOD_TYPES} | {"unknown"}
+    if callback_data.value not in valid:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    abo, rh = (None, None) if callback_data.value == "unknown" else (callback_data.value[:-1], callback_data.value[-1])
+    await donors.update_fields(session, donor, now=clock(), abo=abo, rh=rh)
+    await state.clear()
+    await query.answer(_("Saved."))
+    await query.message.edit_text(_("Your blood type:") + " " + fmt_type(abo, rh))
+
+
+@router.callback_query(DonorCb.filter(F.action == "edit_weight"))
+async def edit_weight(query: CallbackQuery, state: FSMContext, session: AsyncSession, roles: Roles) -> None:
+    if await _own_donor(query, session, roles) is None:
+        return
+    await state.set_state(DonorEdit.weight)
+    await query.answer()
+    await query.message.answer(_("Your weight in kg (e.g. 55):"))
+
+
+@router.message(DonorEdit.weight, F.text)
+async def got_new_weight(
+    message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock, i18n: I18n
+) -> None:
+    donor = await session.get(Donor, roles.donor_id) if roles.donor_id else None
+    if donor is None:
+        await state.clear()
+        await message.answer(_("You are not registered as a donor yet. Send /start to register."))
+        return
+    try:
+        weight = parse_weight(message.text)
+    except ParseError as err:
+        await message.answer(render(err.text, i18n))
+        return
+    await donors.update_fields(session, donor, now=clock(), weight_kg=weight)
+    await state.clear()
+    await message.answer(_("Saved. /me shows your profile."))
+
+
+# --- /pause and /resume -------------------------------------------------------------------
+
+
+async def ask_pause(message: Message, state: FSMContext) -> None:
+    await state.set_state(Pause.days)
+    builder = InlineKeyboardBuilder()
+    for days in PAUSE_CHOICES:
+        builder.button(text=_("{n} days").format(n=days), callback_data=DonorCb(action="pause", value=str(days)))
+    builder.adjust(4)
+    await message.answer(
+        _("For how many days should we not call you? Tap, or type a number of days (1–{max}).").format(
+            max=MAX_PAUSE_DAYS),
+        reply_markup=builder.as_markup(),
+    )
+
+
+@router.callback_query(Pause.days, DonorCb.filter(F.action == "pause"))
+async def pause_button(
+    query: CallbackQuery, callback_data: DonorCb, state: FSMContext, session: AsyncSession, roles: Roles,
+    clock: Clock,
+) -> None:
+    donor = await _own_donor(query, session, roles)
+    if donor is None:
+        return
+    if not callback_data.value.isdigit() or int(callback_data.value) not in PAUSE_CHOICES:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    await query.answer()
+    text = await pause_for(session, donor, int(callback_data.value), state, clock)
+    await query.message.edit_text(text)
+
+
+@router.message(Pause.days, F.text)
+async def pause_typed(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock):
+    text = message.text.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAUSE_DAYS:
+        await message.answer(_("Please type a number of days from 1 to {max}, or /cancel.").format(max=MAX_PAUSE_DAYS))
+        return
+    donor = await session.get(Donor, roles.donor_id)
+    await message.answer(await pause_for(session, donor, int(text), state, clock))
+
+
+async def pause_for(session: AsyncSession, donor: Donor, days: int, state: FSMContext, clock: Clock) -> str:
+    until = local_today(clock) + timedelta(days=days)
+    await donors.update_fields(session, donor, now=clock(), status="paused", status_until=until)
+    await state.clear()
+    return _("⏸ Paused. We will not call you until {date}. /resume to come back earlier.").format(date=fmt_date(until))
+
+
+async def resume(message: Message, session: AsyncSession, donor: Donor, clock: Clock, settings: Settings) -> None:
+    if donor.status == "deferred" or donor.status == "retired":
+        await message.answer(_("Your status was set by your club lead. Please ask them to change it."))
+        return
+    await donors.update_fields(session, donor, now=clock(), status="active", status_until=None)
+    facts = DonorFacts.of(donor)
+    await message.answer(
+        _("▶️ Welcome back! You can be called again.") + "\n"
+        + explain(assess(facts, local_today(clock), settings.eligibility), facts)
+    )
+
+
+# --- /donated -----------------------------------------------------------------------------
+
+
+@router.callback_query(DonatedElsewhere.date, DonorCb.filter(F.action == "donated_today"))
+async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncSession, roles: Roles,
+                        clock: Clock, settings: Settings) -> None:
+    donor = await _own_donor(query, session, roles)
+    if donor is None:
+        return
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings)
+
+
+@router.message(DonatedElsewhere.date, F.text)
+async def donated_on(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
+                     settings: Settings, i18n: I18n) -> None:
+    try:
+        when = parse_past_date(message.text, today=local_today(clock))
+    except ParseError as err:
+        await message.answer(render(err.text, i18n))
+        return
+    donor = await session.get(Donor, roles.donor_id)
+    await record_elsewhere(message, session, donor, when, state, clock, settings)
+
+
+async def record_elsewhere(message, session, donor, when, state, clock, settings) -> None:
+    recorded = await donors.record_donation(session, donor, when, now=clock(), recorded_by=donor.telegram_id)
+    await state.clear()
+    if not recorded:
+        await message.answer(_("A donation on {date} is already recorded. Thank you!").format(date=fmt_date(when)))
+        return
+    next_date = next_donation_date(DonorFacts.of(donor), settings.eligibility)
+    await message.answer(
+        _("🩸 Recorded — thank you! That makes {n} donations. We will not call you before {date}.").format(
+            n=donor.donation_count, date=fmt_date(next_date))
+    )
+
+
+# --- /mydata and /forget ------------------------------------------------------------------
+
+
+async def send_my_data(message: Message, session: AsyncSession, donor: Donor, i18n: I18n) -> None:
+    payload = await donors.export_personal_data(session, donor)
+    await message.answer_document(
+        BufferedInputFile(payload, filename="redreserve-my-data.json"),
+        caption=_("Everything RedReserve stores about you."),
+    )
+
+
+@router.callback_query(Forget.confirm, ForgetCb.filter())
+async def forget_answer(
+    query: CallbackQuery, callback_data: ForgetCb, state: FSMContext, session: AsyncSession, roles: Roles,
+    clock: Clock,
+) -> None:
+    await state.clear()
+    if not callback_data.confirm:
+        await query.answer()
+        await query.message.edit_text(_("Nothing was deleted. Thank you for staying with us."))
+        return
+    if roles.donor_id is None:
+        await query.answer()
+        await query.message.edit_text(_("There is no donor profile to delete."))
+        return
+    await donors.forget(session, roles.donor_id, now=clock(), actor=query.from_user.id)
+    await query.answer()
+    await query.message.edit_text(
+        _("Your data has been deleted. Thank you for everything you have done. "
+          "If you ever want to come back, send /start.")
+    )

@@ -1,0 +1,46 @@
+"""Last in line: whatever no other handler took still gets an answer (UX.md: never silence)."""
+
+from __future__ import annotations
+
+from aiogram import F
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import ADMIN, LEAD, STAFF
+from bot.routing import RouterTemplate
+
+router = RouterTemplate("fallback")
+
+ROLE_COMMANDS = {
+    **{c: "lead" for c, _d in LEAD},
+    **{c: "staff" for c, _d in STAFF},
+    **{c: "admin" for c, _d in ADMIN},
+}
+
+
+@router.message(Command(*ROLE_COMMANDS))
+async def not_your_command(message: Message) -> None:
+    command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+    role = ROLE_COMMANDS.get(command)
+    if role == "lead":
+        text = _("This command is for club leads. A lead becomes one through an invite link from the Red Cross.")
+    elif role == "staff":
+        text = _("This command is for hospital staff. Staff join through an invite link from the Red Cross.")
+    else:
+        text = _("This command is for administrators.")
+    await message.answer(text + "\n" + _("/help lists what you can do."))
+
+
+@router.message(F.chat.type == "private")
+async def not_understood(message: Message, state: FSMContext) -> None:
+    if await state.get_state() is not None:
+        await message.answer(_("Please answer the question above (use its buttons if it has any), or /cancel."))
+    else:
+        await message.answer(_("Sorry, I didn't understand that. /help lists what you can do."))
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery) -> None:
+    await query.answer(_("This button is no longer active."), show_alert=True)

@@ -1,0 +1,64 @@
+"""Formatting that several routers share: dates, blood types, a donor's profile, eligibility."""
+
+from __future__ import annotations
+
+from datetime import date
+from html import escape as _html_escape
+
+from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_decimal
+
+from dispatcher import eligibility as elig
+from dispatcher.eligibility import Assessment, DonorFacts
+from redreserve.parsing import format_blood_type
+
+
+def escape(text: str) -> str:
+    """Names and areas come from users; the bot sends HTML."""
+    return _html_escape(text, quote=False)
+
+
+def fmt_date(d: date | None) -> str:
+    return d.strftime("%d/%m/%Y") if d else "—"
+
+
+def fmt_number(n: float, locale: str) -> str:
+    return format_decimal(n, locale=locale)
+
+
+def fmt_type(abo: str | None, rh: str | None) -> str:
+    if abo is None or rh is None:
+        return _("unknown")
+    return format_blood_type(abo, rh)
+
+
+def fmt_sex(sex: str | None) -> str:
+    return {"M": _("Male"), "F": _("Female")}.get(sex or "", "—")
+
+
+def explain(assessment: Assessment, facts: DonorFacts) -> str:
+    """One line a donor or a lead reads: likely eligible today, or why not and until when."""
+    if assessment.eligible:
+        return _("✅ Likely able to give today")
+    parts = []
+    for reason in assessment.reasons:
+        if reason == elig.UNKNOWN_TYPE:
+            parts.append(_("blood type not known yet"))
+        elif reason == elig.RETIRED:
+            parts.append(_("retired from the reserve"))
+        elif reason == elig.PAUSED:
+            parts.append(_("paused until {date}").format(date=fmt_date(facts.status_until)))
+        elif reason == elig.DEFERRED:
+            parts.append(_("deferred until {date}").format(date=fmt_date(facts.status_until)))
+        elif reason == elig.TOO_YOUNG:
+            parts.append(_("under 18"))
+        elif reason == elig.TOO_OLD:
+            parts.append(_("over 60"))
+        elif reason == elig.UNDERWEIGHT:
+            parts.append(_("below the minimum weight"))
+        elif reason == elig.INTERVAL:
+            parts.append(_("recently gave blood"))
+    line = "⏳ " + "; ".join(parts)
+    if assessment.eligible_from is not None:
+        line += " — " + _("may give again from {date}").format(date=fmt_date(assessment.eligible_from))
+    return line

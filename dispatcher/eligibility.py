@@ -1,0 +1,149 @@
+"""The one place that decides whether a donor is *likely* eligible to give.
+
+RedReserve pre-filters; the blood facility screens on site (DOMAIN.md, preamble).
+Rules and defaults: DOMAIN.md §2 (Circular 26/2013/TT-BYT, Art. 5–6):
+18–60 years on the day of donation; women ≥ 42 kg, men ≥ 45 kg, apheresis ≥ 50 kg;
+12 weeks (84 days) after whole blood or apheresis red cells, 2 weeks (14 days)
+after apheresis platelets or plasma; the most recent donation's kind sets the wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol
+
+APHERESIS = frozenset({"platelets", "plasma"})
+
+
+class Rules(Protocol):
+    min_age: int
+    max_age: int
+    min_weight_female_kg: float
+    min_weight_male_kg: float
+    min_weight_apheresis_kg: float
+    interval_whole_blood_days: int
+    interval_apheresis_days: int
+
+
+@dataclass(frozen=True)
+class DonorFacts:
+    """What eligibility needs to know about a donor; built from a Donor row or a roster row."""
+
+    abo: str | None
+    rh: str | None
+    sex: str | None
+    birth_date: date | None
+    weight_kg: float | None
+    last_donation_date: date | None
+    last_donation_component: str | None = None
+    status: str = "active"
+    status_until: date | None = None
+
+    @classmethod
+    def of(cls, donor) -> "DonorFacts":
+        return cls(
+            abo=donor.abo,
+            rh=donor.rh,
+            sex=donor.sex,
+            birth_date=donor.birth_date,
+            weight_kg=donor.weight_kg,
+            last_donation_date=donor.last_donation_date,
+            last_donation_component=donor.last_donation_component,
+            status=donor.status,
+            status_until=donor.status_until,
+        )
+
+
+# Reason codes, in the order a person would want to hear them.
+UNKNOWN_TYPE = "unknown_type"
+RETIRED = "retired"
+PAUSED = "paused"
+DEFERRED = "deferred"
+TOO_YOUNG = "too_young"
+TOO_OLD = "too_old"
+UNDERWEIGHT = "underweight"
+INTERVAL = "interval"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    eligible: bool
+    reasons: tuple[str, ...]
+    # The first day every time-bound reason has lapsed; None when a lasting reason
+    # (unknown type, retired, too old, underweight) stands.
+    eligible_from: date | None
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def add_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def interval_days(last_component: str | None, rules: Rules) -> int:
+    """Art. 6.4: the kind of the most recent donation sets the wait."""
+    if last_component in APHERESIS:
+        return rules.interval_apheresis_days
+    return rules.interval_whole_blood_days
+
+
+def next_donation_date(facts: DonorFacts, rules: Rules) -> date | None:
+    if facts.last_donation_date is None:
+        return None
+    return facts.last_donation_date + timedelta(days=interval_days(facts.last_donation_component, rules))
+
+
+def min_weight(sex: str | None, component: str, rules: Rules) -> float:
+    if component in APHERESIS:
+        return rules.min_weight_apheresis_kg
+    if sex == "F":
+        return rules.min_weight_female_kg
+    # Unknown sex takes the stricter men's minimum: a pre-filter must not call
+    # someone the facility will turn away.
+    return rules.min_weight_male_kg
+
+
+def assess(facts: DonorFacts, on: date, rules: Rules, component: str = "whole_blood") -> Assessment:
+    """Is the donor likely able to give ``component`` on day ``on``, and if not, from when?"""
+    reasons: list[str] = []
+    lasting = False
+    waits: list[date] = []
+
+    if facts.abo is None or facts.rh is None:
+        reasons.append(UNKNOWN_TYPE)
+        lasting = True
+    if facts.status == "retired":
+        reasons.append(RETIRED)
+        lasting = True
+    elif facts.status in ("paused", "deferred"):
+        if facts.status_until is None or facts.status_until > on:
+            reasons.append(PAUSED if facts.status == "paused" else DEFERRED)
+            if facts.status_until is None:
+                lasting = True
+            else:
+                waits.append(facts.status_until)
+    if facts.birth_date is not None:
+        age = age_on(facts.birth_date, on)
+        if age < rules.min_age:
+            reasons.append(TOO_YOUNG)
+            waits.append(add_years(facts.birth_date, rules.min_age))
+        elif age > rules.max_age:
+            reasons.append(TOO_OLD)
+            lasting = True
+    if facts.weight_kg is not None and facts.weight_kg < min_weight(facts.sex, component, rules):
+        reasons.append(UNDERWEIGHT)
+        lasting = True
+    next_date = next_donation_date(facts, rules)
+    if next_date is not None and next_date > on:
+        reasons.append(INTERVAL)
+        waits.append(next_date)
+
+    if not reasons:
+        return Assessment(True, (), on)
+    return Assessment(False, tuple(reasons), None if lasting else max(waits))

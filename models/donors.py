@@ -1,0 +1,135 @@
+"""A donor's own record: edits, donations, export and deletion (DOMAIN.md §7 rights)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, select as sa_select, update
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.bot_state import FsmRecord
+from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser
+
+
+async def club_names(session: AsyncSession, donor_id: int) -> list[str]:
+    rows = await session.exec(
+        select(Club.name)
+        .join(ClubMembership, ClubMembership.club_id == Club.id)
+        .where(ClubMembership.donor_id == donor_id, ClubMembership.role == "member")
+        .order_by(Club.name)
+    )
+    return list(rows.all())
+
+
+async def update_fields(session: AsyncSession, donor: Donor, *, now: datetime, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(donor, name, value)
+    donor.updated_at = now
+    session.add(donor)
+    await session.commit()
+
+
+async def set_contact_consent(
+    session: AsyncSession, donor: Donor, allowed: bool, *, now: datetime, policy_version: str
+) -> None:
+    """Consent to emergency calls is given or withdrawn by the donor alone, and audited."""
+    donor.consent_contact_at = now if allowed else None
+    donor.consent_policy_version = policy_version
+    donor.updated_at = now
+    session.add(donor)
+    session.add(
+        AuditLog(at=now, actor_telegram_id=donor.telegram_id, action="consent.contact." + ("give" if allowed else "withdraw"),
+                 subject=f"donor:{donor.id}")
+    )
+    await session.commit()
+
+
+async def record_donation(
+    session: AsyncSession, donor: Donor, when: date, *, now: datetime, recorded_by: int | None,
+    component: str = "whole_blood", volume_ml: int | None = None, hospital_id: int | None = None, place: str = "",
+) -> bool:
+    """Record one donation. Returns False (and writes nothing) if that day is already recorded."""
+    already = (
+        await session.exec(select(Donation.id).where(Donation.donor_id == donor.id, Donation.donated_on == when))
+    ).first()
+    if already is not None:
+        return False
+    session.add(
+        Donation(donor_id=donor.id, donated_on=when, component=component, volume_ml=volume_ml,
+                 hospital_id=hospital_id, place=place, recorded_by=recorded_by, created_at=now)
+    )
+    donor.donation_count += 1
+    if donor.last_donation_date is None or when >= donor.last_donation_date:
+        donor.last_donation_date = when
+        donor.last_donation_component = component
+    donor.updated_at = now
+    session.add(donor)
+    await session.commit()
+    return True
+
+
+def _referencing_columns():
+    """Every (table, column) holding a donor id, wherever a later table added one."""
+    donor_table = Donor.__table__
+    for table in SQLModel.metadata.sorted_tables:
+        for column in table.columns:
+            if any(fk.column.table is donor_table for fk in column.foreign_keys):
+                yield table, column
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+async def export_personal_data(session: AsyncSession, donor: Donor) -> bytes:
+    """Everything stored about the donor, as JSON: the profile and every row that names them."""
+    data: dict[str, Any] = {
+        "profile": {c.name: _jsonable(getattr(donor, c.name)) for c in Donor.__table__.columns},
+        "clubs": await club_names(session, donor.id),
+    }
+    for table, column in _referencing_columns():
+        rows = (await session.execute(sa_select(table).where(column == donor.id))).mappings().all()
+        data.setdefault(table.name, []).extend({k: _jsonable(v) for k, v in row.items()} for row in rows)
+    audit = await session.exec(select(AuditLog).where(AuditLog.subject == f"donor:{donor.id}").order_by(AuditLog.at))
+    data["audit_log"] = [
+        {"at": a.at.isoformat(), "action": a.action, "detail": a.detail} for a in audit.all()
+    ]
+    session.add(AuditLog(actor_telegram_id=donor.telegram_id, action="donor.export_self", subject=f"donor:{donor.id}"))
+    await session.commit()
+    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: int | str) -> None:
+    """Delete the donor's personal data in one transaction; anonymous counts stay.
+
+    Rows elsewhere that point at the donor (donations, dispatch history) lose the
+    pointer where it may be empty, so totals still add up; rows that cannot exist
+    without the donor are deleted.
+    """
+    donor = await session.get(Donor, donor_id)
+    if donor is None:
+        return
+    telegram_id = donor.telegram_id
+    await session.exec(delete(ClubMembership).where(ClubMembership.donor_id == donor_id))
+    for table, column in _referencing_columns():
+        if table is ClubMembership.__table__:
+            continue
+        if column.nullable:
+            await session.exec(update(table).where(column == donor_id).values({column.name: None}))
+        else:
+            await session.exec(delete(table).where(column == donor_id))
+    await session.delete(donor)
+    if telegram_id is not None:
+        await session.exec(delete(TelegramUser).where(TelegramUser.telegram_id == telegram_id))
+        await session.exec(delete(FsmRecord).where(FsmRecord.key.like(f"%:{telegram_id}:%")))
+    session.add(
+        AuditLog(at=now, actor_telegram_id=actor if isinstance(actor, int) else None,
+                 actor="" if isinstance(actor, int) else str(actor), action="donor.forget",
+                 subject=f"donor:{donor_id}")
+    )
+    await session.commit()

@@ -1,0 +1,42 @@
+"""Distances and the coarse grid the dispatcher searches by.
+
+A fixed 0.1° grid (≈ 11 km north–south in Vietnam) lets a query fetch the
+donors of the few cells around a hospital through an ordinary B-tree index,
+on SQLite and PostgreSQL alike, instead of scoring every donor in the country.
+"""
+
+from __future__ import annotations
+
+import math
+
+CELL_DEG = 0.1
+_COLS = 3600  # cells per row: 360° / CELL_DEG
+EARTH_RADIUS_KM = 6371.0088
+
+
+def geo_cell(lat: float | None, lon: float | None) -> int | None:
+    if lat is None or lon is None:
+        return None
+    row = math.floor((lat + 90.0) / CELL_DEG)
+    col = math.floor((lon + 180.0) / CELL_DEG) % _COLS
+    return row * _COLS + col
+
+
+def cells_within(lat: float, lon: float, radius_km: float) -> list[int]:
+    """Every cell that may hold a point within ``radius_km`` of (lat, lon)."""
+    dlat = radius_km / 111.2
+    coslat = max(math.cos(math.radians(lat)), 0.01)
+    dlon = radius_km / (111.32 * coslat)
+    r0 = math.floor((max(lat - dlat, -90.0) + 90.0) / CELL_DEG)
+    r1 = math.floor((min(lat + dlat, 90.0) + 90.0) / CELL_DEG)
+    c0 = math.floor((lon - dlon + 180.0) / CELL_DEG)
+    c1 = math.floor((lon + dlon + 180.0) / CELL_DEG)
+    return [r * _COLS + (c % _COLS) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))

@@ -1,0 +1,206 @@
+"""Configuration: a TOML file read into pydantic-settings models.
+
+Precedence: environment (``BOT_TOKEN`` for the token, ``REDRESERVE_<SECTION>__<KEY>``
+for anything else) over the file over the built-in defaults. A missing or invalid
+key is reported by its dotted name and the file, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TelegramConfig(_Section):
+    token: SecretStr | None = None
+    api_base: str = "https://api.telegram.org"
+    bot_username: str | None = None  # for invite links printed by the CLI; else asked with getMe
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///redreserve.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+
+class BotConfig(_Section):
+    admins: list[int] = Field(default_factory=list)
+    default_locale: str = "vi"
+    phone_region: str = "VN"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    policy_version: str = "2026-01"
+    max_upload_mb: float = 5.0
+    page_size: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _supported_locale(cls, v: str) -> str:
+        if v not in ("vi", "en"):
+            raise ValueError("must be 'vi' or 'en'")
+        return v
+
+
+class EligibilityConfig(_Section):
+    """Pre-filter limits; defaults from DOMAIN.md §2 (Circular 26/2013/TT-BYT)."""
+
+    min_age: int = 18
+    max_age: int = 60
+    min_weight_female_kg: float = 42.0
+    min_weight_male_kg: float = 45.0
+    min_weight_apheresis_kg: float = 50.0
+    interval_whole_blood_days: int = 84
+    interval_apheresis_days: int = 14
+    max_whole_blood_per_year: int = 4
+
+
+class PerUrgency(_Section):
+    """One value per urgency (DOMAIN.md §5–6): critical, urgent, planned."""
+
+    critical: float
+    urgent: float
+    planned: float
+
+    def of(self, urgency: str) -> float:
+        return float(getattr(self, urgency))
+
+
+class DispatchRates(_Section):
+    """The wave model's per-step rates, DOMAIN.md §5 defaults; learned rates use them as a Beta prior."""
+
+    reads: float = Field(default=0.85, gt=0, le=1)
+    says_available: float = Field(default=0.40, gt=0, le=1)
+    arrives: float = Field(default=0.75, gt=0, le=1)
+    passes: float = Field(default=0.77, gt=0, le=1)
+    prior_strength: float = Field(default=20.0, ge=0)  # pseudo-observations behind each default
+
+
+class SendConfig(_Section):
+    """Telegram's limits (DOMAIN.md §8, Bots FAQ) and the retry policy of the one outbound path."""
+
+    global_per_second: float = Field(default=30.0, gt=0)
+    per_chat_per_second: float = Field(default=1.0, gt=0)
+    group_per_minute: float = Field(default=20.0, gt=0)
+    safety_margin_s: float = Field(default=0.01, ge=0)  # widens each window against network jitter
+    max_in_flight: int = Field(default=30, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    poll_interval_s: float = Field(default=0.5, gt=0)
+
+
+class DispatchConfig(_Section):
+    """How the dispatcher asks donors; every number here is a default from DOMAIN.md §5–6 or a design choice."""
+
+    deadline_hours: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=3, urgent=12, planned=72))
+    response_window_min: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=10, urgent=20, planned=60))
+    wave_interval_min: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=10, urgent=20, planned=120))
+    confidence: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=0.9, urgent=0.8, planned=0.6))
+    road_factor: float = Field(default=1.4, ge=1)
+    speed_kmh: float = Field(default=30.0, gt=0)
+    prep_min: float = Field(default=15.0, ge=0)
+    initial_radius_km: float = Field(default=10.0, gt=0)
+    radius_growth: float = Field(default=2.0, ge=1)
+    max_radius_km: float = Field(default=100.0, gt=0)
+    last_resort_from_wave: int = Field(default=3, ge=1)
+    rare_pool_threshold: int = Field(default=20, ge=0)
+    contact_cap_count: int = Field(default=3, ge=1)
+    contact_cap_days: int = Field(default=7, ge=1)
+    margin: float | None = Field(default=None, ge=1)
+    min_wave: int = Field(default=3, ge=1)
+    max_wave: int = Field(default=50, ge=1)
+    rare_max_wave: int = Field(default=300, ge=1)
+    fetch_limit: int = Field(default=300, ge=10)
+    response_weight_min: float = Field(default=30.0, ge=0)
+    rest_weight_min: float = Field(default=10.0, ge=0)
+    max_units: int = Field(default=20, ge=1)
+    require_contact_consent: bool = True
+    quiet_start: str = "22:00"
+    quiet_end: str = "06:30"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    rates: DispatchRates = Field(default_factory=DispatchRates)
+    send: SendConfig = Field(default_factory=SendConfig)
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        hh, _, mm = v.partition(":")
+        if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+            raise ValueError("must be HH:MM, 24 h")
+        return v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REDRESERVE_", env_nested_delimiter="__", extra="forbid")
+
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    bot: BotConfig = Field(default_factory=BotConfig)
+    eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @property
+    def token(self) -> str | None:
+        return self.telegram.token.get_secret_value() if self.telegram.token else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read ``path`` (or ``./config.toml`` if present, else defaults) into :class:`Settings`."""
+    explicit = path is not None
+    file = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    where = "built-in defaults"
+    if file.exists():
+        where = str(file)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from exc
+    elif explicit:
+        raise ConfigError(f"{file}: no such file")
+    for key, value in overrides.items():
+        data.setdefault(key, {}).update(value)
+    env_token = os.environ.get("BOT_TOKEN")
+    if env_token:
+        data.setdefault("telegram", {})["token"] = env_token
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: [{key}] {msg}")
+        raise ConfigError("\n".join(problems)) from exc

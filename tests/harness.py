@@ -1,0 +1,184 @@
+"""End-to-end harness: the real bot, polling the Bot API simulator, on a real database.
+
+Tests act as Telegram users: they push updates into the simulator and read what the
+bot sent back. Nothing of aiogram is mocked; the only test-side hook is an outer
+middleware that tells the test when an update has been fully handled, so tests wait
+on events instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.app import build_bot, build_dispatcher
+from redreserve.botapi_sim import BotAPISimulator
+from redreserve.clock import FrozenClock
+from redreserve.config import Settings
+
+ADMIN_ID = 900_000_001
+START = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hà Nội
+
+
+class HandledTracker(BaseMiddleware):
+    def __init__(self) -> None:
+        self.done: set[int] = set()
+        self.errors: list[BaseException] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, handler, event, data):
+        try:
+            return await handler(event, data)
+        except BaseException as exc:  # surfaced by the test instead of vanishing in a log
+            self.errors.append(exc)
+            raise
+        finally:
+            async with self._changed:
+                self.done.add(event.update_id)
+                self._changed.notify_all()
+
+    async def wait(self, update_id: int, timeout: float = 10.0) -> None:
+        async def _wait():
+            async with self._changed:
+                await self._changed.wait_for(lambda: update_id in self.done)
+
+        await asyncio.wait_for(_wait(), timeout)
+        if self.errors:
+            raise AssertionError(f"a handler raised: {self.errors[-1]!r}") from self.errors[-1]
+
+
+@dataclass
+class BotEnv:
+    sim: BotAPISimulator
+    bot: Bot
+    dp: Dispatcher
+    sessionmaker: async_sessionmaker
+    settings: Settings
+    clock: FrozenClock
+    tracker: HandledTracker
+    _next_user: int = 100_000_001
+    users: dict[int, "TgUser"] = field(default_factory=dict)
+
+    def user(self, user_id: int | None = None, first_name: str = "Lan", language_code: str = "vi") -> "TgUser":
+        if user_id is None:
+            user_id = self._next_user
+            self._next_user += 1
+        u = TgUser(self, user_id, first_name, language_code)
+        self.users[user_id] = u
+        return u
+
+    async def handled(self, update: dict) -> None:
+        await self.tracker.wait(update["update_id"])
+
+
+class TgUser:
+    """One person in a private chat with the bot."""
+
+    def __init__(self, env: BotEnv, user_id: int, first_name: str, language_code: str) -> None:
+        self.env = env
+        self.id = user_id
+        self.first_name = first_name
+        self.language_code = language_code
+
+    @property
+    def sim(self) -> BotAPISimulator:
+        return self.env.sim
+
+    def _seen(self) -> int:
+        return len(self.bot_messages())
+
+    def bot_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.sim.messages(self.id) if m.get("from", {}).get("is_bot")]
+
+    def last(self) -> dict[str, Any]:
+        msgs = self.bot_messages()
+        assert msgs, "the bot has sent nothing to this user"
+        return msgs[-1]
+
+    def last_text(self) -> str:
+        return self.last().get("text", "")
+
+    async def _push(self, update: dict) -> list[dict[str, Any]]:
+        before = self._seen()
+        await self.env.handled(update)
+        return self.bot_messages()[before:]
+
+    async def send(self, text: str) -> list[dict[str, Any]]:
+        return await self._push(
+            self.sim.push_message(self.id, text, first_name=self.first_name, language_code=self.language_code)
+        )
+
+    async def share_contact(self, phone: str, contact_user_id: int | None = None) -> list[dict[str, Any]]:
+        return await self._push(
+            self.sim.push_contact(self.id, phone, contact_user_id=self.id if contact_user_id is None else contact_user_id,
+                                  first_name=self.first_name)
+        )
+
+    async def share_location(self, lat: float, lon: float) -> list[dict[str, Any]]:
+        return await self._push(self.sim.push_location(self.id, lat, lon))
+
+    async def upload(self, filename: str, data: bytes, mime_type: str = "text/csv") -> list[dict[str, Any]]:
+        return await self._push(self.sim.push_document(self.id, filename, data, mime_type=mime_type))
+
+    def find_button(self, label: str, message: dict | None = None) -> tuple[dict, dict]:
+        """The newest bot message with an inline button whose text contains ``label``."""
+        candidates = [message] if message else reversed(self.bot_messages())
+        for msg in candidates:
+            markup = msg.get("reply_markup") or {}
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if label in button.get("text", ""):
+                        return msg, button
+        raise AssertionError(f"no button {label!r}; last message: {self.last_text()!r}")
+
+    def buttons(self, message: dict | None = None) -> list[str]:
+        msg = message or self.last()
+        return [b["text"] for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
+
+    async def tap(self, label: str, message: dict | None = None) -> list[dict[str, Any]]:
+        msg, button = self.find_button(label, message)
+        return await self.press(msg["message_id"], button["callback_data"])
+
+    async def press(self, message_id: int, data: str) -> list[dict[str, Any]]:
+        return await self._push(self.sim.push_callback(self.id, message_id, data))
+
+    def alerts(self) -> list[str]:
+        return [c.get("text") or "" for c in self.sim.callback_answers(user_id=self.id)]
+
+
+async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
+    sim = BotAPISimulator()
+    await sim.start()
+    settings = Settings(
+        telegram={"token": "123456:TEST-token", "api_base": sim.base_url},
+        database={"url": db_url},
+        bot={"admins": [ADMIN_ID], **bot_settings},
+    )
+    clock = FrozenClock(START)
+    bot = build_bot(settings)
+    dp = build_dispatcher(settings, sessionmaker, clock=clock)
+    tracker = HandledTracker()
+    # Outermost, so it also sees updates the de-duplication skips.
+    existing = list(dp.update.outer_middleware[:])
+    for middleware in existing:
+        dp.update.outer_middleware.unregister(middleware)
+    for middleware in [tracker, *existing]:
+        dp.update.outer_middleware.register(middleware)
+    env = BotEnv(sim, bot, dp, sessionmaker, settings, clock, tracker)
+    env._task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    return env
+
+
+async def stop_bot(env: BotEnv) -> None:
+    try:
+        await env.dp.stop_polling()
+    except RuntimeError:
+        pass
+    await asyncio.wait_for(env._task, 10)
+    await env.bot.session.close()
+    await env.sim.stop()
