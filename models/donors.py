@@ -92,8 +92,9 @@ async def export_personal_data(session: AsyncSession, donor: Donor) -> bytes:
         "profile": {c.name: _jsonable(getattr(donor, c.name)) for c in Donor.__table__.columns},
         "clubs": await club_names(session, donor.id),
     }
+    conn = await session.connection()
     for table, column in _referencing_columns():
-        rows = (await session.execute(sa_select(table).where(column == donor.id))).mappings().all()
+        rows = (await conn.execute(sa_select(table).where(column == donor.id))).mappings().all()
         data.setdefault(table.name, []).extend({k: _jsonable(v) for k, v in row.items()} for row in rows)
     audit = await session.exec(select(AuditLog).where(AuditLog.subject == f"donor:{donor.id}").order_by(AuditLog.at))
     data["audit_log"] = [

@@ -1,0 +1,55 @@
+"""The configuration file: every key documented, bad keys named with the file."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from redreserve.config import ConfigError, Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def test_the_example_config_loads_and_documents_every_key():
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    Settings(**data)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for section, field in Settings.model_fields.items():
+        assert f"[{section}]" in text, section
+        model = field.annotation
+        assert issubclass(model, BaseModel)
+        body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+        for key in model.model_fields:
+            assert re.search(rf"^#? ?{key} =", body, re.M), f"[{section}] {key} is not in config.example.toml"
+
+
+def test_an_invalid_key_is_named_with_the_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[bot]\ndefault_locale = "fr"\nadmin = [1]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "[bot.default_locale]" in message and "[bot.admin] unknown key" in message
+
+
+def test_a_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_the_token_comes_from_the_environment_first(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text('[telegram]\ntoken = "1:file"\n', encoding="utf-8")
+    monkeypatch.setenv("BOT_TOKEN", "2:env")
+    assert load_settings(path).token == "2:env"
+
+
+def test_defaults_need_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    settings = load_settings()
+    assert settings.database.url == "sqlite+aiosqlite:///redreserve.db"
+    assert settings.bot.default_locale == "vi" and settings.token is None
