@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import time
 
 import aiohttp
@@ -60,6 +59,7 @@ class FakeClock:
 async def sim():
     async with BotAPISimulator() as simulator:
         yield simulator
+    assert simulator.internal_errors == []  # no request hit a simulator bug
 
 
 @pytest.fixture
@@ -104,7 +104,8 @@ async def test_unknown_method_and_raw_encodings(sim):
         ) as resp:
             body = await resp.json()
             assert body["ok"] and body["result"]["reply_markup"]["inline_keyboard"][0][0]["text"] == "A"
-        async with http.get(f"{sim.base_url}/bot1:x/sendmessage", params={"chat_id": USER, "text": "q"}) as resp:
+        query = {"chat_id": USER, "text": "q"}
+        async with http.get(f"{sim.base_url}/bot1:x/sendmessage", params=query) as resp:
             assert (await resp.json())["result"]["text"] == "q"
     assert [c.method for c in sim.sent(USER)] == ["sendMessage", "sendMessage"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import bad_request
+from .errors import BotAPIError, bad_request
 
 _JSON_FIELDS = frozenset(
     {
@@ -82,25 +82,21 @@ async def read_params(request: web.Request) -> dict[str, Any]:
     raw: dict[str, Any] = dict(request.query)
     uploads: dict[str, Upload] = {}
     if request.method == "POST" and request.can_read_body:
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError as exc:
-                raise bad_request("can't parse JSON request body") from exc
-            if not isinstance(body, dict):
-                raise bad_request("JSON request body must be an object")
-            raw.update(body)
-        else:
-            form = await request.post()
-            for key, value in form.items():
-                if isinstance(value, web.FileField):
-                    uploads[key] = Upload(
-                        filename=value.filename or key,
-                        content_type=value.content_type or "application/octet-stream",
-                        data=value.file.read(),
-                    )
-                else:
-                    raw[key] = value
+        try:
+            if request.content_type == "application/json":
+                raw.update(_json_object(await request.read()))
+            else:
+                for key, value in (await request.post()).items():
+                    if isinstance(value, web.FileField):
+                        uploads[key] = Upload(
+                            filename=value.filename or key,
+                            content_type=value.content_type or "application/octet-stream",
+                            data=value.file.read(),
+                        )
+                    else:
+                        raw[key] = value
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise BotAPIError(413, "Request Entity Too Large") from exc
     params: dict[str, Any] = {}
     for name, value in raw.items():
         if isinstance(value, str) and value.startswith("attach://"):
@@ -115,6 +111,16 @@ async def read_params(request: web.Request) -> dict[str, Any]:
     for name, upload in uploads.items():
         params.setdefault(name, upload)
     return params
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise bad_request("can't parse JSON request body") from exc
+    if not isinstance(value, dict):
+        raise bad_request("JSON request body must be an object")
+    return value
 
 
 def input_file(params: dict[str, Any], name: str) -> Upload | str:

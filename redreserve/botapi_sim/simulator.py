@@ -19,6 +19,7 @@ Typical use::
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -28,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .calls import APICall, matches
-from .entities import bot_command_entities
 from .errors import BotAPIError, injected
 from .limits import RateLimiter, RateLimits
 from .methods import BotAPIMethods
 from .params import loggable, read_params
-from .state import GROUP_TYPES, PRIVATE, CallbackRecord, SimFile, World, api_view
+from .state import SimFile, World
 from .updates import Pulse, UpdateQueue
+from .users import SimulatedUsers
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -66,7 +67,7 @@ class _Failure:
         return self.chat_id is None or params.get("chat_id") == self.chat_id
 
 
-class BotAPISimulator:
+class BotAPISimulator(SimulatedUsers):
     """A fake Bot API server holding one bot identity and any number of simulated users.
 
     A Telegram token starts with the bot's id, and aiogram's ``bot.id`` is read
@@ -108,6 +109,8 @@ class BotAPISimulator:
         self.methods = BotAPIMethods(self.world, self.queue, self.limiter)
         self._log: list[APICall] = []
         self._failures: list[_Failure] = []
+        # Simulator bugs, answered as 500s; fixtures may assert this stays empty.
+        self.internal_errors: list[Exception] = []
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._push_mark = 0
@@ -159,7 +162,14 @@ class BotAPISimulator:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
-        session = AiohttpSession(api=TelegramAPIServer.from_base(self.base_url))
+        class LocalSession(AiohttpSession):
+            async def close(self) -> None:
+                # aiogram waits 250 ms here for TLS connections to wind down;
+                # the simulator speaks plain HTTP, and test suites close many bots.
+                if self._session is not None and not self._session.closed:
+                    await self._session.close()
+
+        session = LocalSession(api=TelegramAPIServer.from_base(self.base_url))
         return Bot(token or self.token, session=session, **bot_kwargs)
 
     # ------------------------------------------------------------------ HTTP side
@@ -171,7 +181,6 @@ class BotAPISimulator:
         method = self.methods.canonical(request.match_info["method"])
         polling = method == "getUpdates"
         started_at = time.monotonic()
-        params: dict[str, Any] = {}
         if not polling:
             self._in_flight += 1
         record = APICall(seq=0, method=method, params={}, token=request.match_info["token"],
@@ -190,8 +199,9 @@ class BotAPISimulator:
             body = exc.to_response()
         except Exception as exc:  # a simulator bug must surface, not hang the bot
             log.exception("Bot API simulator failed on %s", method)
+            self.internal_errors.append(exc)
             body = BotAPIError(500, f"Internal Server Error: simulator bug: {exc!r}").to_response()
-        except BaseException:  # cancelled: the client hung up
+        except asyncio.CancelledError:  # the client hung up (handler_cancellation)
             record.cancelled = True
             raise
         finally:
@@ -234,22 +244,6 @@ class BotAPISimulator:
         self._changed.notify()
 
     # ------------------------------------------------------------------ configuration
-
-    def block(self, user_id: int) -> None:
-        """The user blocks the bot: later sends to them get 403 until :meth:`unblock`."""
-        self.world.blocked.add(user_id)
-
-    def unblock(self, user_id: int) -> None:
-        self.world.blocked.discard(user_id)
-
-    def add_user(
-        self, user_id: int, *, first_name: str | None = None, username: str | None = None,
-        language_code: str | None = "vi",
-    ) -> dict[str, Any]:
-        """Make a user known (e.g. imported from a club roster) without starting the bot."""
-        return copy.deepcopy(self.world.upsert_user(
-            user_id, first_name=first_name, username=username, language_code=language_code
-        ))
 
     def set_limits(
         self,
@@ -297,194 +291,12 @@ class BotAPISimulator:
             method, chat_id, lambda: injected(error_code, description, retry_after), count
         ))
 
-    # ------------------------------------------------------------------ the users' side
+    # ------------------------------------------------------------------ queueing what users do
 
     def _push(self, update: dict[str, Any], *, redeliver: bool = False) -> dict[str, Any]:
         self._push_mark = len(self._log)
         self._last_activity = time.monotonic()
         return copy.deepcopy(self.queue.push(update, redeliver=redeliver))  # notifies waiters
-
-    def _user_message(
-        self,
-        user_id: int,
-        content: dict[str, Any],
-        *,
-        chat_id: int | None,
-        chat_type: str,
-        chat_title: str | None = None,
-        first_name: str | None = None,
-        last_name: str | None = None,
-        username: str | None = None,
-        language_code: str | None = None,
-        reply_to_message_id: int | None = None,
-    ) -> dict[str, Any]:
-        chat_id = user_id if chat_id is None else chat_id
-        if chat_type == PRIVATE and chat_id != user_id:
-            raise ValueError("a private chat's id is the user's id")
-        if chat_type != PRIVATE and chat_type not in GROUP_TYPES:
-            raise ValueError(f"unsupported chat_type {chat_type!r}")
-        user = self.world.upsert_user(
-            user_id, first_name=first_name, last_name=last_name, username=username,
-            language_code=language_code,
-        )
-        self.world.upsert_chat(chat_id, chat_type, user=user, title=chat_title)
-        if chat_type == PRIVATE:
-            self._open_private_chat(user_id)
-        if reply_to_message_id is not None:
-            original = self.world.get_message(chat_id, reply_to_message_id)
-            if original is None:
-                raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
-            content = {**content, "reply_to_message": copy.deepcopy(original)}
-        message = self.world.add_message(chat_id, user, content)
-        return self._push({"message": copy.deepcopy(message)})
-
-    def _open_private_chat(self, user_id: int) -> None:
-        # Writing to a bot is what allows it to write back. Sending a message
-        # also implies the user unblocked it (Telegram clients do that).
-        self.world.started.add(user_id)
-        self.world.blocked.discard(user_id)
-
-    def push_message(
-        self,
-        user_id: int,
-        text: str,
-        chat_id: int | None = None,
-        first_name: str | None = None,
-        language_code: str | None = "vi",
-        chat_type: str = PRIVATE,
-        username: str | None = None,
-        *,
-        last_name: str | None = None,
-        chat_title: str | None = None,
-        reply_to_message_id: int | None = None,
-    ) -> dict[str, Any]:
-        """The user sends ``text``; commands ("/start x") get bot_command entities like in clients.
-
-        Only updates in the *private* chat open it for the bot; writing in a
-        group does not let the bot message the user privately, as on Telegram.
-        """
-        content: dict[str, Any] = {"text": text}
-        entities = bot_command_entities(text)
-        if entities:
-            content["entities"] = entities
-        return self._user_message(
-            user_id, content, chat_id=chat_id, chat_type=chat_type, chat_title=chat_title,
-            first_name=first_name, last_name=last_name, username=username,
-            language_code=language_code, reply_to_message_id=reply_to_message_id,
-        )
-
-    def push_command(self, user_id: int, command: str, args: str = "", **kwargs: Any) -> dict[str, Any]:
-        text = command if command.startswith("/") else f"/{command}"
-        return self.push_message(user_id, f"{text} {args}".strip(), **kwargs)
-
-    def push_contact(
-        self,
-        user_id: int,
-        phone_number: str,
-        contact_user_id: int | None = None,
-        first_name: str | None = None,
-        *,
-        last_name: str | None = None,
-        chat_id: int | None = None,
-    ) -> dict[str, Any]:
-        """A shared contact. By default the user's own, as a ``request_contact`` button sends it.
-
-        Telegram fills ``user_id`` only for contacts that are Telegram users;
-        pass ``contact_user_id=0`` to omit it (a contact typed in by hand).
-        """
-        user = self.world.upsert_user(user_id)
-        contact_user_id = user_id if contact_user_id is None else contact_user_id
-        contact = {"phone_number": phone_number, "first_name": first_name or user["first_name"]}
-        if last_name:
-            contact["last_name"] = last_name
-        if contact_user_id:
-            contact["user_id"] = contact_user_id
-        return self._user_message(user_id, {"contact": contact}, chat_id=chat_id,
-                                  chat_type=self._chat_type(user_id, chat_id))
-
-    def push_location(
-        self, user_id: int, latitude: float, longitude: float, *, chat_id: int | None = None,
-        horizontal_accuracy: float | None = None,
-    ) -> dict[str, Any]:
-        location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
-        if horizontal_accuracy is not None:
-            location["horizontal_accuracy"] = horizontal_accuracy
-        return self._user_message(user_id, {"location": location}, chat_id=chat_id,
-                                  chat_type=self._chat_type(user_id, chat_id))
-
-    def push_document(
-        self,
-        user_id: int,
-        filename: str,
-        data: bytes,
-        mime_type: str | None = None,
-        *,
-        caption: str | None = None,
-        chat_id: int | None = None,
-    ) -> dict[str, Any]:
-        """The user uploads a file; the bot can fetch it with getFile + download."""
-        sim_file = self.world.add_file(data, filename, mime_type)
-        content: dict[str, Any] = {"document": sim_file.as_document()}
-        if caption:
-            content["caption"] = caption
-        return self._user_message(user_id, content, chat_id=chat_id,
-                                  chat_type=self._chat_type(user_id, chat_id))
-
-    def push_callback(
-        self, user_id: int, message_id: int, data: str, chat_id: int | None = None
-    ) -> dict[str, Any]:
-        """The user presses an inline button of a bot message, sending ``data``.
-
-        ``data`` is not checked against the message's buttons: clients can be
-        modified, so bots must treat callback data as untrusted input.
-        """
-        chat_id = user_id if chat_id is None else chat_id
-        message = self.world.get_message(chat_id, message_id)
-        if message is None or not self.world.is_from_bot(message):
-            raise ValueError(f"no bot message {message_id} in chat {chat_id}")
-        user = self.world.upsert_user(user_id)
-        if chat_id == user_id:
-            self._open_private_chat(user_id)
-        query_id = f"{user_id}{self.world.next_id():08d}"
-        self.world.callbacks[query_id] = CallbackRecord(query_id, user_id, chat_id, message_id, data)
-        return self._push({"callback_query": {
-            "id": query_id,
-            "from": copy.deepcopy(user),
-            "message": api_view(message),
-            "chat_instance": f"{abs(chat_id)}{self.world.bot_user['id']}",
-            "data": data,
-        }})
-
-    def press_button(
-        self, user_id: int, text: str, *, chat_id: int | None = None, message_id: int | None = None
-    ) -> dict[str, Any]:
-        """Press the inline button labelled ``text`` (in ``message_id``, else the newest bot message having it)."""
-        chat_id = user_id if chat_id is None else chat_id
-        candidates = self.world.messages(chat_id)
-        if message_id is not None:
-            candidates = [m for m in candidates if m["message_id"] == message_id]
-        for message in reversed(candidates):
-            if not self.world.is_from_bot(message):
-                continue
-            rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
-            for button in (b for row in rows for b in row):
-                if button.get("text") == text:
-                    if "callback_data" not in button:
-                        raise ValueError(f"button {text!r} is not a callback button: {button}")
-                    return self.push_callback(user_id, message["message_id"], button["callback_data"],
-                                              chat_id=chat_id)
-        raise ValueError(f"no inline button {text!r} in chat {chat_id}")
-
-    def push_raw(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue an arbitrary update; re-pushing one with a used ``update_id`` makes
-        getUpdates deliver it again, as Telegram does after a lost confirmation."""
-        return self._push(copy.deepcopy(update), redeliver="update_id" in update)
-
-    def _chat_type(self, user_id: int, chat_id: int | None) -> str:
-        if chat_id is None or chat_id == user_id:
-            return PRIVATE
-        chat = self.world.chats.get(chat_id)
-        return chat["type"] if chat else "supergroup"
 
     # ------------------------------------------------------------------ readers
 

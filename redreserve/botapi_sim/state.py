@@ -116,8 +116,10 @@ class World:
         username: str | None = None,
         language_code: str | None = None,
     ) -> dict[str, Any]:
+        # New users default to Vietnamese, the language of most donors.
         user = self.users.setdefault(
-            user_id, {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+            user_id,
+            {"id": user_id, "is_bot": False, "first_name": f"User {user_id}", "language_code": "vi"},
         )
         for key, value in (
             ("first_name", first_name),
