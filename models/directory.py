@@ -17,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import update
@@ -26,13 +25,15 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.geo import haversine_km
-from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, Invite, InviteKind, MemberRole
+from models.tables import (
+    AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, Invite, InviteKind, MemberRole,
+)
+from redreserve.clock import VIETNAM
 from redreserve.i18n import N_, Text
 from redreserve.parsing import ParseError, parse_latitude, parse_longitude
 
 Actor = int | str
 
-DISPLAY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # STYLE.md: stored in UTC, shown in Vietnam's time
 MAX_INVITE_USES = 1000
 MAX_INVITE_HOURS = 8760  # a year
 # A deep-link payload is at most 64 characters of A-Z a-z 0-9 _ - (DOMAIN.md §8);
@@ -183,7 +184,7 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
     if invite.expires_at <= now:
         raise DirectoryError(Text(
             N_("This invite expired on {expired_at:%d/%m/%Y %H:%M}. Ask the person who sent it for a new one."),
-            {"expired_at": invite.expires_at.astimezone(DISPLAY_TZ)}))
+            {"expired_at": invite.expires_at.astimezone(VIETNAM)}))
     used_up = Text(N_("This invite has already been used as many times as it allows. "
                       "Ask the person who sent it for a new one."))
     if invite.uses >= invite.max_uses:

@@ -1,0 +1,291 @@
+"""The admin's command line: run the bot, add clubs and hospitals, make invites, move rosters.
+
+Each subcommand calls the functions the bot's admin commands call, so both
+follow the same rules and leave the same audit trail. Output is English.
+Exit status: 0 done; 2 bad usage, configuration or input, with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import directory
+from models import roster as roster_db
+from models.engine import create_schema, make_engine, make_sessionmaker
+from redreserve.clock import local_today, system_clock
+from redreserve.config import ConfigError, Settings, load_settings
+from redreserve.parsing import ParseError, parse_latitude, parse_longitude
+from redreserve.roster_file import open_roster, write_roster
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+ACTOR = "cli"
+NO_TOKEN = "no Telegram bot token: set [telegram] token in config.toml or the BOT_TOKEN environment variable"
+GETME_TIMEOUT_S = 10
+ROSTER_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
+
+
+class CliError(Exception):
+    """Stop with status 2; the message is already worded for the admin."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return args.command(settings, args)
+    except (ConfigError, CliError) as exc:
+        return _fail(str(exc))
+    except (directory.DirectoryError, ParseError) as exc:
+        return _fail(str(exc.text))
+
+
+# --- subcommands ---------------------------------------------------------------------
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.token:
+        raise CliError(NO_TOKEN)
+    try:
+        app = importlib.import_module("bot.app")
+    except ImportError as exc:
+        raise CliError(f"the bot cannot be loaded ({exc}); reinstall the package with its dependencies") from None
+    _with_session(settings, _nothing)  # a database that can't be reached fails here, without a traceback
+    result = app.run_polling(settings)
+    if inspect.isawaitable(result):
+        result = asyncio.run(result)
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def add_club(settings: Settings, args: argparse.Namespace) -> int:
+    lat, lon = parse_latitude(args.lat), parse_longitude(args.lon)
+
+    async def work(session: AsyncSession) -> None:
+        club = await directory.create_club(session, args.name, lat, lon, args.area, actor=ACTOR)
+        print(f"Added club “{club.name}” (id {club.id}) at {club.lat}, {club.lon}.")
+
+    return _with_session(settings, work)
+
+
+def add_hospital(settings: Settings, args: argparse.Namespace) -> int:
+    lat, lon = parse_latitude(args.lat), parse_longitude(args.lon)
+
+    async def work(session: AsyncSession) -> None:
+        hospital = await directory.create_hospital(session, args.name, lat, lon, args.address, args.phone,
+                                                   settings.bot.phone_region, actor=ACTOR)
+        phone = f", phone {hospital.phone}" if hospital.phone else ""
+        print(f"Added hospital “{hospital.name}” (id {hospital.id}) at {hospital.lat}, {hospital.lon}{phone}.")
+
+    return _with_session(settings, work)
+
+
+def invite(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> None:
+        if args.club is not None:
+            club, hospital = await _club_named(session, args.club), None
+            target = f"club “{club.name}”"
+        else:
+            club, hospital = None, await _hospital_named(session, args.hospital)
+            target = f"hospital “{hospital.name}”"
+        made = await directory.create_invite(
+            session, args.kind, club_id=club.id if club else None, hospital_id=hospital.id if hospital else None,
+            uses=args.uses, expires_hours=args.expires, now=system_clock(), actor=ACTOR)
+        expires = made.expires_at.astimezone(ZoneInfo(settings.bot.timezone))
+        uses = "1 use" if made.max_uses == 1 else f"{made.max_uses} uses"
+        print(f"{made.kind.capitalize()} invite for {target}: {uses}, "
+              f"expires {expires:%d/%m/%Y %H:%M} ({settings.bot.timezone}).")
+        print(f"Code: {made.code}")
+        username, why_not = _bot_username(settings)
+        print(f"Link: {directory.deep_link(username or '<bot_username>', made.code)}")
+        if why_not:
+            print(f"The bot's username is unknown ({why_not}): replace <bot_username> in the link, "
+                  "or set [telegram] bot_username in config.toml.", file=sys.stderr)
+
+    return _with_session(settings, work)
+
+
+def import_roster(settings: Settings, args: argparse.Namespace) -> int:
+    today = local_today(system_clock, ZoneInfo(settings.bot.timezone))
+
+    async def work(session: AsyncSession) -> None:
+        club = await _club_named(session, args.club)
+        try:
+            roster = open_roster(args.path, today=today, rules=settings.eligibility,
+                                 region=settings.bot.phone_region)
+        except OSError as exc:
+            raise CliError(f"cannot read {args.path}: {exc.strerror or exc}") from None
+        # Read before importing: a dry run ends in a rollback, which expires loaded rows.
+        club_id, club_name = club.id, club.name
+        with roster:
+            report = await roster_db.import_roster(session, club_id, roster, dry_run=args.dry_run, today=today,
+                                                   actor=ACTOR)
+        print(f"Roster of “{club_name}” from {args.path}:")
+        for line in report.summary(limit=100):
+            print(line)
+
+    return _with_session(settings, work)
+
+
+def export_roster(settings: Settings, args: argparse.Namespace) -> int:
+    fmt = ROSTER_FORMATS.get(args.path.suffix.lower())
+    if fmt is None:
+        raise CliError(f"{args.path}: the file name must end in .csv or .xlsx")
+
+    async def work(session: AsyncSession) -> None:
+        club = await _club_named(session, args.club)
+        rows = await roster_db.export_roster(session, club.id, actor=ACTOR)
+        try:
+            # Headers in the clubs' language; either language imports back.
+            write_roster(args.path, fmt, rows, lang=settings.bot.default_locale)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.path}: {exc.strerror or exc}") from None
+        print(f"Wrote {len(rows)} donors of “{club.name}” to {args.path}.")
+
+    return _with_session(settings, work)
+
+
+# --- plumbing --------------------------------------------------------------------------
+
+
+def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> int:
+    """Open the database (creating missing tables), run ``work`` in one session, close."""
+
+    async def go() -> None:
+        engine = make_engine(settings.database.url)
+        try:
+            try:
+                await create_schema(engine)
+            except (OSError, SQLAlchemyError) as exc:
+                where = make_url(settings.database.url).render_as_string(hide_password=True)
+                raise CliError(f"cannot use the database {where}: {_reason(exc)}") from None
+            async with make_sessionmaker(engine)() as session:
+                await work(session)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    return EXIT_OK
+
+
+async def _nothing(_session: AsyncSession) -> None:
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    # SQLAlchemy wraps the driver's error and appends a link to its docs; the driver's own words are enough.
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+async def _club_named(session: AsyncSession, name: str):
+    club = await directory.find_club(session, name)
+    if club is None:
+        raise CliError(f"no club named “{name}”{_known([c.name for c in await directory.list_clubs(session)])}")
+    return club
+
+
+async def _hospital_named(session: AsyncSession, name: str):
+    hospital = await directory.find_hospital(session, name)
+    if hospital is None:
+        names = [h.name for h in await directory.list_hospitals(session)]
+        raise CliError(f"no hospital named “{name}”{_known(names)}")
+    return hospital
+
+
+def _known(names: list[str], shown: int = 10) -> str:
+    if not names:
+        return " (there are none yet)"
+    more = f", … ({len(names) - shown} more)" if len(names) > shown else ""
+    return " (known: " + ", ".join(f"“{n}”" for n in names[:shown]) + more + ")"
+
+
+def _bot_username(settings: Settings) -> tuple[str | None, str | None]:
+    """The bot's @username for deep links, and if unknown, why."""
+    if settings.telegram.bot_username:
+        return settings.telegram.bot_username.lstrip("@"), None
+    if not settings.token:
+        return None, "no token is configured to ask Telegram"
+    url = f"{settings.telegram.api_base.rstrip('/')}/bot{settings.token}/getMe"
+    try:
+        with urllib.request.urlopen(url, timeout=GETME_TIMEOUT_S) as response:
+            username = json.load(response)["result"]["username"]
+    # The URL holds the token: report the failure without it.
+    except urllib.error.HTTPError as exc:
+        return None, f"getMe answered HTTP {exc.code}"
+    except urllib.error.URLError as exc:
+        return None, f"getMe failed: {exc.reason}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"getMe failed: {type(exc).__name__}"
+    return username, None
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="redreserve", description=__doc__.splitlines()[0])
+    config_help = "configuration file (default: ./config.toml if present, else built-in defaults)"
+    parser.add_argument("--config", metavar="PATH", default=None, help=config_help)
+    # The same option after the subcommand; SUPPRESS keeps it from overwriting one given before.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[Settings, argparse.Namespace], int], help: str):
+        sub = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(command=handler)
+        return sub
+
+    command("run", run, "run the Telegram bot (long polling)")
+
+    for name, handler, what in (("add-club", add_club, "club"), ("add-hospital", add_hospital, "hospital")):
+        sub = command(name, handler, f"add a {what}")
+        sub.add_argument("name", metavar="NAME")
+        # Strings, read by the shared coordinate parser: "21,03" is accepted like "21.03".
+        sub.add_argument("--lat", required=True, metavar="LAT", help="latitude, e.g. 20.86")
+        sub.add_argument("--lon", required=True, metavar="LON", help="longitude, e.g. 106.68")
+        if what == "club":
+            sub.add_argument("--area", default="", metavar="TEXT", help="district or area, as people say it")
+        else:
+            sub.add_argument("--address", default="", metavar="TEXT")
+            sub.add_argument("--phone", default=None, metavar="PHONE", help="any valid number, landlines too")
+
+    sub = command("invite", invite, "make an invite link for a club lead, hospital staff or donors")
+    sub.add_argument("kind", choices=["lead", "staff", "donor"])
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--club", metavar="NAME", help="for lead and donor invites")
+    target.add_argument("--hospital", metavar="NAME", help="for staff invites")
+    sub.add_argument("--uses", type=int, default=1, metavar="N", help="how many people may use it (default 1)")
+    sub.add_argument("--expires", type=int, default=72, metavar="HOURS", help="valid for HOURS (default 72)")
+
+    sub = command("import-roster", import_roster, "import a club roster from CSV or XLSX")
+    sub.add_argument("path", metavar="PATH", type=Path)
+    sub.add_argument("--club", required=True, metavar="NAME")
+    sub.add_argument("--dry-run", action="store_true", help="check the file and report, change nothing")
+
+    sub = command("export-roster", export_roster, "export a club roster to CSV or XLSX (by extension)")
+    sub.add_argument("path", metavar="PATH", type=Path)
+    sub.add_argument("--club", required=True, metavar="NAME")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The admin's command line, run in-process against a temporary SQLite database."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import types
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from redreserve.cli import main
+
+TOKEN = "123456:TEST-token"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    def __init__(self, tmp_path: Path, capsys) -> None:
+        self.dir = tmp_path
+        self.db = tmp_path / "cli.db"
+        self.config = tmp_path / "test.toml"
+        self.capsys = capsys
+        self.configure()
+
+    def configure(self, extra: str = "") -> None:
+        self.config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{self.db}"\n{extra}', encoding="utf-8")
+
+    def __call__(self, *argv: str, config: bool = True) -> Result:
+        code = main([*argv, "--config", str(self.config)] if config else list(argv))
+        captured = self.capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def rows(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    for name in [n for n in os.environ if n.startswith("REDRESERVE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # so that no ./config.toml of the developer's is read
+    return Cli(tmp_path, capsys)
+
+
+@pytest.fixture
+def club(cli):
+    assert cli("add-club", "CLB Hải Phòng", "--lat", "20.86", "--lon", "106.68", "--area", "Lê Chân").code == 0
+    return "CLB Hải Phòng"
+
+
+# --- happy paths -------------------------------------------------------------------------
+
+
+def test_add_club_stores_it_and_audits_the_cli_as_actor(cli):
+    result = cli("add-club", "  CLB Hải Phòng ", "--lat", "20,86", "--lon", "106.68", "--area", "Lê Chân")
+    assert result.code == 0, result.err
+    assert result.out == "Added club “CLB Hải Phòng” (id 1) at 20.86, 106.68.\n"
+    assert cli.rows("select name, lat, lon, area from club") == [("CLB Hải Phòng", 20.86, 106.68, "Lê Chân")]
+    assert cli.rows("select action, actor, subject from audit_log") == [("club.create", "cli", "club:1")]
+
+
+def test_add_hospital_stores_a_landline_in_e164(cli):
+    result = cli("add-hospital", "Bệnh viện Việt Tiệp", "--lat", "20.85", "--lon", "106.68",
+                 "--address", "1 Nhà Thương", "--phone", "0225 3700 436")
+    assert result.code == 0, result.err
+    assert "phone +842253700436" in result.out
+    assert cli.rows("select phone, address from hospital") == [("+842253700436", "1 Nhà Thương")]
+
+
+def test_a_lead_invite_prints_its_code_and_deep_link(cli, club):
+    cli.configure('[telegram]\nbot_username = "@redreserve_bot"\n')
+    result = cli("invite", "lead", "--club", "clb hải phòng", "--uses", "2", "--expires", "24")
+    assert result.code == 0, result.err
+    (code, uses, kind), = cli.rows("select code, max_uses, kind from invite")
+    assert (uses, kind) == (2, "lead")
+    assert f"Code: {code}\n" in result.out
+    assert f"Link: https://t.me/redreserve_bot?start={code}\n" in result.out
+    assert "Lead invite for club “CLB Hải Phòng”: 2 uses, expires" in result.out
+    assert result.err == ""
+
+
+def test_without_a_username_or_token_the_link_has_a_placeholder_and_says_how_to_fix_it(cli, club):
+    result = cli("invite", "donor", "--club", club)
+    assert result.code == 0
+    assert "Link: https://t.me/<bot_username>?start=" in result.out
+    assert "set [telegram] bot_username in config.toml" in result.err
+
+
+def test_with_a_token_the_username_comes_from_getme_on_the_configured_server(cli, club):
+    asked = []
+
+    class BotApi(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "username": "rr_test_bot"}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        cli("add-hospital", "BV Việt Tiệp", "--lat", "20.85", "--lon", "106.68")
+        cli.configure(f'[telegram]\ntoken = "{TOKEN}"\napi_base = "http://127.0.0.1:{server.server_port}"\n')
+        result = cli("invite", "staff", "--hospital", "bv việt tiệp")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 0, result.err
+    assert asked == [f"/bot{TOKEN}/getMe"]
+    assert "Link: https://t.me/rr_test_bot?start=" in result.out
+
+
+def test_a_roster_is_tried_imported_and_exported_by_club_name(cli, club):
+    roster = cli.dir / "roster.csv"
+    roster.write_text("name,phone,blood_type\nNguyễn Văn A,0912345678,O+\nTrần Thị B,0912,A-\n", encoding="utf-8")
+
+    trial = cli("import-roster", str(roster), "--club", "clb hải phòng", "--dry-run")
+    assert trial.code == 0, trial.err
+    assert "Trial run: nothing was saved" in trial.out and "1 new donors" in trial.out
+    assert "row 3, phone:" in trial.out
+    assert cli.rows("select count(*) from donor") == [(0,)]
+
+    done = cli("import-roster", str(roster), "--club", club)
+    assert done.code == 0, done.err
+    assert cli.rows("select full_name, phone from donor") == [("Nguyễn Văn A", "+84912345678")]
+
+    for name in ("out.csv", "out.xlsx"):
+        exported = cli("export-roster", str(cli.dir / name), "--club", club)
+        assert exported.code == 0, exported.err
+        assert exported.out == f"Wrote 1 donors of “CLB Hải Phòng” to {cli.dir / name}.\n"
+        again = cli("import-roster", str(cli.dir / name), "--club", club)
+        assert "0 new donors, 0 updated, 1 unchanged, 0 rows refused." in again.out
+    assert "+84912345678" in (cli.dir / "out.csv").read_text(encoding="utf-8-sig")
+    assert [a for (a,) in cli.rows("select action from audit_log where action like 'roster.%' order by id")] == [
+        "roster.import", "roster.export", "roster.import", "roster.export", "roster.import"]
+
+
+def test_run_hands_the_settings_to_the_bot(cli, monkeypatch):
+    started = []
+
+    async def run_polling(settings):
+        started.append(settings.token)
+
+    monkeypatch.setitem(sys.modules, "bot.app", types.SimpleNamespace(run_polling=run_polling))
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    assert cli("run").code == 0
+    assert started == [TOKEN]
+
+
+def test_config_is_taken_before_the_subcommand_and_from_the_working_directory(cli, tmp_path):
+    result = cli("--config", str(cli.config), "add-club", "A", "--lat", "1", "--lon", "2", config=False)
+    assert result.code == 0, result.err
+    (tmp_path / "config.toml").write_text(cli.config.read_text(encoding="utf-8"), encoding="utf-8")
+    assert cli("add-club", "B", "--lat", "1", "--lon", "2", config=False).code == 0
+    assert cli.rows("select name from club order by id") == [("A",), ("B",)]
+
+
+def test_without_any_config_the_built_in_sqlite_file_is_used(cli, tmp_path):
+    assert cli("add-club", "A", "--lat", "1", "--lon", "2", config=False).code == 0
+    assert (tmp_path / "redreserve.db").exists()
+
+
+# --- refusals: exit status 2, the reason on stderr -----------------------------------------
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (("invite", "lead", "--club", "CLB Hà Nội"), "no club named “CLB Hà Nội” (known: “CLB Hải Phòng”)"),
+    (("import-roster", "r.csv", "--club", "CLB Hà Nội"), "no club named “CLB Hà Nội”"),
+    (("export-roster", "r.csv", "--club", "CLB Hà Nội"), "no club named “CLB Hà Nội”"),
+    (("invite", "staff", "--club", "CLB Hải Phòng"), "A staff invite is for a hospital"),
+    (("invite", "lead", "--hospital", "BV"), "no hospital named “BV” (there are none yet)"),
+    (("invite", "lead", "--club", "CLB Hải Phòng", "--uses", "0"), "from 1 to 1000 times"),
+    (("add-club", "CLB HẢI PHÒNG", "--lat", "1", "--lon", "2"), "already exists"),
+    (("add-club", "X", "--lat", "95", "--lon", "106"), "“95” is not a latitude"),
+    (("add-club", "X", "--lat", "abc", "--lon", "106"), "“abc” is not a latitude"),
+    (("add-hospital", "X", "--lat", "1", "--lon", "2", "--phone", "12345"), "not a valid phone number"),
+    (("import-roster", "missing.csv", "--club", "CLB Hải Phòng"), "cannot read missing.csv"),
+    (("import-roster", "old.xls", "--club", "CLB Hải Phòng"), "old Excel file (.xls)"),
+    (("export-roster", "out.txt", "--club", "CLB Hải Phòng"), "must end in .csv or .xlsx"),
+])
+def test_bad_input_is_refused_with_the_reason(cli, club, argv, reason):
+    result = cli(*argv)
+    assert result.code == 2
+    assert reason in result.err
+    assert "Traceback" not in result.err
+
+
+def test_an_unknown_config_key_is_named_with_its_file(cli):
+    cli.configure('[telegram]\ntokn = "x"\n')
+    result = cli("add-club", "A", "--lat", "1", "--lon", "2")
+    assert (result.code, result.err) == (2, f"{cli.config}: [telegram.tokn] unknown key\n")
+
+
+def test_a_missing_config_file_is_refused(cli, tmp_path):
+    result = cli("--config", str(tmp_path / "nope.toml"), "add-club", "A", "--lat", "1", "--lon", "2",
+                 config=False)
+    assert (result.code, result.err) == (2, f"{tmp_path / 'nope.toml'}: no such file\n")
+
+
+def test_a_database_that_cannot_be_opened_is_reported_plainly(cli, tmp_path):
+    cli.db = tmp_path / "no" / "such" / "dir" / "x.db"
+    cli.configure()
+    result = cli("add-club", "A", "--lat", "1", "--lon", "2")
+    assert result.code == 2
+    assert result.err.startswith("cannot use the database sqlite+aiosqlite:///") and "Traceback" not in result.err
+
+
+def test_run_without_a_token_says_how_to_set_one(cli):
+    result = cli("run")
+    assert result.code == 2
+    assert result.err == ("no Telegram bot token: set [telegram] token in config.toml "
+                          "or the BOT_TOKEN environment variable\n")
+
+
+def test_run_says_so_when_the_bot_cannot_be_loaded(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bot.app", None)  # makes `import bot.app` fail
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    result = cli("run")
+    assert result.code == 2 and result.err.startswith("the bot cannot be loaded")
+
+
+def test_usage_errors_exit_2_as_argparse_does(cli):
+    for argv in ([], ["add-club", "A", "--lat", "1"], ["invite", "admin", "--club", "A"],
+                 ["invite", "lead", "--club", "A", "--hospital", "B"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+
+
+# --- the installed console script ----------------------------------------------------------
+
+
+def test_the_console_script_runs_a_command(tmp_path):
+    script = Path(sys.executable).with_name("redreserve")
+    assert script.exists(), "the package is not installed (pip install -e .)"
+    config = tmp_path / "c.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "c.db"}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN" and not k.startswith("REDRESERVE_")}
+    done = subprocess.run([str(script), "add-club", "CLB Huế", "--lat", "16.46", "--lon", "107.59",
+                           "--config", str(config)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "Added club “CLB Huế” (id 1) at 16.46, 107.59.\n"
