@@ -25,7 +25,9 @@ class Text:
     params: dict[str, Any] = field(default_factory=dict)
 
     def render(self, gettext: Callable[[str], str] = lambda s: s) -> str:
-        return gettext(self.msgid).format(**self.params)
+        """Translate, then fill in; a parameter that is itself a Text is rendered the same way."""
+        params = {k: v.render(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
+        return gettext(self.msgid).format(**params)
 
     def __str__(self) -> str:
         return self.render()

@@ -23,10 +23,22 @@ from dispatcher.eligibility import age_on
 from redreserve.i18n import N_, Text
 
 __all__ = [
-    "ParseError", "fold", "format_date", "format_blood_type",
-    "parse_blood_type", "parse_phone", "parse_date", "parse_birth_date", "parse_past_date",
-    "parse_sex", "parse_weight", "parse_count", "parse_name",
-    "parse_latitude", "parse_longitude", "parse_telegram_id",
+    "ParseError",
+    "fold",
+    "format_blood_type",
+    "format_date",
+    "parse_birth_date",
+    "parse_blood_type",
+    "parse_count",
+    "parse_date",
+    "parse_latitude",
+    "parse_longitude",
+    "parse_name",
+    "parse_past_date",
+    "parse_phone",
+    "parse_sex",
+    "parse_telegram_id",
+    "parse_weight",
 ]
 
 MINUS = "\u2212"
@@ -177,9 +189,9 @@ class _FastMobile:
         self.shape = re.compile(rf"(?:\+{cc}|{prefix})?([0-9]+)" if prefix else rf"(?:\+{cc})?([0-9]+)")
         self.general = re.compile(md.general_desc.national_number_pattern)
         self.mobile = re.compile(md.mobile.national_number_pattern)
-        self.excluded = [re.compile(desc.national_number_pattern)
-                         for name in self._EARLIER_TYPES
-                         if (desc := getattr(md, name)) is not None and desc.national_number_pattern]
+        excluded = [desc.national_number_pattern for name in self._EARLIER_TYPES
+                    if (desc := getattr(md, name)) is not None and desc.national_number_pattern]
+        self.excluded = re.compile("|".join(f"(?:{p})" for p in excluded)) if excluded else None
 
     def __call__(self, value: str) -> str | None:
         if not self.usable:
@@ -189,7 +201,7 @@ class _FastMobile:
             return None
         national = m.group(1)
         if (self.mobile.fullmatch(national) and self.general.fullmatch(national)
-                and not any(p.fullmatch(national) for p in self.excluded)):
+                and not (self.excluded and self.excluded.fullmatch(national))):
             return f"+{self.country_code}{national}"
         return None
 
@@ -243,7 +255,8 @@ def _date_of(value: Any) -> date | str:
         return value.date()
     if isinstance(value, date):
         return value
-    return unicodedata.normalize("NFKC", _as_text(value))
+    text = _as_text(value)
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
 def _calendar_date(text: str) -> date:
@@ -320,10 +333,15 @@ _SEXES = {
 }
 
 
+@lru_cache(maxsize=256)
+def _folded_sex(text: str) -> str | None:
+    return _SEXES.get(fold(text))
+
+
 def parse_sex(value: Any) -> str:
     """``"Nữ"`` → ``"F"``; ``"nam"`` → ``"M"``."""
     text = _as_text(value)
-    sex = _SEXES.get(fold(text))
+    sex = _folded_sex(text)
     if sex is None:
         raise _fail(N_("“{value}” is not a sex. Write M or F (Nam or Nữ)."), value=text)
     return sex
@@ -334,8 +352,13 @@ _WEIGHT = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*(?:kg|kgs|kilo|kilos|kilogram|k
 _COUNT = re.compile(r"([0-9]+)\s*(?:lan|times|x)?\.?")
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,9}(?:[.,][0-9]{1,12})?")
+
+
 def _number(value: Any) -> float | str:
-    """The float of an int/float cell, else the folded text to match."""
+    """The float of an int/float cell or of plain digits, else the folded text to match."""
+    if value.__class__ is str and _PLAIN_NUMBER.fullmatch(value):
+        return float(value.replace(",", "."))  # the common case, without the cost of fold()
     if isinstance(value, bool):
         return fold(str(value))
     if isinstance(value, (int, float)):
