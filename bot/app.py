@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -19,7 +20,8 @@ from bot.middlewares import (
     UserLocaleMiddleware,
     UserMiddleware,
 )
-from bot.routers import common, donor, fallback, registration
+from bot.routers import admin, answers, common, donor, fallback, lead, registration, staff
+from bot.runtime import Runtime
 from bot.storage import SqlStorage
 from redreserve.clock import Clock, system_clock
 from redreserve.config import Settings
@@ -36,8 +38,12 @@ def build_bot(settings: Settings) -> Bot:
     )
 
 
-def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock,
+    rng: random.Random | None = None, use_scheduler: bool = True,
+) -> Dispatcher:
     i18n = make_i18n(settings.bot.default_locale)
+    runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler)
     # One person's updates are handled one at a time, so two quick taps cannot race
     # through the same conversation step.
     dp = Dispatcher(
@@ -46,13 +52,17 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker, *, cl
         settings=settings,
         clock=clock,
         sessionmaker=sessionmaker,
+        engine=runtime.engine,
+        runtime=runtime,
     )
+    dp.startup.register(runtime.start)
+    dp.shutdown.register(runtime.stop)
     dp.update.outer_middleware(DedupMiddleware(sessionmaker))
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
     UserLocaleMiddleware(i18n).setup(dp)
     dp["i18n_instance"] = i18n
-    dp.include_routers(*(m.router.build() for m in (common, registration, donor, fallback)))
+    dp.include_routers(*(m.router.build() for m in (common, registration, donor, lead, admin, staff, answers, fallback)))
     return dp
 
 

@@ -40,3 +40,67 @@ class ForgetCb(CallbackData, prefix="fgt"):
 class DonorCb(CallbackData, prefix="dn"):
     action: str  # calls_on | calls_off | edit_blood | edit_weight | pause | donated_today
     value: str = ""
+
+
+# --- club leads (bot/routers/lead.py) -----------------------------------------------------
+
+
+class LeadClubCb(CallbackData, prefix="lclub"):
+    """A lead of several clubs chose the club for a command."""
+
+    command: str  # roster | find | add | export | invitelink | import
+    club_id: int
+    value: str = ""  # /find: the blood type, e.g. "O-"
+
+
+class FindCb(CallbackData, prefix="lfind"):
+    club_id: int
+    blood: str  # "O-", "AB+", …
+    page: int
+
+
+class MemberCb(CallbackData, prefix="lmem"):
+    action: str  # open | edit | field | blood | sex | never | status | defer | deferdef | remove | remove_yes | back
+    club_id: int
+    donor_id: int
+    value: str = ""
+    back: str = ""  # "<blood>.<page>": the /find page to go back to; empty: the roster
+
+
+class AddMemberCb(CallbackData, prefix="ladd"):
+    action: str  # skip | never | save | join | cancel
+
+
+class ImportCb(CallbackData, prefix="limp"):
+    action: str  # go | cancel
+
+
+class ExportCb(CallbackData, prefix="lexp"):
+    club_id: int
+    fmt: str  # xlsx | csv
+
+
+# --- admins (bot/routers/admin.py) --------------------------------------------------------
+
+
+class AdminCb(CallbackData, prefix="adm"):
+    action: str  # skip | cancel
+
+
+class InviteCb(CallbackData, prefix="ainv"):
+    kind: str  # lead | staff | donor
+    target: int = 0  # club id (lead, donor) or hospital id (staff); 0: not chosen yet
+    uses: int = 0  # 0: not chosen yet
+
+
+class AnswerCb(CallbackData, prefix="ans"):
+    """A donor's answer to a call. ``t`` is the per-donor token the dispatcher checks (DOMAIN.md §8)."""
+
+    r: int  # request id
+    t: str  # token
+    a: str  # y | n
+
+
+class UrgentCb(CallbackData, prefix="urg"):
+    action: str  # send | cancel
+    hospital_id: int = 0

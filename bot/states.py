@@ -31,3 +31,33 @@ class Forget(StatesGroup):
 class DonorEdit(StatesGroup):
     blood_type = State()
     weight = State()
+
+
+class AddMember(StatesGroup):
+    name = State()
+    phone = State()
+    join = State()  # the phone belongs to a donor already in RedReserve
+    blood_type = State()
+    sex = State()
+    birth_date = State()
+    weight = State()
+    last_donation = State()
+    confirm = State()
+
+
+class MemberEdit(StatesGroup):
+    value = State()
+
+
+class ImportRoster(StatesGroup):
+    club = State()
+    confirm = State()
+
+
+class AddPlace(StatesGroup):
+    """An admin adding a club or a hospital."""
+
+    name = State()
+    location = State()
+    area = State()
+    phone = State()

@@ -72,6 +72,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return result if isinstance(result, int) else EXIT_OK
 
 
+def demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The demo ignores the configured database and token: it runs on its own temporary ones."""
+    from redreserve.demo import run_demo
+
+    if args.speed <= 0 or args.speed > 10_000:
+        raise CliError("--speed must be between 0 and 10000")
+    try:
+        return asyncio.run(run_demo(speed=args.speed, seed_value=args.seed, workdir=args.workdir))
+    except OSError as exc:
+        raise CliError(f"the demo cannot start: {exc.strerror or exc}") from None
+
+
 def add_club(settings: Settings, args: argparse.Namespace) -> int:
     lat, lon = parse_latitude(args.lat), parse_longitude(args.lon)
 
@@ -255,6 +267,11 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("run", run, "run the Telegram bot (long polling)")
+
+    sub = command("demo", demo, "run the whole product on the built-in Telegram simulator (no token needed)")
+    sub.add_argument("--speed", type=float, default=120.0, metavar="N", help="virtual seconds per real second")
+    sub.add_argument("--seed", type=int, default=7, metavar="N", help="seed for the roster and the answers")
+    sub.add_argument("--workdir", type=Path, default=None, metavar="DIR", help="where the temporary database goes")
 
     for name, handler, what in (("add-club", add_club, "club"), ("add-hospital", add_hospital, "hospital")):
         sub = command(name, handler, f"add a {what}")

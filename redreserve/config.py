@@ -100,7 +100,7 @@ class SendConfig(_Section):
     global_per_second: float = Field(default=30.0, gt=0)
     per_chat_per_second: float = Field(default=1.0, gt=0)
     group_per_minute: float = Field(default=20.0, gt=0)
-    safety_margin_s: float = Field(default=0.01, ge=0)  # widens each window against network jitter
+    safety_margin_s: float = Field(default=0.005, ge=0)  # widens each window against clock rounding
     max_in_flight: int = Field(default=30, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     backoff_base_s: float = Field(default=1.0, gt=0)
@@ -129,7 +129,6 @@ class DispatchConfig(_Section):
     min_wave: int = Field(default=3, ge=1)
     max_wave: int = Field(default=50, ge=1)
     rare_max_wave: int = Field(default=300, ge=1)
-    fetch_limit: int = Field(default=300, ge=10)
     response_weight_min: float = Field(default=30.0, ge=0)
     rest_weight_min: float = Field(default=10.0, ge=0)
     max_units: int = Field(default=20, ge=1)

@@ -9,6 +9,7 @@ on events instead of sleeping.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -63,6 +64,31 @@ class BotEnv:
     tracker: HandledTracker
     _next_user: int = 100_000_001
     users: dict[int, "TgUser"] = field(default_factory=dict)
+
+    @property
+    def engine(self):
+        return self.dp["engine"]
+
+    async def drain(self) -> None:
+        """Wait until the outbox has been sent (the dispatcher's messages reach the simulator).
+
+        A retry is due later on the (frozen) clock: time is moved on to it, as it would pass.
+        """
+        from sqlmodel import func, select
+
+        from models.dispatch_tables import OutboxMessage
+
+        for _ in range(20):
+            await self.dp["runtime"].sender.run_until_idle(timeout=10)
+            async with self.sessionmaker() as s:
+                due = (await s.exec(select(func.min(OutboxMessage.next_attempt_at))
+                                    .where(OutboxMessage.state == "pending"))).one()
+            if due is None:
+                return
+            due = due if due.tzinfo else due.replace(tzinfo=self.clock.now.tzinfo)
+            if due > self.clock.now:
+                self.clock.now = due
+        raise AssertionError("the outbox never drained")
 
     def user(self, user_id: int | None = None, first_name: str = "Lan", language_code: str = "vi") -> "TgUser":
         if user_id is None:
@@ -158,10 +184,16 @@ async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
         telegram={"token": "123456:TEST-token", "api_base": sim.base_url},
         database={"url": db_url},
         bot={"admins": [ADMIN_ID], **bot_settings},
+        # A test taps faster than any person: keeping 1 message/s per chat would make every
+        # journey wait a second per step. The limits themselves are proven by the sender's tests,
+        # bench/send.py and the demo, all against the simulator's exact enforcement.
+        dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000}},
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)
-    dp = build_dispatcher(settings, sessionmaker, clock=clock)
+    # No APScheduler in tests: it runs on the wall clock. Tests move env.clock and call
+    # env.engine.tick(request_id), which is all a scheduler wake-up does.
+    dp = build_dispatcher(settings, sessionmaker, clock=clock, rng=random.Random(7), use_scheduler=False)
     tracker = HandledTracker()
     # Outermost, so it also sees updates the de-duplication skips.
     existing = list(dp.update.outer_middleware[:])
@@ -171,6 +203,7 @@ async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
         dp.update.outer_middleware.register(middleware)
     env = BotEnv(sim, bot, dp, sessionmaker, settings, clock, tracker)
     env._task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    await asyncio.wait_for(dp["runtime"].started.wait(), 10)
     return env
 
 

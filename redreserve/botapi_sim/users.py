@@ -39,6 +39,17 @@ class SimulatedUsers:
             user_id, first_name=first_name, username=username, language_code=language_code
         ))
 
+    def start_chat(
+        self, user_id: int, *, first_name: str | None = None, language_code: str | None = None
+    ) -> None:
+        """As if the user had pressed Start some time ago: the bot may now message them.
+
+        For seeding a simulated roster without pushing an update (and a reply) per person.
+        """
+        user = self.world.upsert_user(user_id, first_name=first_name, language_code=language_code)
+        self.world.upsert_chat(user_id, PRIVATE, user=user)
+        self._open_private_chat(user_id)
+
     def _user_message(
         self,
         user_id: int,

@@ -1,0 +1,154 @@
+"""The dispatcher's messages in words and buttons, in the recipient's language.
+
+The dispatcher writes (kind, params, locale) to the outbox; this is where they become
+Telegram text. It runs in the sender, outside any update, so it translates with an
+explicit locale instead of the per-update context.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import AnswerCb
+from bot.texts import escape
+from dispatcher.messages import Kind
+from dispatcher.sender import Outgoing
+from redreserve.parsing import format_blood_type
+
+Rendered = tuple[str, InlineKeyboardMarkup | None]
+
+
+def _type(p: dict[str, Any]) -> str:
+    return format_blood_type(p["abo"], p["rh"])
+
+
+def component_name(component: str, _) -> str:
+    return {
+        "whole_blood": _("whole blood"),
+        "red_cells": _("red cells"),
+        "platelets": _("platelets"),
+        "plasma": _("plasma"),
+    }.get(component, component)
+
+
+def urgency_name(urgency: str, _) -> str:
+    return {"critical": _("🚨 critical"), "urgent": _("urgent"), "planned": _("planned")}.get(urgency, urgency)
+
+
+def answer_keyboard(request_id: int, token: str, _) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✅ Available — I'm coming"), callback_data=AnswerCb(r=request_id, t=token, a="y"))
+    kb.button(text=_("Not this time"), callback_data=AnswerCb(r=request_id, t=token, a="n"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def call_list_lines(p: dict[str, Any]) -> str:
+    return "".join(f"\n• {escape(r['name'])} — {r['phone']} ({r['type']})" for r in p.get("call_list") or [])
+
+
+def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rendered:
+    locale = message.locale if message.locale in i18n.available_locales else default_locale
+    _ = partial(i18n.gettext, locale=locale)
+    p = message.params
+    kind = Kind(message.kind)
+
+    if kind is Kind.call:
+        lines = [
+            _("🩸 <b>Urgent blood request</b>"),
+            _("{hospital} needs <b>{type}</b> {component} ({urgency}).").format(
+                hospital=escape(p["hospital"]), type=_type(p), component=component_name(p["component"], _),
+                urgency=urgency_name(p["urgency"], _)),
+        ]
+        if p.get("distance_km") is not None:
+            lines.append(_("📍 {km} km from you, about {minutes} min.").format(
+                km=p["distance_km"], minutes=p["travel_min"]))
+        lines.append(_("⏰ Needed by {deadline}.").format(deadline=p["deadline_local"]))
+        if p.get("note"):
+            lines.append("📝 " + escape(p["note"]))
+        lines.append(_("Can you come?"))
+        return "\n".join(lines), answer_keyboard(p["request_id"], p["token"], _)
+
+    if kind is Kind.confirmed:
+        lines = [_("✅ Thank you! {hospital} expects you by {deadline}.").format(
+            hospital=escape(p["hospital"]), deadline=p["deadline_local"])]
+        if p.get("address"):
+            lines.append("📍 " + escape(p["address"]))
+        lines.append(_("Bring your ID card, eat a light meal and drink water before you come. "
+                       "Show this message at reception."))
+        if p.get("hospital_phone"):
+            lines.append(_("☎️ Hospital: {phone}").format(phone=p["hospital_phone"]))
+        return "\n".join(lines), None
+
+    if kind is Kind.declined:
+        return _("Thank you for answering. We will ask someone else this time."), None
+
+    if kind is Kind.stand_down:
+        if p.get("reason") == "covered":
+            return _("✅ No longer needed — enough donors are on their way. Thank you for being ready!"), None
+        if p.get("reason") == "cancelled":
+            return _("The hospital cancelled this request. No need to come — thank you for being ready!"), None
+        return _("This request has closed. No need to come — thank you for being ready!"), None
+
+    if kind is Kind.posted:
+        lines = [_("📣 Request #{id}: {type} {component} × {units}.").format(
+            id=p["request_id"], type=_type(p), component=component_name(p["component"], _), units=p["units"])]
+        if p["asked"] == 0:
+            lines.append(_("No eligible donor could be messaged yet; club leads have been told."))
+        elif p.get("rare"):
+            lines.append(_("Rare type: sent at once to all {n} eligible donors in every club; club leads are "
+                           "phoning the others.").format(n=p["asked"]))
+        else:
+            lines.append(_("Sent to the {n} best-placed donors.").format(n=p["asked"]))
+        if p.get("next_wave_min") is not None and not p.get("rare"):
+            lines.append(_("Next wave in {n} min if needed.").format(n=p["next_wave_min"]))
+        if p.get("warn_travel"):
+            lines.append(_("⚠️ The deadline is close: few donors can arrive in time. Consider the blood bank too."))
+        lines.append(_("You will get a message for each donor who is coming."))
+        return "\n".join(lines), None
+
+    if kind is Kind.accepted:
+        travel = "" if p.get("travel_min") is None else " " + _("about {n} min away").format(n=p["travel_min"])
+        return _("✅ Request #{id}: {name} ({phone}) is coming{travel}.\n{confirmed}/{target} confirmed.").format(
+            id=p["request_id"], name=escape(p["name"]), phone=p["phone"], travel=travel,
+            confirmed=p["confirmed"], target=p["target"]), None
+
+    if kind is Kind.withdrawn:
+        return _("⚠️ Request #{id}: {name} can no longer come. {confirmed}/{target} confirmed; "
+                 "asking others.").format(id=p["request_id"], name=escape(p["name"]), confirmed=p["confirmed"],
+                                          target=p["target"]), None
+
+    if kind is Kind.covered:
+        return _("✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been told "
+                 "they are not needed.").format(id=p["request_id"], confirmed=p["confirmed"]), None
+
+    if kind is Kind.exhausted:
+        return _("⚠️ Request #{id}: no eligible donor is left to message ({asked} asked, {confirmed} coming). "
+                 "The club leads have their call lists and are phoning members.").format(
+            id=p["request_id"], asked=p["asked"], confirmed=p["confirmed"]), None
+
+    if kind is Kind.expired:
+        return _("⏰ Request #{id} reached its deadline with {confirmed}/{target} confirmed.").format(
+            id=p["request_id"], confirmed=p["confirmed"], target=p["target"]), None
+
+    if kind is Kind.lead_rare:
+        text = _("🚨 Rare type <b>{type}</b> needed at {hospital} by {deadline}. Every eligible member on "
+                 "Telegram has been messaged.").format(type=_type(p), hospital=escape(p["hospital"]),
+                                                       deadline=p["deadline_local"])
+        if p.get("call_list"):
+            text += "\n" + _("Please phone these members (not on Telegram or not reachable):") + call_list_lines(p)
+        return text, None
+
+    if kind is Kind.lead_exhausted:
+        text = _("⚠️ Request #{id} ({type} at {hospital}) has nobody left to message.").format(
+            id=p["request_id"], type=_type(p), hospital=escape(p["hospital"]))
+        if p.get("call_list"):
+            text += "\n" + _("Please phone these members:") + call_list_lines(p)
+        return text, None
+
+    raise ValueError(message.kind)  # pragma: no cover

@@ -1,0 +1,97 @@
+"""Hospital staff: the quick request form ``/urgent O- 2 [component] [urgency]``.
+
+Posting messages donors, so it is confirmed with one tap first (UX.md: confirm
+before anything loud); the confirmation shows what will be sent and to whom.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import UrgentCb
+from bot.i18n import render
+from bot.render import component_name, urgency_name
+from bot.routing import RouterTemplate
+from dispatcher.engine import Dispatcher as DispatchEngine
+from dispatcher.engine import InvalidRequest
+from models.directory import Roles
+from models.tables import Hospital
+from redreserve.config import Settings
+from redreserve.parsing import ParseError, format_blood_type
+from redreserve.request_form import parse_quick_request
+
+router = RouterTemplate("staff")
+
+
+class IsStaff(Filter):
+    async def __call__(self, event: TelegramObject, roles: Roles | None = None) -> bool:
+        return bool(roles and roles.staff_hospital_ids)
+
+
+@router.message(Command("urgent"), IsStaff())
+async def urgent(
+    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles,
+    settings: Settings, i18n: I18n,
+) -> None:
+    try:
+        form = parse_quick_request(command.args, max_units=settings.dispatch.max_units)
+    except ParseError as err:
+        await message.answer(render(err.text, i18n))
+        return
+    await state.clear()
+    await state.update_data(urgent=form.__dict__)
+    kb = InlineKeyboardBuilder()
+    for hospital_id in roles.staff_hospital_ids:
+        hospital = await session.get(Hospital, hospital_id)
+        label = _("📣 Send to donors") if len(roles.staff_hospital_ids) == 1 else "📣 " + hospital.name
+        kb.button(text=label, callback_data=UrgentCb(action="send", hospital_id=hospital_id))
+    kb.button(text=_("Cancel"), callback_data=UrgentCb(action="cancel"))
+    kb.adjust(1)
+    await message.answer(
+        _("Request: <b>{type}</b> {component}, {units} unit(s), {urgency}.\n"
+          "Donors nearby will be messaged now. Send?").format(
+            type=format_blood_type(form.abo, form.rh), component=component_name(form.component, _),
+            units=form.units, urgency=urgency_name(form.urgency, _)),
+        reply_markup=kb.as_markup(),
+    )
+
+
+@router.callback_query(UrgentCb.filter())
+async def urgent_answer(
+    query: CallbackQuery, callback_data: UrgentCb, state: FSMContext, roles: Roles, engine: DispatchEngine,
+    i18n: I18n,
+) -> None:
+    data = (await state.get_data()).get("urgent")
+    if callback_data.action == "cancel":
+        await state.clear()
+        await query.answer()
+        await query.message.edit_text(_("Not sent. Nothing was posted."))
+        return
+    # Callback data can be forged: the presser must be staff of that very hospital.
+    if callback_data.hospital_id not in roles.staff_hospital_ids:
+        await query.answer(_("Only staff of that hospital can post its requests."), show_alert=True)
+        return
+    if not data:
+        await query.answer(_("This request was already sent or cancelled."), show_alert=True)
+        return
+    await state.clear()  # before posting: a second tap finds nothing to send
+    try:
+        request_id = await engine.create_request(
+            hospital_id=callback_data.hospital_id, abo=data["abo"], rh=data["rh"], component=data["component"],
+            units=data["units"], urgency=data["urgency"], posted_by=query.from_user.id,
+        )
+    except InvalidRequest as err:
+        await query.answer()
+        await query.message.edit_text(render(err.text, i18n))
+        return
+    status = await engine.status(request_id)
+    await query.answer()
+    await query.message.edit_text(
+        _("📣 Posted as request #{id}. First wave: {n} donor(s).").format(id=request_id, n=status.asked)
+    )

@@ -1,0 +1,64 @@
+"""The dispatcher's moving parts around one Bot: the engine, the outbox sender, the scheduler.
+
+They start with the polling loop and stop with it (aiogram's startup/shutdown hooks),
+so the bot, the demo and the tests run the same assembly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from functools import partial
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.render import render_outgoing
+from bot.throttle import LimitMiddleware
+from bot.transport import AiogramTransport
+from dispatcher.engine import Dispatcher as DispatchEngine
+from dispatcher.scheduling import DispatchScheduler
+from dispatcher.sender import RateLimiter, Sender, replace_unreachable
+from redreserve.clock import Clock
+from redreserve.config import Settings
+
+
+class Runtime:
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker, i18n: I18n, *, clock: Clock,
+                 rng: random.Random | None = None, use_scheduler: bool = True) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.i18n = i18n
+        self.clock = clock
+        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng)
+        # Tests and simulations drive time themselves (engine.tick after moving their clock);
+        # APScheduler only ever runs on the wall clock.
+        self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
+        self.sender: Sender | None = None
+        self.started = asyncio.Event()
+
+    async def start(self, bot: Bot) -> None:
+        send = self.settings.dispatch.send
+        limiter = RateLimiter(send.global_per_second, send.per_chat_per_second, send.group_per_minute,
+                              send.safety_margin_s)
+        bot.session.middleware(LimitMiddleware(limiter))
+        # The outbox talks through a Bot of its own, without that middleware: the sender
+        # takes its turns from the same limiter itself and handles 429s for its rows.
+        self._outbox_bot = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api), default=bot.default)
+        render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
+        self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
+                             on_unreachable=replace_unreachable(self.engine), limiter=limiter)
+        self.engine.kick = self.sender.kick
+        await self.sender.start()
+        if self.scheduler is not None:
+            await self.scheduler.start()  # re-arms open requests from the database
+        self.started.set()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.sender is not None:
+            await self.sender.stop()
+            await self._outbox_bot.session.close()

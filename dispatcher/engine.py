@@ -1,0 +1,647 @@
+"""The request state machine: create, run waves, record answers, cancel, expire (issue 3).
+
+open → dispatching → covered | exhausted | expired | cancelled; per donor
+queued → notified → available | declined | no_answer (models.dispatch_tables).
+
+Plain Python: a sessionmaker, the settings, a clock and a random source come in;
+messages go out only through the outbox. The database is the source of truth:
+``tick(request_id)`` reloads everything, does whatever is due, and returns when it
+wants to be woken next; calling it late, or twice, fires a due wave once.
+
+Concurrency. Every transaction starts by writing the request row ("touch"): on
+PostgreSQL that row lock serialises all work on one request across processes; on
+SQLite it takes the write lock up front, so a read-then-write transaction cannot
+fail with SQLITE_BUSY_SNAPSHOT. Committing a donor is an INSERT into
+donor_commitment, whose primary key is the donor: two requests cannot both get her.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, update
+from sqlmodel import select
+from sqlalchemy.exc import IntegrityError
+
+from dispatcher import messages as M
+from dispatcher.candidates import CallListEntry, Search, call_list, count_eligible, fetch_ranked, type_condition
+from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
+from dispatcher.outbox import cancel_pending, enqueue
+from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor
+from dispatcher.waves import Rates, learned_rates, more_to_ask, target_available, window_left
+from models.dispatch_tables import (
+    ACTIVE_REQUEST_STATES, BloodRequest, ContactState, DonorCommitment, RequestContact, RequestState,
+    RequestWave, Urgency,
+)
+from models.geo import haversine_km
+from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
+from redreserve.clock import Clock
+from redreserve.i18n import N_, Text
+
+log = logging.getLogger(__name__)
+
+Arm = Callable[[int, datetime, datetime], None]
+CALL_LIST_PER_CLUB = 50
+CALL_LIST_FETCH = 2000  # (request_id, next wake-up, deadline)
+
+
+class InvalidRequest(ValueError):
+    """A request that cannot be dispatched; nothing was created. ``text`` is for the poster."""
+
+    def __init__(self, code: str, text: Text):
+        super().__init__(code)
+        self.code = code
+        self.text = text
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    outcome: str  # accepted | declined | duplicate | closed | committed_elsewhere | refused
+    request_id: int
+    covered: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("accepted", "declined", "duplicate")
+
+
+@dataclass(frozen=True)
+class WaveParams:
+    wave_no: int
+    radius_km: float | None  # None: every cell (rare type)
+    last_resort: bool  # the other RhD's tiers included
+    widest: bool  # nothing left to widen
+
+
+@dataclass
+class RequestStatus:
+    request_id: int
+    state: str
+    units: int
+    target: int
+    confirmed: int
+    asked: int
+    outstanding: int
+    declined: int
+    wave_no: int
+    next_wave_at: datetime | None
+    deadline: datetime
+    coming: list[dict] = field(default_factory=list)  # for the board: name, phone, reasons
+
+
+class Dispatcher:
+    def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
+                 arm: Arm | None = None, kick: Callable[[], None] | None = None):
+        self.sm = sessionmaker
+        self.cfg = settings.dispatch
+        self.rules = settings.eligibility
+        self.tz = ZoneInfo(self.cfg.timezone)
+        self.clock = clock
+        self.rng = rng or random.SystemRandom()
+        self.arm = arm or (lambda request_id, when, deadline: None)  # the scheduler's hook (dispatcher.scheduling)
+        self.kick = kick or (lambda: None)  # wakes the sender after messages were written
+        self.rates_prior = Rates.of(self.cfg.rates)
+        # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
+        # its own transactions from interleaving, and the row "touch" guards against any other.
+        self._lock = asyncio.Lock()
+
+    # ---------------------------------------------------------------- create
+    async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
+                             urgency: str, posted_by: int | None = None, deadline: datetime | None = None,
+                             note: str = "", rh_positive_ok: bool = False) -> int:
+        """Validate, store and fire the first wave; returns the request id. Raises InvalidRequest."""
+        now = self.clock()
+        self._validate(abo, rh, component, units, urgency, deadline, now)
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                hospital = await s.get(Hospital, hospital_id)
+                if hospital is None:
+                    raise InvalidRequest("hospital", Text(N_("Unknown hospital.")))
+                req = BloodRequest(
+                    hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
+                    deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
+                    rh_positive_ok=rh_positive_ok, posted_by=posted_by, state=RequestState.open.value,
+                    target_available=target_available(units, self.rates_prior, self.cfg.margin),
+                    next_wave_at=now, created_at=now, updated_at=now)
+                s.add(req)
+                await s.flush()
+                req.rare = await self._is_rare(s, req, hospital, now)
+                request_id = req.id
+        await self.tick(request_id)
+        return request_id
+
+    def _validate(self, abo, rh, component, units, urgency, deadline, now) -> None:
+        if abo not in ABO or rh not in RH:
+            raise InvalidRequest("blood_type", Text(N_("Unknown blood type: use O, A, B or AB with Rh + or −.")))
+        if component not in COMPONENTS:
+            raise InvalidRequest("component", Text(N_("Unknown component.")))
+        if urgency not in {u.value for u in Urgency}:
+            raise InvalidRequest("urgency", Text(N_("Urgency must be critical, urgent or planned.")))
+        if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= self.cfg.max_units:
+            raise InvalidRequest("units", Text(N_("Units must be a whole number from 1 to {max}."),
+                                               {"max": self.cfg.max_units}))
+        if deadline is not None and (deadline.tzinfo is None or deadline <= now):
+            raise InvalidRequest("deadline", Text(N_("The deadline must be in the future.")))
+        try:
+            compatible_tiers(abo, rh, component)
+        except InvalidBloodType as exc:  # pragma: no cover - guarded above
+            raise InvalidRequest("blood_type", Text(N_("Unknown blood type."))) from exc
+
+    async def _is_rare(self, s, req: BloodRequest, hospital: Hospital, now: datetime) -> bool:
+        """DOMAIN.md §3: Rh− requests, or a pool smaller than the threshold within the widest radius."""
+        if req.rh == "-":
+            return True
+        search = self._search(req, hospital, now, radius=self.cfg.max_radius_km, last_resort=False)
+        n = await count_eligible(s, search, self.rules, at_most=self.cfg.rare_pool_threshold)
+        return n < self.cfg.rare_pool_threshold
+
+    # ---------------------------------------------------------------- the tick
+    async def tick(self, request_id: int) -> datetime | None:
+        """Do whatever is due for the request; returns when to be woken next (None: closed)."""
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                nxt = await self._tick(s, request_id)
+                deadline = (await s.exec(select(BloodRequest.deadline).where(BloodRequest.id == request_id))).first()
+        if nxt is not None:
+            self.arm(request_id, nxt, deadline)
+        self.kick()
+        return nxt
+
+    async def _tick(self, s, request_id: int) -> datetime | None:
+        now = self.clock()
+        req = await self._touch(s, request_id, now)
+        if req is None or req.state not in ACTIVE_REQUEST_STATES:
+            return None
+        if now >= req.deadline:
+            await self._close(s, req, RequestState.expired.value, now)
+            return None
+        window = timedelta(minutes=self.cfg.response_window_min.of(req.urgency))
+        await s.exec(update(RequestContact)
+                     .where(RequestContact.request_id == req.id,
+                            RequestContact.state == ContactState.notified.value,
+                            RequestContact.notified_at <= now - window)
+                     .values(state=ContactState.no_answer.value))
+        confirmed = await self._count(s, req.id, ContactState.available.value)
+        if confirmed >= req.target_available:
+            await self._close(s, req, RequestState.covered.value, now)
+            return None
+        quiet_end = self._quiet_until(now) if req.urgency != Urgency.critical.value else None
+        if quiet_end is not None:
+            # Quiet hours hold back non-critical requests entirely; the wave waits for morning.
+            if req.next_wave_at is None or req.next_wave_at < quiet_end:
+                req.next_wave_at = quiet_end
+            return min(quiet_end, req.deadline)
+
+        hospital = await s.get(Hospital, req.hospital_id)
+        rates = await self._rates(s, hospital)
+        first_wave = req.wave_no == 0
+        asked_now: list[RankedDonor] = []
+        for _ in range(12):  # a wave that finds nobody new widens again at once
+            outstanding = await self._outstanding(s, req.id, now, window)
+            firing = (req.next_wave_at is not None and req.next_wave_at <= now) or (
+                req.wave_no > 0 and not outstanding)
+            if firing:
+                await self._advance_wave(s, req, now)
+            params = self._wave_params(req)
+            n = more_to_ask(units=req.units, confirmed=confirmed, outstanding=outstanding, rates=rates,
+                            confidence=self.cfg.confidence.of(req.urgency), margin=self.cfg.margin,
+                            minimum=self.cfg.min_wave if firing else 0, maximum=self.cfg.max_wave)
+            ranked: list[RankedDonor] = []
+            if n > 0 or (req.rare and firing):
+                ranked = await self._find(s, req, hospital, params, n, now)
+                await self._ask(s, req, hospital, ranked, now)
+                asked_now += ranked
+            if firing:
+                s.add(RequestWave(request_id=req.id, wave_no=req.wave_no, fired_at=now, radius_km=params.radius_km,
+                                  max_tier=max((r.tier for r in ranked), default=0), asked=len(ranked)))
+            if ranked or outstanding or n == 0:
+                break
+            if params.widest:
+                await self._close(s, req, RequestState.exhausted.value, now)
+                return None
+            req.next_wave_at = now  # nobody new within this wave's reach: widen at once
+        if first_wave:
+            await self._posted(s, req, hospital, asked_now, now)
+        return await self._next_wake(s, req, now, window)
+
+    async def _touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
+        res = await s.exec(update(BloodRequest).where(BloodRequest.id == request_id).values(updated_at=now))
+        if res.rowcount == 0:
+            return None
+        return (await s.exec(select(BloodRequest).where(BloodRequest.id == request_id)
+                             .execution_options(populate_existing=True))).one()
+
+    async def _advance_wave(self, s, req: BloodRequest, now: datetime) -> None:
+        interval = timedelta(minutes=self.cfg.wave_interval_min.of(req.urgency))
+        res = await s.exec(update(BloodRequest)
+                           .where(BloodRequest.id == req.id, BloodRequest.wave_no == req.wave_no)
+                           .values(wave_no=req.wave_no + 1, next_wave_at=now + interval,
+                                   state=RequestState.dispatching.value)
+                           .execution_options(synchronize_session=False))
+        if res.rowcount != 1:  # pragma: no cover - the touch already serialises us
+            raise RuntimeError(f"request {req.id}: wave {req.wave_no + 1} fired elsewhere")
+        req.wave_no += 1
+        req.next_wave_at = now + interval
+        req.state = RequestState.dispatching.value
+
+    def _wave_params(self, req: BloodRequest) -> WaveParams:
+        w = max(req.wave_no, 1)
+        last_resort = w >= self.cfg.last_resort_from_wave
+        has_last_resort = any(t.last_resort for t in self._tiers(req, True))
+        if req.rare:
+            radius = None
+            widest = last_resort or not has_last_resort
+        else:
+            radius = min(self.cfg.initial_radius_km * self.cfg.radius_growth ** (w - 1), self.cfg.max_radius_km)
+            widest = radius >= self.cfg.max_radius_km and (last_resort or not has_last_resort)
+        return WaveParams(w, radius, last_resort, widest)
+
+    def _tiers(self, req: BloodRequest, last_resort: bool):
+        tiers = compatible_tiers(req.abo, req.rh, req.component, req.rh_positive_ok)
+        return tiers if last_resort else [t for t in tiers if not t.last_resort]
+
+    def _search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius, last_resort) -> Search:
+        override = req.rare and req.urgency == Urgency.critical.value  # issue 3: the cap yields to a rare critical
+        return Search(hospital.lat, hospital.lon, req.component, self._tiers(req, last_resort), now,
+                      now.astimezone(self.tz).date(), req.deadline, radius, request_id=req.id,
+                      cap_count=None if override else self.cfg.contact_cap_count, cap_days=self.cfg.contact_cap_days,
+                      require_consent=self.cfg.require_contact_consent)
+
+    def _ctx(self, hospital: Hospital, req: BloodRequest, now: datetime) -> RankContext:
+        return RankContext.of(hospital_lat=hospital.lat, hospital_lon=hospital.lon, now=now,
+                              today=now.astimezone(self.tz).date(), deadline=req.deadline,
+                              dispatch=self.cfg, eligibility=self.rules)
+
+    async def _find(self, s, req, hospital, params: WaveParams, n: int, now: datetime) -> list[RankedDonor]:
+        ctx = self._ctx(hospital, req, now)
+        if req.rare:
+            # DOMAIN.md §3: every eligible match of the patient's own RhD at once, nationwide.
+            primary = await fetch_ranked(s, self._search(req, hospital, now, radius=None, last_resort=False),
+                                         ctx, self.rules, self.cfg.rare_max_wave)
+            if primary or not params.last_resort or n <= 0:
+                return primary
+            return await fetch_ranked(s, self._search(req, hospital, now, radius=None, last_resort=True),
+                                      ctx, self.rules, n)
+        return await fetch_ranked(s, self._search(req, hospital, now, radius=params.radius_km,
+                                                  last_resort=params.last_resort), ctx, self.rules, n)
+
+    async def _ask(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor], now: datetime) -> None:
+        deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
+        for r in ranked:
+            token = f"{self.rng.getrandbits(48):012x}"
+            c = RequestContact(request_id=req.id, donor_id=r.donor_id, state=ContactState.queued.value,
+                               wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km, travel_min=r.travel_min,
+                               score=r.score, reasons=r.reasons_json(), token=token, asked_at=now)
+            s.add(c)
+            await s.flush()
+            await enqueue(s, key=f"call:{req.id}:{r.donor_id}", chat_id=r.candidate.telegram_id, kind=M.Kind.call.value,
+                          locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params={
+                              "request_id": req.id, "token": token, "hospital": hospital.name,
+                              "address": hospital.address, "abo": req.abo, "rh": req.rh,
+                              "component": req.component, "units": req.units, "urgency": req.urgency,
+                              "deadline": req.deadline.isoformat(), "deadline_local": deadline_local,
+                              "distance_km": None if r.distance_km is None else round(r.distance_km, 1),
+                              "travel_min": None if r.travel_min is None else round(r.travel_min),
+                              "note": req.note})
+
+    async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
+        rows = (await s.exec(select(RequestContact.state, RequestContact.notified_at)
+                             .where(RequestContact.request_id == request_id,
+                                    RequestContact.state.in_((ContactState.queued.value,
+                                                              ContactState.notified.value))))).all()
+        w = window.total_seconds() / 60
+        return [1.0 if st == ContactState.queued.value or at is None
+                else window_left((now - at).total_seconds() / 60, w) for st, at in rows]
+
+    async def _count(self, s, request_id: int, *states: str) -> int:
+        return (await s.exec(select(func.count()).select_from(RequestContact)
+                             .where(RequestContact.request_id == request_id,
+                                    RequestContact.state.in_(states)))).one()
+
+    async def _next_wake(self, s, req: BloodRequest, now: datetime, window: timedelta) -> datetime:
+        times = [req.deadline]
+        if req.next_wave_at is not None:
+            times.append(req.next_wave_at)
+        earliest = (await s.exec(select(func.min(RequestContact.notified_at))
+                                 .where(RequestContact.request_id == req.id,
+                                        RequestContact.state == ContactState.notified.value))).one()
+        if earliest is not None:
+            times.append(_aware(earliest) + window)
+        if await self._count(s, req.id, ContactState.queued.value):
+            times.append(now + window)  # their windows start once the sender delivers them
+        return max(min(times), now)
+
+    def _quiet_until(self, now: datetime) -> datetime | None:
+        """The end of the current quiet hours (configurable, local time), or None outside them."""
+        local = now.astimezone(self.tz)
+        start, end = _hhmm(self.cfg.quiet_start), _hhmm(self.cfg.quiet_end)
+        t = local.time()
+        inside = (start <= t or t < end) if start > end else (start <= t < end)
+        if not inside or start == end:
+            return None
+        day = local.date() if t < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, tzinfo=self.tz).astimezone(now.tzinfo)
+
+    async def _rates(self, s, hospital: Hospital) -> Rates:
+        """The nearby clubs' own rates, DOMAIN.md §5's defaults as the prior."""
+        clubs = (await s.exec(select(Club.id, Club.lat, Club.lon))).all()
+        near = [cid for cid, lat, lon in clubs
+                if haversine_km(hospital.lat, hospital.lon, lat, lon) <= self.cfg.max_radius_km]
+        if not near:
+            return self.rates_prior
+        C = RequestContact
+        # Only settled asks teach anything: one still inside its window is neither a yes nor a no.
+        asked_states = (ContactState.available.value, ContactState.declined.value, ContactState.no_answer.value)
+        base = (select(func.count()).select_from(C).join(ClubMembership, ClubMembership.donor_id == C.donor_id)
+                .where(ClubMembership.club_id.in_(near)))
+        asked = (await s.exec(base.where(C.state.in_(asked_states)))).one()
+        available = (await s.exec(base.where(C.state == ContactState.available.value))).one()
+        # Donation outcomes (en route, donated, no-show) are not recorded yet: that half stays at the prior.
+        return learned_rates(self.rates_prior, self.cfg.rates.prior_strength, asked=asked, available=available,
+                             outcomes=0, donated=0)
+
+    # ---------------------------------------------------------------- answers
+    async def record_answer(self, request_id: int, answer: str, token: str, *, telegram_id: int | None = None,
+                            donor_id: int | None = None) -> AnswerResult:
+        """A donor's "available" / "declined" press. Bound to (request, donor, token); idempotent."""
+        if answer not in ("available", "declined"):
+            return AnswerResult("refused", request_id)
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                result, top_up = await self._answer(s, request_id, answer, token, telegram_id, donor_id)
+        if top_up:
+            await self.tick(request_id)
+        else:
+            self.kick()
+        return result
+
+    async def _answer(self, s, request_id, answer, token, telegram_id, donor_id) -> tuple[AnswerResult, bool]:
+        now = self.clock()
+        req = await self._touch(s, request_id, now)
+        if donor_id is None and telegram_id is not None:
+            donor_id = (await s.exec(select(Donor.id).where(Donor.telegram_id == telegram_id))).first()
+        contact = None
+        if req is not None and donor_id is not None:
+            contact = (await s.exec(select(RequestContact).where(RequestContact.request_id == request_id,
+                                                                 RequestContact.donor_id == donor_id))).first()
+        if contact is None or not hmac.compare_digest(contact.token, str(token)):
+            # Callback data can be forged (DOMAIN.md §8): not this donor's, not this request's, or a bad token.
+            await self._audit(s, now, telegram_id, "dispatch_answer_refused",
+                              f"request:{request_id}", f"answer={answer} donor={donor_id}")
+            return AnswerResult("refused", request_id), False
+        want = ContactState.available.value if answer == "available" else ContactState.declined.value
+        if contact.state == want:
+            return AnswerResult("duplicate", request_id, req.state == RequestState.covered.value), False
+        open_states = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value,
+                       ContactState.declined.value, ContactState.available.value)
+        active = req.state in ACTIVE_REQUEST_STATES or (
+            req.state == RequestState.covered.value and contact.state == ContactState.available.value)
+        if not active or contact.state not in open_states or now >= req.deadline:
+            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
+                              f"answer={answer} donor={donor_id} state={req.state}")
+            return AnswerResult("closed", request_id), False
+        hospital = await s.get(Hospital, req.hospital_id)
+        donor = await s.get(Donor, donor_id)
+        call_key = f"call:{req.id}:{donor_id}"
+        if want == ContactState.available.value:
+            if not await self._commit_donor(s, donor_id, req, now):
+                return AnswerResult("committed_elsewhere", request_id), False
+            contact.state, contact.answered_at = want, now
+            await s.flush()
+            confirmed = await self._count(s, req.id, ContactState.available.value)
+            await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                          kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
+                          edit_of_key=call_key, params=self._donor_params(req, hospital))
+            for chat, locale in await self._staff(s, req):
+                await enqueue(s, key=f"accepted:{req.id}:{donor_id}:{chat}:{now.timestamp()}", chat_id=chat,
+                              kind=M.Kind.accepted.value, locale=locale, request_id=req.id, now=now, params={
+                                  "request_id": req.id, "name": donor.full_name, "phone": donor.phone,
+                                  "travel_min": None if contact.travel_min is None else round(contact.travel_min),
+                                  "confirmed": confirmed, "target": req.target_available})
+            if confirmed >= req.target_available:
+                await self._close(s, req, RequestState.covered.value, now)
+                return AnswerResult("accepted", request_id, covered=True), False
+            return AnswerResult("accepted", request_id), False
+        # declined: either before answering, or a change of mind after "available"
+        was_available = contact.state == ContactState.available.value
+        contact.state, contact.answered_at = want, now
+        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor_id,
+                                                   DonorCommitment.request_id == req.id))
+        await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                      kind=M.Kind.declined.value, locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=call_key, params={"request_id": req.id})
+        if was_available:
+            await s.flush()
+            confirmed = await self._count(s, req.id, ContactState.available.value)
+            for chat, locale in await self._staff(s, req):
+                await enqueue(s, key=f"withdrawn:{req.id}:{donor_id}:{chat}:{now.timestamp()}", chat_id=chat,
+                              kind=M.Kind.withdrawn.value, locale=locale, request_id=req.id, now=now, params={
+                                  "request_id": req.id, "name": donor.full_name, "confirmed": confirmed,
+                                  "target": req.target_available})
+            if req.state == RequestState.covered.value:
+                req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
+        return AnswerResult("declined", request_id), True  # replaced at once (DOMAIN.md §5)
+
+    async def _commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
+        """Hold the donor for this request; False when another open request holds her."""
+        held = await s.get(DonorCommitment, donor_id)
+        if held is not None:
+            if held.request_id == req.id:
+                return True
+            if _aware(held.until) > now:
+                other = await s.get(BloodRequest, held.request_id)
+                if other is not None and other.state in ACTIVE_REQUEST_STATES + (RequestState.covered.value,):
+                    return False
+            await s.delete(held)  # a stale hold: that request closed or its deadline passed
+            await s.flush()
+        try:
+            async with s.begin_nested():
+                s.add(DonorCommitment(donor_id=donor_id, request_id=req.id, until=req.deadline, created_at=now))
+        except IntegrityError:
+            return False  # another process committed her a moment ago
+        return True
+
+    def _donor_params(self, req: BloodRequest, hospital: Hospital) -> dict:
+        return {"request_id": req.id, "hospital": hospital.name, "address": hospital.address,
+                "hospital_phone": hospital.phone, "lat": hospital.lat, "lon": hospital.lon,
+                "deadline": req.deadline.isoformat(),
+                "deadline_local": req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")}
+
+    # ---------------------------------------------------------------- closing
+    async def cancel(self, request_id: int, *, by_telegram_id: int | None = None) -> bool:
+        """Staff cancel: everyone asked or coming is stood down. False if already closed."""
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                now = self.clock()
+                req = await self._touch(s, request_id, now)
+                if req is None or req.state not in ACTIVE_REQUEST_STATES + (RequestState.covered.value,):
+                    return False
+                await self._close(s, req, RequestState.cancelled.value, now)
+                await self._audit(s, now, by_telegram_id, "dispatch_request_cancelled", f"request:{request_id}", "")
+        self.kick()
+        return True
+
+    async def expire(self, request_id: int) -> None:
+        """The deadline job: tick closes a request whose deadline passed."""
+        await self.tick(request_id)
+
+    async def _close(self, s, req: BloodRequest, state: str, now: datetime) -> None:
+        req.state, req.closed_at, req.next_wave_at = state, now, None
+        stand_down = [ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value]
+        if state == RequestState.cancelled.value:
+            stand_down.append(ContactState.available.value)
+            await s.exec(delete(DonorCommitment).where(DonorCommitment.request_id == req.id))
+        rows = (await s.exec(select(RequestContact, Donor.telegram_id, Donor.locale)
+                             .join(Donor, Donor.id == RequestContact.donor_id)
+                             .where(RequestContact.request_id == req.id,
+                                    RequestContact.state.in_(stand_down)))).all()
+        await cancel_pending(s, [f"call:{req.id}:{c.donor_id}" for c, _, _ in rows
+                                 if c.state == ContactState.queued.value])
+        reason = {"covered": "covered", "cancelled": "cancelled"}.get(state, "expired")
+        for c, chat, locale in rows:
+            c.state = (ContactState.cancelled.value if c.state == ContactState.queued.value
+                       else ContactState.stood_down.value)
+            # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
+            await enqueue(s, key=f"stand_down:{req.id}:{c.donor_id}", chat_id=chat, kind=M.Kind.stand_down.value,
+                          locale=locale, request_id=req.id, now=now, edit_of_key=f"call:{req.id}:{c.donor_id}",
+                          params={"request_id": req.id, "reason": reason})
+        confirmed = await self._count(s, req.id, ContactState.available.value)
+        asked = (await s.exec(select(func.count()).select_from(RequestContact)
+                              .where(RequestContact.request_id == req.id))).one()
+        summary = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
+                   "units": req.units, "confirmed": confirmed, "target": req.target_available, "asked": asked}
+        kind = {"covered": M.Kind.covered, "exhausted": M.Kind.exhausted, "expired": M.Kind.expired}.get(state)
+        if kind is not None:
+            for chat, locale in await self._staff(s, req):
+                await enqueue(s, key=f"{kind.value}:{req.id}:{chat}", chat_id=chat, kind=kind.value, locale=locale,
+                              request_id=req.id, now=now, params=summary)
+        if state == RequestState.exhausted.value:
+            await self._page_leads(s, req, now, M.Kind.lead_exhausted)
+
+    async def _posted(self, s, req: BloodRequest, hospital: Hospital, asked: list[RankedDonor], now: datetime) -> None:
+        late = sum(r.group == GROUP_LATE for r in asked)
+        minutes_left = (req.deadline - now).total_seconds() / 60
+        params = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
+                  "units": req.units, "asked": len(asked), "rare": req.rare,
+                  "next_wave_min": None if req.next_wave_at is None
+                  else round((req.next_wave_at - now).total_seconds() / 60),
+                  # DOMAIN.md §6: under 2–3 hours is hard to meet with new donors.
+                  "warn_travel": minutes_left < 150 or (bool(asked) and late * 2 >= len(asked))}
+        for chat, locale in await self._staff(s, req):
+            await enqueue(s, key=f"posted:{req.id}:{chat}", chat_id=chat, kind=M.Kind.posted.value, locale=locale,
+                          request_id=req.id, now=now, params=params)
+        if req.rare:
+            await self._page_leads(s, req, now, M.Kind.lead_rare, hospital)
+
+    async def _page_leads(self, s, req: BloodRequest, now: datetime, kind: M.Kind,
+                          hospital: Hospital | None = None) -> None:
+        """Tell the leads of the clubs concerned, each with the call list of their own club only (DOMAIN.md §7)."""
+        hospital = hospital or await s.get(Hospital, req.hospital_id)
+        search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+                              last_resort=True)
+        search.cap_count = None  # a phone call from one's own lead is not a bot message
+        entries = await call_list(s, search, self.rules, None, limit=CALL_LIST_FETCH)
+        by_club: dict[int, list[CallListEntry]] = {}
+        for e in entries:
+            listed = by_club.setdefault(e.club_id, [])
+            if len(listed) < CALL_LIST_PER_CLUB:  # a list a lead can phone through, best tier first
+                listed.append(e)
+        asked_clubs = (await s.exec(select(ClubMembership.club_id).join(
+            RequestContact, RequestContact.donor_id == ClubMembership.donor_id)
+            .where(RequestContact.request_id == req.id).distinct())).all()
+        clubs = set(by_club) | set(asked_clubs)
+        if req.rare:
+            # Every club with a member of a matching type, reachable or not (DOMAIN.md §3).
+            rows = await s.exec(select(ClubMembership.club_id).join(Donor, Donor.id == ClubMembership.donor_id)
+                                .where(type_condition(self._tiers(req, False))).distinct())
+            clubs |= set(rows.all())
+        if not clubs:
+            return
+        leads = (await s.exec(select(ClubMembership.club_id, ClubMembership.telegram_id, TelegramUser.locale)
+                              .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id, isouter=True)
+                              .where(ClubMembership.role == "lead", ClubMembership.club_id.in_(clubs),
+                                     ClubMembership.telegram_id.is_not(None)))).all()
+        deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
+        for club_id, chat, locale in leads:
+            listed = [{"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why}
+                      for e in by_club.get(club_id, [])]
+            added = await enqueue(s, key=f"{kind.value}:{req.id}:{club_id}:{chat}", chat_id=chat, kind=kind.value,
+                                  locale=locale, request_id=req.id, now=now, params={
+                                      "request_id": req.id, "club_id": club_id, "hospital": hospital.name,
+                                      "abo": req.abo, "rh": req.rh, "component": req.component,
+                                      "deadline_local": deadline_local, "call_list": listed})
+            if added and listed:
+                await self._audit(s, now, chat, "call_list_sent", f"club:{club_id}",
+                                  f"request:{req.id} entries={len(listed)}")
+
+    async def _staff(self, s, req: BloodRequest) -> list[tuple[int, str | None]]:
+        rows = (await s.exec(select(HospitalStaff.telegram_id, TelegramUser.locale)
+                             .join(TelegramUser, TelegramUser.telegram_id == HospitalStaff.telegram_id, isouter=True)
+                             .where(HospitalStaff.hospital_id == req.hospital_id))).all()
+        chats = {chat: locale for chat, locale in rows}
+        if req.posted_by is not None and req.posted_by not in chats:
+            chats[req.posted_by] = (await s.exec(select(TelegramUser.locale)
+                                                 .where(TelegramUser.telegram_id == req.posted_by))).first()
+        return sorted(chats.items())
+
+    async def _audit(self, s, now, actor, action, subject, detail) -> None:
+        log.info("%s %s %s actor=%s", action, subject, detail, actor)
+        s.add(AuditLog(at=now, actor_telegram_id=actor, actor="" if actor else "system", action=action,
+                       subject=subject, detail=detail))
+
+    # ---------------------------------------------------------------- restart, unreachable, status
+    async def rearm_all(self) -> list[tuple[int, datetime]]:
+        """At start-up: every open request gets its wake-up again; a missed wave fires once, late."""
+        async with self.sm() as s:
+            rows = (await s.exec(select(BloodRequest.id).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES))
+                                 .order_by(BloodRequest.id))).all()
+        out = []
+        for rid in rows:
+            nxt = await self.tick(rid)
+            if nxt is not None:
+                out.append((rid, nxt))
+        return out
+
+    async def status(self, request_id: int) -> RequestStatus | None:
+        """For the hospital's board: progress first, then who is coming (name and phone: only those who accepted)."""
+        async with self.sm() as s:
+            req = await s.get(BloodRequest, request_id)
+            if req is None:
+                return None
+            counts = dict((await s.exec(select(RequestContact.state, func.count())
+                                        .where(RequestContact.request_id == request_id)
+                                        .group_by(RequestContact.state))).all())
+            coming = (await s.exec(select(Donor.full_name, Donor.phone, RequestContact.travel_min,
+                                          RequestContact.reasons)
+                                   .join(Donor, Donor.id == RequestContact.donor_id)
+                                   .where(RequestContact.request_id == request_id,
+                                          RequestContact.state == ContactState.available.value)
+                                   .order_by(RequestContact.answered_at))).all()
+        return RequestStatus(
+            request_id, req.state, req.units, req.target_available, counts.get("available", 0),
+            sum(counts.values()), counts.get("queued", 0) + counts.get("notified", 0), counts.get("declined", 0),
+            req.wave_no, req.next_wave_at, req.deadline,
+            [{"name": n, "phone": p, "travel_min": None if t is None else round(t), "reasons": r}
+             for n, p, t, r in coming])
+
+
+def _hhmm(v: str) -> time:
+    hh, mm = v.split(":")
+    return time(int(hh), int(mm))
+
+
+def _aware(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes for what was stored as UTC."""
+    from datetime import timezone
+
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["AnswerResult", "Dispatcher", "InvalidRequest", "RequestStatus"]

@@ -1,0 +1,79 @@
+"""What the dispatcher asks the bot to say: kinds and parameters, never wording.
+
+Every message goes through the outbox (dispatcher.sender) as (kind, params, locale);
+the bot renders it with its gettext catalogs and keyboards. ``render_plain`` is the
+English used by logs, tests and the benches. Parameters are JSON-safe.
+
+Personal data (DOMAIN.md §7): a call carries the request, never the patient; the
+hospital gets a donor's name and phone only once she said "available"; call lists
+(names, phones) go only to the leads of the donor's own club, never to a group.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class Kind(str, enum.Enum):
+    # to a donor
+    call = "call"  # the call, with "available" / "can't" buttons bound to (request_id, token)
+    confirmed = "confirmed"  # edits the call after "available": where to go, show at reception
+    declined = "declined"  # edits the call after "can't": thank you
+    stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
+    # to hospital staff
+    posted = "posted"  # the request is out: how many asked, next wave, warnings
+    accepted = "accepted"  # a donor is coming: name, phone, travel time, confirmed / target
+    withdrawn = "withdrawn"  # a donor who said "available" can no longer come
+    covered = "covered"
+    exhausted = "exhausted"
+    expired = "expired"
+    # to a club lead
+    lead_rare = "lead_rare"  # a rare-type request, paged at once, with the club's call list
+    lead_exhausted = "lead_exhausted"  # nobody left to message: the club's call list
+
+
+def _type(p: dict[str, Any]) -> str:
+    return f"{p.get('abo', '?')}{p.get('rh', '?')}"
+
+
+def _call_list(p: dict[str, Any]) -> str:
+    rows = p.get("call_list") or []
+    return "".join(f"\n  {r['name']} {r['phone']} ({r['type']})" for r in rows)
+
+
+def render_plain(kind: str, p: dict[str, Any]) -> str:
+    k = Kind(kind)
+    if k is Kind.call:
+        return (f"Urgent: {p['hospital']} needs {_type(p)} {p['component']} by {p['deadline_local']}. "
+                f"{p['distance_km']} km, about {p['travel_min']} min away. Can you come?")
+    if k is Kind.confirmed:
+        return f"Thank you! {p['hospital']} expects you by {p['deadline_local']}. Show this message at reception."
+    if k is Kind.declined:
+        return "Thank you for answering. We will ask someone else."
+    if k is Kind.stand_down:
+        return "No longer needed — thank you."
+    if k is Kind.posted:
+        return (f"Request #{p['request_id']}: {_type(p)} {p['component']} × {p['units']}: sent to {p['asked']} donors"
+                + (", every club (rare type)" if p.get("rare") else "")
+                + (f"; next wave in {p['next_wave_min']} min if needed" if p.get("next_wave_min") is not None else "")
+                + (". Warning: few donors can arrive before the deadline." if p.get("warn_travel") else "."))
+    if k is Kind.accepted:
+        return (f"Request #{p['request_id']}: {p['name']} ({p['phone']}) is coming, about {p['travel_min']} min away. "
+                f"{p['confirmed']}/{p['target']} confirmed.")
+    if k is Kind.withdrawn:
+        return f"Request #{p['request_id']}: {p['name']} can no longer come. {p['confirmed']}/{p['target']} confirmed."
+    if k is Kind.covered:
+        return f"Request #{p['request_id']} is covered: {p['confirmed']} donors confirmed. Everyone else was stood down."
+    if k is Kind.exhausted:
+        return (f"Request #{p['request_id']}: no eligible donor left to message ({p['asked']} asked, "
+                f"{p['confirmed']} confirmed). Club leads have their call lists.")
+    if k is Kind.expired:
+        return f"Request #{p['request_id']} reached its deadline with {p['confirmed']}/{p['target']} confirmed."
+    if k is Kind.lead_rare:
+        return (f"Rare type {_type(p)} needed at {p['hospital']} by {p['deadline_local']}; every eligible donor "
+                f"has been messaged. Please phone these members:{_call_list(p)}")
+    if k is Kind.lead_exhausted:
+        return (f"Request #{p['request_id']} ({_type(p)} at {p['hospital']}) has nobody left to message. "
+                f"Please phone these members:{_call_list(p)}")
+    raise ValueError(kind)  # pragma: no cover

@@ -1,0 +1,403 @@
+"""The one outbound path: drain the outbox within Telegram's limits (DOMAIN.md §8).
+
+Rows are written by the dispatcher (dispatcher.outbox) in the transaction that causes
+them; this loop sends them. Limits (configurable; Bots FAQ): 30 messages/s overall,
+1/s per chat, 20/min per group, each enforced over an exact sliding window that
+does not depend on network latency (see RateLimiter). A 429 pauses *all* sending for its
+``retry_after``; a 403 marks the user blocked and the donor unreachable on every open
+request, and the dispatcher replaces her; network errors back off exponentially, a
+bounded number of times.
+
+Delivery guarantee, honestly: a row is marked ``sending`` before the call and ``sent``
+with its Telegram message_id in one write after it. If the process dies between
+Telegram accepting a message and that write, the row is still ``sending`` and is sent
+again at restart: at-least-once, with a duplicate window of one round trip per
+message in flight. Nothing is ever lost, and nothing already marked sent is resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, Protocol
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from models.dispatch_tables import (
+    ACTIVE_REQUEST_STATES, BloodRequest, ContactState, OutboxMessage, OutboxState, RequestContact,
+)
+from models.tables import Donor, TelegramUser
+from redreserve.clock import Clock, system_clock
+
+log = logging.getLogger(__name__)
+
+
+class RetryAfter(Exception):
+    """Telegram's 429: wait ``seconds`` before sending anything."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = float(seconds)
+
+
+class Unreachable(Exception):
+    """403: the user blocked the bot or never started it (DOMAIN.md §8)."""
+
+
+class TransientError(Exception):
+    """A network error or a 5xx: worth retrying."""
+
+
+class PermanentError(Exception):
+    """A 400 that retrying will not fix."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    key: str
+    chat_id: int
+    kind: str
+    params: dict[str, Any]
+    locale: str | None
+    edit_message_id: int | None  # set when this message edits an earlier one (a stand-down edits the call)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    message_id: int | None
+
+
+class Transport(Protocol):
+    async def deliver(self, message: Outgoing) -> DeliveryResult: ...
+
+
+class _Slot:
+    """One send in a window: it counts from the moment it started until ``window`` after it finished."""
+
+    __slots__ = ("t", "done")
+
+    def __init__(self, t: float):
+        self.t = t
+        self.done = False
+
+
+class RateLimiter:
+    """Sliding windows: global N/s, per private chat M/s, per group G/min; plus a global 429 pause.
+
+    Exact without trusting the network: a send occupies its windows from the moment it
+    is started until one window after its answer came back. Telegram received it at
+    some moment in between, so the next send that the window allows is started
+    at least one window after that moment, whatever the latency. The price is one
+    round trip per window (≈ 1 % against the local simulator).
+    """
+
+    def __init__(self, global_per_second: float = 30, per_chat_per_second: float = 1, group_per_minute: float = 20,
+                 safety_margin_s: float = 0.005, *, now: Callable[[], float] = time.monotonic):
+        self.global_n = max(int(global_per_second), 1)
+        self.global_window = self.global_n / global_per_second + safety_margin_s
+        self.chat_n = max(int(per_chat_per_second), 1)
+        self.chat_window = self.chat_n / per_chat_per_second + safety_margin_s
+        self.group_n = max(int(group_per_minute), 1)
+        self.group_window = 60.0 * self.group_n / group_per_minute + safety_margin_s
+        self.now = now
+        self.paused_until = 0.0
+        self._next_start = float("-inf")
+        self._global: collections.deque[_Slot] = collections.deque()
+        self._chats: dict[int, collections.deque[_Slot]] = {}
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.now() + seconds)
+
+    @staticmethod
+    def _wait(q: collections.deque[_Slot] | None, n: int, window: float, t: float) -> float:
+        if not q:
+            return 0.0
+        while q and q[0].done and q[0].t <= t - window:
+            q.popleft()
+        if len(q) < n:
+            return 0.0
+        oldest = q[len(q) - n]
+        return oldest.t + window - t if oldest.done else 0.005  # still in flight: look again shortly
+
+    def wait_time(self, chat_id: int) -> float:
+        t = self.now()
+        n, window = (self.group_n, self.group_window) if chat_id < 0 else (self.chat_n, self.chat_window)
+        # Even spacing instead of bursts: a burst of N queues at Telegram's end and each of its
+        # round trips would lengthen the window (see the class docstring).
+        spacing = self._next_start - t
+        return max(self.paused_until - t, spacing, self._wait(self._global, self.global_n, self.global_window, t),
+                   self._wait(self._chats.get(chat_id), n, window, t))
+
+    async def acquire(self, chat_id: int) -> _Slot:
+        while (wait := self.wait_time(chat_id)) > 0:
+            await asyncio.sleep(wait)
+        slot = _Slot(self.now())
+        step = self.global_window / self.global_n
+        # Keep to the ideal timeline, so that a late wake-up is made up by the next send.
+        self._next_start = max(self._next_start, slot.t - step / 2) + step
+        self._global.append(slot)
+        self._chats.setdefault(chat_id, collections.deque()).append(slot)
+        if len(self._chats) > 10_000:  # forget chats idle for a minute
+            for k in [k for k, v in self._chats.items() if not v or (v[-1].done and v[-1].t < slot.t - 60)]:
+                del self._chats[k]
+        return slot
+
+    def release(self, slot: _Slot) -> None:
+        """The answer came back: the send now counts from this moment."""
+        slot.t = self.now()
+        slot.done = True
+
+
+OnUnreachable = Callable[[list[int]], Awaitable[None]]
+
+
+class Sender:
+    def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
+                 on_unreachable: OnUnreachable | None = None, limiter: RateLimiter | None = None,
+                 rng: random.Random | None = None):
+        self.sm = sessionmaker
+        self.transport = transport
+        self.cfg = send_cfg
+        self.clock = clock
+        self.on_unreachable = on_unreachable
+        self.limiter = limiter or RateLimiter(send_cfg.global_per_second, send_cfg.per_chat_per_second,
+                                              send_cfg.group_per_minute, send_cfg.safety_margin_s)
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._task: asyncio.Task | None = None
+        self._inflight: set[int] = set()
+        self._inflight_chats: dict[int, int] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._sem = asyncio.Semaphore(send_cfg.max_in_flight)
+        self._db_lock = asyncio.Lock()  # result writes, one at a time (SQLite has one writer anyway)
+
+    # -------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        await self.recover()
+        self._stop = False
+        self._task = asyncio.create_task(self._loop(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above)."""
+        async with self.sm() as s, s.begin():
+            res = await s.exec(update(OutboxMessage).where(OutboxMessage.state == OutboxState.sending.value)
+                               .values(state=OutboxState.pending.value))
+            return res.rowcount or 0
+
+    async def run_until_idle(self, timeout: float = 30.0) -> None:
+        """Send everything due now, and wait for it (tests, benches, the CLI)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            started = await self._dispatch_batch()
+            if not started and not self._tasks:
+                return
+            if self._tasks:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        raise TimeoutError("outbox not drained")
+
+    async def _loop(self) -> None:
+        while not self._stop:
+            try:
+                started = await self._dispatch_batch()
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("outbox: batch failed")
+                started = 0
+            if started:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.cfg.poll_interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    # -------------------------------------------------------------- sending
+    async def _dispatch_batch(self) -> int:
+        free = self.cfg.max_in_flight - len(self._tasks)
+        if free <= 0:
+            if self._tasks:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        now = self.clock()
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                q = (select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending.value,
+                                                 OutboxMessage.next_attempt_at <= now)
+                     .order_by(OutboxMessage.priority, OutboxMessage.id).limit(4 * free + len(self._inflight)))
+                # One message per chat at a time, so that a chat reads in the order things happened
+                # ("accepted" before "covered"); the per-chat limit would space them anyway.
+                busy = set(self._inflight_chats)
+                rows = []
+                for r in (await s.exec(q)).all():
+                    if r.id in self._inflight or r.chat_id in busy:
+                        continue
+                    busy.add(r.chat_id)
+                    rows.append(r)
+                    if len(rows) >= free:
+                        break
+                if not rows:
+                    return 0
+                ids = [r.id for r in rows]
+                await s.exec(update(OutboxMessage).where(OutboxMessage.id.in_(ids),
+                                                         OutboxMessage.state == OutboxState.pending.value)
+                             .values(state=OutboxState.sending.value))
+                edits = {r.edit_of_key for r in rows if r.edit_of_key}
+                originals = {}
+                if edits:
+                    originals = {o.key: o for o in (await s.exec(
+                        select(OutboxMessage).where(OutboxMessage.key.in_(edits)))).all()}
+        for r in rows:
+            self._inflight.add(r.id)
+            self._inflight_chats[r.chat_id] = self._inflight_chats.get(r.chat_id, 0) + 1
+            task = asyncio.create_task(self._send_one(r, originals.get(r.edit_of_key) if r.edit_of_key else None))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(rows)
+
+    async def _send_one(self, row: OutboxMessage, original: OutboxMessage | None) -> None:
+        try:
+            edit_id = None
+            if row.edit_of_key:
+                if original is None or original.state in (OutboxState.cancelled.value, OutboxState.failed.value,
+                                                          OutboxState.unreachable.value):
+                    await self._finish(row, OutboxState.cancelled.value, error="nothing to edit")
+                    return
+                if original.state != OutboxState.sent.value:  # the call is still on its way: edit after it
+                    await self._retry(row, 0.5, count=False, error="waiting for the original")
+                    return
+                edit_id = original.message_id
+            async with self._sem:
+                slot = await self.limiter.acquire(row.chat_id)
+                msg = Outgoing(row.id, row.key, row.chat_id, row.kind, dict(row.params), row.locale, edit_id)
+                try:
+                    result = await self.transport.deliver(msg)
+                except RetryAfter as exc:
+                    self.limiter.pause(exc.seconds)
+                    await self._retry(row, exc.seconds, count=False, error=str(exc))
+                    return
+                except Unreachable as exc:
+                    await self._unreachable(row, str(exc))
+                    return
+                except PermanentError as exc:
+                    await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
+                    await self._call_failed(row)
+                    return
+                except (TransientError, OSError, asyncio.TimeoutError) as exc:
+                    if row.attempts + 1 >= self.cfg.max_attempts:
+                        await self._finish(row, OutboxState.failed.value, error=str(exc)[:500], attempt=True)
+                        await self._call_failed(row)
+                    else:
+                        backoff = min(self.cfg.backoff_base_s * 2 ** row.attempts, self.cfg.backoff_max_s)
+                        await self._retry(row, backoff * (0.5 + self.rng.random()), count=True, error=str(exc))
+                    return
+                finally:
+                    self.limiter.release(slot)
+            await self._sent(row, result)
+        except Exception:
+            log.exception("outbox: row %s", row.id)
+            await self._retry(row, self.cfg.backoff_max_s, count=True, error="internal error")
+        finally:
+            self._inflight.discard(row.id)
+            left = self._inflight_chats.get(row.chat_id, 1) - 1
+            if left > 0:
+                self._inflight_chats[row.chat_id] = left
+            else:
+                self._inflight_chats.pop(row.chat_id, None)
+            self._wake.set()
+
+    async def _sent(self, row: OutboxMessage, result: DeliveryResult) -> None:
+        now = self.clock()
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                # One write records both "sent" and the message_id: the pair can't disagree after a crash.
+                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    state=OutboxState.sent.value, message_id=result.message_id, sent_at=now,
+                    attempts=row.attempts + 1, last_error=""))
+                if row.kind == "call" and row.contact_id is not None:
+                    # The response window runs from delivery, not from the decision to ask.
+                    await s.exec(update(RequestContact).where(RequestContact.id == row.contact_id,
+                                                              RequestContact.state == ContactState.queued.value)
+                                 .values(state=ContactState.notified.value, notified_at=now))
+
+    async def _retry(self, row: OutboxMessage, after_s: float, *, count: bool, error: str) -> None:
+        now = self.clock()
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    state=OutboxState.pending.value, next_attempt_at=now + timedelta(seconds=after_s),
+                    attempts=row.attempts + (1 if count else 0), last_error=error[:500]))
+        self._wake.set()
+
+    async def _finish(self, row: OutboxMessage, state: str, *, error: str = "", attempt: bool = False) -> None:
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    state=state, last_error=error, attempts=row.attempts + (1 if attempt else 0)))
+
+    async def _unreachable(self, row: OutboxMessage, error: str) -> None:
+        now = self.clock()
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1))
+                await s.exec(update(TelegramUser).where(TelegramUser.telegram_id == row.chat_id)
+                             .values(blocked_at=now))
+                request_ids = await _contacts_unreachable(s, chat_id=row.chat_id)
+        if request_ids and self.on_unreachable is not None:
+            await self.on_unreachable(request_ids)
+
+    async def _call_failed(self, row: OutboxMessage) -> None:
+        if row.kind != "call" or row.contact_id is None:
+            return
+        async with self._db_lock:
+            async with self.sm() as s, s.begin():
+                request_ids = await _contacts_unreachable(s, contact_id=row.contact_id)
+        if request_ids and self.on_unreachable is not None:
+            await self.on_unreachable(request_ids)
+
+
+async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None) -> list[int]:
+    """Take the donor off open requests she was asked for but cannot be told about; the dispatcher replaces her."""
+    q = (select(RequestContact).join(BloodRequest, BloodRequest.id == RequestContact.request_id)
+         .where(RequestContact.state.in_((ContactState.queued.value, ContactState.notified.value)),
+                BloodRequest.state.in_(ACTIVE_REQUEST_STATES)))
+    if contact_id is not None:
+        q = q.where(RequestContact.id == contact_id)
+    else:
+        q = q.join(Donor, Donor.id == RequestContact.donor_id).where(Donor.telegram_id == chat_id)
+    rows = (await s.exec(q)).all()
+    for c in rows:
+        c.state = ContactState.unreachable.value
+    return sorted({c.request_id for c in rows})
+
+
+def replace_unreachable(dispatcher) -> OnUnreachable:
+    """The wiring between sender and dispatcher: a donor who cannot be reached is replaced at once."""
+
+    async def _cb(request_ids: list[int]) -> None:
+        for rid in request_ids:
+            await dispatcher.tick(rid)
+    return _cb
+
+
+__all__ = ["DeliveryResult", "Outgoing", "PermanentError", "RateLimiter", "RetryAfter", "Sender", "TransientError",
+           "Transport", "Unreachable", "replace_unreachable"]

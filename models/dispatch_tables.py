@@ -1,0 +1,174 @@
+"""Dispatcher tables: requests, who was asked, commitments, waves, and the outbox.
+
+The database is the source of truth (issue 3): the scheduler and the sender keep
+nothing that a restart would lose. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.tables import Donor, utcnow
+
+
+class Urgency(str, enum.Enum):
+    critical = "critical"
+    urgent = "urgent"
+    planned = "planned"
+
+
+class RequestState(str, enum.Enum):
+    open = "open"
+    dispatching = "dispatching"
+    covered = "covered"
+    exhausted = "exhausted"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+ACTIVE_REQUEST_STATES = (RequestState.open.value, RequestState.dispatching.value)
+
+
+class ContactState(str, enum.Enum):
+    queued = "queued"  # the call is in the outbox, not yet delivered
+    notified = "notified"  # delivered; the response window runs from notified_at
+    available = "available"
+    declined = "declined"
+    no_answer = "no_answer"  # silent past the response window; a late "available" still counts
+    unreachable = "unreachable"  # 403 or retries used up
+    stood_down = "stood_down"  # told "no longer needed" before answering
+    cancelled = "cancelled"  # the call was never delivered (request closed first)
+    # later, from the hospital: en_route, arrived, donated, no_show
+
+
+OUTSTANDING_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.value)
+
+
+class OutboxState(str, enum.Enum):
+    pending = "pending"
+    sending = "sending"  # handed to Telegram; a restart puts it back to pending (at-least-once)
+    sent = "sent"
+    failed = "failed"  # retries used up
+    unreachable = "unreachable"  # 403
+    cancelled = "cancelled"  # no longer worth sending (e.g. a call for a covered request)
+
+
+class BloodRequest(SQLModel, table=True):
+    __tablename__ = "blood_request"
+    __table_args__ = (Index("ix_request_state", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    abo: str
+    rh: str
+    component: str
+    units: int
+    urgency: str
+    deadline: datetime
+    note: str = ""
+    rh_positive_ok: bool = False  # staff's explicit flag (DOMAIN.md §1), never inferred
+    posted_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    state: str = RequestState.open.value
+    rare: bool = False  # DOMAIN.md §3: every club, everyone at once, leads paged
+    target_available: int = 0
+    wave_no: int = 0  # waves fired so far; the conditional update on it makes a wave fire once
+    next_wave_at: datetime | None = None
+    radius_km: float = 0.0
+    closed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RequestWave(SQLModel, table=True):
+    """One fired wave; the unique key is a second guard against firing a wave twice."""
+
+    __tablename__ = "request_wave"
+    __table_args__ = (UniqueConstraint("request_id", "wave_no", name="uq_wave"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="blood_request.id", index=True)
+    wave_no: int
+    due_at: datetime | None = None
+    fired_at: datetime
+    radius_km: float | None = None  # None: every cell (rare type)
+    max_tier: int = 0
+    asked: int = 0
+
+
+class RequestContact(SQLModel, table=True):
+    """One donor asked for one request. ``token`` binds a button press to this row."""
+
+    __tablename__ = "request_contact"
+    __table_args__ = (
+        UniqueConstraint("request_id", "donor_id", name="uq_contact"),
+        Index("ix_contact_donor_asked", "donor_id", "asked_at"),
+        Index("ix_contact_request_state", "request_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="blood_request.id")
+    # SET NULL: forgetting a donor (DOMAIN.md §7) keeps the anonymous count of asks.
+    donor_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("donor.id", ondelete="SET NULL"), nullable=True))
+    state: str = ContactState.queued.value
+    wave_no: int = 1
+    tier: int = 0
+    distance_km: float | None = None
+    travel_min: float | None = None
+    score: float | None = None
+    reasons: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    token: str = ""
+    asked_at: datetime = Field(default_factory=utcnow)
+    notified_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+class DonorCommitment(SQLModel, table=True):
+    """A donor who said "available" is held for one request; the primary key makes it one at a time.
+
+    An INSERT is atomic on SQLite and PostgreSQL alike, so two requests racing for one
+    donor cannot both commit her (a conditional UPDATE under READ COMMITTED could).
+    """
+
+    __tablename__ = "donor_commitment"
+
+    donor_id: int = Field(sa_column=Column(Integer, ForeignKey("donor.id", ondelete="CASCADE"),
+                                           primary_key=True, autoincrement=False))
+    request_id: int = Field(foreign_key="blood_request.id", index=True)
+    until: datetime  # the request's deadline: a stale hold frees itself
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message the dispatcher wants sent, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # idempotency: the same intent is written once
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    locale: str | None = None
+    state: str = OutboxState.pending.value
+    priority: int = 5  # lower first: calls and stand-downs before notices
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str = ""
+    edit_of_key: str | None = None  # edit the message sent for that key instead of sending anew
+    request_id: int | None = Field(default=None, index=True)
+    contact_id: int | None = None
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+# Searching a few grid cells for one blood type is the hot path of every wave
+# (bench/rank.py). With the location in the index, the nearest compatible donors
+# are found from the index alone; only those few are then read in full.
+Index("ix_donor_cell_type_loc", Donor.geo_cell, Donor.abo, Donor.rh, Donor.lat, Donor.lon, Donor.id)

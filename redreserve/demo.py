@@ -1,0 +1,283 @@
+"""``redreserve demo``: the whole product on the embedded default, with no token and no Telegram.
+
+The real bot (same handlers, dispatcher and sender) polls the Bot API simulator on
+127.0.0.1 with Telegram's limits enforced, on a temporary SQLite database. A seeded
+roster of simulated donors answers the calls at the field's rates (DOMAIN.md §5),
+on a clock compressed by ``--speed``. Two hospitals post requests; the timeline and
+a summary are printed; the exit status is 0 when both requests are covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TextIO
+
+from sqlmodel import func, select
+
+from bot.app import build_bot, build_dispatcher
+from dispatcher.ranking import render_reasons
+from models.dispatch_tables import BloodRequest, OutboxMessage, RequestContact, RequestWave
+from models.engine import create_schema, make_engine, make_sessionmaker
+from models.geo import geo_cell
+from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
+from redreserve.botapi_sim import BotAPISimulator
+from redreserve.clock import VIETNAM, FrozenClock
+from redreserve.config import Settings
+from redreserve.synthetic import person
+
+CLUBS = [
+    ("CLB Hiến máu dự bị Hải Phòng", 20.8449, 106.6881, "Lê Chân, Hải Phòng", 220, 6.0, 0.10),
+    ("CLB Hiến máu dự bị Lào Cai", 22.4856, 103.9707, "TP Lào Cai", 130, 15.0, 0.06),
+]
+HOSPITALS = [
+    ("Bệnh viện Hữu nghị Việt Tiệp", 20.8561, 106.6822, "1 Nhà Thương, Lê Chân, Hải Phòng", "+842253846223"),
+    ("Bệnh viện Đa khoa tỉnh Lào Cai", 22.4303, 104.0111, "Bình Minh, TP Lào Cai", "+842143840083"),
+]
+SCENARIO = [  # (virtual minutes after the start, hospital index, quick form)
+    (0, 0, "O- 1 critical"),
+    (3, 1, "A+ 3 urgent"),
+]
+STAFF_BASE, DONOR_BASE, LEAD_BASE = 7_100_000_000, 7_200_000_000, 7_300_000_000
+READS, SAYS_AVAILABLE, DECLINES = 0.85, 0.40, 0.5  # DOMAIN.md §5; DECLINES: of those who read and can't
+MAX_VIRTUAL = timedelta(hours=3)
+
+
+@dataclass
+class Pending:
+    at: datetime
+    user_id: int
+    message_id: int
+    data: str
+    available: bool
+
+
+@dataclass
+class Demo:
+    out: TextIO
+    speed: float
+    rng: random.Random
+    sim: BotAPISimulator = None
+    clock: FrozenClock = None
+    answers: list[Pending] = field(default_factory=list)
+    seen_calls: set[tuple[int, int]] = field(default_factory=set)
+    names: dict[int, str] = field(default_factory=dict)
+    shown_waves: set[tuple[int, int]] = field(default_factory=set)
+    states: dict[int, str] = field(default_factory=dict)
+    posted_at: dict[int, datetime] = field(default_factory=dict)
+    covered_at: dict[int, datetime] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        local = self.clock().astimezone(VIETNAM).strftime("%H:%M:%S")
+        print(f"[{local}] {text}", file=self.out, flush=True)
+
+
+async def seed(sessionmaker, sim: BotAPISimulator, rng: random.Random, today: date, demo: Demo) -> None:
+    used: set[str] = set()
+    async with sessionmaker() as s:
+        for h, (name, lat, lon, address, phone) in enumerate(HOSPITALS):
+            hospital = Hospital(name=name, lat=lat, lon=lon, address=address, phone=phone)
+            s.add(hospital)
+            await s.flush()
+            s.add(HospitalStaff(hospital_id=hospital.id, telegram_id=STAFF_BASE + h))
+            s.add(TelegramUser(telegram_id=STAFF_BASE + h, first_name=f"Staff {h}", locale="vi"))
+            sim.start_chat(STAFF_BASE + h, first_name=f"Điều dưỡng {h + 1}")
+        n = 0
+        for c, (name, lat, lon, area, size, spread, rh_neg) in enumerate(CLUBS):
+            club = Club(name=name, lat=lat, lon=lon, area=area)
+            s.add(club)
+            await s.flush()
+            s.add(ClubMembership(club_id=club.id, role="lead", telegram_id=LEAD_BASE + c))
+            s.add(TelegramUser(telegram_id=LEAD_BASE + c, first_name=f"Lead {c}", locale="vi"))
+            sim.start_chat(LEAD_BASE + c)
+            for _ in range(size):
+                p = person(rng, near=(lat, lon), spread_km=spread, today=today, rh_negative=rh_neg, used_phones=used)
+                linked = rng.random() < 0.85
+                tg = DONOR_BASE + n if linked else None
+                n += 1
+                status, until = ("paused", today + timedelta(days=20)) if rng.random() < 0.08 else ("active", None)
+                donor = Donor(
+                    full_name=p.full_name, phone=p.phone, telegram_id=tg, abo=p.abo, rh=p.rh, sex=p.sex,
+                    birth_date=p.birth_date, weight_kg=p.weight_kg, lat=p.lat, lon=p.lon,
+                    geo_cell=geo_cell(p.lat, p.lon), area=area, last_donation_date=p.last_donation,
+                    last_donation_component="whole_blood" if p.last_donation else None, donation_count=p.donations,
+                    status=status, status_until=until, locale="vi",
+                    consent_profile_at=demo.clock(), consent_contact_at=demo.clock() if linked else None,
+                )
+                s.add(donor)
+                await s.flush()
+                s.add(ClubMembership(club_id=club.id, donor_id=donor.id))
+                if tg is not None:
+                    s.add(TelegramUser(telegram_id=tg, first_name=p.full_name.split()[-1], locale="vi"))
+                    sim.start_chat(tg, first_name=p.full_name.split()[-1])
+                    demo.names[tg] = p.full_name
+        await s.commit()
+    demo.say(f"Roster: {n} donors in {len(CLUBS)} clubs, {len(demo.names)} on Telegram; "
+             f"{len(HOSPITALS)} hospitals.")
+
+
+def plan_answers(demo: Demo) -> None:
+    """Each simulated donor who got a call decides, and answers after a realistic delay."""
+    for call in demo.sim.sent(method="sendMessage", ok=True):
+        markup = call.params.get("reply_markup") or {}
+        buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
+        if not buttons or not buttons[0].get("callback_data", "").startswith("ans:"):
+            continue
+        chat, message_id = int(call.params["chat_id"]), call.result["message_id"]
+        if (chat, message_id) in demo.seen_calls:
+            continue
+        demo.seen_calls.add((chat, message_id))
+        if demo.rng.random() >= READS:
+            continue  # never reads it in time
+        available = demo.rng.random() < SAYS_AVAILABLE
+        if not available and demo.rng.random() >= DECLINES:
+            continue  # reads it, stays silent
+        delay = min(25.0, math.exp(demo.rng.gauss(math.log(4.0), 0.7)))
+        data = buttons[0 if available else 1]["callback_data"]
+        demo.answers.append(Pending(demo.clock() + timedelta(minutes=delay), chat, message_id, data, available))
+
+
+async def press_due(demo: Demo) -> None:
+    due = [a for a in demo.answers if a.at <= demo.clock()]
+    demo.answers = [a for a in demo.answers if a.at > demo.clock()]
+    for a in due:
+        demo.sim.push_callback(a.user_id, a.message_id, a.data)
+        request_id = a.data.split(":")[1]
+        demo.say(f"#{request_id} {demo.names.get(a.user_id, a.user_id)} taps "
+                 + ("“Available — I'm coming”" if a.available else "“Not this time”"))
+
+
+async def report_progress(demo: Demo, sessionmaker) -> None:
+    async with sessionmaker() as s:
+        waves = (await s.exec(select(RequestWave).order_by(RequestWave.id))).all()
+        for w in waves:
+            if (w.request_id, w.wave_no) in demo.shown_waves:
+                continue
+            demo.shown_waves.add((w.request_id, w.wave_no))
+            contacts = (await s.exec(
+                select(RequestContact, Donor.full_name).join(Donor, Donor.id == RequestContact.donor_id)
+                .where(RequestContact.request_id == w.request_id, RequestContact.wave_no == w.wave_no)
+                .order_by(RequestContact.score))).all()
+            scope = "every club" if w.radius_km is None else f"within {w.radius_km:g} km"
+            demo.say(f"#{w.request_id} wave {w.wave_no}: {len(contacts)} donors asked, {scope}")
+            for c, name in contacts[:3]:
+                demo.say(f"   {name}: {render_reasons(c.reasons)}")
+            if len(contacts) > 3:
+                demo.say(f"   … and {len(contacts) - 3} more")
+        for req in (await s.exec(select(BloodRequest))).all():
+            if demo.states.get(req.id) != req.state:
+                demo.states[req.id] = req.state
+                if req.state in ("covered", "exhausted", "expired", "cancelled"):
+                    demo.covered_at[req.id] = demo.clock()
+                    demo.say(f"#{req.id} is {req.state.upper()}")
+
+
+async def summary(demo: Demo, sessionmaker) -> bool:
+    ok = True
+    rows = []
+    async with sessionmaker() as s:
+        for req in (await s.exec(select(BloodRequest).order_by(BloodRequest.id))).all():
+            counts = dict((await s.exec(select(RequestContact.state, func.count())
+                                        .where(RequestContact.request_id == req.id)
+                                        .group_by(RequestContact.state))).all())
+            sent = (await s.exec(select(func.count()).select_from(OutboxMessage)
+                                 .where(OutboxMessage.request_id == req.id, OutboxMessage.state == "sent"))).one()
+            minutes = ((demo.covered_at.get(req.id, demo.clock()) - demo.posted_at[req.id]).total_seconds() / 60
+                       if req.id in demo.posted_at else float("nan"))
+            rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()),
+                         counts.get("available", 0), req.target_available, f"{minutes:.0f}", sent))
+            ok &= req.state == "covered"
+    header = ("request", "state", "asked", "available", "target", "min to cover", "messages")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("", file=demo.out)
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)), file=demo.out)
+    print(f"Telegram limit violations: {demo.sim.violations}", file=demo.out)
+    return ok and len(rows) == len(SCENARIO) and demo.sim.violations == 0
+
+
+async def run_demo(*, speed: float = 120.0, seed_value: int = 7, out: TextIO = sys.stdout,
+                   workdir: Path | None = None, real_timeout: float = 55.0) -> int:
+    rng = random.Random(seed_value)
+    demo = Demo(out=out, speed=speed, rng=rng)
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    local = start.astimezone(VIETNAM)
+    if not 7 <= local.hour < 21:  # a daytime scenario: quiet hours would hold the urgent request back
+        start = start.astimezone(VIETNAM).replace(hour=9, minute=0).astimezone(timezone.utc)
+    demo.clock = FrozenClock(start)
+    with tempfile.TemporaryDirectory(prefix="redreserve-demo-", dir=workdir) as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
+        db = make_engine(url)
+        await create_schema(db)
+        sessionmaker = make_sessionmaker(db)
+        demo.sim = sim = BotAPISimulator(bot_username="redreserve_demo_bot")
+        await sim.start()
+        sim.set_limits()  # Telegram's own: 30/s overall, 1/s per chat, 20/min per group
+        try:
+            await seed(sessionmaker, sim, rng, demo.clock().astimezone(VIETNAM).date(), demo)
+            settings = Settings(telegram={"token": "100200300:DEMO", "api_base": sim.base_url},
+                                database={"url": url})
+            bot = build_bot(settings)
+            dp = build_dispatcher(settings, sessionmaker, clock=demo.clock, rng=random.Random(seed_value),
+                                  use_scheduler=False)
+            polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+            await asyncio.wait_for(dp["runtime"].started.wait(), 10)
+            ok = await scenario(demo, dp, sessionmaker, real_timeout)
+            ok = await summary(demo, sessionmaker) and ok
+            await dp.stop_polling()
+            await polling
+            await bot.session.close()
+        finally:
+            await sim.stop()
+            await db.dispose()
+    print("Demo " + ("succeeded: both requests covered." if ok else "did NOT cover both requests."), file=out)
+    return 0 if ok else 1
+
+
+async def scenario(demo: Demo, dp, sessionmaker, real_timeout: float) -> bool:
+    engine = dp["engine"]
+    t0, real0 = demo.clock(), time.monotonic()
+    todo = list(SCENARIO)
+    wake: dict[int, datetime] = {}
+    step = 0.05
+    while time.monotonic() - real0 < real_timeout and demo.clock() - t0 < MAX_VIRTUAL:
+        while todo and demo.clock() >= t0 + timedelta(minutes=todo[0][0]):
+            _, h, form = todo.pop(0)
+            await post(demo, STAFF_BASE + h, form)
+        plan_answers(demo)
+        await press_due(demo)
+        async with sessionmaker() as s:
+            open_ids = (await s.exec(select(BloodRequest.id, BloodRequest.created_at)
+                                     .where(BloodRequest.state.in_(("open", "dispatching"))))).all()
+        for rid, created in open_ids:
+            demo.posted_at.setdefault(rid, demo.clock())
+            if demo.clock() >= wake.get(rid, demo.clock()):
+                nxt = await engine.tick(rid)  # what the scheduler does in production
+                wake[rid] = nxt if nxt is not None else demo.clock() + timedelta(minutes=1)
+        await report_progress(demo, sessionmaker)
+        if not todo and not open_ids and not demo.answers:
+            return True
+        await asyncio.sleep(step)
+        demo.clock.advance(seconds=step * demo.speed)
+    demo.say("stopped: time is up")
+    return False
+
+
+async def post(demo: Demo, staff_id: int, form: str) -> None:
+    """A nurse types the quick form and taps "Send" — through the bot, like a person."""
+    demo.say(f"Hospital staff posts: /urgent {form}")
+    before = len(demo.sim.messages(staff_id))
+    demo.sim.push_message(staff_id, f"/urgent {form}", first_name="Điều dưỡng")
+    await demo.sim.wait_for(lambda: len(demo.sim.messages(staff_id)) >= before + 2, timeout=10,
+                            what="the bot's confirmation")
+    last = demo.sim.last_message(staff_id)
+    button = last["reply_markup"]["inline_keyboard"][0][0]
+    demo.sim.push_callback(staff_id, last["message_id"], button["callback_data"])
+    await demo.sim.wait_for_call("editMessageText", chat_id=staff_id, timeout=10)
