@@ -20,7 +20,20 @@ from bot.middlewares import (
     UserLocaleMiddleware,
     UserMiddleware,
 )
-from bot.routers import admin, answers, common, donor, fallback, lead, registration, staff
+from bot.routers import (
+    admin,
+    answers,
+    common,
+    donor,
+    fallback,
+    lead,
+    lead_add,
+    lead_files,
+    lead_members,
+    lead_roster,
+    registration,
+    staff,
+)
 from bot.runtime import Runtime
 from bot.storage import SqlStorage
 from redreserve.clock import Clock, system_clock
@@ -62,7 +75,10 @@ def build_dispatcher(
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
     UserLocaleMiddleware(i18n).setup(dp)
     dp["i18n_instance"] = i18n
-    dp.include_routers(*(m.router.build() for m in (common, registration, donor, lead, admin, staff, answers, fallback)))
+    # Order matters: lead.py's commands come before the leads' routers that read typed answers.
+    routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, staff,
+               answers, fallback)
+    dp.include_routers(*(m.router.build() for m in routers))
     return dp
 
 

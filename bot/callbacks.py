@@ -42,7 +42,7 @@ class DonorCb(CallbackData, prefix="dn"):
     value: str = ""
 
 
-# --- club leads (bot/routers/lead.py) -----------------------------------------------------
+# --- club leads (bot/routers/lead*.py) ----------------------------------------------------
 
 
 class LeadClubCb(CallbackData, prefix="lclub"):

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.texts import escape
 from redreserve.i18n import Text
 
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -48,6 +49,11 @@ def make_i18n(default_locale: str = "vi") -> I18n:
     return I18n(path=compile_catalogs(), default_locale=default_locale, domain=DOMAIN)
 
 
-def render(text: Text, i18n: I18n, locale: str | None = None) -> str:
-    """Render a shared-code message in the current (or given) locale."""
-    return text.render(lambda s: i18n.gettext(s, locale=locale))
+def render(text: Text, i18n: I18n, locale: str | None = None, *, html: bool = True) -> str:
+    """A shared-code message in the current (or given) locale, ready to send as HTML.
+
+    Its parameters often echo what someone typed (a mistyped "<x" quoted back), so
+    they are HTML-escaped, in nested Texts too. ``html=False`` is for the plain text
+    Telegram shows in an alert.
+    """
+    return text.render(lambda s: i18n.gettext(s, locale=locale), escape if html else str)

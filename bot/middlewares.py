@@ -83,4 +83,8 @@ class UserLocaleMiddleware(I18nMiddleware):
         tg_user: TelegramUser | None = data.get("tg_user")
         if tg_user is not None and tg_user.locale in self.i18n.available_locales:
             return tg_user.locale
+        # Before they choose: English for an English Telegram app, else Vietnamese (the default).
+        user: User | None = data.get("event_from_user")
+        if user is not None and (user.language_code or "").startswith("en"):
+            return "en"
         return self.i18n.default_locale

@@ -85,6 +85,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             lines.append(_("☎️ Hospital: {phone}").format(phone=p["hospital_phone"]))
         return "\n".join(lines), None
 
+    if kind is Kind.venue:  # a map pin: the transport sends it; the text is the fallback address
+        return p.get("address") or p["hospital"], None
+
     if kind is Kind.declined:
         return _("Thank you for answering. We will ask someone else this time."), None
 

@@ -15,6 +15,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
+from dispatcher.messages import Kind
 from dispatcher.sender import DeliveryResult, Outgoing, PermanentError, RetryAfter, TransientError, Unreachable
 
 Render = Callable[[Outgoing], tuple[str, Any]]  # -> (text, reply_markup or None)
@@ -39,6 +40,11 @@ class AiogramTransport:
                     if "can't be edited" not in str(exc) and "not found" not in str(exc):
                         raise
                     # Too old or deleted: a stand-down must still reach the donor, so send it anew.
+            if message.kind == Kind.venue.value:
+                p = message.params
+                sent = await self.bot.send_venue(chat_id=message.chat_id, latitude=p["lat"], longitude=p["lon"],
+                                                 title=p["hospital"], address=p.get("address") or text)
+                return DeliveryResult(sent.message_id)
             sent = await self.bot.send_message(chat_id=message.chat_id, text=text, reply_markup=markup)
             return DeliveryResult(sent.message_id)
         except TelegramRetryAfter as exc:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier

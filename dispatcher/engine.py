@@ -23,7 +23,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Awaitable, Callable
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, update
@@ -419,6 +419,10 @@ class Dispatcher:
             await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                           kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
                           edit_of_key=call_key, params=self._donor_params(req, hospital))
+            # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
+            # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
+            await enqueue(s, key=f"venue:{req.id}:{donor_id}", chat_id=donor.telegram_id, kind=M.Kind.venue.value,
+                          locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
             for chat, locale in await self._staff(s, req):
                 await enqueue(s, key=f"accepted:{req.id}:{donor_id}:{chat}:{now.timestamp()}", chat_id=chat,
                               kind=M.Kind.accepted.value, locale=locale, request_id=req.id, now=now, params={

@@ -19,6 +19,7 @@ class Kind(str, enum.Enum):
     # to a donor
     call = "call"  # the call, with "available" / "can't" buttons bound to (request_id, token)
     confirmed = "confirmed"  # edits the call after "available": where to go, show at reception
+    venue = "venue"  # the hospital as a map pin, right after "confirmed"
     declined = "declined"  # edits the call after "can't": thank you
     stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
     # to hospital staff
@@ -49,6 +50,8 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
                 f"{p['distance_km']} km, about {p['travel_min']} min away. Can you come?")
     if k is Kind.confirmed:
         return f"Thank you! {p['hospital']} expects you by {p['deadline_local']}. Show this message at reception."
+    if k is Kind.venue:
+        return f"[map pin] {p['hospital']} {p.get('address') or ''}".rstrip()
     if k is Kind.declined:
         return "Thank you for answering. We will ask someone else."
     if k is Kind.stand_down:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import audit
 from models.geo import haversine_km
 from models.tables import (
     AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, Invite, InviteKind, MemberRole,
@@ -78,7 +79,7 @@ async def create_club(session: AsyncSession, name: str, lat: float, lon: float, 
         raise DirectoryError(Text(N_("A club named “{name}” already exists."), {"name": existing.name}))
     club = Club(name=name, lat=lat, lon=lon, area=area.strip())
     await _add_unique(session, club, Text(N_("A club named “{name}” already exists."), {"name": name}))
-    _audit(session, actor, "club.create", f"club:{club.id}")
+    audit(session, actor, "club.create", f"club:{club.id}")
     await session.commit()
     return club
 
@@ -92,7 +93,7 @@ async def create_hospital(session: AsyncSession, name: str, lat: float, lon: flo
         raise DirectoryError(Text(N_("A hospital named “{name}” already exists."), {"name": existing.name}))
     hospital = Hospital(name=name, lat=lat, lon=lon, address=address.strip(), phone=phone_e164)
     await _add_unique(session, hospital, Text(N_("A hospital named “{name}” already exists."), {"name": name}))
-    _audit(session, actor, "hospital.create", f"hospital:{hospital.id}")
+    audit(session, actor, "hospital.create", f"hospital:{hospital.id}")
     await session.commit()
     return hospital
 
@@ -153,7 +154,7 @@ async def create_invite(session: AsyncSession, kind: str, club_id: int | None = 
     await session.flush()
     # The code is a credential: the audit row names the invite, not its code.
     target = f"club:{club_id}" if club_id is not None else f"hospital:{hospital_id}"
-    _audit(session, actor, "invite.create", f"invite:{invite.id}", f"kind={kind} {target} uses={uses}", at=now)
+    audit(session, actor, "invite.create", f"invite:{invite.id}", f"kind={kind} {target} uses={uses}", at=now)
     await session.commit()
     return invite
 
@@ -210,13 +211,13 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
     if kind == InviteKind.lead.value:
         session.add(ClubMembership(club_id=club_id, role=MemberRole.lead.value, telegram_id=telegram_id,
                                    created_at=now))
-        _audit(session, telegram_id, "role.grant", f"club:{club_id}", f"role=lead via invite:{invite_id}", at=now)
+        audit(session, telegram_id, "role.grant", f"club:{club_id}", f"role=lead via invite:{invite_id}", at=now)
     elif kind == InviteKind.staff.value:
         session.add(HospitalStaff(hospital_id=hospital_id, telegram_id=telegram_id, created_at=now))
-        _audit(session, telegram_id, "role.grant", f"hospital:{hospital_id}", f"role=staff via invite:{invite_id}",
-               at=now)
+        audit(session, telegram_id, "role.grant", f"hospital:{hospital_id}", f"role=staff via invite:{invite_id}",
+              at=now)
     # A donor invite grants nothing yet: registration attaches the donor to the club.
-    _audit(session, telegram_id, "invite.redeem", f"invite:{invite_id}", f"kind={kind}", at=now)
+    audit(session, telegram_id, "invite.redeem", f"invite:{invite_id}", f"kind={kind}", at=now)
     try:
         await session.commit()
     except IntegrityError:
@@ -250,7 +251,7 @@ async def revoke_lead(session: AsyncSession, club_id: int, telegram_id: int, *, 
     if row is None:
         raise DirectoryError(Text(N_("That person does not lead this club.")))
     await session.delete(row)
-    _audit(session, actor, "role.revoke", f"club:{club_id}", f"role=lead telegram:{telegram_id}")
+    audit(session, actor, "role.revoke", f"club:{club_id}", f"role=lead telegram:{telegram_id}")
     await session.commit()
 
 
@@ -260,7 +261,7 @@ async def revoke_staff(session: AsyncSession, hospital_id: int, telegram_id: int
     if row is None:
         raise DirectoryError(Text(N_("That person is not staff of this hospital.")))
     await session.delete(row)
-    _audit(session, actor, "role.revoke", f"hospital:{hospital_id}", f"role=staff telegram:{telegram_id}")
+    audit(session, actor, "role.revoke", f"hospital:{hospital_id}", f"role=staff telegram:{telegram_id}")
     await session.commit()
 
 
@@ -356,13 +357,3 @@ async def _redemption(session: AsyncSession, kind: str, club_id: int | None, hos
     club = await session.get(Club, club_id) if club_id is not None else None
     hospital = await session.get(Hospital, hospital_id) if hospital_id is not None else None
     return Redemption(kind=kind, club=club, hospital=hospital, already=already)
-
-
-def _audit(session: AsyncSession, actor: Actor, action: str, subject: str, detail: str = "", *,
-           at: datetime | None = None) -> None:
-    by_person = isinstance(actor, int)
-    row = AuditLog(actor_telegram_id=actor if by_person else None, actor="" if by_person else actor,
-                   action=action, subject=subject, detail=detail)
-    if at is not None:
-        row.at = at
-    session.add(row)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select as sa_select, update
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.audit import audit
 from models.bot_state import FsmRecord
 from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser
 
@@ -40,10 +41,8 @@ async def set_contact_consent(
     donor.consent_policy_version = policy_version
     donor.updated_at = now
     session.add(donor)
-    session.add(
-        AuditLog(at=now, actor_telegram_id=donor.telegram_id, action="consent.contact." + ("give" if allowed else "withdraw"),
-                 subject=f"donor:{donor.id}")
-    )
+    action = "consent.contact." + ("give" if allowed else "withdraw")
+    audit(session, donor.telegram_id, action, f"donor:{donor.id}", at=now)
     await session.commit()
 
 
@@ -96,11 +95,11 @@ async def export_personal_data(session: AsyncSession, donor: Donor) -> bytes:
     for table, column in _referencing_columns():
         rows = (await conn.execute(sa_select(table).where(column == donor.id))).mappings().all()
         data.setdefault(table.name, []).extend({k: _jsonable(v) for k, v in row.items()} for row in rows)
-    audit = await session.exec(select(AuditLog).where(AuditLog.subject == f"donor:{donor.id}").order_by(AuditLog.at))
+    trail = await session.exec(select(AuditLog).where(AuditLog.subject == f"donor:{donor.id}").order_by(AuditLog.at))
     data["audit_log"] = [
-        {"at": a.at.isoformat(), "action": a.action, "detail": a.detail} for a in audit.all()
+        {"at": a.at.isoformat(), "action": a.action, "detail": a.detail} for a in trail.all()
     ]
-    session.add(AuditLog(actor_telegram_id=donor.telegram_id, action="donor.export_self", subject=f"donor:{donor.id}"))
+    audit(session, donor.telegram_id, "donor.export_self", f"donor:{donor.id}")
     await session.commit()
     return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
 
@@ -128,9 +127,5 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
     if telegram_id is not None:
         await session.exec(delete(TelegramUser).where(TelegramUser.telegram_id == telegram_id))
         await session.exec(delete(FsmRecord).where(FsmRecord.key.like(f"%:{telegram_id}:%")))
-    session.add(
-        AuditLog(at=now, actor_telegram_id=actor if isinstance(actor, int) else None,
-                 actor="" if isinstance(actor, int) else str(actor), action="donor.forget",
-                 subject=f"donor:{donor_id}")
-    )
+    audit(session, actor, "donor.forget", f"donor:{donor_id}", at=now)
     await session.commit()

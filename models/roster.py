@@ -27,9 +27,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from models.audit import audit
 from models.geo import geo_cell
 from models.tables import (
-    AuditLog,
     Club,
     ClubMembership,
     Donor,
@@ -378,21 +378,6 @@ def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:
         yield batch
 
 
-def _actor_fields(actor: int | str) -> dict[str, Any]:
-    """A Telegram user id, or a name such as "cli" for who acted (AuditLog's two columns)."""
-    if isinstance(actor, int):
-        return {"actor_telegram_id": actor, "actor": ""}
-    return {"actor_telegram_id": None, "actor": actor}
-
-
-async def _audit(session: AsyncSession, action: str, club_id: int, detail: str,
-                 actor: int | str, now: datetime) -> None:
-    conn = await session.connection()
-    await conn.execute(insert(AuditLog.__table__).values(
-        at=now, action=action, subject=f"club:{club_id}", detail=detail, **_actor_fields(actor)))
-    await session.commit()
-
-
 async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowResult], *,
                         dry_run: bool = False, today: date, actor: int | str,
                         now: datetime | None = None, batch_size: int = BATCH_SIZE) -> ImportReport:
@@ -438,13 +423,15 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
         await session.rollback()
         if not dry_run and report.created + report.updated:
             # Earlier batches are in: the audit must say so even when the file broke off.
-            await _audit(session, "roster.import", club_id, _counts(report) + " aborted=1", actor, now)
+            audit(session, actor, "roster.import", f"club:{club_id}", _counts(report) + " aborted=1", at=now)
+            await session.commit()
         raise
     report.notices.extend(getattr(rows, "notices", ()))
     if dry_run:
         await session.rollback()
     else:
-        await _audit(session, "roster.import", club_id, _counts(report), actor, now)
+        audit(session, actor, "roster.import", f"club:{club_id}", _counts(report), at=now)
+        await session.commit()
     return report
 
 
@@ -478,5 +465,6 @@ async def export_roster(session: AsyncSession, club_id: int, *, actor: int | str
         )
         async for d in result
     ]
-    await _audit(session, "roster.export", club_id, f"rows={len(rows)}", actor, now or utcnow())
+    audit(session, actor, "roster.export", f"club:{club_id}", f"rows={len(rows)}", at=now or utcnow())
+    await session.commit()
     return rows

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it here."""
     return message
@@ -24,9 +28,15 @@ class Text:
     msgid: str
     params: dict[str, Any] = field(default_factory=dict)
 
-    def render(self, gettext: Callable[[str], str] = lambda s: s) -> str:
-        """Translate, then fill in; a parameter that is itself a Text is rendered the same way."""
-        params = {k: v.render(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
+    def render(self, gettext: Callable[[str], str] = _same, escape: Callable[[str], str] = _same) -> str:
+        """Translate, then fill in.
+
+        String parameters pass through ``escape`` first: they often echo what someone
+        typed, and the bot sends HTML. A parameter that is itself a Text is rendered the
+        same way, so what it was given is escaped once and its own markup kept.
+        """
+        params = {k: v.render(gettext, escape) if isinstance(v, Text) else escape(v) if isinstance(v, str) else v
+                  for k, v in self.params.items()}
         return gettext(self.msgid).format(**params)
 
     def __str__(self) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "parse_blood_type",
     "parse_count",
     "parse_date",
+    "parse_future_date",
     "parse_latitude",
     "parse_longitude",
     "parse_name",
@@ -321,6 +322,15 @@ def parse_past_date(value: Any, *, today: date) -> date:
     day = parse_date(value, today=today)
     if day > today:
         raise _fail(N_("{date} is in the future: a last donation must be today or earlier."),
+                    date=format_date(day))
+    return day
+
+
+def parse_future_date(value: Any, *, today: date) -> date:
+    """A day still to come, such as the first day a paused or deferred donor may be called again."""
+    day = parse_date(value, today=today)
+    if day <= today:
+        raise _fail(N_("{date} is not in the future: give the first day they may be called again."),
                     date=format_date(day))
     return day
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from dispatcher.candidates import Search, call_list, count_eligible, fetch_ranked, medical_conditions
 from dispatcher.compat import compatible_tiers
 from dispatcher.eligibility import DonorFacts, assess
-from dispatcher.ranking import RankContext, rank_donors
+from dispatcher.ranking import RankContext
 from models.dispatch_tables import DonorCommitment, RequestContact
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
-from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff
+from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
 from tests.harness import start_bot, stop_bot
 
 HOSPITAL = (20.8561, 106.6822)  # Việt Tiệp, Hải Phòng
@@ -33,6 +33,7 @@ async def seed(env, donors: list[tuple[str, str, float]], *, locale="en"):
         s.add_all([hospital, club])
         await s.flush()
         s.add(HospitalStaff(hospital_id=hospital.id, telegram_id=staff.id))
+        s.add(TelegramUser(telegram_id=staff.id, first_name=staff.first_name, locale=locale))
         for user, (abo, rh, km) in zip(users, donors):
             lat = HOSPITAL[0] + km / 111.0
             donor = Donor(full_name=f"Người hiến {user.id % 1000}", phone=f"+8491{user.id % 10_000_000:07d}",
@@ -40,6 +41,7 @@ async def seed(env, donors: list[tuple[str, str, float]], *, locale="en"):
                           weight_kg=65, lat=lat, lon=HOSPITAL[1], geo_cell=geo_cell(lat, HOSPITAL[1]),
                           consent_contact_at=env.clock(), consent_profile_at=env.clock(), locale=locale)
             s.add(donor)
+            s.add(TelegramUser(telegram_id=user.id, first_name=user.first_name, locale=locale))
             await s.flush()
             s.add(ClubMembership(club_id=club.id, donor_id=donor.id))
         await s.commit()
@@ -77,6 +79,9 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     edited = [m for m in donors[0].bot_messages() if m["message_id"] == call["message_id"]][0]
     assert "expects you" in edited["text"] and not (edited.get("reply_markup") or {}).get("inline_keyboard")
     assert any("is coming" in m["text"] and "+8491" in m["text"] for m in staff.bot_messages())
+    venue = env.sim.sent(chat_id=donors[0].id, method="sendVenue")
+    assert len(venue) == 1 and (venue[0].params["latitude"], venue[0].params["longitude"]) == HOSPITAL
+    assert venue[0].params["title"] == "Bệnh viện Việt Tiệp"
 
 
 async def test_when_covered_the_others_calls_are_edited_to_stand_down(env):
@@ -177,3 +182,30 @@ async def test_a_429_storm_delays_but_loses_nothing(env):
     async with env.sessionmaker() as s:
         asked = len((await s.exec(select(RequestContact))).all())
     assert sum(len(calls(u)) for u in donors) == asked  # each call delivered exactly once
+
+
+async def test_a_vietnamese_donor_gets_the_call_in_vietnamese_and_answers_it(env):
+    staff, donors = await seed(env, [("B", "+", 1 + i) for i in range(8)], locale="vi")
+    await staff.send("/urgent B+ 1 cấp cứu")
+    await staff.tap("Gửi cho người hiến máu")
+    await env.drain()
+    call = [m for m in donors[0].bot_messages() if "Cần máu khẩn cấp" in m.get("text", "")]
+    assert call and "B+" in call[0]["text"] and "Bệnh viện Việt Tiệp" in call[0]["text"]
+    await donors[0].tap("Tôi sẽ đến")
+    await env.drain()
+    async with env.sessionmaker() as s:
+        assert (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).one()
+
+
+async def test_at_night_an_urgent_request_waits_for_the_morning_and_says_so(env):
+    staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(5)])
+    env.clock.now = env.clock.now.replace(hour=17)  # 00:00 in Hà Nội
+    await staff.send("/urgent O+ 1 urgent")
+    await staff.tap("Send to donors")
+    await env.drain()
+    assert "06:30" in staff.last_text() and "critical" in staff.last_text()
+    assert not any(calls(u) for u in donors)
+    await staff.send("/urgent O+ 1 critical")
+    await staff.tap("Send to donors")
+    await env.drain()
+    assert any(calls(u) for u in donors)  # critical requests are never held

@@ -114,7 +114,7 @@ async def test_mydata_sends_everything_as_a_file(env):
 
 
 async def test_forget_deletes_personal_data_but_keeps_anonymous_counts(env):
-    lan = env.user()
+    lan = env.user(language_code="en")  # the language choice goes with the data; the app's stays
     donor_id = await seed_donor(env, lan)
     await lan.send("/forget")
     await lan.tap("Yes, delete my data")

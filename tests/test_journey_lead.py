@@ -10,8 +10,13 @@ import pytest
 from sqlmodel import select
 
 from bot.callbacks import LeadClubCb, MemberCb
+from bot.i18n import make_i18n
+from bot.routers.lead_files import REPORT_LINE_CHARS, report_text
 from models.directory import create_club
+from models.roster import ImportReport
 from models.tables import AuditLog, ClubMembership, Donor, TelegramUser
+from redreserve.i18n import Text
+from redreserve.roster_file import RowError
 from tests.harness import start_bot, stop_bot
 
 TODAY = date(2026, 11, 22)  # harness START, 10:00 in Hà Nội
@@ -463,3 +468,21 @@ async def test_a_lead_of_two_clubs_imports_into_the_club_they_choose(env):
     async with env.sessionmaker() as s:
         clubs = (await s.exec(select(ClubMembership.club_id).where(ClubMembership.role == "member"))).all()
         assert clubs == [b.id, b.id]
+
+
+async def test_markup_in_a_refused_cell_is_quoted_back_as_typed(env):
+    club = await make_club(env)
+    lead = await make_lead(env, club)
+    replies = await lead.upload("members.csv", "name,phone,blood_type\nAn,<b>0912,O-\n".encode())
+    report = replies[-1]["text"]
+    assert "1 rows refused" in report and "“<b>0912” is not a valid phone number" in report
+
+
+def test_a_long_report_line_is_cut_short_but_never_inside_an_html_entity():
+    i18n = make_i18n("en")
+    for length in range(REPORT_LINE_CHARS, REPORT_LINE_CHARS + 4):  # one of these cuts through "&lt;"
+        report = ImportReport(club_id=1, dry_run=False, refused=1,
+                              errors=[RowError(2, "note", Text("{value}", {"value": "<" * length}))])
+        line = report_text("title", report, i18n).splitlines()[-1]
+        assert len(line) <= REPORT_LINE_CHARS and line.endswith("…")
+        assert re.fullmatch(r"row 2, note: (&lt;)+…", line)

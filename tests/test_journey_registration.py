@@ -47,6 +47,18 @@ async def register(user, *, phone="+84912345678", blood="O−", lang="English", 
         await user.send(last)
 
 
+async def answer_until_birth_date(user):
+    """In English, keeping the profile only: the bot now asks for the date of birth."""
+    await user.send("/start")
+    await user.tap("English")
+    await user.tap("Keep my profile")
+    await user.tap("Continue")
+    await user.share_contact("+84912345678")
+    await user.send("Nguyễn Thị Lan")
+    await user.tap("A+")
+    await user.tap("Female")
+
+
 async def test_a_new_donor_registers_in_english_and_is_stored_once(env):
     club = await make_club(env)
     lan = env.user(first_name="Lan")
@@ -60,6 +72,8 @@ async def test_a_new_donor_registers_in_english_and_is_stored_once(env):
     replies = await lan.tap("Confirm")
     assert "Thank you, Nguyễn Thị Lan" in replies[-1]["text"]
     assert "Likely able to give today" in replies[-1]["text"]
+    menu = [c["command"] for c in env.sim.commands(scope={"type": "chat", "chat_id": lan.id})]
+    assert "me" in menu and "forget" in menu and "roster" not in menu  # a donor's own menu
     async with env.sessionmaker() as s:
         donor = (await s.exec(select(Donor))).one()
         assert (donor.abo, donor.rh, donor.sex) == ("O", "-", "F")
@@ -138,14 +152,7 @@ async def test_consent_to_keep_the_profile_is_required(env):
 async def test_bad_answers_are_explained_and_the_step_is_asked_again(env, step_input, expected):
     await make_club(env)
     lan = env.user()
-    await lan.send("/start")
-    await lan.tap("English")
-    await lan.tap("Keep my profile")
-    await lan.tap("Continue")
-    await lan.share_contact("+84912345678")
-    await lan.send("Nguyễn Thị Lan")
-    await lan.tap("A+")
-    await lan.tap("Female")
+    await answer_until_birth_date(lan)
     replies = await lan.send(step_input.get("birth", "15/05/1990"))
     if "weight" in step_input:
         replies = await lan.send(step_input["weight"])
@@ -170,6 +177,18 @@ async def test_a_future_last_donation_is_refused(env):
     lan = env.user()
     await register(lan, last="01/01/2027")
     assert "future" in lan.last_text().lower()
+
+
+async def test_markup_typed_as_a_birth_date_is_quoted_back_as_typed(env):
+    # The bot sends HTML and the parser quotes the answer: "<b>" must come back as text,
+    # not make Telegram refuse the message and leave the donor with no answer.
+    await make_club(env)
+    lan = env.user()
+    await answer_until_birth_date(lan)
+    replies = await lan.send("<b>")
+    assert replies, "the bot must answer"
+    assert "“<b>” is not a date" in replies[-1]["text"]
+    assert not replies[-1].get("entities")  # shown as typed, not as bold
 
 
 async def test_an_imported_donor_is_linked_not_duplicated(env):
@@ -228,7 +247,9 @@ async def test_an_expired_invite_says_so(env):
     env.clock.advance(hours=2)
     lead = env.user()
     replies = await lead.send(f"/start {invite.code}")
-    assert "expired" in replies[-1]["text"]
+    assert "11:00 22/11/2026" in replies[-1]["text"].replace("22/11/2026 11:00", "11:00 22/11/2026")  # when it expired
+    async with env.sessionmaker() as s:
+        assert (await s.exec(select(ClubMembership))).all() == []
 
 
 async def test_cancel_leaves_nothing_behind(env):

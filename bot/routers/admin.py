@@ -112,7 +112,7 @@ async def _one_line(message: Message, kind: str, args: str, session: AsyncSessio
     try:
         lat, lon = parse_latitude(parts[1]), parse_longitude(parts[2])
     except ParseError as err:
-        await message.answer(escape(render(err.text, i18n)))
+        await message.answer(render(err.text, i18n))
         return
     extra = parts[3] if len(parts) > 3 else ""
     phone = parts[4] if len(parts) > 4 else None
@@ -136,7 +136,7 @@ async def _create(message: Message, kind: str, name: str, lat: float, lon: float
                 name=escape(hospital.name), id=hospital.id, lat=hospital.lat, lon=hospital.lon,
                 phone=f", {hospital.phone}" if hospital.phone else ""))
     except DirectoryError as err:
-        await message.answer(escape(render(err.text, i18n)))
+        await message.answer(render(err.text, i18n))
         return False
     return True
 
@@ -152,7 +152,7 @@ async def got_name(message: Message, state: FSMContext, session: AsyncSession, i
     if existing is not None:
         msgid = (N_("A club named “{name}” already exists.") if kind == "club"
                  else N_("A hospital named “{name}” already exists."))
-        await message.answer(escape(render(Text(msgid, {"name": existing.name}), i18n)) + "\n"
+        await message.answer(render(Text(msgid, {"name": existing.name}), i18n) + "\n"
                              + _("Please type another name, or /cancel."))
         return
     await state.update_data(name=name)
@@ -175,7 +175,7 @@ async def got_location(message: Message, state: FSMContext, i18n: I18n) -> None:
         try:
             lat, lon = parse_latitude(m.group(1)), parse_longitude(m.group(2))
         except ParseError as err:
-            await message.answer(escape(render(err.text, i18n)))
+            await message.answer(render(err.text, i18n))
             return
     await state.update_data(lat=lat, lon=lon)
     await state.set_state(AddPlace.area)
@@ -324,7 +324,7 @@ async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospit
             hospital_id=cb.target if cb.kind == "staff" else None, uses=cb.uses, expires_hours=INVITE_HOURS,
             now=clock(), actor=query.from_user.id)
     except DirectoryError as err:
-        await query.answer(render(err.text, i18n), show_alert=True)
+        await query.answer(render(err.text, i18n, html=False), show_alert=True)
         return
     me = await bot.me()
     link = deep_link(me.username or "", made.code)

@@ -14,6 +14,7 @@ from bot import keyboards
 from bot.callbacks import LangCb
 from bot.commands import commands_for, set_user_commands
 from bot.i18n import render
+from bot.texts import escape
 from bot.routers import registration
 from bot.routing import RouterTemplate
 from bot.states import Registration
@@ -44,7 +45,7 @@ async def start(
             await state.clear()
             await message.answer(
                 _("✅ You are now a lead of <b>{club}</b>.\n/roster shows your members by blood type; "
-                  "/help lists everything you can do.").format(club=redemption.club.name)
+                  "/help lists everything you can do.").format(club=escape(redemption.club.name))
             )
             return
         if redemption.kind == "staff":
@@ -52,14 +53,14 @@ async def start(
             await message.answer(
                 _("✅ You are now staff of <b>{hospital}</b>.\nPost an urgent request with "
                   "/urgent followed by the blood type and units, e.g. /urgent O- 2.").format(
-                    hospital=redemption.hospital.name)
+                    hospital=escape(redemption.hospital.name))
             )
             return
         club_id = redemption.club.id if redemption.club else None
         if roles.donor_id is not None:
             await join_club(session, roles.donor_id, club_id)
             await message.answer(
-                _("Welcome back! You are now also on the roster of <b>{club}</b>.").format(club=redemption.club.name)
+                _("Welcome back! You are now also on the roster of <b>{club}</b>.").format(club=escape(redemption.club.name))
             )
             return
     elif roles.donor_id is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from aiogram import F
+from aiogram import Bot, F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -21,14 +21,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import BloodCb, ClubCb, ConsentCb, EditCb, LangCb, RegCb, SexCb
+from bot.commands import set_user_commands
 from bot.i18n import render
 from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
 from dispatcher.eligibility import DonorFacts, assess
-from models.directory import list_clubs, nearest_clubs
+from models.audit import audit
+from models.directory import list_clubs, nearest_clubs, roles_of
 from models.geo import geo_cell
-from models.tables import AuditLog, Club, ClubMembership, Donor, TelegramUser
+from models.tables import Club, ClubMembership, Donor, TelegramUser
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
 from redreserve.parsing import (
@@ -444,7 +446,7 @@ async def chose_club(
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_text(_("Club: {name}").format(name=club.name))
+    await query.message.edit_text(_("Club: {name}").format(name=escape(club.name)))
     await state.update_data(club_id=club.id)
     await next_step(query.message, state, session)
 
@@ -544,9 +546,10 @@ async def cancel_at_summary(query: CallbackQuery, state: FSMContext) -> None:
 @router.callback_query(Registration.summary, RegCb.filter(F.action == "confirm"))
 async def confirmed(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, clock: Clock, settings: Settings,
-    tg_user: TelegramUser,
+    tg_user: TelegramUser, is_admin: bool, bot: Bot, i18n: I18n,
 ) -> None:
     data = await state.get_data()
+    locale = tg_user.locale or i18n.current_locale
     donor = await save_donor(session, data, query.from_user.id, tg_user.locale, clock)
     if donor is None:
         await query.answer(
@@ -569,6 +572,8 @@ async def confirmed(
                          "You can change this in /me.")
     text += "\n\n" + _("/me shows your profile; /help lists everything you can do.")
     await query.message.answer(text)
+    roles = await roles_of(session, query.from_user.id)
+    await set_user_commands(bot, i18n, query.message.chat.id, roles, is_admin, locale)
 
 
 async def save_donor(
@@ -625,13 +630,7 @@ async def save_donor(
         ).first()
         if member is None:
             session.add(ClubMembership(club_id=club.id, donor_id=donor.id, role="member"))
-    session.add(
-        AuditLog(
-            actor_telegram_id=telegram_id,
-            action="donor.link" if existing else "donor.register",
-            subject=f"donor:{donor.id}",
-            detail=f"consent contact={bool(donor.consent_contact_at)} location={bool(donor.consent_location_at)}",
-        )
-    )
+    audit(session, telegram_id, "donor.link" if existing else "donor.register", f"donor:{donor.id}",
+          f"consent contact={bool(donor.consent_contact_at)} location={bool(donor.consent_location_at)}")
     await session.commit()
     return donor

@@ -22,6 +22,7 @@ from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.engine import InvalidRequest
 from models.directory import Roles
 from models.tables import Hospital
+from redreserve.clock import VIETNAM
 from redreserve.config import Settings
 from redreserve.parsing import ParseError, format_blood_type
 from redreserve.request_form import parse_quick_request
@@ -92,6 +93,15 @@ async def urgent_answer(
         return
     status = await engine.status(request_id)
     await query.answer()
+    if status.wave_no == 0 and status.next_wave_at is not None:
+        # Quiet hours hold non-critical requests (config [dispatch] quiet_start/quiet_end).
+        at = status.next_wave_at.astimezone(VIETNAM).strftime("%H:%M")
+        await query.message.edit_text(
+            _("🌙 Request #{id} is saved. It is night, so donors will be messaged at {time}. If it cannot "
+              "wait, post it again as critical: /urgent {form} critical").format(
+                id=request_id, time=at, form=f"{format_blood_type(data['abo'], data['rh'])} {data['units']}")
+        )
+        return
     await query.message.edit_text(
         _("📣 Posted as request #{id}. First wave: {n} donor(s).").format(id=request_id, n=status.asked)
     )

@@ -1,0 +1,153 @@
+"""The Vietnamese catalog keeps up with the code.
+
+Every string the code marks with ``_()`` / ``N_()`` / ``__()`` must have a Vietnamese
+translation (Vietnamese is the default language: an untranslated string reaches a
+donor in English), with the same ``{placeholders}`` (a missing or renamed one raises
+KeyError at ``.format()``, in the middle of an emergency call) and the same HTML tags
+(an unbalanced tag makes Telegram refuse the whole message).
+
+When one of these tests fails after you added or changed a string, run
+
+    .venv/bin/pybabel extract -F babel.cfg -k _ -k N_ -k __ --no-location --sort-output \\
+        -o bot/locales/messages.pot bot dispatcher models redreserve
+    .venv/bin/pybabel update -i bot/locales/messages.pot -d bot/locales -D messages --no-fuzzy-matching
+
+and translate the listed msgids in bot/locales/vi/LC_MESSAGES/messages.po.
+No database, no bot: plain file reading, well under a second.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+import string
+from functools import cache
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from bot.i18n import DOMAIN, LOCALES_DIR, compile_catalogs
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIRS = ("bot", "dispatcher", "models", "redreserve")
+KEYWORDS = {"_": None, "N_": None, "__": None}
+METHOD_MAP = [("**.py", "python")]
+VI_PO = LOCALES_DIR / "vi" / "LC_MESSAGES" / f"{DOMAIN}.po"
+TAGS = re.compile(r"</?(?:b|i|code)>")
+
+
+@cache
+def source_msgids() -> dict[str, list[str]]:
+    """msgid -> where it is used ("bot/keyboards.py:27"), straight from the code."""
+    found: dict[str, list[str]] = {}
+    for directory in SOURCE_DIRS:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            ROOT / directory, method_map=METHOD_MAP, keywords=KEYWORDS
+        ):
+            msgid = message[0] if isinstance(message, (tuple, list)) else message
+            if msgid:
+                found.setdefault(msgid, []).append(f"{directory}/{filename}:{lineno}")
+    return found
+
+
+@cache
+def vi_catalog() -> Catalog:
+    with VI_PO.open("rb") as fp:
+        return read_po(fp, locale="vi")
+
+
+def translations() -> list[tuple[str, str]]:
+    """(msgid, Vietnamese) for every source msgid that has a translation."""
+    catalog = vi_catalog()
+    pairs = []
+    for msgid in sorted(source_msgids()):
+        entry = catalog.get(msgid)
+        if entry is not None and isinstance(entry.string, str) and entry.string:
+            pairs.append((msgid, entry.string))
+    return pairs
+
+
+def fields(text: str) -> list[tuple[str, str, str]]:
+    """The replacement fields of a str.format() template: (name, conversion, format spec), sorted."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as err:  # a stray "{" or "}": .format() would raise too
+        return [(f"<not a valid template: {err}>", "", "")]
+    return sorted({(name, conversion or "", spec or "") for _literal, name, spec, conversion in parsed
+                   if name is not None})
+
+
+def report(problem: str, offenders: list[str]) -> str:
+    return f"{len(offenders)} msgid(s) {problem} in {VI_PO.relative_to(ROOT)}:\n" + "\n".join(offenders)
+
+
+def test_catalog_extraction_finds_the_code_strings():
+    ids = source_msgids()
+    assert len(ids) > 100, "extraction found almost nothing: has the source layout changed?"
+    assert "Keep my profile" in ids and "✅ Confirm" in ids
+
+
+def test_catalog_every_source_string_has_a_vietnamese_translation():
+    catalog = vi_catalog()
+    offenders = []
+    for msgid, where in sorted(source_msgids().items()):
+        entry = catalog.get(msgid)
+        if entry is None:
+            offenders.append(f"  not in the .po (run extract + update): {msgid!r}  [{where[0]}]")
+        elif not (isinstance(entry.string, str) and entry.string.strip()):
+            offenders.append(f"  untranslated: {msgid!r}  [{where[0]}]")
+        elif entry.fuzzy:
+            offenders.append(f"  fuzzy (check it, then remove the flag): {msgid!r}  [{where[0]}]")
+    assert not offenders, report("need a Vietnamese translation", offenders)
+
+
+def test_catalog_translations_keep_the_placeholders():
+    offenders = [
+        f"  {msgid!r}\n      code: {fields(msgid)}\n      vi:   {fields(vi)}"
+        for msgid, vi in translations()
+        if fields(msgid) != fields(vi)
+    ]
+    assert not offenders, report("whose Vietnamese placeholders differ from the msgid's", offenders)
+
+
+def test_catalog_translations_keep_the_html_tags():
+    offenders = [
+        f"  {msgid!r}\n      code: {TAGS.findall(msgid)}\n      vi:   {TAGS.findall(vi)}"
+        for msgid, vi in translations()
+        if TAGS.findall(msgid) != TAGS.findall(vi)
+    ]
+    assert not offenders, report("whose Vietnamese HTML tags differ from the msgid's", offenders)
+
+
+def test_catalog_compiles_and_the_bot_reads_vietnamese():
+    compiled = compile_catalogs()
+    mo = compiled / "vi" / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    assert mo.exists()
+    with mo.open("rb") as fp:
+        vi = gettext.GNUTranslations(fp)
+    assert vi.gettext("✅ Confirm") == "✅ Xác nhận"
+    assert vi.gettext("Continue ➡️") == "Tiếp tục ➡️"
+    assert "Lưu hồ sơ" in vi.gettext("Keep my profile")
+    assert (vi.gettext("Male"), vi.gettext("Female")) == ("Nam", "Nữ")
+
+
+def test_catalog_labels_the_vietnamese_registration_relies_on():
+    """The button labels and texts tests/test_journey_registration.py taps and reads."""
+    catalog = vi_catalog()
+
+    def vi(msgid: str) -> str:
+        entry = catalog.get(msgid)
+        return entry.string if entry is not None and isinstance(entry.string, str) else ""
+
+    assert "chưa" in vi("I have never given blood")
+    assert vi("🩸 Thank you, {name}! You are now on the reserve list.").startswith("🩸 Cảm ơn")
+    assert "họ và tên" in vi("Your full name, as on your ID card:").lower()
+    # A tap finds the first button containing the label: no other label on those screens may contain it.
+    summary = ["Name", "Blood type", "Sex", "Birth date", "Weight", "Area", "Last donation", "Club", "Cancel"]
+    assert not [m for m in summary if "Xác nhận" in vi(m)]
+    assert "Nữ" not in vi("Male")
+    consent = ["Keep my profile", "Contact me in emergencies", "Use my location"]
+    assert not [m for m in consent if "Tiếp tục" in vi(m)]
+    assert [m for m in consent if "Lưu hồ sơ" in vi(m)] == ["Keep my profile"]
