@@ -52,7 +52,7 @@ def parse_quick_request(args: str | None, *, max_units: int) -> QuickRequest:
     # are the first token that is a whole number, and everything before it is the type.
     units_at = next((i for i, t in enumerate(tokens) if t.isdigit()), None)
     if units_at is None or units_at == 0:
-        raise ParseError(Text(N_("How many units? {usage}"), {"usage": USAGE}))
+        raise ParseError(Text(N_("How many units? {usage}"), {"usage": Text(USAGE)}))
     abo, rh = parse_blood_type(" ".join(tokens[:units_at]))
     units = int(tokens[units_at])
     if not 1 <= units <= max_units:
@@ -62,5 +62,5 @@ def parse_quick_request(args: str | None, *, max_units: int) -> QuickRequest:
     component, rest = _match(rest, COMPONENT_WORDS)
     urgency, rest = _match(rest, URGENCY_WORDS)
     if rest:
-        raise ParseError(Text(N_("I did not understand “{words}”. {usage}"), {"words": rest, "usage": USAGE}))
+        raise ParseError(Text(N_("I did not understand “{words}”. {usage}"), {"words": rest, "usage": Text(USAGE)}))
     return QuickRequest(abo, rh, units, component or "red_cells", urgency or "urgent")

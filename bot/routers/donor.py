@@ -103,8 +103,7 @@ def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Setting
     return "\n".join(lines)
 
 
-async def show_profile(message: Message, session: AsyncSession, donor: Donor, clock: Clock, settings: Settings):
-    clubs = await donors.club_names(session, donor.id)
+def profile_keyboard(donor: Donor):
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✏️ Blood type"), callback_data=DonorCb(action="edit_blood"))
     builder.button(text=_("✏️ Weight"), callback_data=DonorCb(action="edit_weight"))
@@ -113,7 +112,12 @@ async def show_profile(message: Message, session: AsyncSession, donor: Donor, cl
     else:
         builder.button(text=_("📣 Allow emergency calls"), callback_data=DonorCb(action="calls_on"))
     builder.adjust(2, 1)
-    await message.answer(profile_text(donor, clubs, clock, settings), reply_markup=builder.as_markup())
+    return builder.as_markup()
+
+
+async def show_profile(message: Message, session: AsyncSession, donor: Donor, clock: Clock, settings: Settings):
+    clubs = await donors.club_names(session, donor.id)
+    await message.answer(profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
 
 
 async def _own_donor(query: CallbackQuery, session: AsyncSession, roles: Roles) -> Donor | None:
@@ -135,15 +139,7 @@ async def toggle_calls(
                                      policy_version=settings.bot.policy_version)
     await query.answer(_("Saved."))
     clubs = await donors.club_names(session, donor.id)
-    builder = InlineKeyboardBuilder()
-    builder.button(text=_("✏️ Blood type"), callback_data=DonorCb(action="edit_blood"))
-    builder.button(text=_("✏️ Weight"), callback_data=DonorCb(action="edit_weight"))
-    if donor.consent_contact_at:
-        builder.button(text=_("🔕 Stop emergency calls"), callback_data=DonorCb(action="calls_off"))
-    else:
-        builder.button(text=_("📣 Allow emergency calls"), callback_data=DonorCb(action="calls_on"))
-    builder.adjust(2, 1)
-    await query.message.edit_text(profile_text(donor, clubs, clock, settings), reply_markup=builder.as_markup())
+    await query.message.edit_text(profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
 
 
 @router.callback_query(DonorCb.filter(F.action == "edit_blood"))
