@@ -10,6 +10,12 @@ from bot.callbacks import BloodCb, ConsentCb, LangCb, SexCb
 from redreserve.parsing import format_blood_type
 
 BLOOD_TYPES = [("O", "-"), ("A", "-"), ("B", "-"), ("AB", "-"), ("O", "+"), ("A", "+"), ("B", "+"), ("AB", "+")]
+BLOOD_VALUES = frozenset(f"{abo}{rh}" for abo, rh in BLOOD_TYPES)  # what the buttons send, besides "unknown"
+
+
+def split_blood(blood: str | None) -> tuple[str | None, str | None]:
+    """"O-" → ("O", "-"); an empty or "unknown" type → (None, None)."""
+    return (None, None) if not blood or blood == "unknown" else (blood[:-1], blood[-1])
 
 
 def language_keyboard():

@@ -11,12 +11,23 @@ from typing import Any, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import (
-    TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError, TelegramNotFound, TelegramRetryAfter,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
     TelegramServerError,
 )
 
 from dispatcher.messages import Kind
-from dispatcher.sender import DeliveryResult, Outgoing, PermanentError, RetryAfter, TransientError, Unreachable
+from dispatcher.sender import (
+    DeliveryResult,
+    Outgoing,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+    Unreachable,
+)
 
 Render = Callable[[Outgoing], tuple[str, Any]]  # -> (text, reply_markup or None)
 

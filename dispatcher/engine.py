@@ -27,21 +27,48 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, update
-from sqlmodel import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from dispatcher import messages as M
-from dispatcher.candidates import CallListEntry, Search, call_list, count_eligible, fetch_ranked, type_condition
+from dispatcher.candidates import (
+    CallListEntry,
+    Search,
+    call_list,
+    count_eligible,
+    fetch_ranked,
+    type_condition,
+)
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
 from dispatcher.outbox import cancel_pending, enqueue
 from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor
-from dispatcher.waves import Rates, learned_rates, more_to_ask, target_available, window_left
+from dispatcher.waves import (
+    Rates,
+    learned_rates,
+    more_to_ask,
+    target_available,
+    window_left,
+)
 from models.dispatch_tables import (
-    ACTIVE_REQUEST_STATES, BloodRequest, ContactState, DonorCommitment, RequestContact, RequestState,
-    RequestWave, Urgency,
+    ACTIVE_REQUEST_STATES,
+    BloodRequest,
+    ContactState,
+    DonorCommitment,
+    RequestContact,
+    RequestState,
+    RequestWave,
+    Urgency,
 )
 from models.geo import haversine_km
-from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
+from models.tables import (
+    AuditLog,
+    Club,
+    ClubMembership,
+    Donor,
+    Hospital,
+    HospitalStaff,
+    TelegramUser,
+)
 from redreserve.clock import Clock
 from redreserve.i18n import N_, Text
 

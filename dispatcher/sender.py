@@ -30,7 +30,12 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from models.dispatch_tables import (
-    ACTIVE_REQUEST_STATES, BloodRequest, ContactState, OutboxMessage, OutboxState, RequestContact,
+    ACTIVE_REQUEST_STATES,
+    BloodRequest,
+    ContactState,
+    OutboxMessage,
+    OutboxState,
+    RequestContact,
 )
 from models.tables import Donor, TelegramUser
 from redreserve.clock import Clock, system_clock

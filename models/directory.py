@@ -27,7 +27,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.audit import audit
 from models.geo import haversine_km
 from models.tables import (
-    AuditLog, Club, ClubMembership, Donor, Hospital, HospitalStaff, Invite, InviteKind, MemberRole,
+    AuditLog,
+    Club,
+    ClubMembership,
+    Donor,
+    Hospital,
+    HospitalStaff,
+    Invite,
+    InviteKind,
+    MemberRole,
 )
 from redreserve.clock import VIETNAM
 from redreserve.i18n import N_, Text

@@ -6,7 +6,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select as sa_select, update
+from sqlalchemy import delete, update
+from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 

@@ -8,8 +8,8 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.bot_state  # noqa: F401
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 import models.dispatch_tables  # noqa: F401
+import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:

@@ -159,3 +159,11 @@ async def remove_member(session: AsyncSession, club_id: int, donor_id: int, *, a
         return True
     await session.commit()
     return False
+
+
+async def ensure_member(session: AsyncSession, club_id: int, donor_id: int) -> None:
+    """Put the donor on the club's roster unless already there; the caller commits."""
+    exists = (await session.exec(select(ClubMembership.id).where(
+        ClubMembership.club_id == club_id, ClubMembership.donor_id == donor_id))).first()
+    if exists is None:
+        session.add(ClubMembership(club_id=club_id, donor_id=donor_id, role=MemberRole.member.value))

@@ -24,10 +24,22 @@ from sqlmodel import func, select
 
 from bot.app import build_bot, build_dispatcher
 from dispatcher.ranking import render_reasons
-from models.dispatch_tables import BloodRequest, OutboxMessage, RequestContact, RequestWave
+from models.dispatch_tables import (
+    BloodRequest,
+    OutboxMessage,
+    RequestContact,
+    RequestWave,
+)
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.geo import geo_cell
-from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
+from models.tables import (
+    Club,
+    ClubMembership,
+    Donor,
+    Hospital,
+    HospitalStaff,
+    TelegramUser,
+)
 from redreserve.botapi_sim import BotAPISimulator
 from redreserve.clock import VIETNAM, FrozenClock
 from redreserve.config import Settings

@@ -79,11 +79,9 @@ class RosterRow:
 
 
 @dataclass(frozen=True, slots=True)
-class RowError:
-    """Why a row was refused. ``column`` is the header as the file writes it."""
-
+class _RowNote:
     row_number: int
-    column: str
+    column: str  # the header as the file writes it
     text: Text
 
     def as_text(self) -> Text:
@@ -92,16 +90,13 @@ class RowError:
 
 
 @dataclass(frozen=True, slots=True)
-class RowWarning:
+class RowError(_RowNote):
+    """Why a row was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowWarning(_RowNote):
     """A row that was kept, with something the club lead should know about it."""
-
-    row_number: int
-    column: str
-    text: Text
-
-    def as_text(self) -> Text:
-        return Text(N_("row {row}, {column}: {message}"),
-                    {"row": self.row_number, "column": self.column, "message": self.text})
 
 
 @dataclass(slots=True)

@@ -14,10 +14,11 @@ from bot import keyboards
 from bot.callbacks import LangCb
 from bot.commands import commands_for, set_user_commands
 from bot.i18n import render
-from bot.texts import escape
 from bot.routers import registration
 from bot.routing import RouterTemplate
 from bot.states import Registration
+from bot.texts import escape
+from models import members
 from models.directory import DirectoryError, Roles, redeem_invite, roles_of
 from models.tables import Donor, TelegramUser
 from redreserve.clock import Clock
@@ -75,20 +76,10 @@ async def start(
 
 
 async def join_club(session: AsyncSession, donor_id: int, club_id: int | None) -> None:
-    from sqlmodel import select
-
-    from models.tables import ClubMembership
-
     if club_id is None:
         return
-    exists = (
-        await session.exec(
-            select(ClubMembership).where(ClubMembership.club_id == club_id, ClubMembership.donor_id == donor_id)
-        )
-    ).first()
-    if exists is None:
-        session.add(ClubMembership(club_id=club_id, donor_id=donor_id, role="member"))
-        await session.commit()
+    await members.ensure_member(session, club_id, donor_id)
+    await session.commit()
 
 
 def help_text(roles: Roles, is_admin: bool) -> str:

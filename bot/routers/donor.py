@@ -159,11 +159,10 @@ async def got_new_blood(
     donor = await _own_donor(query, session, roles)
     if donor is None:
         return
-    valid = {f"{abo}{rh}" for abo, rh in keyboards.BLOOD_TYPES} | {"unknown"}
-    if callback_data.value not in valid:
+    if callback_data.value not in keyboards.BLOOD_VALUES | {"unknown"}:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    abo, rh = (None, None) if callback_data.value == "unknown" else (callback_data.value[:-1], callback_data.value[-1])
+    abo, rh = keyboards.split_blood(callback_data.value)
     await donors.update_fields(session, donor, now=clock(), abo=abo, rh=rh)
     await state.clear()
     await query.answer(_("Saved."))

@@ -22,7 +22,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import AddMemberCb, BloodCb, MemberCb, SexCb
 from bot.i18n import render
 from bot.keyboards import BLOOD_TYPES
-from bot.routers.lead_common import BLOOD_VALUES, club_name, edit, expired, lead_router, leads, refuse, split_blood
+from bot.routers.lead_common import (
+    BLOOD_VALUES,
+    club_name,
+    edit,
+    expired,
+    lead_router,
+    leads,
+    refuse,
+    split_blood,
+)
 from bot.routers.lead_members import card_markup, card_text
 from bot.states import AddMember
 from bot.texts import escape, fmt_date, fmt_sex, fmt_type
@@ -31,7 +40,14 @@ from models.directory import Roles
 from models.members import NewMember
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_birth_date, parse_name, parse_past_date, parse_phone, parse_weight
+from redreserve.parsing import (
+    ParseError,
+    parse_birth_date,
+    parse_name,
+    parse_past_date,
+    parse_phone,
+    parse_weight,
+)
 
 router = lead_router("lead_add")
 

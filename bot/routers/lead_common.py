@@ -28,7 +28,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import LeadClubCb
-from bot.keyboards import BLOOD_TYPES
+from bot.keyboards import BLOOD_VALUES, split_blood  # noqa: F401  (re-exported to the lead routers)
 from bot.routing import RouterTemplate
 from models import members
 from models.audit import audit
@@ -37,9 +37,6 @@ from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
 
 log = logging.getLogger(__name__)
-
-BLOOD_VALUES = frozenset(f"{abo}{rh}" for abo, rh in BLOOD_TYPES)
-
 
 class IsLead(Filter):
     """Lets only club leads in, so everyone else's /roster falls through to fallback.py's refusal."""
@@ -81,11 +78,6 @@ def lead_ctx(data: dict[str, Any], actor: int) -> LeadCtx:
 
 def leads(roles: Roles | None, club_id: int | None) -> bool:
     return roles is not None and club_id is not None and club_id in roles.lead_club_ids
-
-
-def split_blood(blood: str | None) -> tuple[str | None, str | None]:
-    """"O-" → ("O", "-"); an empty or "unknown" type → (None, None)."""
-    return (None, None) if not blood or blood == "unknown" else (blood[:-1], blood[-1])
 
 
 async def club_name(session: AsyncSession, club_id: int) -> str:

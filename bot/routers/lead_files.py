@@ -22,7 +22,17 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ExportCb, ImportCb
 from bot.i18n import render
-from bot.routers.lead_common import LeadCtx, club_name, edit, expired, lead_ctx, lead_router, leads, pick_club, refuse
+from bot.routers.lead_common import (
+    LeadCtx,
+    club_name,
+    edit,
+    expired,
+    lead_ctx,
+    lead_router,
+    leads,
+    pick_club,
+    refuse,
+)
 from bot.states import ImportRoster
 from bot.texts import escape, fmt_date
 from models.directory import DirectoryError, Roles, create_invite, deep_link

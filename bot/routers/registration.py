@@ -27,6 +27,7 @@ from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
 from dispatcher.eligibility import DonorFacts, assess
+from models import members
 from models.audit import audit
 from models.directory import list_clubs, nearest_clubs, roles_of
 from models.geo import geo_cell
@@ -246,8 +247,7 @@ async def ask_blood_type(message: Message, state: FSMContext) -> None:
 async def got_blood_type(
     query: CallbackQuery, callback_data: BloodCb, state: FSMContext, session: AsyncSession
 ) -> None:
-    valid = {f"{abo}{rh}" for abo, rh in keyboards.BLOOD_TYPES} | {"unknown"}
-    if callback_data.value not in valid:
+    if callback_data.value not in keyboards.BLOOD_VALUES | {"unknown"}:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
@@ -263,9 +263,7 @@ async def got_blood_type(
 
 
 def fmt_blood(value: str | None) -> str:
-    if not value or value == "unknown":
-        return _("unknown")
-    return fmt_type(value[:-1], value[-1])
+    return fmt_type(*keyboards.split_blood(value))  # fmt_type says "unknown" for (None, None)
 
 
 async def ask_sex(message: Message, state: FSMContext) -> None:
@@ -590,7 +588,7 @@ async def save_donor(
     blood = data.get("blood")
     donor.full_name = data["name"]
     donor.telegram_id = telegram_id
-    donor.abo, donor.rh = (blood[:-1], blood[-1]) if blood and blood != "unknown" else (None, None)
+    donor.abo, donor.rh = keyboards.split_blood(blood)
     donor.sex = data.get("sex")
     donor.birth_date = date.fromisoformat(data["birth_date"]) if data.get("birth_date") else None
     donor.weight_kg = data.get("weight")
@@ -623,13 +621,7 @@ async def save_donor(
     session.add(donor)
     await session.flush()
     if club is not None:
-        member = (
-            await session.exec(
-                select(ClubMembership).where(ClubMembership.club_id == club.id, ClubMembership.donor_id == donor.id)
-            )
-        ).first()
-        if member is None:
-            session.add(ClubMembership(club_id=club.id, donor_id=donor.id, role="member"))
+        await members.ensure_member(session, club.id, donor.id)
     audit(session, telegram_id, "donor.link" if existing else "donor.register", f"donor:{donor.id}",
           f"consent contact={bool(donor.consent_contact_at)} location={bool(donor.consent_location_at)}")
     await session.commit()
