@@ -142,7 +142,7 @@ class Dispatcher:
     # ---------------------------------------------------------------- create
     async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
                              urgency: str, posted_by: int | None = None, deadline: datetime | None = None,
-                             note: str = "", rh_positive_ok: bool = False) -> int:
+                             note: str = "", rh_positive_ok: bool = False, chat_id: int | None = None) -> int:
         """Validate, store and fire the first wave; returns the request id. Raises InvalidRequest."""
         now = self.clock()
         self._validate(abo, rh, component, units, urgency, deadline, now)
@@ -154,7 +154,7 @@ class Dispatcher:
                 req = BloodRequest(
                     hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
-                    rh_positive_ok=rh_positive_ok, posted_by=posted_by, state=RequestState.open.value,
+                    rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id, state=RequestState.open.value,
                     target_available=target_available(units, self.rates_prior, self.cfg.margin),
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)

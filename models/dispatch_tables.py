@@ -80,6 +80,8 @@ class BloodRequest(SQLModel, table=True):
     note: str = ""
     rh_positive_ok: bool = False  # staff's explicit flag (DOMAIN.md §1), never inferred
     posted_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # Where it was posted (a private chat or a hospital's staff group): the live board lives there.
+    chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     state: str = RequestState.open.value
     rare: bool = False  # DOMAIN.md §3: every club, everyone at once, leads paged
     target_available: int = 0

@@ -86,6 +86,7 @@ async def urgent_answer(
         request_id = await engine.create_request(
             hospital_id=callback_data.hospital_id, abo=data["abo"], rh=data["rh"], component=data["component"],
             units=data["units"], urgency=data["urgency"], posted_by=query.from_user.id,
+            chat_id=query.message.chat.id,
         )
     except InvalidRequest as err:
         await query.answer()
