@@ -23,6 +23,7 @@ from bot.middlewares import (
 from bot.routers import (
     admin,
     answers,
+    board,
     common,
     donor,
     fallback,
@@ -77,7 +78,7 @@ def build_dispatcher(
     dp["i18n_instance"] = i18n
     # Order matters: lead.py's commands come before the leads' routers that read typed answers.
     routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, staff,
-               answers, fallback)
+               board, answers, fallback)
     dp.include_routers(*(m.router.build() for m in routers))
     return dp
 

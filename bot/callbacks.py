@@ -104,3 +104,13 @@ class AnswerCb(CallbackData, prefix="ans"):
 class UrgentCb(CallbackData, prefix="urg"):
     action: str  # send | cancel
     hospital_id: int = 0
+
+
+class BoardCb(CallbackData, prefix="bd"):
+    """The live board's buttons. Whoever presses is checked against the request's hospital."""
+
+    a: str  # units | addu | covered | covered_yes | donors | pick | mark | calls | refresh | close | close_yes
+    #         | cancel | cancel_yes | back | report
+    r: int  # request id
+    v: int = 0  # addu: the units the presser saw; pick, mark: the contact id
+    x: str = ""  # addu: how many; mark: arrived | no_show | donated250…; cancel_yes: the reason

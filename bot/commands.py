@@ -26,7 +26,11 @@ LEAD = [
     ("export", N_("Export the roster as a spreadsheet")),
     ("invitelink", N_("Invite link for new donors")),
 ]
-STAFF = [("urgent", N_("Urgent request, e.g. /urgent O- 2"))]
+STAFF = [
+    ("urgent", N_("Urgent request, e.g. /urgent O- 2")),
+    ("board", N_("Live board of a request, e.g. /board 12")),
+    ("report", N_("After-action report, e.g. /report 12")),
+]
 ADMIN = [
     ("addclub", N_("Add a club")),
     ("addhospital", N_("Add a hospital")),

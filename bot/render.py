@@ -14,8 +14,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.board_view import board_keyboard, board_text
 from bot.callbacks import AnswerCb
-from bot.texts import escape
+from bot.texts import component_name, escape, urgency_name
 from dispatcher.messages import Kind
 from dispatcher.sender import Outgoing
 from redreserve.parsing import format_blood_type
@@ -27,23 +28,22 @@ def _type(p: dict[str, Any]) -> str:
     return format_blood_type(p["abo"], p["rh"])
 
 
-def component_name(component: str, _) -> str:
-    return {
-        "whole_blood": _("whole blood"),
-        "red_cells": _("red cells"),
-        "platelets": _("platelets"),
-        "plasma": _("plasma"),
-    }.get(component, component)
-
-
-def urgency_name(urgency: str, _) -> str:
-    return {"critical": _("🚨 critical"), "urgent": _("urgent"), "planned": _("planned")}.get(urgency, urgency)
-
-
 def answer_keyboard(request_id: int, token: str, _) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("✅ Available — I'm coming"), callback_data=AnswerCb(r=request_id, t=token, a="y"))
     kb.button(text=_("Not this time"), callback_data=AnswerCb(r=request_id, t=token, a="n"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def progress_keyboard(request_id: int, token: str, state: str, _) -> InlineKeyboardMarkup | None:
+    """After "available": tell the hospital "on my way", then "I'm here" (issue 4)."""
+    if not token or state not in ("available", "en_route"):
+        return None
+    kb = InlineKeyboardBuilder()
+    if state == "available":
+        kb.button(text=_("🚗 On my way"), callback_data=AnswerCb(r=request_id, t=token, a="w"))
+    kb.button(text=_("🏥 I've arrived"), callback_data=AnswerCb(r=request_id, t=token, a="h"))
     kb.adjust(1)
     return kb.as_markup()
 
@@ -83,7 +83,7 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
                        "Show this message at reception."))
         if p.get("hospital_phone"):
             lines.append(_("☎️ Hospital: {phone}").format(phone=p["hospital_phone"]))
-        return "\n".join(lines), None
+        return "\n".join(lines), progress_keyboard(p["request_id"], p.get("token", ""), "available", _)
 
     if kind is Kind.venue:  # a map pin: the transport sends it; the text is the fallback address
         return p.get("address") or p["hospital"], None
@@ -112,19 +112,22 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             lines.append(_("Next wave in {n} min if needed.").format(n=p["next_wave_min"]))
         if p.get("warn_travel"):
             lines.append(_("⚠️ The deadline is close: few donors can arrive in time. Consider the blood bank too."))
-        lines.append(_("You will get a message for each donor who is coming."))
+        lines.append(_("Follow it live: /board {id}").format(id=p["request_id"]))
         return "\n".join(lines), None
 
-    if kind is Kind.accepted:
-        travel = "" if p.get("travel_min") is None else " " + _("about {n} min away").format(n=p["travel_min"])
-        return _("✅ Request #{id}: {name} ({phone}) is coming{travel}.\n{confirmed}/{target} confirmed.").format(
-            id=p["request_id"], name=escape(p["name"]), phone=p["phone"], travel=travel,
-            confirmed=p["confirmed"], target=p["target"]), None
+    if kind is Kind.board:
+        return board_text(p, _), board_keyboard(p, _)
 
-    if kind is Kind.withdrawn:
-        return _("⚠️ Request #{id}: {name} can no longer come. {confirmed}/{target} confirmed; "
-                 "asking others.").format(id=p["request_id"], name=escape(p["name"]), confirmed=p["confirmed"],
-                                          target=p["target"]), None
+    if kind is Kind.donated:
+        lines = [_("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "
+                   "{count}.").format(hospital=escape(p["hospital"]), ml=p["volume_ml"], count=p["count"])]
+        if p.get("milestone"):
+            lines.append(_("🏅 {count} donations — a milestone! Your club and the Red Cross honour donors "
+                           "like you.").format(count=p["count"]))
+        if p.get("next_date"):
+            lines.append(_("You may donate again from {date}; we will not call you before then.").format(
+                date=p["next_date"]))
+        return "\n".join(lines), None
 
     if kind is Kind.covered:
         return _("✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been told "

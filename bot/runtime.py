@@ -19,6 +19,7 @@ from bot.render import render_outgoing
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
+from dispatcher.messages import Kind
 from dispatcher.scheduling import DispatchScheduler
 from dispatcher.sender import RateLimiter, Sender, replace_unreachable
 from redreserve.clock import Clock
@@ -49,7 +50,8 @@ class Runtime:
         self._outbox_bot = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api), default=bot.default)
         render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
-                             on_unreachable=replace_unreachable(self.engine), limiter=limiter)
+                             on_unreachable=replace_unreachable(self.engine), limiter=limiter,
+                             prepare={Kind.board.value: self.engine.board_params})
         self.engine.kick = self.sender.kick
         await self.sender.start()
         if self.scheduler is not None:

@@ -62,3 +62,16 @@ def explain(assessment: Assessment, facts: DonorFacts) -> str:
     if assessment.eligible_from is not None:
         line += " — " + _("may give again from {date}").format(date=fmt_date(assessment.eligible_from))
     return line
+
+
+def component_name(component: str, _) -> str:
+    return {
+        "whole_blood": _("whole blood"),
+        "red_cells": _("red cells"),
+        "platelets": _("platelets"),
+        "plasma": _("plasma"),
+    }.get(component, component)
+
+
+def urgency_name(urgency: str, _) -> str:
+    return {"critical": _("🚨 critical"), "urgent": _("urgent"), "planned": _("planned")}.get(urgency, urgency)

@@ -99,6 +99,19 @@ def next_donation_date(facts: DonorFacts, rules: Rules) -> date | None:
     return facts.last_donation_date + timedelta(days=interval_days(facts.last_donation_component, rules))
 
 
+ALLOWED_VOLUMES_ML = (250, 350, 450)
+
+
+def max_volume_ml(weight_kg: float | None) -> int:
+    """DOMAIN.md §2: 42–<45 kg at most 250 ml, ≥ 45 kg 350 ml, ≥ 50 kg 450 ml.
+
+    An unknown weight allows the largest: the facility weighs every donor on site.
+    """
+    if weight_kg is None or weight_kg >= 50:
+        return 450
+    return 350 if weight_kg >= 45 else 250
+
+
 def min_weight(sex: str | None, component: str, rules: Rules) -> float:
     if component in APHERESIS:
         return rules.min_weight_apheresis_kg

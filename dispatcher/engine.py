@@ -49,8 +49,14 @@ from dispatcher.waves import (
     target_available,
     window_left,
 )
+from dispatcher import board
+from dispatcher.board import refresh_boards
+from dispatcher.desk import DeskActions
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
+    COMMITTED_CONTACT_STATES,
+    RECEIVING_REQUEST_STATES,
+    SAID_AVAILABLE_STATES,
     BloodRequest,
     ContactState,
     DonorCommitment,
@@ -69,7 +75,7 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import Clock
+from redreserve.clock import Clock, as_utc
 from redreserve.i18n import N_, Text
 
 log = logging.getLogger(__name__)
@@ -90,13 +96,13 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True)
 class AnswerResult:
-    outcome: str  # accepted | declined | duplicate | closed | committed_elsewhere | refused
+    outcome: str  # accepted | declined | en_route | arrived | duplicate | closed | committed_elsewhere | refused
     request_id: int
     covered: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("accepted", "declined", "duplicate")
+        return self.outcome in ("accepted", "declined", "en_route", "arrived", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ class RequestStatus:
     coming: list[dict] = field(default_factory=list)  # for the board: name, phone, reasons
 
 
-class Dispatcher:
+class Dispatcher(DeskActions):
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
                  arm: Arm | None = None, kick: Callable[[], None] | None = None):
         self.sm = sessionmaker
@@ -210,12 +216,14 @@ class Dispatcher:
             await self._close(s, req, RequestState.expired.value, now)
             return None
         window = timedelta(minutes=self.cfg.response_window_min.of(req.urgency))
-        await s.exec(update(RequestContact)
-                     .where(RequestContact.request_id == req.id,
-                            RequestContact.state == ContactState.notified.value,
-                            RequestContact.notified_at <= now - window)
-                     .values(state=ContactState.no_answer.value))
-        confirmed = await self._count(s, req.id, ContactState.available.value)
+        silent = await s.exec(update(RequestContact)
+                              .where(RequestContact.request_id == req.id,
+                                     RequestContact.state == ContactState.notified.value,
+                                     RequestContact.notified_at <= now - window)
+                              .values(state=ContactState.no_answer.value))
+        if silent.rowcount:
+            await refresh_boards(s, req.id, now)
+        confirmed = await self._confirmed(s, req.id)
         if confirmed >= req.target_available:
             await self._close(s, req, RequestState.covered.value, now)
             return None
@@ -229,6 +237,7 @@ class Dispatcher:
         hospital = await s.get(Hospital, req.hospital_id)
         rates = await self._rates(s, hospital)
         first_wave = req.wave_no == 0
+        wave_before = req.wave_no
         asked_now: list[RankedDonor] = []
         for _ in range(12):  # a wave that finds nobody new widens again at once
             outstanding = await self._outstanding(s, req.id, now, window)
@@ -256,6 +265,8 @@ class Dispatcher:
             req.next_wave_at = now  # nobody new within this wave's reach: widen at once
         if first_wave:
             await self._posted(s, req, hospital, asked_now, now)
+        if asked_now or first_wave or req.wave_no != wave_before:
+            await refresh_boards(s, req.id, now)
         return await self._next_wake(s, req, now, window)
 
     async def _touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
@@ -347,6 +358,10 @@ class Dispatcher:
         return [1.0 if st == ContactState.queued.value or at is None
                 else window_left((now - at).total_seconds() / 60, w) for st, at in rows]
 
+    async def _confirmed(self, s, request_id: int) -> int:
+        """Said "available" and not since let down: counts towards the target."""
+        return await self._count(s, request_id, *COMMITTED_CONTACT_STATES)
+
     async def _count(self, s, request_id: int, *states: str) -> int:
         return (await s.exec(select(func.count()).select_from(RequestContact)
                              .where(RequestContact.request_id == request_id,
@@ -360,7 +375,7 @@ class Dispatcher:
                                  .where(RequestContact.request_id == req.id,
                                         RequestContact.state == ContactState.notified.value))).one()
         if earliest is not None:
-            times.append(_aware(earliest) + window)
+            times.append(as_utc(earliest) + window)
         if await self._count(s, req.id, ContactState.queued.value):
             times.append(now + window)  # their windows start once the sender delivers them
         return max(min(times), now)
@@ -385,20 +400,23 @@ class Dispatcher:
             return self.rates_prior
         C = RequestContact
         # Only settled asks teach anything: one still inside its window is neither a yes nor a no.
-        asked_states = (ContactState.available.value, ContactState.declined.value, ContactState.no_answer.value)
+        asked_states = SAID_AVAILABLE_STATES + (ContactState.declined.value, ContactState.no_answer.value)
         base = (select(func.count()).select_from(C).join(ClubMembership, ClubMembership.donor_id == C.donor_id)
                 .where(ClubMembership.club_id.in_(near)))
         asked = (await s.exec(base.where(C.state.in_(asked_states)))).one()
-        available = (await s.exec(base.where(C.state == ContactState.available.value))).one()
-        # Donation outcomes (en route, donated, no-show) are not recorded yet: that half stays at the prior.
+        available = (await s.exec(base.where(C.state.in_(SAID_AVAILABLE_STATES)))).one()
+        # "Arrives × passes" learns from outcomes the hospital marked (issue 4): donated vs no-show.
+        outcomes = (await s.exec(base.where(C.state.in_((ContactState.donated.value,
+                                                         ContactState.no_show.value))))).one()
+        donated = (await s.exec(base.where(C.state == ContactState.donated.value))).one()
         return learned_rates(self.rates_prior, self.cfg.rates.prior_strength, asked=asked, available=available,
-                             outcomes=0, donated=0)
+                             outcomes=outcomes, donated=donated)
 
     # ---------------------------------------------------------------- answers
     async def record_answer(self, request_id: int, answer: str, token: str, *, telegram_id: int | None = None,
                             donor_id: int | None = None) -> AnswerResult:
         """A donor's "available" / "declined" press. Bound to (request, donor, token); idempotent."""
-        if answer not in ("available", "declined"):
+        if answer not in ("available", "declined", "en_route", "arrived"):
             return AnswerResult("refused", request_id)
         async with self._lock:
             async with self.sm() as s, s.begin():
@@ -423,13 +441,16 @@ class Dispatcher:
             await self._audit(s, now, telegram_id, "dispatch_answer_refused",
                               f"request:{request_id}", f"answer={answer} donor={donor_id}")
             return AnswerResult("refused", request_id), False
+        if answer in ("en_route", "arrived"):
+            return await self._progress(s, req, contact, answer, now, telegram_id), False
         want = ContactState.available.value if answer == "available" else ContactState.declined.value
-        if contact.state == want:
+        if contact.state == want or (want == ContactState.available.value
+                                     and contact.state in COMMITTED_CONTACT_STATES):
             return AnswerResult("duplicate", request_id, req.state == RequestState.covered.value), False
         open_states = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value,
-                       ContactState.declined.value, ContactState.available.value)
-        active = req.state in ACTIVE_REQUEST_STATES or (
-            req.state == RequestState.covered.value and contact.state == ContactState.available.value)
+                       ContactState.declined.value, ContactState.available.value, ContactState.en_route.value)
+        committed = contact.state in (ContactState.available.value, ContactState.en_route.value)
+        active = req.state in ACTIVE_REQUEST_STATES or (req.state == RequestState.covered.value and committed)
         if not active or contact.state not in open_states or now >= req.deadline:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
                               f"answer={answer} donor={donor_id} state={req.state}")
@@ -442,43 +463,56 @@ class Dispatcher:
                 return AnswerResult("committed_elsewhere", request_id), False
             contact.state, contact.answered_at = want, now
             await s.flush()
-            confirmed = await self._count(s, req.id, ContactState.available.value)
+            confirmed = await self._confirmed(s, req.id)
             await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                           kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
-                          edit_of_key=call_key, params=self._donor_params(req, hospital))
+                          edit_of_key=call_key, params=self._donor_params(req, hospital) | {"token": contact.token})
             # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
             # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
             await enqueue(s, key=f"venue:{req.id}:{donor_id}", chat_id=donor.telegram_id, kind=M.Kind.venue.value,
                           locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
-            for chat, locale in await self._staff(s, req):
-                await enqueue(s, key=f"accepted:{req.id}:{donor_id}:{chat}:{now.timestamp()}", chat_id=chat,
-                              kind=M.Kind.accepted.value, locale=locale, request_id=req.id, now=now, params={
-                                  "request_id": req.id, "name": donor.full_name, "phone": donor.phone,
-                                  "travel_min": None if contact.travel_min is None else round(contact.travel_min),
-                                  "confirmed": confirmed, "target": req.target_available})
+            # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
+            await refresh_boards(s, req.id, now)
             if confirmed >= req.target_available:
                 await self._close(s, req, RequestState.covered.value, now)
                 return AnswerResult("accepted", request_id, covered=True), False
             return AnswerResult("accepted", request_id), False
         # declined: either before answering, or a change of mind after "available"
-        was_available = contact.state == ContactState.available.value
         contact.state, contact.answered_at = want, now
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor_id,
                                                    DonorCommitment.request_id == req.id))
         await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                       kind=M.Kind.declined.value, locale=donor.locale, request_id=req.id, now=now,
                       edit_of_key=call_key, params={"request_id": req.id})
-        if was_available:
-            await s.flush()
-            confirmed = await self._count(s, req.id, ContactState.available.value)
-            for chat, locale in await self._staff(s, req):
-                await enqueue(s, key=f"withdrawn:{req.id}:{donor_id}:{chat}:{now.timestamp()}", chat_id=chat,
-                              kind=M.Kind.withdrawn.value, locale=locale, request_id=req.id, now=now, params={
-                                  "request_id": req.id, "name": donor.full_name, "confirmed": confirmed,
-                                  "target": req.target_available})
-            if req.state == RequestState.covered.value:
-                req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
+        await refresh_boards(s, req.id, now)
+        if committed:
+            await self._reopen_if_short(s, req, now)
         return AnswerResult("declined", request_id), True  # replaced at once (DOMAIN.md §5)
+
+    async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
+                        telegram_id: int | None) -> AnswerResult:
+        """The donor's own "on my way" / "I'm here" taps after saying available."""
+        order = [ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value,
+                 ContactState.donated.value]
+        if contact.state not in order or req.state not in RECEIVING_REQUEST_STATES:
+            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
+                              f"answer={step} donor={contact.donor_id} state={req.state}/{contact.state}")
+            return AnswerResult("closed", req.id)
+        if order.index(contact.state) >= order.index(step):
+            return AnswerResult("duplicate", req.id)
+        contact.state = step
+        if step == ContactState.en_route.value:
+            contact.en_route_at = now
+        else:
+            contact.arrived_at = now
+        await refresh_boards(s, req.id, now)
+        return AnswerResult(step, req.id)
+
+    async def _reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
+        """A confirmed donor dropped out of a covered request: asking resumes if it is now short."""
+        await s.flush()
+        if req.state == RequestState.covered.value and await self._confirmed(s, req.id) < req.target_available:
+            req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
 
     async def _commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
         """Hold the donor for this request; False when another open request holds her."""
@@ -486,7 +520,7 @@ class Dispatcher:
         if held is not None:
             if held.request_id == req.id:
                 return True
-            if _aware(held.until) > now:
+            if as_utc(held.until) > now:
                 other = await s.get(BloodRequest, held.request_id)
                 if other is not None and other.state in ACTIVE_REQUEST_STATES + (RequestState.covered.value,):
                     return False
@@ -506,16 +540,24 @@ class Dispatcher:
                 "deadline_local": req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")}
 
     # ---------------------------------------------------------------- closing
-    async def cancel(self, request_id: int, *, by_telegram_id: int | None = None) -> bool:
-        """Staff cancel: everyone asked or coming is stood down. False if already closed."""
+    async def cancel(self, request_id: int, *, by_telegram_id: int | None = None, reason: str = "",
+                     staff_only: bool = False) -> bool:
+        """Cancel: everyone asked or coming is stood down. False if already closed (or, with
+        ``staff_only``, if the person is not staff of the request's hospital)."""
         async with self._lock:
             async with self.sm() as s, s.begin():
                 now = self.clock()
                 req = await self._touch(s, request_id, now)
-                if req is None or req.state not in ACTIVE_REQUEST_STATES + (RequestState.covered.value,):
+                if req is None or req.state not in RECEIVING_REQUEST_STATES:
                     return False
+                if staff_only and not await self.is_staff_of(s, req.hospital_id, by_telegram_id):
+                    await self._audit(s, now, by_telegram_id, "desk_refused", f"request:{request_id}",
+                                      "action=cancel")
+                    return False
+                req.close_reason, req.closed_by = reason, by_telegram_id
                 await self._close(s, req, RequestState.cancelled.value, now)
-                await self._audit(s, now, by_telegram_id, "dispatch_request_cancelled", f"request:{request_id}", "")
+                await self._audit(s, now, by_telegram_id, "dispatch_request_cancelled", f"request:{request_id}",
+                                  f"reason={reason}")
         self.kick()
         return True
 
@@ -524,10 +566,14 @@ class Dispatcher:
         await self.tick(request_id)
 
     async def _close(self, s, req: BloodRequest, state: str, now: datetime) -> None:
+        """Stop asking. Covered, exhausted and expired requests still receive the donors coming;
+        cancelled and fulfilled ones stand everybody down and free their commitments."""
         req.state, req.closed_at, req.next_wave_at = state, now, None
+        if state == RequestState.covered.value and req.covered_at is None:
+            req.covered_at = now
         stand_down = [ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value]
-        if state == RequestState.cancelled.value:
-            stand_down.append(ContactState.available.value)
+        if state in (RequestState.cancelled.value, RequestState.fulfilled.value):
+            stand_down += [ContactState.available.value, ContactState.en_route.value]
             await s.exec(delete(DonorCommitment).where(DonorCommitment.request_id == req.id))
         rows = (await s.exec(select(RequestContact, Donor.telegram_id, Donor.locale)
                              .join(Donor, Donor.id == RequestContact.donor_id)
@@ -535,26 +581,32 @@ class Dispatcher:
                                     RequestContact.state.in_(stand_down)))).all()
         await cancel_pending(s, [f"call:{req.id}:{c.donor_id}" for c, _, _ in rows
                                  if c.state == ContactState.queued.value])
-        reason = {"covered": "covered", "cancelled": "cancelled"}.get(state, "expired")
+        reason = {"covered": "covered", "cancelled": "cancelled", "fulfilled": "covered"}.get(state, "expired")
         for c, chat, locale in rows:
-            c.state = (ContactState.cancelled.value if c.state == ContactState.queued.value
-                       else ContactState.stood_down.value)
+            if c.state == ContactState.queued.value:
+                c.state = ContactState.cancelled.value
+            elif c.state in COMMITTED_CONTACT_STATES:
+                c.state = ContactState.released.value
+            else:
+                c.state = ContactState.stood_down.value
             # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
             await enqueue(s, key=f"stand_down:{req.id}:{c.donor_id}", chat_id=chat, kind=M.Kind.stand_down.value,
                           locale=locale, request_id=req.id, now=now, edit_of_key=f"call:{req.id}:{c.donor_id}",
                           params={"request_id": req.id, "reason": reason})
-        confirmed = await self._count(s, req.id, ContactState.available.value)
+        confirmed = await self._confirmed(s, req.id)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
         summary = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
                    "units": req.units, "confirmed": confirmed, "target": req.target_available, "asked": asked}
         kind = {"covered": M.Kind.covered, "exhausted": M.Kind.exhausted, "expired": M.Kind.expired}.get(state)
         if kind is not None:
-            for chat, locale in await self._staff(s, req):
+            # A separate message, not only the board's edit: reaching the goal (or failing to) should ring.
+            for chat, locale in await self._staff(s, req, with_origin=True):
                 await enqueue(s, key=f"{kind.value}:{req.id}:{chat}", chat_id=chat, kind=kind.value, locale=locale,
                               request_id=req.id, now=now, params=summary)
         if state == RequestState.exhausted.value:
             await self._page_leads(s, req, now, M.Kind.lead_exhausted)
+        await refresh_boards(s, req.id, now)
 
     async def _posted(self, s, req: BloodRequest, hospital: Hospital, asked: list[RankedDonor], now: datetime) -> None:
         late = sum(r.group == GROUP_LATE for r in asked)
@@ -565,7 +617,8 @@ class Dispatcher:
                   else round((req.next_wave_at - now).total_seconds() / 60),
                   # DOMAIN.md §6: under 2–3 hours is hard to meet with new donors.
                   "warn_travel": minutes_left < 150 or (bool(asked) and late * 2 >= len(asked))}
-        for chat, locale in await self._staff(s, req):
+        # The chat it was posted from gets the live board instead (bot.routers.board).
+        for chat, locale in await self._staff(s, req, with_origin=False):
             await enqueue(s, key=f"posted:{req.id}:{chat}", chat_id=chat, kind=M.Kind.posted.value, locale=locale,
                           request_id=req.id, now=now, params=params)
         if req.rare:
@@ -612,14 +665,18 @@ class Dispatcher:
                 await self._audit(s, now, chat, "call_list_sent", f"club:{club_id}",
                                   f"request:{req.id} entries={len(listed)}")
 
-    async def _staff(self, s, req: BloodRequest) -> list[tuple[int, str | None]]:
+    async def _staff(self, s, req: BloodRequest, *, with_origin: bool) -> list[tuple[int, str | None]]:
+        """The hospital's staff in their private chats, and the chat it was posted from (maybe a group)."""
         rows = (await s.exec(select(HospitalStaff.telegram_id, TelegramUser.locale)
                              .join(TelegramUser, TelegramUser.telegram_id == HospitalStaff.telegram_id, isouter=True)
                              .where(HospitalStaff.hospital_id == req.hospital_id))).all()
         chats = {chat: locale for chat, locale in rows}
-        if req.posted_by is not None and req.posted_by not in chats:
-            chats[req.posted_by] = (await s.exec(select(TelegramUser.locale)
-                                                 .where(TelegramUser.telegram_id == req.posted_by))).first()
+        origin = req.chat_id if req.chat_id is not None else req.posted_by
+        if origin is not None and origin not in chats:
+            chats[origin] = (await s.exec(select(TelegramUser.locale)
+                                          .where(TelegramUser.telegram_id == (req.posted_by or origin)))).first()
+        if not with_origin and req.chat_id is not None:
+            chats.pop(req.chat_id, None)  # posted through the bot: the board is there
         return sorted(chats.items())
 
     async def _audit(self, s, now, actor, action, subject, detail) -> None:
@@ -640,6 +697,24 @@ class Dispatcher:
                 out.append((rid, nxt))
         return out
 
+    async def attach_board(self, request_id: int, chat_id: int, message_id: int, locale: str | None) -> None:
+        """The bot sent a board for the request into a chat: keep it up to date from now on."""
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                await board.attach(s, request_id, chat_id, message_id, locale, self.clock())
+
+    async def board_params(self, request_id: int, chat_id: int) -> dict | None:
+        """The board as it is now (the sender asks for it at the moment it edits)."""
+        async with self.sm() as s:
+            return await board.snapshot(s, request_id, chat_id=chat_id, tz=self.tz, now=self.clock())
+
+    async def refresh(self, request_id: int) -> None:
+        """Staff pressed Refresh: queue an edit (a no-op when one is waiting)."""
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                await refresh_boards(s, request_id, self.clock())
+        self.kick()
+
     async def status(self, request_id: int) -> RequestStatus | None:
         """For the hospital's board: progress first, then who is coming (name and phone: only those who accepted)."""
         async with self.sm() as s:
@@ -653,10 +728,11 @@ class Dispatcher:
                                           RequestContact.reasons)
                                    .join(Donor, Donor.id == RequestContact.donor_id)
                                    .where(RequestContact.request_id == request_id,
-                                          RequestContact.state == ContactState.available.value)
+                                          RequestContact.state.in_(COMMITTED_CONTACT_STATES))
                                    .order_by(RequestContact.answered_at))).all()
         return RequestStatus(
-            request_id, req.state, req.units, req.target_available, counts.get("available", 0),
+            request_id, req.state, req.units, req.target_available,
+            sum(counts.get(st, 0) for st in COMMITTED_CONTACT_STATES),
             sum(counts.values()), counts.get("queued", 0) + counts.get("notified", 0), counts.get("declined", 0),
             req.wave_no, req.next_wave_at, req.deadline,
             [{"name": n, "phone": p, "travel_min": None if t is None else round(t), "reasons": r}
@@ -666,13 +742,6 @@ class Dispatcher:
 def _hhmm(v: str) -> time:
     hh, mm = v.split(":")
     return time(int(hh), int(mm))
-
-
-def _aware(dt: datetime) -> datetime:
-    """SQLite hands back naive datetimes for what was stored as UTC."""
-    from datetime import timezone
-
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
 __all__ = ["AnswerResult", "Dispatcher", "InvalidRequest", "RequestStatus"]

@@ -21,11 +21,11 @@ class Kind(str, enum.Enum):
     confirmed = "confirmed"  # edits the call after "available": where to go, show at reception
     venue = "venue"  # the hospital as a map pin, right after "confirmed"
     declined = "declined"  # edits the call after "can't": thank you
+    donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
     stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
     # to hospital staff
-    posted = "posted"  # the request is out: how many asked, next wave, warnings
-    accepted = "accepted"  # a donor is coming: name, phone, travel time, confirmed / target
-    withdrawn = "withdrawn"  # a donor who said "available" can no longer come
+    board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
+    posted = "posted"  # to the hospital's other staff: the request is out, /board N follows it
     covered = "covered"
     exhausted = "exhausted"
     expired = "expired"
@@ -61,11 +61,13 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
                 + (", every club (rare type)" if p.get("rare") else "")
                 + (f"; next wave in {p['next_wave_min']} min if needed" if p.get("next_wave_min") is not None else "")
                 + (". Warning: few donors can arrive before the deadline." if p.get("warn_travel") else "."))
-    if k is Kind.accepted:
-        return (f"Request #{p['request_id']}: {p['name']} ({p['phone']}) is coming, about {p['travel_min']} min away. "
-                f"{p['confirmed']}/{p['target']} confirmed.")
-    if k is Kind.withdrawn:
-        return f"Request #{p['request_id']}: {p['name']} can no longer come. {p['confirmed']}/{p['target']} confirmed."
+    if k is Kind.board:
+        return (f"Board #{p['request_id']}: {_type(p)} {p['component']} × {p['units']}, {p['state']}: "
+                f"{p['confirmed']}/{p['target']} confirmed, {p['donated']} donated; "
+                + "; ".join(f"{d['name']} {d['state']}" for d in p.get("donors") or []))
+    if k is Kind.donated:
+        return (f"Thank you for donating {p['volume_ml']} ml at {p['hospital']}! Donation number {p['count']}."
+                + (f" You may donate again from {p['next_date']}." if p.get("next_date") else ""))
     if k is Kind.covered:
         return f"Request #{p['request_id']} is covered: {p['confirmed']} donors confirmed. Everyone else was stood down."
     if k is Kind.exhausted:

@@ -161,13 +161,16 @@ class RateLimiter:
 
 
 OnUnreachable = Callable[[list[int]], Awaitable[None]]
+# A kind whose content is read when it is sent (the live board): (request_id, chat_id) -> params, or None to drop.
+Prepare = Callable[[int, int], Awaitable[dict[str, Any] | None]]
 
 
 class Sender:
     def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
                  on_unreachable: OnUnreachable | None = None, limiter: RateLimiter | None = None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None):
         self.sm = sessionmaker
+        self.prepare = prepare or {}
         self.transport = transport
         self.cfg = send_cfg
         self.clock = clock
@@ -292,8 +295,15 @@ class Sender:
                 edit_id = original.message_id
             async with self._sem:
                 slot = await self.limiter.acquire(row.chat_id)
-                msg = Outgoing(row.id, row.key, row.chat_id, row.kind, dict(row.params), row.locale, edit_id)
                 try:
+                    params = dict(row.params)
+                    if row.kind in self.prepare and row.request_id is not None:
+                        # Read after the turn came: an edit that waited for the limiter shows the latest state.
+                        params = await self.prepare[row.kind](row.request_id, row.chat_id)
+                        if params is None:
+                            await self._finish(row, OutboxState.cancelled.value, error="nothing to show")
+                            return
+                    msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
                     self.limiter.pause(exc.seconds)
@@ -316,7 +326,7 @@ class Sender:
                     return
                 finally:
                     self.limiter.release(slot)
-            await self._sent(row, result)
+            await self._sent(row, result, original)
         except Exception:
             log.exception("outbox: row %s", row.id)
             await self._retry(row, self.cfg.backoff_max_s, count=True, error="internal error")
@@ -329,7 +339,7 @@ class Sender:
                 self._inflight_chats.pop(row.chat_id, None)
             self._wake.set()
 
-    async def _sent(self, row: OutboxMessage, result: DeliveryResult) -> None:
+    async def _sent(self, row: OutboxMessage, result: DeliveryResult, original: OutboxMessage | None = None) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
@@ -337,6 +347,11 @@ class Sender:
                 await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
                     state=OutboxState.sent.value, message_id=result.message_id, sent_at=now,
                     attempts=row.attempts + 1, last_error=""))
+                if original is not None and result.message_id not in (None, original.message_id):
+                    # The message to edit was gone (deleted in the chat) and was sent anew: later
+                    # edits go to the new one instead of re-sending every time.
+                    await s.exec(update(OutboxMessage).where(OutboxMessage.id == original.id)
+                                 .values(message_id=result.message_id))
                 if row.kind == "call" and row.contact_id is not None:
                     # The response window runs from delivery, not from the decision to ask.
                     await s.exec(update(RequestContact).where(RequestContact.id == row.contact_id,

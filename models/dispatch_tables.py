@@ -36,9 +36,13 @@ class RequestState(str, enum.Enum):
     exhausted = "exhausted"
     expired = "expired"
     cancelled = "cancelled"
+    fulfilled = "fulfilled"  # donations cover the units, or staff closed it (close_reason says which)
 
 
 ACTIVE_REQUEST_STATES = (RequestState.open.value, RequestState.dispatching.value)
+# Asking has stopped, but donors who said "available" may still arrive and donate.
+RECEIVING_REQUEST_STATES = ACTIVE_REQUEST_STATES + (RequestState.covered.value, RequestState.exhausted.value,
+                                                    RequestState.expired.value)
 
 
 class ContactState(str, enum.Enum):
@@ -50,10 +54,20 @@ class ContactState(str, enum.Enum):
     unreachable = "unreachable"  # 403 or retries used up
     stood_down = "stood_down"  # told "no longer needed" before answering
     cancelled = "cancelled"  # the call was never delivered (request closed first)
-    # later, from the hospital: en_route, arrived, donated, no_show
+    # after "available" (issue 4): the donor's own taps, then the hospital's marks
+    en_route = "en_route"
+    arrived = "arrived"
+    donated = "donated"
+    no_show = "no_show"
+    released = "released"  # said available, then thanked and let go when the request closed
 
 
 OUTSTANDING_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.value)
+# Counted as "confirmed" towards the request's target: said available and not since let down.
+COMMITTED_CONTACT_STATES = (ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value,
+                            ContactState.donated.value)
+# Said "available" at some point: what a donor's answer history and the learned rates count.
+SAID_AVAILABLE_STATES = COMMITTED_CONTACT_STATES + (ContactState.no_show.value, ContactState.released.value)
 
 
 class OutboxState(str, enum.Enum):
@@ -89,6 +103,9 @@ class BloodRequest(SQLModel, table=True):
     next_wave_at: datetime | None = None
     radius_km: float = 0.0
     closed_at: datetime | None = None
+    covered_at: datetime | None = None  # first time confirmed reached the target (the report's "minutes to cover")
+    close_reason: str = ""  # cancelled: the staff's reason; fulfilled: "donations" or "staff"
+    closed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -135,6 +152,10 @@ class RequestContact(SQLModel, table=True):
     asked_at: datetime = Field(default_factory=utcnow)
     notified_at: datetime | None = None
     answered_at: datetime | None = None
+    en_route_at: datetime | None = None
+    arrived_at: datetime | None = None
+    outcome_at: datetime | None = None  # donated or no-show, marked by staff
+    volume_ml: int | None = None
 
 
 class DonorCommitment(SQLModel, table=True):

@@ -51,7 +51,19 @@ async def record_donation(
     session: AsyncSession, donor: Donor, when: date, *, now: datetime, recorded_by: int | None,
     component: str = "whole_blood", volume_ml: int | None = None, hospital_id: int | None = None, place: str = "",
 ) -> bool:
-    """Record one donation. Returns False (and writes nothing) if that day is already recorded."""
+    """Record one donation and commit. Returns False (and writes nothing) if that day is already recorded."""
+    added = await add_donation(session, donor, when, now=now, recorded_by=recorded_by, component=component,
+                               volume_ml=volume_ml, hospital_id=hospital_id, place=place)
+    if added:
+        await session.commit()
+    return added
+
+
+async def add_donation(
+    session: AsyncSession, donor: Donor, when: date, *, now: datetime, recorded_by: int | None,
+    component: str = "whole_blood", volume_ml: int | None = None, hospital_id: int | None = None, place: str = "",
+) -> bool:
+    """Add one donation to the caller's transaction; False if that day is already recorded."""
     already = (
         await session.exec(select(Donation.id).where(Donation.donor_id == donor.id, Donation.donated_on == when))
     ).first()
@@ -67,7 +79,6 @@ async def record_donation(
         donor.last_donation_component = component
     donor.updated_at = now
     session.add(donor)
-    await session.commit()
     return True
 
 

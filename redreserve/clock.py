@@ -23,6 +23,11 @@ def local_today(clock: Clock, tz: ZoneInfo = VIETNAM) -> date:
     return clock().astimezone(tz).date()
 
 
+def as_utc(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes for what was stored as UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
 class FrozenClock:
     """A clock for tests and simulations that moves only when told to."""
 

@@ -91,9 +91,9 @@ def make(sm, clock=None, **cfg):
     st = settings(**cfg)
     clock = clock or FrozenClock(START)
     tg = FakeTelegram()
-    sender = Sender(sm, tg, st.dispatch.send, clock=clock,
-                    limiter=RateLimiter(10_000, 10_000, 10_000, 0))
     d = Dispatcher(sm, st, clock=clock, rng=random.Random(7))
+    sender = Sender(sm, tg, st.dispatch.send, clock=clock,
+                    limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": d.board_params})
 
     async def _replace(ids):
         for rid in ids:

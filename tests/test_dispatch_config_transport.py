@@ -21,7 +21,9 @@ def test_every_intent_has_a_plain_english_rendering():
     params = {"request_id": 1, "hospital": "BV", "abo": "O", "rh": "-", "component": "red_cells", "units": 2,
               "deadline_local": "10:00 10/03/2026", "distance_km": 4.2, "travel_min": 12, "asked": 9,
               "next_wave_min": 20, "name": "An", "phone": "+84912345678", "confirmed": 1, "target": 4,
-              "call_list": [{"name": "Bình", "phone": "+84900000000", "type": "O-"}]}
+              "call_list": [{"name": "Bình", "phone": "+84900000000", "type": "O-"}], "state": "covered",
+              "donated": 1, "donors": [{"name": "An", "state": "donated"}], "volume_ml": 350, "count": 5,
+              "next_date": "10/06/2026"}
     for kind in Kind:
         assert render_plain(kind.value, params)
 

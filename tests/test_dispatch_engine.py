@@ -50,6 +50,7 @@ async def test_enough_available_covers_the_request_and_stands_everyone_else_down
     hid, _ = await town(db_sessionmaker)
     d, sender, tg, clock = make(db_sessionmaker)
     rid = await post(d, hid)
+    await d.attach_board(rid, STAFF_TG, 1, None)
     await sender.run_until_idle()
     first, second, *others = await contacts(db_sessionmaker, rid)
     r1 = await d.record_answer(rid, "available", first.token, donor_id=first.donor_id)
@@ -62,7 +63,12 @@ async def test_enough_available_covers_the_request_and_stands_everyone_else_down
     states = {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}
     assert [states[o.donor_id] for o in others] == ["stood_down"] * len(others)
     assert tg.kinds().count("stand_down") == len(others)
-    assert tg.kinds(STAFF_TG) == ["posted", "accepted", "accepted", "covered"]
+    # The board shows both (one coalesced edit); reaching the goal is also a message of its own.
+    assert tg.kinds(STAFF_TG) == ["posted", "board", "covered"]
+    board = await d.board_params(rid, STAFF_TG)
+    assert [x["name"] for x in board["donors"]] == [f"Donor {i:03d}" for i in (first.donor_id - 1,
+                                                                                second.donor_id - 1)]
+    assert board["donors"][0]["phone"] and board["confirmed"] == 2 and board["state"] == "covered"
     # later ticks change nothing
     clock.advance(hours=1)
     assert await d.tick(rid) is None
@@ -164,7 +170,7 @@ async def test_a_press_counted_twice_counts_once(db_sessionmaker):
                                      for _ in range(3)])
     assert sorted(r.outcome for r in results) == ["accepted", "duplicate", "duplicate"]
     await sender.run_until_idle()
-    assert tg.kinds(STAFF_TG).count("accepted") == 1
+    assert len((await d.board_params(rid, STAFF_TG))["donors"]) == 1
     assert tg.kinds().count("confirmed") == 1
 
 
@@ -260,8 +266,8 @@ async def test_a_donor_who_can_no_longer_come_reopens_a_covered_request(db_sessi
     assert req.state == "dispatching"
     states = [c.state for c in await contacts(db_sessionmaker, rid)]
     assert states.count("queued") >= 1  # new donors asked at once
-    await sender.run_until_idle()
-    assert "withdrawn" in tg.kinds(STAFF_TG)
+    board = await d.board_params(rid, STAFF_TG)
+    assert board["confirmed"] == 1 and [x["contact_id"] for x in board["donors"]] == [a.id]
 
 
 async def test_cancelling_stands_down_everyone_including_those_on_their_way(db_sessionmaker):
@@ -274,7 +280,9 @@ async def test_cancelling_stands_down_everyone_including_those_on_their_way(db_s
     assert await d.cancel(rid, by_telegram_id=STAFF_TG)
     assert not await d.cancel(rid, by_telegram_id=STAFF_TG)
     await sender.run_until_idle()
-    assert {c.state for c in await contacts(db_sessionmaker, rid)} == {"stood_down"}
+    states = {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}
+    assert states.pop(a.donor_id) == "released"  # she said available: thanked and let go
+    assert set(states.values()) == {"stood_down"}
     # she is free for the next request at once
     rid2 = await post(d, hid, units=3)
     assert a.donor_id in {c.donor_id for c in await contacts(db_sessionmaker, rid2)}

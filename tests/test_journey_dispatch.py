@@ -65,10 +65,12 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     staff, donors = await seed(env, [("O", "+", 2), ("O", "+", 5), ("O", "+", 9)] + [("O", "+", 12)] * 5)
     await staff.send("/urgent O+ 1")
     assert "Send?" in staff.last_text()
+    confirmation = staff.last()
     await staff.tap("Send to donors")
     await env.drain()
-    assert "Posted as request #1" in staff.last_text() or any(
-        "Posted as request #1" in m["text"] for m in staff.bot_messages())
+    board = staff.last()  # the confirmation became the live board
+    assert board["message_id"] == confirmation["message_id"]
+    assert "Request #1" in board["text"] and "Asking donors: wave 1" in board["text"]
     asked = [u for u in donors if calls(u)]
     assert donors[0] in asked and len(asked) >= 2
     call = calls(donors[0])[0]
@@ -77,8 +79,12 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     await donors[0].tap("Available")
     await env.drain()
     edited = [m for m in donors[0].bot_messages() if m["message_id"] == call["message_id"]][0]
-    assert "expects you" in edited["text"] and not (edited.get("reply_markup") or {}).get("inline_keyboard")
-    assert any("is coming" in m["text"] and "+8491" in m["text"] for m in staff.bot_messages())
+    assert "expects you" in edited["text"]
+    assert [b["text"] for row in edited["reply_markup"]["inline_keyboard"] for b in row] == [
+        "🚗 On my way", "🏥 I've arrived"]
+    board = [m for m in staff.bot_messages() if m["message_id"] == board["message_id"]][0]
+    assert "Said available" in board["text"] and "+8491" in board["text"]  # her name and phone, once she accepted
+    assert len(staff.bot_messages()) == 2  # the board was edited, not re-sent
     venue = env.sim.sent(chat_id=donors[0].id, method="sendVenue")
     assert len(venue) == 1 and (venue[0].params["latitude"], venue[0].params["longitude"]) == HOSPITAL
     assert venue[0].params["title"] == "Bệnh viện Việt Tiệp"
@@ -118,7 +124,7 @@ async def test_a_double_press_counts_once(env):
         contact = (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).all()
         assert len(contact) == 1
     assert "already recorded" in donors[0].alerts()[-1]
-    assert sum("(+8491" in m["text"] for m in staff.bot_messages()) == 1  # one "X is coming" notice
+    assert sum(m["text"].count("+8491") for m in staff.bot_messages()) == 1  # listed once on the board
 
 
 async def test_a_forged_answer_is_refused_and_logged(env):

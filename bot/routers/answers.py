@@ -6,21 +6,29 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import AnswerCb
+from bot.render import progress_keyboard
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
 
 router = RouterTemplate("answers")
+ANSWERS = {"y": "available", "n": "declined", "w": "en_route", "h": "arrived"}
+PROGRESS = ("en_route", "arrived")
 
 
 @router.callback_query(AnswerCb.filter())
 async def answer(query: CallbackQuery, callback_data: AnswerCb, engine: DispatchEngine) -> None:
-    if callback_data.a not in ("y", "n"):
+    answer = ANSWERS.get(callback_data.a)
+    if answer is None:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    result = await engine.record_answer(
-        callback_data.r, "available" if callback_data.a == "y" else "declined", callback_data.t,
-        telegram_id=query.from_user.id,
-    )
+    result = await engine.record_answer(callback_data.r, answer, callback_data.t, telegram_id=query.from_user.id)
+    if result.outcome in ("en_route", "arrived") or (result.outcome == "duplicate" and answer in PROGRESS):
+        # The buttons move on with her: "on my way" gives way to "I've arrived", then to nothing.
+        await query.message.edit_reply_markup(
+            reply_markup=progress_keyboard(callback_data.r, callback_data.t, answer, _))
+        await query.answer(_("Thank you! The hospital can see you are on your way.") if answer == "en_route"
+                           else _("Thank you! The hospital knows you have arrived."))
+        return
     if result.outcome == "accepted":
         await query.answer(_("Thank you! The hospital is expecting you."))
     elif result.outcome == "declined":

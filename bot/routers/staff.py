@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.board_view import board_keyboard, board_text
 from bot.callbacks import UrgentCb
 from bot.i18n import render
 from bot.render import component_name, urgency_name
@@ -22,7 +23,6 @@ from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.engine import InvalidRequest
 from models.directory import Roles
 from models.tables import Hospital
-from redreserve.clock import VIETNAM
 from redreserve.config import Settings
 from redreserve.parsing import ParseError, format_blood_type
 from redreserve.request_form import parse_quick_request
@@ -92,17 +92,12 @@ async def urgent_answer(
         await query.answer()
         await query.message.edit_text(render(err.text, i18n))
         return
-    status = await engine.status(request_id)
     await query.answer()
-    if status.wave_no == 0 and status.next_wave_at is not None:
-        # Quiet hours hold non-critical requests (config [dispatch] quiet_start/quiet_end).
-        at = status.next_wave_at.astimezone(VIETNAM).strftime("%H:%M")
-        await query.message.edit_text(
-            _("🌙 Request #{id} is saved. It is night, so donors will be messaged at {time}. If it cannot "
-              "wait, post it again as critical: /urgent {form} critical").format(
-                id=request_id, time=at, form=f"{format_blood_type(data['abo'], data['rh'])} {data['units']}")
-        )
-        return
-    await query.message.edit_text(
-        _("📣 Posted as request #{id}. First wave: {n} donor(s).").format(id=request_id, n=status.asked)
-    )
+    await show_posted(query.message, request_id, engine, i18n)
+
+
+async def show_posted(message: Message, request_id: int, engine: DispatchEngine, i18n: I18n) -> None:
+    """The confirmation message becomes the request's live board, edited in place from now on."""
+    params = await engine.board_params(request_id, message.chat.id)
+    await message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+    await engine.attach_board(request_id, message.chat.id, message.message_id, i18n.current_locale)

@@ -1,0 +1,246 @@
+"""The hospital desk in chat: the live board's buttons, ``/board N`` and ``/report N`` (issue 4).
+
+The board's content is drawn by the sender (edits coalesced within Telegram's limits)
+and, right after a press, by these handlers so the presser sees the result at once.
+Confirmations and choices replace the board's buttons in place instead of adding
+messages (UX.md). Every press is checked against the request's hospital: in a group
+anyone can press, and callback data can be forged (DOMAIN.md §8). Nothing here shows
+a phone number in a group: the call list goes to the presser's private chat.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import desc
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.board_view import (
+    CANCEL_REASONS,
+    RECEIVING,
+    board_keyboard,
+    board_text,
+    cancel_keyboard,
+    confirm_keyboard,
+    donor_actions_keyboard,
+    donors_keyboard,
+    report_text,
+    units_keyboard,
+)
+from bot.callbacks import BoardCb
+from bot.render import call_list_lines
+from bot.routing import RouterTemplate
+from dispatcher.board import is_group
+from dispatcher.desk import DeskResult
+from dispatcher.engine import Dispatcher as DispatchEngine
+from models.dispatch_tables import BloodRequest
+from models.directory import Roles
+from models.tables import Hospital
+from redreserve.config import Settings
+
+log = logging.getLogger(__name__)
+router = RouterTemplate("board")
+
+
+# ------------------------------------------------------------------ commands
+async def _request_of_staff(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
+                            *, receiving: bool) -> BloodRequest | None:
+    """The request named by the argument, or the staff's latest one; answers and returns None when not allowed."""
+    hospitals = roles.staff_hospital_ids if roles else []
+    if not hospitals:
+        await message.answer(_("This command is for hospital staff. Staff join through an invite link from the "
+                               "Red Cross."))
+        return None
+    arg = (command.args or "").strip().lstrip("#")
+    if arg:
+        if not arg.isdigit():
+            await message.answer(_("Give the request number, e.g. /board 12."))
+            return None
+        req = await session.get(BloodRequest, int(arg))
+        if req is None or req.hospital_id not in hospitals:
+            await message.answer(_("There is no request #{id} for your hospital.").format(id=arg))
+            return None
+        return req
+    q = select(BloodRequest).where(BloodRequest.hospital_id.in_(hospitals))
+    if receiving:
+        q = q.where(BloodRequest.state.in_(RECEIVING))
+    req = (await session.exec(q.order_by(desc(BloodRequest.id)).limit(1))).first()
+    if req is None:
+        await message.answer(_("Your hospital has no open request. /urgent posts one."))
+    return req
+
+
+@router.message(Command("board"))
+async def board_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
+                        engine: DispatchEngine, i18n: I18n) -> None:
+    req = await _request_of_staff(message, command, session, roles, receiving=not command.args)
+    if req is None:
+        return
+    await post_board(message, req.id, engine, i18n)
+
+
+async def post_board(message: Message, request_id: int, engine: DispatchEngine, i18n: I18n) -> None:
+    """Send the request's board into this chat; from now on it is edited in place."""
+    params = await engine.board_params(request_id, message.chat.id)
+    sent = await message.answer(board_text(params, _), reply_markup=board_keyboard(params, _))
+    await engine.attach_board(request_id, message.chat.id, sent.message_id, i18n.current_locale)
+
+
+@router.message(Command("report"))
+async def report_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
+                         engine: DispatchEngine) -> None:
+    req = await _request_of_staff(message, command, session, roles, receiving=False)
+    if req is None:
+        return
+    result = await engine.report(req.id, by=message.from_user.id)
+    if result.ok:
+        await message.answer(report_text(result.detail, _))
+    else:
+        await message.answer(_desk_refusal(result))
+
+
+# ------------------------------------------------------------------ buttons
+@router.callback_query(BoardCb.filter())
+async def board_button(query: CallbackQuery, callback_data: BoardCb, session: AsyncSession, roles: Roles | None,
+                       engine: DispatchEngine, settings: Settings, bot: Bot) -> None:
+    cb, by = callback_data, query.from_user.id
+    req = await session.get(BloodRequest, cb.r)
+    if req is None:
+        await query.answer(_("This request no longer exists."), show_alert=True)
+        return
+    if cb.a == "calls":  # staff of that hospital, or club leads (for their own club's members)
+        await _call_list(query, req, engine, bot)
+        return
+    if req.hospital_id not in (roles.staff_hospital_ids if roles else []):
+        hospital = await session.get(Hospital, req.hospital_id)
+        await query.answer(_("Only staff of {hospital} can use this board.").format(hospital=hospital.name),
+                           show_alert=True)
+        return
+    a = cb.a
+    if a in ("refresh", "back"):
+        if a == "refresh":
+            await engine.refresh(req.id)
+        await _redraw(query, engine, req.id)
+        await query.answer(_("Up to date.") if a == "refresh" else None)
+    elif a == "report":
+        result = await engine.report(req.id, by=by)
+        await query.answer()
+        await query.message.answer(report_text(result.detail, _) if result.ok else _desk_refusal(result))
+    elif req.state not in RECEIVING:
+        await query.answer(_("This request is closed. /report {id} shows its summary.").format(id=req.id),
+                           show_alert=True)
+        await _redraw(query, engine, req.id)
+    elif a == "units":
+        await _buttons(query, units_keyboard(req.id, req.units, settings.dispatch.max_units, _))
+    elif a == "addu":
+        add = int(cb.x) if cb.x.isdigit() else 0
+        result = await engine.add_units(req.id, by=by, expected_units=cb.v, add=add)
+        await _after(query, engine, result, _("Now {n} units needed; asking more donors.").format(
+            n=result.detail.get("units")) if result.ok else None)
+    elif a in ("covered", "close"):
+        await _buttons(query, confirm_keyboard(req.id, a, _))
+    elif a == "covered_yes":
+        result = await engine.mark_covered(req.id, by=by)
+        await _after(query, engine, result, _("No more donors will be asked. Those coming still come."))
+    elif a == "close_yes":
+        result = await engine.close(req.id, by=by)
+        await _after(query, engine, result, _("Closed. Donors still expected have been thanked and released."))
+    elif a == "cancel":
+        await _buttons(query, cancel_keyboard(req.id, _))
+    elif a == "cancel_yes":
+        reason = cb.x if cb.x in CANCEL_REASONS else "other"
+        done = await engine.cancel(req.id, by_telegram_id=by, reason=reason, staff_only=True)
+        await _after(query, engine, DeskResult("ok" if done else "closed", req.id),
+                     _("Cancelled. Everyone asked or coming has been told."))
+    elif a in ("donors", "pick"):
+        result = await engine.donors_coming(req.id, by=by)
+        donors = result.detail.get("donors", [])
+        if a == "pick":
+            donor = next((d for d in donors if d["contact_id"] == cb.v), None)
+            if donor is None:
+                await query.answer(_("This donor is not on this request."), show_alert=True)
+                return
+            await _buttons(query, donor_actions_keyboard(req.id, donor, _))
+        elif donors:
+            await _buttons(query, donors_keyboard(req.id, donors, _))
+        else:
+            await query.answer(_("Nobody has said available yet."), show_alert=True)
+    elif a == "mark":
+        outcome, volume = cb.x, None
+        if outcome.startswith("donated") and outcome[7:].isdigit():
+            outcome, volume = "donated", int(outcome[7:])
+        result = await engine.mark(req.id, cb.v, outcome, by=by, volume_ml=volume)
+        name = result.detail.get("name", "")
+        done = {"arrived": _("{name} marked as arrived."),
+                "no_show": _("{name} marked as not come; others will be asked if needed."),
+                "donated": _("Donation by {name} recorded. Thank you!")}.get(outcome, "")
+        await _after(query, engine, result, done.format(name=name))
+    else:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+async def _after(query: CallbackQuery, engine: DispatchEngine, result: DeskResult, done: str | None) -> None:
+    await query.answer(done if result.ok else _desk_refusal(result), show_alert=not result.ok)
+    await _redraw(query, engine, result.request_id)
+
+
+def _desk_refusal(result: DeskResult) -> str:
+    d = result.detail
+    return {
+        "duplicate": _("Already done — the board shows the current state."),
+        "closed": _("This request is closed; nothing was changed."),
+        "not_staff": _("Only staff of the request's hospital can do this."),
+        "not_found": _("This request or donor was not found."),
+        "not_accepted": _("This donor has not said they are coming, so nothing was recorded."),
+        "bad_volume": _("Not recorded: {ml} ml is the most this donor may give for their weight.").format(
+            ml=d.get("max", "?")),
+        "bad_units": _("A request can need at most {n} units.").format(n=d.get("max", "?")),
+    }.get(result.outcome, _("Nothing was changed."))
+
+
+async def _buttons(query: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
+    await query.answer()
+    try:
+        await query.message.edit_reply_markup(reply_markup=markup)
+    except TelegramBadRequest as exc:  # an old or deleted board: the next change posts it anew
+        log.info("board buttons not edited: %s", exc)
+
+
+async def _redraw(query: CallbackQuery, engine: DispatchEngine, request_id: int) -> None:
+    """Draw the board now, for the presser; the queued edits keep it current afterwards."""
+    try:
+        params = await engine.board_params(request_id, query.message.chat.id)
+        if params is not None:
+            await query.message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+    except TelegramBadRequest as exc:
+        if "not modified" not in str(exc):
+            log.info("board not redrawn: %s", exc)
+
+
+async def _call_list(query: CallbackQuery, req: BloodRequest, engine: DispatchEngine, bot: Bot) -> None:
+    """Names and phones of members the bot cannot message: to the presser privately, never into a group."""
+    result = await engine.call_list_for(req.id, by=query.from_user.id)
+    if not result.ok:
+        await query.answer(_("The call list is for staff of this hospital and club leads."), show_alert=True)
+        return
+    entries = result.detail["entries"]
+    if not entries:
+        await query.answer(_("Nobody to phone: every compatible member can be messaged by the bot."),
+                           show_alert=True)
+        return
+    text = _("📋 Call list for request #{id}: compatible members the bot cannot message. Please phone them:").format(
+        id=req.id) + call_list_lines({"call_list": entries})
+    try:
+        await bot.send_message(query.from_user.id, text)
+    except TelegramForbiddenError:
+        await query.answer(_("Open a private chat with me first (tap my name, then Start), then press again."),
+                           show_alert=True)
+        return
+    await query.answer(_("Sent to you in a private chat.") if is_group(query.message.chat.id) else None)

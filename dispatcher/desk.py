@@ -1,0 +1,280 @@
+"""The hospital desk's actions on a request (issue 4): arrivals, donations, no-shows, units, closing.
+
+Mixed into ``dispatcher.engine.Dispatcher`` so each action runs under the same lock and
+row "touch" as the waves, and can close or re-open the request through the same
+state machine. Every action checks that the person acting is staff of *that*
+hospital (callback data can be forged, DOMAIN.md §8), validates before writing, and
+answers with a ``DeskResult`` the bot turns into words; a refused action writes only
+its audit line.
+
+A donation closes the loop: a Donation row, the donor's last donation date and count
+(so the dispatcher does not call her again before the interval, DOMAIN.md §2), a
+thank-you with her next date, and the outcome that teaches the wave model its
+"arrives × passes" rate (DOMAIN.md §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import delete, func
+from sqlmodel import select
+
+from dispatcher import messages as M
+from dispatcher.board import refresh_boards
+from dispatcher.candidates import call_list
+from dispatcher.eligibility import ALLOWED_VOLUMES_ML, DonorFacts, max_volume_ml, next_donation_date
+from dispatcher.outbox import enqueue
+from dispatcher.waves import target_available
+from models.dispatch_tables import (
+    ACTIVE_REQUEST_STATES,
+    RECEIVING_REQUEST_STATES,
+    SAID_AVAILABLE_STATES,
+    BloodRequest,
+    ContactState,
+    DonorCommitment,
+    RequestContact,
+    RequestState,
+    RequestWave,
+)
+from models.donors import add_donation
+from models.tables import ClubMembership, Donor, Hospital, HospitalStaff
+from redreserve.clock import as_utc
+
+# Vietnam honours repeat donors by count (DOMAIN.md §4).
+MILESTONES = (5, 10, 15, 20, 30, 50, 100)
+OUTCOMES = ("arrived", "donated", "no_show")
+
+
+@dataclass(frozen=True)
+class DeskResult:
+    # ok | duplicate | closed | not_staff | not_found | not_accepted | bad_volume | bad_units
+    outcome: str
+    request_id: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+Action = Callable[[Any, BloodRequest, datetime], Awaitable[tuple[DeskResult, bool]]]
+
+
+class DeskActions:
+    """Needs the engine's ``sm``, ``_lock``, ``clock``, ``cfg``, ``rules``, ``tz`` and state-machine helpers."""
+
+    async def _as_staff(self, request_id: int, by: int | None, name: str, action: Action) -> DeskResult:
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                now = self.clock()
+                req = await self._touch(s, request_id, now)
+                if req is None:
+                    return DeskResult("not_found", request_id)
+                if not await self.is_staff_of(s, req.hospital_id, by):
+                    await self._audit(s, now, by, "desk_refused", f"request:{request_id}", f"action={name}")
+                    return DeskResult("not_staff", request_id)
+                result, retick = await action(s, req, now)
+                if result.ok:
+                    await refresh_boards(s, request_id, now)
+        if retick:
+            await self.tick(request_id)
+        else:
+            self.kick()
+        return result
+
+    @staticmethod
+    async def is_staff_of(s, hospital_id: int, telegram_id: int | None) -> bool:
+        if telegram_id is None:
+            return False
+        return (await s.exec(select(HospitalStaff.telegram_id).where(
+            HospitalStaff.hospital_id == hospital_id, HospitalStaff.telegram_id == telegram_id))).first() is not None
+
+    # ------------------------------------------------------------ the request
+    async def mark_covered(self, request_id: int, *, by: int | None) -> DeskResult:
+        """Stop asking now: the outstanding calls are stood down; donors who said available still come."""
+        async def act(s, req, now):
+            if req.state not in ACTIVE_REQUEST_STATES:
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            req.closed_by = by
+            await self._close(s, req, RequestState.covered.value, now)
+            await self._audit(s, now, by, "request_marked_covered", f"request:{req.id}", "")
+            return DeskResult("ok", req.id), False
+        return await self._as_staff(request_id, by, "covered", act)
+
+    async def add_units(self, request_id: int, *, by: int | None, expected_units: int, add: int) -> DeskResult:
+        """More units. ``expected_units`` is what the presser saw: a second tap of the same button adds nothing."""
+        async def act(s, req, now):
+            if req.state not in ACTIVE_REQUEST_STATES + (RequestState.covered.value, RequestState.exhausted.value) \
+                    or now >= req.deadline:
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            if req.units != expected_units:
+                return DeskResult("duplicate", req.id, {"units": req.units}), False
+            if add < 1 or req.units + add > self.cfg.max_units:
+                return DeskResult("bad_units", req.id, {"max": self.cfg.max_units}), False
+            req.units += add
+            req.target_available = target_available(req.units, self.rates_prior, self.cfg.margin)
+            if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
+                    and await self._confirmed(s, req.id) < req.target_available:
+                req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
+            await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
+            return DeskResult("ok", req.id, {"units": req.units}), True
+        return await self._as_staff(request_id, by, "units", act)
+
+    async def close(self, request_id: int, *, by: int | None) -> DeskResult:
+        """Staff close the request as fulfilled: donors still expected are thanked and released."""
+        async def act(s, req, now):
+            if req.state not in RECEIVING_REQUEST_STATES:
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            req.close_reason, req.closed_by = "staff", by
+            await self._close(s, req, RequestState.fulfilled.value, now)
+            await self._audit(s, now, by, "request_closed", f"request:{req.id}", "")
+            return DeskResult("ok", req.id), False
+        return await self._as_staff(request_id, by, "close", act)
+
+    # ------------------------------------------------------------ one donor
+    async def mark(self, request_id: int, contact_id: int, outcome: str, *, by: int | None,
+                   volume_ml: int | None = None) -> DeskResult:
+        """Staff mark a donor who said "available": arrived, donated (with a volume) or no-show."""
+        async def act(s, req, now):
+            contact = await s.get(RequestContact, contact_id)
+            if outcome not in OUTCOMES or contact is None or contact.request_id != req.id \
+                    or contact.donor_id is None:
+                return DeskResult("not_found", req.id), False
+            if req.state in (RequestState.cancelled.value, RequestState.fulfilled.value):
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            if contact.state == outcome or (outcome == "arrived" and contact.state == ContactState.donated.value):
+                return DeskResult("duplicate", req.id, {"state": contact.state}), False
+            coming = (ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value)
+            if contact.state not in coming:
+                return DeskResult("not_accepted", req.id, {"state": contact.state}), False
+            donor = await s.get(Donor, contact.donor_id)
+            if outcome == "arrived":
+                contact.state, contact.arrived_at = outcome, now
+                await self._audit(s, now, by, "donor_marked_arrived", f"request:{req.id}", f"donor:{donor.id}")
+                return DeskResult("ok", req.id, {"name": donor.full_name}), False
+            if outcome == "no_show":
+                contact.state, contact.outcome_at = outcome, now
+                await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id,
+                                                           DonorCommitment.request_id == req.id))
+                await self._reopen_if_short(s, req, now)
+                await self._audit(s, now, by, "donor_marked_no_show", f"request:{req.id}", f"donor:{donor.id}")
+                return DeskResult("ok", req.id, {"name": donor.full_name}), True
+            return await self._donated(s, req, contact, donor, volume_ml, by, now)
+        return await self._as_staff(request_id, by, outcome, act)
+
+    async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
+                       by: int | None, now: datetime) -> tuple[DeskResult, bool]:
+        limit = max_volume_ml(donor.weight_kg)
+        if volume_ml not in ALLOWED_VOLUMES_ML or volume_ml > limit:
+            return DeskResult("bad_volume", req.id, {"max": limit, "name": donor.full_name}), False
+        today = now.astimezone(self.tz).date()
+        await add_donation(s, donor, today, now=now, recorded_by=by, component=req.component, volume_ml=volume_ml,
+                           hospital_id=req.hospital_id)
+        contact.state, contact.outcome_at, contact.volume_ml = ContactState.donated.value, now, volume_ml
+        if contact.arrived_at is None:
+            contact.arrived_at = now
+        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id))
+        nxt = next_donation_date(DonorFacts.of(donor), self.rules)
+        if donor.telegram_id is not None:
+            hospital = await s.get(Hospital, req.hospital_id)
+            await enqueue(s, key=f"donated:{req.id}:{donor.id}", chat_id=donor.telegram_id,
+                          kind=M.Kind.donated.value, locale=donor.locale, request_id=req.id, now=now, params={
+                              "request_id": req.id, "hospital": hospital.name, "volume_ml": volume_ml,
+                              "count": donor.donation_count,
+                              "milestone": donor.donation_count in MILESTONES,
+                              "next_date": None if nxt is None else nxt.strftime("%d/%m/%Y")})
+        await self._audit(s, now, by, "donation_recorded", f"request:{req.id}",
+                          f"donor:{donor.id} volume={volume_ml}")
+        await s.flush()
+        if await self._count(s, req.id, ContactState.donated.value) >= req.units:
+            req.close_reason = "donations"
+            await self._close(s, req, RequestState.fulfilled.value, now)
+        return DeskResult("ok", req.id, {"name": donor.full_name, "count": donor.donation_count}), False
+
+    # ------------------------------------------------------------ reading
+    async def donors_coming(self, request_id: int, *, by: int | None) -> DeskResult:
+        """Who said "available", for the desk's per-donor buttons."""
+        async def act(s, req, now):
+            rows = (await s.exec(select(RequestContact.id, RequestContact.state, Donor.full_name, Donor.abo,
+                                        Donor.rh, Donor.weight_kg)
+                                 .join(Donor, Donor.id == RequestContact.donor_id)
+                                 .where(RequestContact.request_id == req.id,
+                                        RequestContact.state.in_(SAID_AVAILABLE_STATES))
+                                 .order_by(RequestContact.answered_at, RequestContact.id))).all()
+            return DeskResult("ok", req.id, {"state": req.state, "component": req.component, "donors": [
+                {"contact_id": cid, "state": st, "name": name, "type": f"{abo}{rh}",
+                 "max_volume": max_volume_ml(w)} for cid, st, name, abo, rh, w in rows]}), False
+        return await self._read(request_id, by, act)
+
+    async def report(self, request_id: int, *, by: int | None) -> DeskResult:
+        """The after-action summary: timeline, funnel, minutes to cover (issue 4)."""
+        async def act(s, req, now):
+            C = RequestContact
+            waves = (await s.exec(select(RequestWave.wave_no, RequestWave.fired_at, RequestWave.asked)
+                                  .where(RequestWave.request_id == req.id).order_by(RequestWave.wave_no))).all()
+            counts = dict((await s.exec(select(C.state, func.count()).where(C.request_id == req.id)
+                                        .group_by(C.state))).all())
+            first_available = (await s.exec(select(func.min(C.answered_at)).where(
+                C.request_id == req.id, C.state.in_(SAID_AVAILABLE_STATES)))).one()
+            first_arrival = (await s.exec(select(func.min(C.arrived_at)).where(C.request_id == req.id))).one()
+            asked = sum(n for st, n in counts.items() if st != ContactState.cancelled.value)
+            said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
+            arrived = counts.get(ContactState.arrived.value, 0) + counts.get(ContactState.donated.value, 0)
+
+            def t(dt):
+                return None if dt is None else as_utc(dt).astimezone(self.tz).strftime("%H:%M %d/%m")
+
+            covered = req.covered_at
+            return DeskResult("ok", req.id, {
+                "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component, "units": req.units,
+                "state": req.state, "close_reason": req.close_reason,
+                "timeline": [["posted", t(req.created_at)]]
+                + [["wave", t(at), {"n": no, "asked": k}] for no, at, k in waves]
+                + [["first_available", t(first_available)], ["first_arrival", t(first_arrival)],
+                   ["covered", t(covered)], ["closed", t(req.closed_at)]],
+                "funnel": {"asked": asked, "available": said, "arrived": arrived,
+                           "donated": counts.get(ContactState.donated.value, 0),
+                           "no_show": counts.get(ContactState.no_show.value, 0)},
+                "minutes_to_cover": None if covered is None
+                else round((as_utc(covered) - as_utc(req.created_at)).total_seconds() / 60),
+            }), False
+        return await self._read(request_id, by, act)
+
+    async def call_list_for(self, request_id: int, *, by: int | None) -> DeskResult:
+        """Compatible donors the bot cannot message: for that hospital's staff, or a lead for their own club."""
+        async with self._lock:
+            async with self.sm() as s, s.begin():
+                now = self.clock()
+                req = await s.get(BloodRequest, request_id)
+                if req is None:
+                    return DeskResult("not_found", request_id)
+                staff = await self.is_staff_of(s, req.hospital_id, by)
+                lead_clubs = None if staff else list((await s.exec(select(ClubMembership.club_id).where(
+                    ClubMembership.telegram_id == by, ClubMembership.role == "lead"))).all())
+                if not staff and not lead_clubs:
+                    await self._audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
+                    return DeskResult("not_staff", request_id)
+                hospital = await s.get(Hospital, req.hospital_id)
+                search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+                                      last_resort=True)
+                search.cap_count = None
+                entries = await call_list(s, search, self.rules, lead_clubs, limit=50)
+                await self._audit(s, now, by, "call_list_viewed", f"request:{request_id}", f"entries={len(entries)}")
+        return DeskResult("ok", request_id, {"entries": [
+            {"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why} for e in entries]})
+
+    async def _read(self, request_id: int, by: int | None, act: Action) -> DeskResult:
+        async with self.sm() as s:
+            req = await s.get(BloodRequest, request_id)
+            if req is None:
+                return DeskResult("not_found", request_id)
+            if not await self.is_staff_of(s, req.hospital_id, by):
+                return DeskResult("not_staff", request_id)
+            result, _ = await act(s, req, self.clock())
+            return result
+
+
+__all__ = ["DeskActions", "DeskResult", "MILESTONES"]
