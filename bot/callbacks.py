@@ -109,8 +109,8 @@ class UrgentCb(CallbackData, prefix="urg"):
 class BoardCb(CallbackData, prefix="bd"):
     """The live board's buttons. Whoever presses is checked against the request's hospital."""
 
-    a: str  # units | addu | covered | covered_yes | donors | pick | mark | calls | refresh | close | close_yes
-    #         | cancel | cancel_yes | back | report
+    a: str  # units | addu | covered | covered_yes | donors | pick | mark | nmark | calls | refresh | close
+    #         | close_yes | cancel | cancel_yes | back | report
     r: int  # request id
     v: int = 0  # addu: the units the presser saw; pick, mark: the contact id
     x: str = ""  # addu: how many; mark: arrived | no_show | donated250…; cancel_yes: the reason

@@ -15,7 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.board_view import board_keyboard, board_text
-from bot.callbacks import AnswerCb
+from bot.callbacks import AnswerCb, BoardCb
 from bot.texts import component_name, escape, urgency_name
 from dispatcher.messages import Kind
 from dispatcher.sender import Outgoing
@@ -117,6 +117,27 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
 
     if kind is Kind.board:
         return board_text(p, _), board_keyboard(p, _)
+
+    if kind is Kind.nudge_arrival:
+        text = _("⏰ Request #{id}: {name} said they were coming {minutes} min ago and is not marked arrived yet. "
+                 "Please check with reception.").format(id=p["request_id"], name=escape(p["name"]),
+                                                       minutes=p["minutes"])
+        if p.get("phone"):
+            text += "\n" + _("☎️ {phone}").format(phone=p["phone"])
+        kb = InlineKeyboardBuilder()
+        kb.button(text=_("🏥 Arrived"), callback_data=BoardCb(a="nmark", r=p["request_id"], v=p["contact_id"],
+                                                             x="arrived"))
+        kb.button(text=_("✖ Did not come"), callback_data=BoardCb(a="nmark", r=p["request_id"], v=p["contact_id"],
+                                                                  x="no_show"))
+        return text, kb.as_markup()
+
+    if kind is Kind.nudge_deadline:
+        return _("⏳ Request #{id} ({type} {component}) is not covered yet: {confirmed}/{target} coming, deadline "
+                 "{deadline} ({minutes} min left). Consider the blood bank; club leads can phone members from "
+                 "the call list (/board {id}).").format(
+            id=p["request_id"], type=_type(p), component=component_name(p["component"], _),
+            confirmed=p["confirmed"], target=p["target"], deadline=p["deadline_local"],
+            minutes=p["minutes_left"]), None
 
     if kind is Kind.donated:
         lines = [_("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "

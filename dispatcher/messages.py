@@ -26,6 +26,8 @@ class Kind(str, enum.Enum):
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
     posted = "posted"  # to the hospital's other staff: the request is out, /board N follows it
+    nudge_arrival = "nudge_arrival"  # a donor who said available is late: check, with arrived / did-not-come buttons
+    nudge_deadline = "nudge_deadline"  # not covered yet, the deadline is near
     covered = "covered"
     exhausted = "exhausted"
     expired = "expired"
@@ -65,6 +67,12 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
         return (f"Board #{p['request_id']}: {_type(p)} {p['component']} × {p['units']}, {p['state']}: "
                 f"{p['confirmed']}/{p['target']} confirmed, {p['donated']} donated; "
                 + "; ".join(f"{d['name']} {d['state']}" for d in p.get("donors") or []))
+    if k is Kind.nudge_arrival:
+        return (f"Request #{p['request_id']}: {p['name']} said available {p['minutes']} min ago and is not marked "
+                f"arrived.")
+    if k is Kind.nudge_deadline:
+        return (f"Request #{p['request_id']} is not covered ({p['confirmed']}/{p['target']}); deadline "
+                f"{p['deadline_local']}, {p['minutes_left']} min left.")
     if k is Kind.donated:
         return (f"Thank you for donating {p['volume_ml']} ml at {p['hospital']}! Donation number {p['count']}."
                 + (f" You may donate again from {p['next_date']}." if p.get("next_date") else ""))

@@ -201,6 +201,8 @@ async def test_a_vietnamese_donor_gets_the_call_in_vietnamese_and_answers_it(env
     await env.drain()
     async with env.sessionmaker() as s:
         assert (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).one()
+    board = staff.last()["text"]  # the staff's board, in Vietnamese, with the donor who accepted
+    assert "Yêu cầu #1" in board and "Đã nhận lời" in board and "sẽ đến" in board and "+8491" in board
 
 
 async def test_at_night_an_urgent_request_waits_for_the_morning_and_says_so(env):

@@ -136,7 +136,10 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
     elif req.state not in RECEIVING:
         await query.answer(_("This request is closed. /report {id} shows its summary.").format(id=req.id),
                            show_alert=True)
-        await _redraw(query, engine, req.id)
+        if a == "nmark":
+            await _buttons(query, None)
+        else:
+            await _redraw(query, engine, req.id)
     elif a == "units":
         await _buttons(query, units_keyboard(req.id, req.units, settings.dispatch.max_units, _))
     elif a == "addu":
@@ -172,7 +175,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
             await _buttons(query, donors_keyboard(req.id, donors, _))
         else:
             await query.answer(_("Nobody has said available yet."), show_alert=True)
-    elif a == "mark":
+    elif a in ("mark", "nmark"):  # nmark: from a nudge message, which keeps its text
         outcome, volume = cb.x, None
         if outcome.startswith("donated") and outcome[7:].isdigit():
             outcome, volume = "donated", int(outcome[7:])
@@ -181,7 +184,13 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         done = {"arrived": _("{name} marked as arrived."),
                 "no_show": _("{name} marked as not come; others will be asked if needed."),
                 "donated": _("Donation by {name} recorded. Thank you!")}.get(outcome, "")
-        await _after(query, engine, result, done.format(name=name))
+        if a == "nmark":
+            await query.answer(done.format(name=name) if result.ok else _desk_refusal(result),
+                               show_alert=not result.ok)
+            if result.ok or result.outcome in ("duplicate", "closed"):
+                await _buttons(query, None)
+        else:
+            await _after(query, engine, result, done.format(name=name))
     else:
         await query.answer(_("This button is no longer active."), show_alert=True)
 
@@ -205,8 +214,9 @@ def _desk_refusal(result: DeskResult) -> str:
     }.get(result.outcome, _("Nothing was changed."))
 
 
-async def _buttons(query: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
-    await query.answer()
+async def _buttons(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    if markup is not None:
+        await query.answer()
     try:
         await query.message.edit_reply_markup(reply_markup=markup)
     except TelegramBadRequest as exc:  # an old or deleted board: the next change posts it anew

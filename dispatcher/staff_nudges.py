@@ -1,0 +1,136 @@
+"""Nudges for the hospital desk (issue 4), a reminders source (dispatcher.reminders).
+
+- A donor said "available" but is not marked arrived after her travel time plus a
+  margin: the desk is asked to check (reception, or a phone call), with one-tap
+  "arrived" / "did not come" buttons.
+- A request is not covered a while before its deadline: the desk is told, so that
+  it can turn to the blood bank or the club leads' phone lists in time.
+
+Each nudge is keyed by its cause (``nudge_arrival:{contact_id}``,
+``nudge_deadline:{request_id}``): sent once, late if the bot was down, never twice.
+They go to the chat the request was posted from; in a group, without phone numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from dispatcher import messages as M
+from dispatcher.board import is_group
+from dispatcher.outbox import enqueue
+from models.dispatch_tables import (
+    ACTIVE_REQUEST_STATES,
+    COMMITTED_CONTACT_STATES,
+    RECEIVING_REQUEST_STATES,
+    BloodRequest,
+    ContactState,
+    OutboxMessage,
+    RequestContact,
+)
+from models.tables import Donor, TelegramUser
+from redreserve.clock import as_utc
+
+UNKNOWN_TRAVEL_MIN = 60  # no location on file: an hour is what DOMAIN.md §6 expects of a nearby donor
+LOOKBACK = timedelta(days=2)  # a nudge about a request older than this is no longer useful
+
+
+class StaffNudges:
+    name = "staff_nudges"
+
+    def __init__(self, settings):
+        self.cfg = settings.reminders
+        self.tz = ZoneInfo(settings.dispatch.timezone)
+
+    async def run(self, s, now: datetime) -> datetime | None:
+        upcoming = [await self._arrivals(s, now), await self._deadlines(s, now)]
+        return min((t for t in upcoming if t is not None), default=None)
+
+    async def _arrivals(self, s, now: datetime) -> datetime | None:
+        margin = timedelta(minutes=self.cfg.arrival_margin_min)
+        rows = (await s.exec(
+            select(RequestContact, BloodRequest, Donor.full_name, Donor.phone)
+            .join(BloodRequest, BloodRequest.id == RequestContact.request_id)
+            .join(Donor, Donor.id == RequestContact.donor_id)
+            .where(RequestContact.state.in_((ContactState.available.value, ContactState.en_route.value)),
+                   BloodRequest.state.in_(RECEIVING_REQUEST_STATES),
+                   BloodRequest.created_at >= now - LOOKBACK))).all()
+        nxt = None
+        due = []
+        for c, req, name, phone in rows:
+            travel = timedelta(minutes=c.travel_min if c.travel_min is not None else UNKNOWN_TRAVEL_MIN)
+            at = as_utc(c.answered_at) + travel + margin
+            if at <= now:
+                due.append((c, req, name, phone, at))
+            else:
+                nxt = at if nxt is None else min(nxt, at)
+        sent = await _existing(s, [f"nudge_arrival:{c.id}" for c, *_ in due])
+        for c, req, name, phone, at in due:
+            key = f"nudge_arrival:{c.id}"
+            if key in sent:
+                continue
+            chat, locale = await _desk(s, req)
+            if chat is None:
+                continue
+            await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_arrival.value, locale=locale,
+                          request_id=req.id, now=now, params={
+                              "request_id": req.id, "contact_id": c.id, "name": name,
+                              "phone": None if is_group(chat) else phone,
+                              "minutes": round((now - as_utc(c.answered_at)).total_seconds() / 60),
+                              "en_route": c.state == ContactState.en_route.value})
+        return nxt
+
+    async def _deadlines(self, s, now: datetime) -> datetime | None:
+        rows = (await s.exec(select(BloodRequest).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES),
+                                                        BloodRequest.deadline > now))).all()
+        nxt = None
+        due = []
+        for req in rows:
+            deadline, created = as_utc(req.deadline), as_utc(req.created_at)
+            # Never earlier than a quarter into the request's time: a 1-hour critical request is
+            # nudged 15 minutes before, not at once.
+            lead = min(timedelta(minutes=self.cfg.deadline_nudge_min), (deadline - created) / 4)
+            at = deadline - lead
+            if at <= now:
+                due.append(req)
+            else:
+                nxt = at if nxt is None else min(nxt, at)
+        sent = await _existing(s, [f"nudge_deadline:{r.id}" for r in due])
+        for req in due:
+            key = f"nudge_deadline:{req.id}"
+            if key in sent:
+                continue
+            chat, locale = await _desk(s, req)
+            if chat is None:
+                continue
+            committed = (await s.exec(select(RequestContact.id).where(
+                RequestContact.request_id == req.id,
+                RequestContact.state.in_(COMMITTED_CONTACT_STATES)))).all()
+            await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_deadline.value, locale=locale,
+                          request_id=req.id, now=now, params={
+                              "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
+                              "confirmed": len(committed), "target": req.target_available,
+                              "deadline_local": as_utc(req.deadline).astimezone(self.tz).strftime("%H:%M"),
+                              "minutes_left": round((as_utc(req.deadline) - now).total_seconds() / 60)})
+        return nxt
+
+
+async def _existing(s, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        found |= set((await s.exec(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys[i:i + 500])))).all())
+    return found
+
+
+async def _desk(s, req: BloodRequest) -> tuple[int | None, str | None]:
+    """Where the request is being handled: the chat it was posted from, in the poster's language."""
+    chat = req.chat_id if req.chat_id is not None else req.posted_by
+    locale = None
+    if req.posted_by is not None:
+        locale = (await s.exec(select(TelegramUser.locale).where(TelegramUser.telegram_id == req.posted_by))).first()
+    return chat, locale
+
+
+__all__ = ["StaffNudges"]

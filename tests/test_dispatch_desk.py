@@ -1,0 +1,105 @@
+"""The desk's actions in the engine: outcomes, units, closing, and what the wave model learns from them."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from models.dispatch_tables import BloodRequest, DonorCommitment, RequestContact
+from models.tables import Donation, Donor, Hospital
+from tests.dispatch_helpers import STAFF_TG, make, town
+
+
+async def post(d, hid, units=1):
+    return await d.create_request(hospital_id=hid, abo="O", rh="+", component="red_cells", units=units,
+                                  urgency="urgent", posted_by=STAFF_TG, chat_id=STAFF_TG)
+
+
+async def contacts(sm, rid):
+    async with sm() as s:
+        return list((await s.exec(select(RequestContact).where(RequestContact.request_id == rid)
+                                  .order_by(RequestContact.id))).all())
+
+
+async def req_of(sm, rid) -> BloodRequest:
+    async with sm() as s:
+        return await s.get(BloodRequest, rid)
+
+
+async def accept(d, sm, rid, n):
+    cs = [c for c in await contacts(sm, rid) if c.state in ("queued", "notified")][:n]
+    for c in cs:
+        assert (await d.record_answer(rid, "available", c.token, donor_id=c.donor_id)).outcome == "accepted"
+    return cs
+
+
+async def test_no_shows_teach_the_wave_model_to_ask_more(db_sessionmaker):
+    hid, _ = await town(db_sessionmaker, n=60)
+    d, sender, tg, clock = make(db_sessionmaker)
+    async with db_sessionmaker() as s:
+        prior = await d._rates(s, await s.get(Hospital, hid))
+    for _ in range(3):
+        rid = await post(d, hid, units=2)
+        await sender.run_until_idle()
+        for c in await accept(d, db_sessionmaker, rid, 2):
+            assert (await d.mark(rid, c.id, "no_show", by=STAFF_TG)).ok
+        await d.close(rid, by=STAFF_TG)
+    async with db_sessionmaker() as s:
+        learned = await d._rates(s, await s.get(Hospital, hid))
+    assert learned.donates_given_available < prior.donates_given_available
+
+
+async def test_a_no_show_reopens_a_covered_request_and_frees_the_donor(db_sessionmaker):
+    hid, _ = await town(db_sessionmaker)
+    d, sender, tg, clock = make(db_sessionmaker)
+    rid = await post(d, hid)
+    await sender.run_until_idle()
+    a, b = await accept(d, db_sessionmaker, rid, 2)
+    assert (await req_of(db_sessionmaker, rid)).state == "covered"
+    assert (await d.mark(rid, a.id, "no_show", by=STAFF_TG)).ok
+    req = await req_of(db_sessionmaker, rid)
+    assert req.state == "dispatching" and req.covered_at is not None  # first cover time kept for the report
+    async with db_sessionmaker() as s:
+        assert await s.get(DonorCommitment, a.donor_id) is None
+        assert await s.get(DonorCommitment, b.donor_id) is not None
+    assert (await d.mark(rid, a.id, "no_show", by=STAFF_TG)).outcome == "duplicate"
+    assert (await d.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "not_accepted"
+
+
+async def test_more_units_reopen_a_covered_request_and_a_stale_press_adds_nothing(db_sessionmaker):
+    hid, _ = await town(db_sessionmaker)
+    d, sender, tg, clock = make(db_sessionmaker)
+    rid = await post(d, hid)
+    await sender.run_until_idle()
+    await accept(d, db_sessionmaker, rid, 2)
+    asked_before = len(await contacts(db_sessionmaker, rid))
+    assert (await d.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).ok
+    assert (await d.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).outcome == "duplicate"
+    assert (await d.add_units(rid, by=STAFF_TG, expected_units=3, add=50)).outcome == "bad_units"
+    req = await req_of(db_sessionmaker, rid)
+    assert (req.units, req.state) == (3, "dispatching") and req.target_available >= 5
+    assert len(await contacts(db_sessionmaker, rid)) > asked_before  # asking resumed at once
+
+
+async def test_donations_covering_the_units_fulfil_the_request_and_release_the_rest(db_sessionmaker):
+    hid, _ = await town(db_sessionmaker)
+    d, sender, tg, clock = make(db_sessionmaker)
+    rid = await post(d, hid)
+    await sender.run_until_idle()
+    a, b = await accept(d, db_sessionmaker, rid, 2)
+    assert (await d.mark(rid, a.id, "arrived", by=STAFF_TG)).ok
+    result = await d.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=450)
+    assert result.ok and result.detail["count"] == 1
+    req = await req_of(db_sessionmaker, rid)
+    assert (req.state, req.close_reason) == ("fulfilled", "donations")
+    states = {c.id: c.state for c in await contacts(db_sessionmaker, rid)}
+    assert states[a.id] == "donated" and states[b.id] == "released"
+    async with db_sessionmaker() as s:
+        assert (await s.exec(select(DonorCommitment))).all() == []
+        donor = await s.get(Donor, a.donor_id)
+        assert donor.donation_count == 1 and donor.last_donation_component == "red_cells"
+        assert len((await s.exec(select(Donation))).all()) == 1
+    await sender.run_until_idle()
+    assert tg.kinds(donor.telegram_id).count("donated") == 1
+    # A late press on the closed request changes nothing.
+    assert (await d.mark(rid, b.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "closed"
+    assert (await d.close(rid, by=STAFF_TG)).outcome == "closed"
