@@ -23,7 +23,7 @@ def test_every_intent_has_a_plain_english_rendering():
               "next_wave_min": 20, "name": "An", "phone": "+84912345678", "confirmed": 1, "target": 4,
               "call_list": [{"name": "Bình", "phone": "+84900000000", "type": "O-"}], "state": "covered",
               "donated": 1, "donors": [{"name": "An", "state": "donated"}], "volume_ml": 350, "count": 5,
-              "next_date": "10/06/2026"}
+              "next_date": "10/06/2026", "minutes": 40, "minutes_left": 30, "contact_id": 3}
     for kind in Kind:
         assert render_plain(kind.value, params)
 
