@@ -8,9 +8,16 @@ contact cap.
 
 Search: rings of grid cells (models.geo) around the hospital, widening until the
 best ``limit`` donors are certain; SQL orders each ring by (arrives in time, tier,
-planar distance) and returns a few hundred rows, which Python scores exactly
-(dispatcher.ranking). A donor left in the database can beat a fetched one only by
-the ranking's bounded bonuses, and the loop fetches more until none can.
+planar distance) and returns a few hundred rows, each with the donor's answer
+history, which Python scores exactly (dispatcher.ranking). A donor left in the
+database can beat a fetched one only by the ranking's bounded bonuses, and the loop
+fetches more until none can. A wider ring reads only the donors it adds, and a
+ring too full for one read is read on from the last row returned: no row is read twice.
+
+Speed (bench/rank.py, BENCHMARKS.md): every statement is built once per shape, with
+the request's values as named bind parameters, and run on the session's connection
+as plain Core. Building and compiling the SQL expressions anew for each request cost
+more than the database's own work.
 """
 
 from __future__ import annotations
@@ -18,45 +25,73 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from functools import lru_cache
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
 from dispatcher.eligibility import APHERESIS, add_years
-from dispatcher.ranking import Candidate, RankContext, RankedDonor, place, rank_donors
+from dispatcher.ranking import Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import DonorCommitment, RequestContact
 from models.geo import cells_within
 from models.tables import ClubMembership, Donor, TelegramUser
 
 KM_PER_DEG_LAT = 111.2
+ASKED_STATES = ("notified", "available", "declined", "no_answer")  # what counts as "asked" in a donor's history
+_APHERESIS = tuple(sorted(APHERESIS))
 
 
-def medical_conditions(component: str, today: date, rules) -> list[ColumnElement]:
-    """assess(facts, today, rules, component).eligible, as SQL on the donor table."""
+def _param(name: str, type_, values: dict | None = None) -> ColumnElement:
+    """A named bind parameter, given at execution; with ``values``, one that carries its value."""
+    return bindparam(name, type_=type_) if values is None else bindparam(name, values[name], type_=type_)
+
+
+# ------------------------------------------------------------------ conditions
+# Built once per shape with named bind parameters; the *_values functions give the values.
+
+def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]:
     D = Donor.__table__.c
-    youngest = add_years(today, -rules.min_age)  # born on or before: at least min_age today
-    oldest_excl = add_years(today, -(rules.max_age + 1))  # born on or before: older than max_age
-    if component in APHERESIS:
-        weight_ok = D.weight_kg >= rules.min_weight_apheresis_kg
+    if apheresis:
+        weight_ok = D.weight_kg >= _param("min_weight_apheresis", D.weight_kg.type, values)
     else:
-        weight_ok = D.weight_kg >= case((D.sex == "F", rules.min_weight_female_kg),
-                                        else_=rules.min_weight_male_kg)
+        weight_ok = D.weight_kg >= case((D.sex == "F", _param("min_weight_female", D.weight_kg.type, values)),
+                                        else_=_param("min_weight_male", D.weight_kg.type, values))
     return [
         D.abo.is_not(None),
         D.rh.is_not(None),
         or_(D.status == "active",
-            and_(D.status.in_(("paused", "deferred")), D.status_until.is_not(None), D.status_until <= today)),
-        or_(D.birth_date.is_(None), and_(D.birth_date <= youngest, D.birth_date > oldest_excl)),
+            and_(D.status.in_(("paused", "deferred")), D.status_until.is_not(None),
+                 D.status_until <= _param("today", D.status_until.type, values))),
+        or_(D.birth_date.is_(None),
+            and_(D.birth_date <= _param("born_by", D.birth_date.type, values),
+                 D.birth_date > _param("born_after", D.birth_date.type, values))),
         or_(D.weight_kg.is_(None), weight_ok),
         # Art. 6.4: the most recent donation's kind sets the wait (eligibility.interval_days).
         or_(D.last_donation_date.is_(None),
-            and_(D.last_donation_component.in_(tuple(APHERESIS)),
-                 D.last_donation_date <= today - timedelta(days=rules.interval_apheresis_days)),
-            and_(or_(D.last_donation_component.is_(None), D.last_donation_component.not_in(tuple(APHERESIS))),
-                 D.last_donation_date <= today - timedelta(days=rules.interval_whole_blood_days))),
+            and_(D.last_donation_component.in_(_APHERESIS),
+                 D.last_donation_date <= _param("rested_apheresis", D.last_donation_date.type, values)),
+            and_(or_(D.last_donation_component.is_(None), D.last_donation_component.not_in(_APHERESIS)),
+                 D.last_donation_date <= _param("rested_whole_blood", D.last_donation_date.type, values))),
     ]
+
+
+def _medical_values(today: date, rules) -> dict:
+    return {
+        "today": today,
+        "born_by": add_years(today, -rules.min_age),  # born on or before: at least min_age today
+        "born_after": add_years(today, -(rules.max_age + 1)),  # born on or before: older than max_age
+        "min_weight_apheresis": rules.min_weight_apheresis_kg,
+        "min_weight_female": rules.min_weight_female_kg,
+        "min_weight_male": rules.min_weight_male_kg,
+        "rested_apheresis": today - timedelta(days=rules.interval_apheresis_days),
+        "rested_whole_blood": today - timedelta(days=rules.interval_whole_blood_days),
+    }
+
+
+def medical_conditions(component: str, today: date, rules) -> list[ColumnElement]:
+    """assess(facts, today, rules, component).eligible, as SQL on the donor table."""
+    return _medical(component in APHERESIS, _medical_values(today, rules))
 
 
 def messageable_conditions(require_consent: bool) -> list[ColumnElement]:
@@ -68,26 +103,30 @@ def messageable_conditions(require_consent: bool) -> list[ColumnElement]:
     return conds
 
 
-def history_conditions(request_id: int | None, now: datetime, cap_count: int | None,
-                       cap_days: int) -> list[ColumnElement]:
+def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
+    """Not committed elsewhere, not already asked for this request, under the contact cap.
+
+    Each is a lookup for the donor's own row (the commitment's key, uq_contact,
+    ix_contact_donor_asked), so its cost follows the donors read, not the size of the
+    contact log. Forgotten donors' contacts (donor_id NULL) never match a donor.
+    """
     D, C, K = Donor.__table__.c, RequestContact.__table__.c, DonorCommitment.__table__.c
-    # NOT IN with a NULL in the list rejects every row: forgotten donors leave NULL donor_ids.
-    conds = [D.id.not_in(select(K.donor_id).where(K.until > now))]
-    if request_id is not None:
-        conds.append(D.id.not_in(select(C.donor_id).where(C.request_id == request_id, C.donor_id.is_not(None))))
-    if cap_count is not None:
-        capped = (select(C.donor_id).where(C.asked_at >= now - timedelta(days=cap_days), C.donor_id.is_not(None))
-                  .group_by(C.donor_id).having(func.count() >= cap_count))
-        conds.append(D.id.not_in(capped))
+    conds = [~exists().where(K.donor_id == D.id, K.until > _param("now", K.until.type))]
+    if asked_for_request:
+        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id))
+    if capped:
+        recent = (select(func.count()).where(C.donor_id == D.id, C.asked_at >= _param("cap_since", C.asked_at.type))
+                  .scalar_subquery())
+        conds.append(recent < _param("cap_count", Integer))
     return conds
 
 
-def type_condition(tiers: list[Tier]) -> ColumnElement:
+def type_condition(tiers) -> ColumnElement:
     D = Donor.__table__.c
     return or_(*[and_(D.abo == a, D.rh == r) for t in tiers for a, r in t.types])
 
 
-def tier_expression(tiers: list[Tier], D=None) -> ColumnElement:
+def tier_expression(tiers, D=None) -> ColumnElement:
     D = Donor.__table__.c if D is None else D
     return case(*[(and_(D.abo == a, D.rh == r), t.index) for t in tiers for a, r in t.types], else_=99)
 
@@ -109,29 +148,52 @@ class Search:
     cap_days: int = 7
     require_consent: bool = True
 
+    def shape(self) -> tuple:
+        """What decides the SQL's text (the rest are bind parameters, see :meth:`values`)."""
+        return (self.component in APHERESIS, self.request_id is not None, self.cap_count is not None,
+                self.require_consent)
 
-def _where(search: Search, rules, *, messageable: bool = True) -> list[ColumnElement]:
-    conds = [type_condition(search.tiers), *medical_conditions(search.component, search.today, rules),
-             *history_conditions(search.request_id, search.now, search.cap_count, search.cap_days)]
-    if messageable:
-        conds += messageable_conditions(search.require_consent)
-    return conds
+    def values(self, rules) -> dict:
+        return {**_medical_values(self.today, rules), "now": self.now, "request_id": self.request_id,
+                "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count}
 
 
-def _base(search: Search, rules, columns, *, messageable: bool = True):
+def _donor_conditions(shape: tuple) -> list[ColumnElement]:
+    """Eligible and not held back by history: everything but the blood type and reachability."""
+    apheresis, asked_for_request, capped, _ = shape
+    return [*_medical(apheresis), *_history(asked_for_request, capped)]
+
+
+def _base(tiers: tuple[Tier, ...], shape: tuple, columns, *, messageable: bool = True):
     D, T = Donor.__table__, TelegramUser.__table__
     stmt = select(*columns).select_from(D.join(T, T.c.telegram_id == D.c.telegram_id, isouter=not messageable))
-    return stmt.where(*_where(search, rules, messageable=messageable))
+    stmt = stmt.where(type_condition(tiers), *_donor_conditions(shape))
+    return stmt.where(*messageable_conditions(shape[3])) if messageable else stmt
+
+
+async def _execute(session, stmt, values: dict):
+    # Core on the session's connection (same transaction): the ORM layer adds nothing for plain columns.
+    return await (await session.connection()).execute(stmt, values)
+
+
+@lru_cache(maxsize=256)
+def _count_statement(tiers: tuple[Tier, ...], shape: tuple, local: bool):
+    D = Donor.__table__.c
+    stmt = _base(tiers, shape, [D.id])
+    if local:
+        stmt = stmt.where(D.geo_cell.in_(bindparam("cells", expanding=True, type_=D.geo_cell.type)))
+    sub = stmt.limit(_param("at_most", Integer)).subquery()
+    return select(func.count()).select_from(sub)
 
 
 async def count_eligible(session, search: Search, rules, *, at_most: int) -> int:
     """How many messageable eligible donors the search would find, counting no further than ``at_most``."""
-    D = Donor.__table__.c
-    stmt = _base(search, rules, [D.id])
-    if search.radius_km is not None:
-        stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
-    sub = stmt.limit(at_most).subquery()
-    return (await session.exec(select(func.count()).select_from(sub))).scalar_one()
+    local = search.radius_km is not None
+    values = {**search.values(rules), "at_most": at_most}
+    if local:
+        values["cells"] = cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)
+    stmt = _count_statement(tuple(search.tiers), search.shape(), local)
+    return (await _execute(session, stmt, values)).scalar_one()
 
 
 NATIONWIDE_KM = 2500.0  # farther than any two points in Vietnam
@@ -147,159 +209,199 @@ async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: 
     Donors who can arrive in time come first, tier by tier (DOMAIN.md §1), so each tier
     is searched on its own within reach of the deadline, reading only its own blood
     types from the index. Only when those do not fill ``limit`` are the rest (late or
-    without a location) searched, all tiers together.
+    without a location) searched, all tiers together. The result is exactly the first
+    ``limit`` of ``rank_donors`` over every eligible donor (tests/test_dispatch_candidates.py).
     """
+    if limit <= 0:
+        return []
+    rings = _Rings(session, search, ctx, search.values(rules), start_radius_km)
     reach = ctx.reach_km()
     cap = reach if search.radius_km is None else min(reach, search.radius_km)
     kept: list[tuple] = []
     if cap > 0:
         for t in search.tiers:
-            found = await _search_rings(session, search, ctx, rules, limit - len(kept), start_radius_km,
-                                        tiers=[t], cap_km=cap)
+            found = await rings.best(limit - len(kept), (t,), cap_km=cap)
             kept += [kc for kc in found if kc[0][0] == 0]
             if len(kept) >= limit:
                 break
     if len(kept) < limit:
-        kept = await _search_rings(session, search, ctx, rules, limit, start_radius_km, tiers=search.tiers)
-    return await _with_history(session, rank_donors([c for _, c in kept[:limit]], ctx), ctx)
+        kept = await rings.best(limit, tuple(search.tiers))
+    return rank_donors([c for _, c in kept[:limit]], ctx)
 
 
-async def _search_rings(session, search: Search, ctx: RankContext, rules, limit: int, start_radius_km: float,
-                        *, tiers, cap_km: float | None = None) -> list[tuple]:
-    """[((group, tier, cost, id), Candidate)], best first, for ``tiers`` within ``cap_km`` (default: the search's).
+class _Rings:
+    """The ring search of one request: the request's values, and its statements by shape."""
 
-    One statement per ring of radius r: the nearest ``k`` compatible donors by (arrives
-    in time, tier, distance), read from the cell-and-type index alone (no table rows),
-    left-joined to the full eligibility filter, so only those ``k`` rows are read in
-    full. The ring widens, and ``k`` grows, until no donor left unread could outrank
-    the ``limit``-th kept.
-    """
-    N = Donor.__table__.alias("n")
-    n = N.c
-    coslat = max(math.cos(math.radians(search.hospital_lat)), 0.01)
-    kx = 111.32 * coslat
-    dy = (n.lat - search.hospital_lat) * KM_PER_DEG_LAT
-    dx = (n.lon - search.hospital_lon) * kx
+    def __init__(self, session, search: Search, ctx: RankContext, values: dict, start_radius_km: float):
+        self.session, self.search, self.ctx, self.start_radius_km = session, search, ctx, start_radius_km
+        self.shape = search.shape()
+        self.kx = 111.32 * max(math.cos(math.radians(search.hospital_lat)), 0.01)
+        self.reach = ctx.reach_km()
+        self.values = {**values, "hlat": search.hospital_lat, "hlon": search.hospital_lon, "kx": self.kx,
+                       "reach2": self.reach * self.reach}
+        # The most an unread donor's rest and answer history could take off her travel time, in minutes.
+        self.slack = ctx.response_weight_min * (1 - ctx.prior_answer_rate) + ctx.rest_weight_min + 1.0
+
+    def _area(self, r: float, area: str) -> dict:
+        s = self.search
+        if area == "all":
+            return {}
+        out = {"lat_lo": s.hospital_lat - r / KM_PER_DEG_LAT, "lat_hi": s.hospital_lat + r / KM_PER_DEG_LAT,
+               "lon_lo": s.hospital_lon - r / self.kx, "lon_hi": s.hospital_lon + r / self.kx, "r2": r * r}
+        if area == "cells":
+            out["cells"] = cells_within(s.hospital_lat, s.hospital_lon, r)
+        return out
+
+    async def best(self, limit: int, tiers: tuple[Tier, ...], *, cap_km: float | None = None) -> list[tuple]:
+        """[((group, tier, cost, id), Candidate)], best first, for ``tiers`` within ``cap_km`` (default: the search's).
+
+        One statement per ring of radius r: the nearest ``k`` compatible donors by (arrives
+        in time, tier, distance), read from the cell-and-type index alone (no table rows),
+        left-joined to the full eligibility filter, so only those ``k`` rows are read in
+        full. The ring widens until no donor left unread could outrank the ``limit``-th kept.
+        """
+        search, ctx, session = self.search, self.ctx, self.session
+        tier_of = {ab: (t.index, t.kind) for t in tiers for ab in t.types}
+        min_tier = min(t.index for t in tiers)
+        nationwide = search.radius_km is None and cap_km is None
+        full = cap_km if cap_km is not None else search.radius_km if search.radius_km is not None else NATIONWIDE_KM * 2
+        r = min(self.start_radius_km, full)
+        k = max(K_MUL * limit, 300)
+        # A small pool (a rare type nationwide, DOMAIN.md §3, or a sparse province) is read at once, no rings.
+        at_once = NATIONWIDE_AT_ONCE if nationwide else k
+        full_area = "all" if nationwide else "cells" if full <= CELL_LIST_MAX_KM else "box"
+        count = (await _execute(session, _pool_statement(tiers, full_area),
+                                {**self.values, **self._area(full, full_area), "at_most": at_once + 1})).scalar_one()
+        if count <= at_once:
+            r = full
+        slack, travel_min = self.slack, ctx.travel_min
+        done = 0.0  # every compatible donor within ``done`` km has been read
+        after = None  # in the current ring, every row up to this (group, tier, d2, id) has been read
+        keyed: dict[int, tuple] = {}  # id -> ((group, tier, cost, id), row) for eligible donors
+        while True:
+            whole = r >= full
+            area = "all" if whole and nationwide else "cells" if r <= CELL_LIST_MAX_KM else "box"
+            values = {**self.values, **self._area(r, area), "k": k, "done2": done * done}
+            if after is not None:
+                values.update(after_group=after[0], after_tier=after[1], after_d2=after[2], after_id=after[3])
+            stmt = _ring_statement(tiers, self.shape, area, done > 0, after is not None)
+            rows = (await _execute(session, stmt, values)).all()
+            for row in rows:
+                donor_id, grp, abo, rh, lat, lon, d2, tid, last_date, last_kind, _, asked, answered = row
+                tier = tier_of[(abo, rh)][0]
+                key = (grp, tier, d2 or 0.0, donor_id)
+                if after is None or key > after:
+                    after = key
+                if tid is not None:
+                    p = place_of(lat, lon, last_date, last_kind, asked, answered, ctx)
+                    keyed[donor_id] = ((p[0], tier, p[4], donor_id), row)
+            order = sorted(keyed.values(), key=lambda kc: kc[0])
+            read_all = len(rows) < k
+            if read_all and whole:
+                break
+            bounds = []
+            if not read_all:
+                bounds.append((after[0], after[1], travel_min(math.sqrt(after[2])) * 0.99 - slack))
+            if not whole:
+                bounds.append((0 if r < self.reach else 2, min_tier, travel_min(r) * 0.99 - slack))
+                if nationwide:
+                    bounds.append((1, min_tier, -1e9))  # donors without a location, read only nationwide
+            worst_kept = order[limit - 1][0][:3] if len(order) >= limit else None
+            if worst_kept is not None and worst_kept <= min(bounds):
+                break
+            if not read_all:
+                k *= 2  # read on from ``after`` in the same ring
+                continue
+            done, after = r, None
+            if worst_kept is not None and worst_kept[0] == 0:
+                # Far enough that the bonuses cannot lift anyone beyond over the limit-th kept donor.
+                km = (worst_kept[2] + slack) / 60.0 * ctx.speed_kmh / ctx.road_factor
+                r = min(max(r * 1.25, km * 1.02), full)
+            elif order:
+                # Density so far says how far the ring must reach to hold ``limit`` donors.
+                r = min(r * min(max(math.sqrt(1.3 * limit / len(order)), 1.25), 4.0), full)
+            else:
+                r = min(r * 4, full)
+        return [(key, _candidate(row, tier_of)) for key, row in order[:limit]]
+
+
+def _candidate(row, tier_of: dict) -> Candidate:
+    donor_id, _, abo, rh, lat, lon, _, tid, last_date, last_kind, locale, asked, answered = row
+    tier, kind = tier_of[(abo, rh)]
+    return Candidate(donor_id, abo, rh, tier, kind, lat, lon, last_date, last_kind, asked=asked, answered=answered,
+                     telegram_id=tid, locale=locale)
+
+
+def _geometry(n):
+    """Planar squared distance (km²) of index entry ``n`` from the hospital, and its group."""
+    dy = (n.lat - _param("hlat", Float)) * KM_PER_DEG_LAT
+    dx = (n.lon - _param("hlon", Float)) * _param("kx", Float)
     d2 = dy * dy + dx * dx
-    reach = ctx.reach_km()
-    group = case((n.lat.is_(None), 1), (d2 > reach * reach, 2), else_=0)
-    tier = tier_expression(tiers, n)
-    kinds = {t.index: t.kind for t in tiers}
-    min_tier = min(t.index for t in tiers)
+    group = case((n.lat.is_(None), 1), (d2 > _param("reach2", Float), 2), else_=0)
+    return d2, group
+
+
+def _in_types(n, tiers) -> list[ColumnElement]:
+    """The tiers' blood types, as the index seeks them (abo, rh), then exactly."""
     abos = sorted({a for t in tiers for a, _ in t.types})
     rhs = sorted({r for t in tiers for _, r in t.types})
-    nationwide = search.radius_km is None and cap_km is None
-    # The most an unread donor's rest and answer history could take off her travel time, in minutes.
-    slack = ctx.response_weight_min * (1 - ctx.prior_answer_rate) + ctx.rest_weight_min + 1.0
-    full = cap_km if cap_km is not None else search.radius_km if search.radius_km is not None else NATIONWIDE_KM * 2
-    r = min(start_radius_km, full)
-    k = max(K_MUL * limit, 300)
-    # A small pool (a rare type nationwide, DOMAIN.md §3, or a sparse province) is read at once, no rings.
-    at_once = NATIONWIDE_AT_ONCE if nationwide else k
-    pool = select(n.id).where(n.abo.in_(abos), n.rh.in_(rhs), tier != 99)
-    if not nationwide:
-        pool = pool.where(*_box(n, search, full, kx, d2))
-    count = (await session.exec(select(func.count()).select_from(pool.limit(at_once + 1).subquery()))).scalar_one()
-    if count <= at_once:
-        r = full
-    D, T = Donor.__table__, TelegramUser.__table__
-    donor_conds = [type_condition(search.tiers), *medical_conditions(search.component, search.today, rules),
-                   *history_conditions(search.request_id, search.now, search.cap_count, search.cap_days),
-                   D.c.telegram_id.is_not(None)]
-    if search.require_consent:
-        donor_conds.append(D.c.consent_contact_at.is_not(None))
-    cols = [D.c.id.label("eid"), T.c.telegram_id.label("tid"), D.c.abo, D.c.rh, D.c.lat, D.c.lon,
-            D.c.last_donation_date, D.c.last_donation_component, D.c.telegram_id, D.c.locale]
-    keyed: dict[int, tuple] = {}  # id -> ((group, tier, cost, id), Candidate) for eligible donors
-    while True:
-        whole = r >= full
-        near = select(n.id, group.label("grp"), tier.label("tier"), d2.label("d2")).where(
-            n.abo.in_(abos), n.rh.in_(rhs), tier != 99)
-        if not (whole and nationwide):
-            near = near.where(*_box(n, search, r, kx, d2))
-        near = near.order_by(group, tier, d2, n.id).limit(k).subquery("near")
-        stmt = (select(near.c.id, near.c.grp, near.c.tier, near.c.d2, *cols)
-                # Two plain LEFT JOINs (not one to a parenthesised join) keep both as primary-key lookups.
-                .select_from(near.outerjoin(D, and_(D.c.id == near.c.id, *donor_conds))
-                             .outerjoin(T, and_(T.c.telegram_id == D.c.telegram_id, T.c.blocked_at.is_(None))))
-                .order_by(near.c.grp, near.c.tier, near.c.d2, near.c.id))
-        rows = (await session.exec(stmt)).all()
-        for row in rows:
-            if row.eid is not None and row.tid is not None and row.id not in keyed:
-                c = Candidate(row.id, row.abo, row.rh, row.tier, kinds[row.tier], row.lat, row.lon,
-                              row.last_donation_date, row.last_donation_component, telegram_id=row.telegram_id,
-                              locale=row.locale)
-                p = place(c, ctx)
-                keyed[row.id] = ((p[0], row.tier, p[4], row.id), c)
-        order = sorted(keyed.values(), key=lambda kc: kc[0])
-        ranked = [_Kept(*kc[0][:3]) for kc in order[:limit]]
-        read_all = len(rows) < k
-        if read_all and whole:
-            break
-        bounds = []
-        if not read_all:
-            last = rows[-1]
-            bounds.append((last.grp, last.tier, ctx.travel_min(math.sqrt(last.d2 or 0.0)) * 0.99 - slack))
-        if not whole:
-            bounds.append((0 if r < reach else 2, min_tier, ctx.travel_min(r) * 0.99 - slack))
-            if nationwide:
-                bounds.append((1, min_tier, -1e9))  # donors without a location, read only nationwide
-        if len(ranked) >= limit:
-            worst_kept = ranked[limit - 1]
-            if (worst_kept.group, worst_kept.tier, worst_kept.cost) <= min(bounds):
-                break
-        if not read_all:
-            k *= 3
-        elif len(ranked) >= limit and ranked[limit - 1].group == 0:
-            # Far enough that the bonuses cannot lift anyone beyond over the limit-th kept donor.
-            km = (ranked[limit - 1].cost + slack) / 60.0 * ctx.speed_kmh / ctx.road_factor
-            r = min(max(r * 1.25, km * 1.02), full)
-        elif ranked:
-            # Density so far says how far the ring must reach to hold ``limit`` donors.
-            r = min(r * min(max(math.sqrt(1.3 * limit / len(ranked)), 1.25), 4.0), full)
-        else:
-            r = min(r * 4, full)
-    return order[:limit]
+    return [n.abo.in_(abos), n.rh.in_(rhs), tier_expression(tiers, n) != 99]
 
 
-def _box(n, search: Search, r: float, kx: float, d2) -> list[ColumnElement]:
+def _in_area(n, d2, area: str) -> list[ColumnElement]:
     """Within r km of the hospital: the grid cells (an index seek), the lat/lon box, the circle."""
+    if area == "all":
+        return []
     conds = []
-    if r <= CELL_LIST_MAX_KM:
-        conds.append(n.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, r)))
-    return conds + [n.lat.between(search.hospital_lat - r / KM_PER_DEG_LAT, search.hospital_lat + r / KM_PER_DEG_LAT),
-                    n.lon.between(search.hospital_lon - r / kx, search.hospital_lon + r / kx),
-                    d2 <= r * r]
+    if area == "cells":
+        conds.append(n.geo_cell.in_(bindparam("cells", expanding=True, type_=n.geo_cell.type)))
+    return conds + [n.lat.between(_param("lat_lo", Float), _param("lat_hi", Float)),
+                    n.lon.between(_param("lon_lo", Float), _param("lon_hi", Float)),
+                    d2 <= _param("r2", Float)]
 
 
-class _Kept(NamedTuple):
-    group: int
-    tier: int
-    cost: float
+@lru_cache(maxsize=64)
+def _pool_statement(tiers: tuple[Tier, ...], area: str):
+    n = Donor.__table__.alias("n").c
+    d2, _ = _geometry(n)
+    pool = select(n.id).where(*_in_types(n, tiers), *_in_area(n, d2, area)).limit(_param("at_most", Integer))
+    return select(func.count()).select_from(pool.subquery())
 
 
-async def _with_history(session, ranked: list[RankedDonor], ctx: RankContext) -> list[RankedDonor]:
-    """Re-rank with each donor's own answer history (one grouped query for the few hundred kept)."""
-    if not ranked:
-        return ranked
-    C = RequestContact.__table__.c
-    ids = [r.donor_id for r in ranked]
-    answered = func.sum(case((C.answered_at.is_not(None), 1), else_=0))
-    asked_states = ("notified", "available", "declined", "no_answer")
-    hist = {}
-    for chunk in range(0, len(ids), 500):
-        rows = await session.exec(
-            select(C.donor_id, func.count(), answered)
-            .where(C.donor_id.in_(ids[chunk:chunk + 500]), C.state.in_(asked_states))
-            .group_by(C.donor_id))
-        hist.update({d: (n, a or 0) for d, n, a in rows})
-    if not hist:
-        return ranked
-    from dataclasses import replace
+@lru_cache(maxsize=512)
+def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: bool, resume: bool):
+    """The next ``k`` compatible donors of a ring, each with her eligibility and answer history.
 
-    cands = [replace(r.candidate, asked=hist.get(r.donor_id, (0, 0))[0], answered=hist.get(r.donor_id, (0, 0))[1])
-             for r in ranked]
-    return rank_donors(cands, ctx)
+    ``annulus``: leave out the disc of ``done2`` already read. ``resume``: read on after
+    the last (group, tier, d2, id) returned. A row whose ``telegram_id`` is NULL is not
+    eligible or not messageable; it still counts towards ``k`` and the bounds.
+    """
+    n = Donor.__table__.alias("n").c
+    d2, group = _geometry(n)
+    tier = tier_expression(tiers, n)
+    dist = func.coalesce(d2, 0.0)  # NULL (no location) sorts alike on SQLite and PostgreSQL
+    near = select(n.id, group.label("grp"), n.abo, n.rh, n.lat, n.lon, d2.label("d2")).where(
+        *_in_types(n, tiers), *_in_area(n, d2, area))
+    if annulus:
+        near = near.where(or_(n.lat.is_(None), d2 > _param("done2", Float)))
+    if resume:
+        near = near.where(tuple_(group, tier, dist, n.id) > tuple_(
+            _param("after_group", Integer), _param("after_tier", Integer), _param("after_d2", Float),
+            _param("after_id", Integer)))
+    near = near.order_by(group, tier, dist, n.id).limit(_param("k", Integer)).subquery("near")
+    D, T, C = Donor.__table__, TelegramUser.__table__, RequestContact.__table__.c
+    donor_conds = [*_donor_conditions(shape), D.c.telegram_id.is_not(None)]
+    if shape[3]:
+        donor_conds.append(D.c.consent_contact_at.is_not(None))
+    # The donor's own answer history (dispatcher.ranking): read here, so every donor is scored exactly.
+    asked = select(func.count()).where(C.donor_id == D.c.id, C.state.in_(ASKED_STATES))
+    answered = asked.where(C.answered_at.is_not(None))
+    return (select(near.c.id, near.c.grp, near.c.abo, near.c.rh, near.c.lat, near.c.lon, near.c.d2,
+                   T.c.telegram_id, D.c.last_donation_date, D.c.last_donation_component, D.c.locale,
+                   asked.scalar_subquery(), answered.scalar_subquery())
+            # Two plain LEFT JOINs (not one to a parenthesised join) keep both as primary-key lookups.
+            .select_from(near.outerjoin(D, and_(D.c.id == near.c.id, *donor_conds))
+                         .outerjoin(T, and_(T.c.telegram_id == D.c.telegram_id, T.c.blocked_at.is_(None)))))
 
 
 @dataclass(frozen=True)
@@ -321,8 +423,8 @@ async def call_list(session, search: Search, rules, club_ids: list[int] | None, 
     why = case((D.telegram_id.is_(None), "not_linked"), (T.telegram_id.is_(None), "not_started"),
                (T.blocked_at.is_not(None), "blocked"), else_="no_consent")
     reachable = and_(*messageable_conditions(search.require_consent))
-    stmt = (_base(search, rules, [M.club_id, D.id, D.full_name, D.phone, D.abo, D.rh, why.label("why")],
-                  messageable=False)
+    stmt = (_base(tuple(search.tiers), search.shape(),
+                  [M.club_id, D.id, D.full_name, D.phone, D.abo, D.rh, why.label("why")], messageable=False)
             .join(ClubMembership.__table__, and_(M.donor_id == D.id, M.role == "member"))
             .where(~reachable))
     if club_ids is not None:
@@ -331,4 +433,4 @@ async def call_list(session, search: Search, rules, club_ids: list[int] | None, 
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
     stmt = stmt.order_by(M.club_id, tier_expression(search.tiers), D.full_name).limit(limit)
     return [CallListEntry(r.club_id, r.id, r.full_name, r.phone, f"{r.abo}{r.rh}", r.why)
-            for r in (await session.exec(stmt)).all()]
+            for r in (await _execute(session, stmt, search.values(rules))).all()]

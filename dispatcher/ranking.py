@@ -124,20 +124,27 @@ def answer_rate(asked: int, answered: int, prior_mean: float) -> float:
 
 def place(c: Candidate, ctx: RankContext) -> tuple[int, float | None, float | None, float, float]:
     """(group, km, travel_min, rest_share, cost): the numbers behind a donor's place, without the reasons."""
-    if c.lat is None or c.lon is None:
+    return place_of(c.lat, c.lon, c.last_donation_date, c.last_donation_component, c.asked, c.answered, ctx)
+
+
+def place_of(lat: float | None, lon: float | None, last_donation_date: date | None,
+             last_donation_component: str | None, asked: int, answered: int,
+             ctx: RankContext) -> tuple[int, float | None, float | None, float, float]:
+    """:func:`place` from the bare facts, so the candidate search can score rows before building candidates."""
+    if lat is None or lon is None:
         km = travel = None
         group = GROUP_UNKNOWN_LOCATION
         travel_cost = 0.0
     else:
-        km = haversine_km(ctx.hospital_lat, ctx.hospital_lon, c.lat, c.lon)
+        km = haversine_km(ctx.hospital_lat, ctx.hospital_lon, lat, lon)
         travel = travel_cost = ctx.travel_min(km)
         group = GROUP_LATE if travel > ctx.minutes_left() else GROUP_REACHABLE
-    if c.last_donation_date is None:
+    if last_donation_date is None:
         rest_share = 1.0
     else:
-        beyond = (ctx.today - c.last_donation_date).days - interval_days(c.last_donation_component, ctx)
+        beyond = (ctx.today - last_donation_date).days - interval_days(last_donation_component, ctx)
         rest_share = min(max(beyond, 0), 365) / 365
-    rate = answer_rate(c.asked, c.answered, ctx.prior_answer_rate)
+    rate = answer_rate(asked, answered, ctx.prior_answer_rate)
     cost = (travel_cost
             - ctx.response_weight_min * (rate - ctx.prior_answer_rate)
             - ctx.rest_weight_min * rest_share)

@@ -155,3 +155,108 @@ async def test_the_call_list_holds_the_donors_the_bot_cannot_reach_for_their_own
         entries = await call_list(s, search_for("B", "-"), RULES, [a.id])
         assert {e.donor_id for e in entries} == {d.id for d in donors[:6]}
         assert all(e.why == "not_linked" and e.phone.startswith("+84") for e in entries)
+
+
+def _planar_km2(lat, lon):
+    import math
+
+    kx = 111.32 * math.cos(math.radians(HOSP[0]))
+    dy, dx = (lat - HOSP[0]) * 111.2, (lon - HOSP[1]) * kx
+    return dy * dy + dx * dx
+
+
+async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible_donor(db_sessionmaker):
+    """The fast path (rings, bounds, filters in SQL) against rank_donors over every donor, answer history included.
+
+    Random donors near Hà Nội, some without a location, some ineligible; some with a history
+    of answering (it moves them), some committed, already asked or at the contact cap.
+    """
+    from dispatcher.compat import compatible_tiers as tiers_of
+    from dispatcher.ranking import Candidate, rank_donors
+    from models.dispatch_tables import BloodRequest
+
+    rng = random.Random(12)
+    donors = []
+    for i in range(1400):
+        d = random_donor(rng, i)
+        d.lat, d.lon = HOSP[0] + rng.uniform(-0.3, 0.3), HOSP[1] + rng.uniform(-0.3, 0.3)
+        if rng.random() < 0.03:
+            d.lat = d.lon = None
+        d.geo_cell = geo_cell(d.lat, d.lon)
+        d.abo = rng.choice(["O", "O", "A", "B", "AB"])
+        d.rh = "+" if rng.random() > 0.1 else "-"
+        d.status = "active" if rng.random() < 0.9 else "retired"
+        d.consent_contact_at = None if rng.random() < 0.05 else NOW
+        donors.append(d)
+    async with db_sessionmaker() as s:
+        s.add(Hospital(name="BV", lat=HOSP[0], lon=HOSP[1]))
+        s.add_all(donors)
+        users = [TelegramUser(telegram_id=d.telegram_id, blocked_at=NOW if rng.random() < 0.05 else None)
+                 for d in donors if rng.random() < 0.9]
+        s.add_all(users)
+        await s.flush()
+        reqs = [BloodRequest(hospital_id=1, abo="O", rh="+", component="red_cells", units=1, urgency="urgent",
+                             deadline=NOW + timedelta(hours=3)) for _ in range(12)]
+        s.add_all(reqs)
+        await s.flush()
+        contacts = []
+        for d in rng.sample(donors, 300):
+            for r in rng.sample(reqs[1:], rng.randint(1, 6)):
+                recent = rng.random() < 0.15
+                contacts.append(RequestContact(
+                    request_id=r.id, donor_id=d.id, state=rng.choice(["notified", "available", "declined", "no_answer",
+                                                                      "queued", "unreachable"]),
+                    asked_at=NOW - timedelta(days=rng.randint(1, 6) if recent else rng.randint(8, 300)),
+                    answered_at=NOW if rng.random() < 0.6 else None))
+        asked_now = {d.id for d in rng.sample(donors, 30)}
+        contacts += [RequestContact(request_id=reqs[0].id, donor_id=i, asked_at=NOW - timedelta(days=30))
+                     for i in asked_now]
+        committed = {d.id for d in rng.sample(donors, 30)}
+        s.add_all(contacts)
+        s.add_all([DonorCommitment(donor_id=i, request_id=reqs[1].id, until=NOW + timedelta(hours=1))
+                   for i in committed])
+        await s.commit()
+
+        linked = {u.telegram_id for u in users if u.blocked_at is None}
+        asked, recent = {}, {}
+        for c in contacts:
+            if c.state in ("notified", "available", "declined", "no_answer"):
+                n, a = asked.get(c.donor_id, (0, 0))
+                asked[c.donor_id] = (n + 1, a + (c.answered_at is not None))
+            if c.asked_at >= NOW - timedelta(days=7):
+                recent[c.donor_id] = recent.get(c.donor_id, 0) + 1
+
+        def everyone(abo, rh, component, radius):
+            tiers = tiers_of(abo, rh, component)
+            tier_of = {ab: t for t in tiers for ab in t.types}
+            out = []
+            for d in donors:
+                t = tier_of.get((d.abo, d.rh))
+                if (t is None or not assess(DonorFacts.of(d), TODAY, RULES, component).eligible
+                        or d.telegram_id not in linked or d.consent_contact_at is None
+                        or d.id in committed or d.id in asked_now or recent.get(d.id, 0) >= 3):
+                    continue
+                if radius is not None and (d.lat is None or _planar_km2(d.lat, d.lon) > radius * radius):
+                    continue
+                n, a = asked.get(d.id, (0, 0))
+                out.append(Candidate(d.id, d.abo, d.rh, t.index, t.kind, d.lat, d.lon, d.last_donation_date,
+                                     d.last_donation_component, asked=n, answered=a))
+            return out
+
+        checked = 0
+        for abo, rh, component in [("O", "+", "red_cells"), ("AB", "+", "platelets"), ("A", "+", "whole_blood")]:
+            for radius in (None, 12.0, 30.0):
+                for hours in (0.75, 3.0):
+                    deadline = NOW + timedelta(hours=hours)
+                    search = Search(*HOSP, component=component, tiers=compatible_tiers(abo, rh, component), now=NOW,
+                                    today=TODAY, deadline=deadline, radius_km=radius, request_id=reqs[0].id)
+                    rctx = RankContext.of(hospital_lat=HOSP[0], hospital_lon=HOSP[1], now=NOW, today=TODAY,
+                                          deadline=deadline, dispatch=DispatchConfig(), eligibility=RULES)
+                    reference = rank_donors(everyone(abo, rh, component, radius), rctx)
+                    for limit in (7, 60):
+                        got = await fetch_ranked(s, search, rctx, RULES, limit, start_radius_km=2)
+                        case_ = (abo, rh, component, radius, hours, limit)
+                        assert [r.donor_id for r in got] == [r.donor_id for r in reference[:limit]], case_
+                        assert [r.reasons for r in got] == [r.reasons for r in reference[:limit]], case_
+                        checked += len(got)
+        assert checked > 500
