@@ -208,7 +208,9 @@ def donor_actions_keyboard(request_id: int, donor: dict, _) -> InlineKeyboardMar
     kb = InlineKeyboardBuilder()
     cid = donor["contact_id"]
     kb.button(text=_("🏥 Arrived"), callback_data=BoardCb(a="mark", r=request_id, v=cid, x="arrived"))
-    kb.button(text=_("✖ Did not come"), callback_data=BoardCb(a="mark", r=request_id, v=cid, x="no_show"))
+    # Arrived but turned away at screening, or never came: either way she will not donate for this request.
+    label = _("✖ Could not donate") if donor["state"] == "arrived" else _("✖ Did not come")
+    kb.button(text=label, callback_data=BoardCb(a="mark", r=request_id, v=cid, x="no_show"))
     volumes = [ml for ml in ALLOWED_VOLUMES_ML if ml <= donor["max_volume"]]
     for ml in volumes:
         kb.button(text=_("🩸 {ml} ml").format(ml=ml), callback_data=BoardCb(a="mark", r=request_id, v=cid,

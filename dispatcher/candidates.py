@@ -33,12 +33,14 @@ from sqlalchemy.sql import ColumnElement
 from dispatcher.compat import Tier
 from dispatcher.eligibility import APHERESIS, add_years
 from dispatcher.ranking import Candidate, RankContext, RankedDonor, place_of, rank_donors
-from models.dispatch_tables import DonorCommitment, RequestContact
+from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.geo import cells_within
 from models.tables import ClubMembership, Donor, TelegramUser
 
 KM_PER_DEG_LAT = 111.2
-ASKED_STATES = ("notified", "available", "declined", "no_answer")  # what counts as "asked" in a donor's history
+# What counts as "asked" in a donor's history: delivered and either open, answered or left silent
+# (an answer of "available" stays one through en route, arrived, donated, no-show or released).
+ASKED_STATES = ("notified", "declined", "no_answer") + SAID_AVAILABLE_STATES
 _APHERESIS = tuple(sorted(APHERESIS))
 
 
