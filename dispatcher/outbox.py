@@ -14,7 +14,9 @@ from sqlmodel import select
 
 from models.dispatch_tables import OutboxMessage, OutboxState
 
-PRIORITY = {"call": 1, "stand_down": 1, "confirmed": 2, "venue": 2, "declined": 3, "lead_rare": 2}
+# Lower first. Calls always go first; reminders wait behind everything else.
+PRIORITY = {"call": 1, "stand_down": 1, "confirmed": 2, "venue": 2, "declined": 3, "lead_rare": 2,
+            "eligible_again": 9, "lead_digest": 9}
 
 
 async def enqueue(session, *, key: str, chat_id: int, kind: str, params: dict, now: datetime,
