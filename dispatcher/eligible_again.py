@@ -45,13 +45,13 @@ class EligibleAgain:
         if not self.enabled:
             return None
         today = now.astimezone(self.tz).date()
-        sent_today = now >= local_at(today, self.at, self.tz)
-        if sent_today:
+        time_has_come = now >= local_at(today, self.at, self.tz)
+        if time_has_come:
             for donor, locale in await self._due(session, today):
                 await enqueue(session, key=eligible_key(donor.id, today), chat_id=donor.telegram_id,
                               kind=Kind.eligible_again.value, params={"count": donor.donation_count},
                               now=now, locale=donor.locale or locale)
-        day = await self._next_day(session, today + timedelta(days=1) if sent_today else today)
+        day = await self._next_day(session, today + timedelta(days=1) if time_has_come else today)
         return None if day is None else local_at(day, self.at, self.tz)
 
     def _reachable(self, stmt):
