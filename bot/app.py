@@ -67,6 +67,7 @@ def build_dispatcher(
         clock=clock,
         sessionmaker=sessionmaker,
         engine=runtime.engine,
+        reminders=runtime.reminders,
         runtime=runtime,
     )
     dp.startup.register(runtime.start)

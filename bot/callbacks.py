@@ -38,7 +38,7 @@ class ForgetCb(CallbackData, prefix="fgt"):
 
 
 class DonorCb(CallbackData, prefix="dn"):
-    action: str  # calls_on | calls_off | edit_blood | edit_weight | pause | donated_today
+    action: str  # calls_on | calls_off | remind_on | remind_off | edit_blood | edit_weight | pause | donated_today
     value: str = ""
 
 

@@ -16,7 +16,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.board_view import board_keyboard, board_text
 from bot.callbacks import AnswerCb, BoardCb
-from bot.texts import component_name, escape, urgency_name
+from bot.texts import component_name, escape, fmt_number, urgency_name
 from dispatcher.messages import Kind
 from dispatcher.sender import Outgoing
 from redreserve.parsing import format_blood_type
@@ -178,4 +178,52 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             text += "\n" + _("Please phone these members:") + call_list_lines(p)
         return text, None
 
+    if kind is Kind.eligible_again:
+        lines = [_("🩸 <b>From today you may donate blood again.</b>")]
+        if p["count"] >= 2:
+            lines.append(_("Thank you for the {n} donations you have made — each one helped a patient.").format(
+                n=fmt_number(p["count"], locale)))
+        else:
+            lines.append(_("Thank you for giving blood — it helps patients when they need it most."))
+        lines.append(_("When a hospital near you needs your blood type, we will message you here. "
+                       "You can also give at any blood donation site."))
+        lines.append(_("You can turn these reminders off in /me."))
+        return "\n".join(lines), None
+
+    if kind is Kind.lead_digest:
+        return render_digest(p, _, locale), None
+
     raise ValueError(message.kind)  # pragma: no cover
+
+
+def _type_counts(rows: list, _, locale: str, *, covered: bool = False) -> str:
+    def one(r) -> str:
+        text = f"{format_blood_type(r[0], r[1])} <b>{fmt_number(r[2], locale)}</b>"
+        return text + (" " + _("({n} covered)").format(n=fmt_number(r[3], locale)) if covered else "")
+
+    return " · ".join(one(r) for r in rows)
+
+
+def render_digest(p: dict[str, Any], _, locale: str) -> str:
+    """Counts only, never names or phones: a lead may forward it (DOMAIN.md §7)."""
+    n = partial(fmt_number, locale=locale)
+    negative = [r for r in p["eligible"] if r[1] == "-"]
+    positive = [r for r in p["eligible"] if r[1] == "+"]
+    lines = [
+        _("📋 <b>Weekly digest — {club}</b>").format(club=escape(p["club"])),
+        _("👥 {members} members; {eligible} likely able to give today:").format(
+            members=n(p["members"]), eligible=n(p["eligible_total"])),
+        _type_counts(negative, _, locale),
+        _type_counts(positive, _, locale),
+        _("⏸ Paused or deferred: {n}").format(n=n(p["paused"])),
+        _("📵 Not reachable on Telegram (phone them when needed): {n}").format(n=n(p["unreachable"])),
+        "",
+    ]
+    km = n(p["radius_km"])
+    if p["requests_total"]:
+        lines.append(_("🏥 Requests within {km} km in the past {days} days: {n}, {covered} covered.").format(
+            km=km, days=p["days"], n=n(p["requests_total"]), covered=n(p["covered_total"])))
+        lines.append(_type_counts(p["requests"], _, locale, covered=True))
+    else:
+        lines.append(_("🏥 No requests within {km} km in the past {days} days.").format(km=km, days=p["days"]))
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The dispatcher's moving parts around one Bot: the engine, the outbox sender, the scheduler.
+"""The dispatcher's moving parts around one Bot: the engine, the reminders, the outbox sender, the scheduler.
 
 They start with the polling loop and stop with it (aiogram's startup/shutdown hooks),
 so the bot, the demo and the tests run the same assembly.
@@ -19,8 +19,12 @@ from bot.render import render_outgoing
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
+from dispatcher.eligible_again import EligibleAgain
+from dispatcher.lead_digest import LeadDigest
 from dispatcher.messages import Kind
-from dispatcher.scheduling import DispatchScheduler
+from dispatcher.reminders import Reminders
+from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
+from dispatcher.staff_nudges import StaffNudges
 from dispatcher.sender import RateLimiter, Sender, replace_unreachable
 from redreserve.clock import Clock
 from redreserve.config import Settings
@@ -37,6 +41,11 @@ class Runtime:
         # Tests and simulations drive time themselves (engine.tick after moving their clock);
         # APScheduler only ever runs on the wall clock.
         self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
+        # Each source is one kind of scheduled message (dispatcher.reminders); tests call reminders.run_due().
+        self.reminders = Reminders(sessionmaker, settings, clock=clock,
+                                   sources=[EligibleAgain(settings), LeadDigest(settings), StaffNudges(settings)])
+        self.reminder_scheduler = (ReminderScheduler(self.reminders, self.scheduler.scheduler)
+                                   if self.scheduler is not None else None)
         self.sender: Sender | None = None
         self.started = asyncio.Event()
 
@@ -52,10 +61,19 @@ class Runtime:
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={Kind.board.value: self.engine.board_params})
-        self.engine.kick = self.sender.kick
+        sender = self.sender
+
+        def after_change() -> None:
+            # Every engine transaction may have written messages, and may bring a nudge forward.
+            sender.kick()
+            self.reminders.poke()
+
+        self.engine.kick = after_change
+        self.reminders.kick = self.sender.kick
         await self.sender.start()
         if self.scheduler is not None:
             await self.scheduler.start()  # re-arms open requests from the database
+            await self.reminder_scheduler.start()  # one run: makes up what is overdue, arms the next
         self.started.set()
 
     async def stop(self) -> None:

@@ -23,6 +23,7 @@ class Kind(str, enum.Enum):
     declined = "declined"  # edits the call after "can't": thank you
     donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
     stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
+    eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
     posted = "posted"  # to the hospital's other staff: the request is out, /board N follows it
@@ -34,6 +35,7 @@ class Kind(str, enum.Enum):
     # to a club lead
     lead_rare = "lead_rare"  # a rare-type request, paged at once, with the club's call list
     lead_exhausted = "lead_exhausted"  # nobody left to message: the club's call list
+    lead_digest = "lead_digest"  # weekly: the club's members able to give per type, and the requests around it
 
 
 def _type(p: dict[str, Any]) -> str:
@@ -43,6 +45,11 @@ def _type(p: dict[str, Any]) -> str:
 def _call_list(p: dict[str, Any]) -> str:
     rows = p.get("call_list") or []
     return "".join(f"\n  {r['name']} {r['phone']} ({r['type']})" for r in rows)
+
+
+def _counts(rows: list) -> str:
+    """[[abo, rh, n, ...], …] → "O- 2 · A- 0"; a fourth number is shown as "(k covered)"."""
+    return " · ".join(f"{r[0]}{r[1]} {r[2]}" + (f" ({r[3]} covered)" if len(r) > 3 else "") for r in rows)
 
 
 def render_plain(kind: str, p: dict[str, Any]) -> str:
@@ -89,4 +96,13 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
     if k is Kind.lead_exhausted:
         return (f"Request #{p['request_id']} ({_type(p)} at {p['hospital']}) has nobody left to message. "
                 f"Please phone these members:{_call_list(p)}")
+    if k is Kind.eligible_again:
+        return (f"From today you may donate blood again. Thank you for your {p['count']} donation(s)! "
+                "You can turn these reminders off in /me.")
+    if k is Kind.lead_digest:
+        return (f"Weekly digest for {p['club']} ({p['week']}): {p['members']} members, {p['eligible_total']} "
+                f"able to give now: {_counts(p['eligible'])}. Paused or deferred: {p['paused']}; not reachable "
+                f"on Telegram: {p['unreachable']}. Requests within {p['radius_km']:g} km in {p['days']} days: "
+                f"{p['requests_total']}, {p['covered_total']} covered" + (f": {_counts(p['requests'])}"
+                                                                          if p['requests'] else "") + ".")
     raise ValueError(kind)  # pragma: no cover

@@ -199,6 +199,20 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class ReminderRun(SQLModel, table=True):
+    """One row per reminder source, written first in each of its runs (dispatcher.reminders).
+
+    The write takes the lock up front: on PostgreSQL it serialises runs of one source, on
+    SQLite a read-then-write run cannot fail with SQLITE_BUSY_SNAPSHOT. It also shows when
+    each source last ran.
+    """
+
+    __tablename__ = "reminder_run"
+
+    name: str = Field(primary_key=True)
+    ran_at: datetime
+
+
 # Searching a few grid cells for one blood type is the hot path of every wave
 # (bench/rank.py). With the location in the index, the nearest compatible donors
 # are found from the index alone; only those few are then read in full.

@@ -47,6 +47,15 @@ async def set_contact_consent(
     await session.commit()
 
 
+async def set_eligible_reminder(session: AsyncSession, donor: Donor, on: bool, *, now: datetime) -> None:
+    """The "you may donate again" reminder, switched by the donor alone; audited like the consent to calls."""
+    donor.remind_eligible = on
+    donor.updated_at = now
+    session.add(donor)
+    audit(session, donor.telegram_id, "reminder.eligible." + ("on" if on else "off"), f"donor:{donor.id}", at=now)
+    await session.commit()
+
+
 async def record_donation(
     session: AsyncSession, donor: Donor, when: date, *, now: datetime, recorded_by: int | None,
     component: str = "whole_blood", volume_ml: int | None = None, hospital_id: int | None = None, place: str = "",

@@ -104,6 +104,7 @@ class Donor(SQLModel, table=True):
     status_until: date | None = None
     deferral_reason: str | None = None  # a coarse category, never a diagnosis
     locale: str | None = None
+    remind_eligible: bool = True  # "you may donate again" on the day the interval ends (opt-out in /me)
     consent_profile_at: datetime | None = None
     consent_contact_at: datetime | None = None
     consent_location_at: datetime | None = None

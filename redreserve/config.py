@@ -119,6 +119,13 @@ class SendConfig(_Section):
     poll_interval_s: float = Field(default=0.5, gt=0)
 
 
+def _check_hh_mm(v: str) -> str:
+    hh, _, mm = v.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+        raise ValueError("must be HH:MM, 24 h")
+    return v
+
+
 class DispatchConfig(_Section):
     """How the dispatcher asks donors; every number here is a default from DOMAIN.md §5–6 or a design choice."""
 
@@ -153,10 +160,39 @@ class DispatchConfig(_Section):
     @field_validator("quiet_start", "quiet_end")
     @classmethod
     def _hh_mm(cls, v: str) -> str:
-        hh, _, mm = v.partition(":")
-        if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
-            raise ValueError("must be HH:MM, 24 h")
-        return v
+        return _check_hh_mm(v)
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class RemindersConfig(_Section):
+    """Scheduled messages (issue 4). Times are local, in [bot] timezone."""
+
+    # Donors: "you may donate again", on the day the interval after their last donation ends.
+    eligible_enabled: bool = True
+    eligible_time: str = "09:00"
+    # Club leads: a weekly digest of their roster and of the requests around the club.
+    digest_enabled: bool = True
+    digest_weekday: str = "monday"
+    digest_time: str = "08:00"
+    digest_days: int = Field(default=7, ge=1, le=31)  # how far back the digest looks at requests
+    # Hospital staff: a donor who said available is not marked arrived after her travel time plus this.
+    arrival_margin_min: float = Field(default=30, ge=0)
+    # Hospital staff: a request not covered this long before its deadline (at most a quarter of its time).
+    deadline_nudge_min: float = Field(default=30, ge=0)
+
+    @field_validator("eligible_time", "digest_time")
+    @classmethod
+    def _hh_mm(cls, v: str) -> str:
+        return _check_hh_mm(v)
+
+    @field_validator("digest_weekday")
+    @classmethod
+    def _weekday(cls, v: str) -> str:
+        if v.lower() not in WEEKDAYS:
+            raise ValueError("must be a weekday name in English, e.g. 'monday'")
+        return v.lower()
 
 
 class Settings(BaseSettings):
@@ -167,6 +203,7 @@ class Settings(BaseSettings):
     bot: BotConfig = Field(default_factory=BotConfig)
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -69,6 +69,11 @@ class BotEnv:
     def engine(self):
         return self.dp["engine"]
 
+    @property
+    def reminders(self):
+        """The reminders service: tests move ``clock`` and call ``reminders.run_due()`` (no APScheduler)."""
+        return self.dp["runtime"].reminders
+
     async def drain(self) -> None:
         """Wait until the outbox has been sent (the dispatcher's messages reach the simulator).
 

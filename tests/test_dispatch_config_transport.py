@@ -22,8 +22,12 @@ def test_every_intent_has_a_plain_english_rendering():
               "deadline_local": "10:00 10/03/2026", "distance_km": 4.2, "travel_min": 12, "asked": 9,
               "next_wave_min": 20, "name": "An", "phone": "+84912345678", "confirmed": 1, "target": 4,
               "call_list": [{"name": "Bình", "phone": "+84900000000", "type": "O-"}], "state": "covered",
-              "donated": 1, "donors": [{"name": "An", "state": "donated"}], "volume_ml": 350, "count": 5,
-              "next_date": "10/06/2026", "minutes": 40, "minutes_left": 30, "contact_id": 3}
+              "donated": 1, "donors": [{"name": "An", "state": "donated"}], "volume_ml": 350,
+              "next_date": "10/06/2026", "minutes": 40, "minutes_left": 30, "contact_id": 3,
+              # reminders (dispatcher.eligible_again, dispatcher.lead_digest)
+              "count": 3, "club": "CLB", "week": "2026-W49", "members": 8, "eligible": [["O", "-", 2]],
+              "eligible_total": 2, "paused": 1, "unreachable": 0, "radius_km": 100.0, "days": 7,
+              "requests": [["O", "-", 1, 1]], "requests_total": 1, "covered_total": 1}
     for kind in Kind:
         assert render_plain(kind.value, params)
 

@@ -20,6 +20,7 @@ from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
 from dispatcher.eligibility import DonorFacts, assess, next_donation_date
+from dispatcher.reminders import Reminders
 from models import donors
 from models.directory import Roles
 from models.tables import Donor
@@ -38,7 +39,7 @@ MAX_PAUSE_DAYS = 365
 @router.message(Command(*DONOR_COMMANDS))
 async def donor_command(
     message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock, settings: Settings,
-    i18n: I18n,
+    i18n: I18n, reminders: Reminders,
 ) -> None:
     if roles.donor_id is None:
         await message.answer(_("You are not registered as a donor yet. Send /start to register."))
@@ -52,6 +53,7 @@ async def donor_command(
         await ask_pause(message, state)
     elif command == "resume":
         await resume(message, session, donor, clock, settings)
+        reminders.poke()
     elif command == "donated":
         await state.set_state(DonatedElsewhere.date)
         builder = InlineKeyboardBuilder()
@@ -100,6 +102,10 @@ def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Setting
     lines.append(
         _("📣 Emergency calls: on") if donor.consent_contact_at else _("🔕 Emergency calls: off")
     )
+    lines.append(
+        _("🔔 Reminder when you may give again: on") if donor.remind_eligible
+        else _("🔕 Reminder when you may give again: off")
+    )
     return "\n".join(lines)
 
 
@@ -111,7 +117,11 @@ def profile_keyboard(donor: Donor):
         builder.button(text=_("🔕 Stop emergency calls"), callback_data=DonorCb(action="calls_off"))
     else:
         builder.button(text=_("📣 Allow emergency calls"), callback_data=DonorCb(action="calls_on"))
-    builder.adjust(2, 1)
+    if donor.remind_eligible:
+        builder.button(text=_("🔕 Turn off this reminder"), callback_data=DonorCb(action="remind_off"))
+    else:
+        builder.button(text=_("🔔 Remind me when I may give again"), callback_data=DonorCb(action="remind_on"))
+    builder.adjust(2, 1, 1)
     return builder.as_markup()
 
 
@@ -127,16 +137,20 @@ async def _own_donor(query: CallbackQuery, session: AsyncSession, roles: Roles) 
     return donor
 
 
-@router.callback_query(DonorCb.filter(F.action.in_({"calls_on", "calls_off"})))
-async def toggle_calls(
+@router.callback_query(DonorCb.filter(F.action.in_({"calls_on", "calls_off", "remind_on", "remind_off"})))
+async def toggle_contact(
     query: CallbackQuery, callback_data: DonorCb, session: AsyncSession, roles: Roles, clock: Clock,
-    settings: Settings,
+    settings: Settings, reminders: Reminders,
 ) -> None:
     donor = await _own_donor(query, session, roles)
     if donor is None:
         return
-    await donors.set_contact_consent(session, donor, callback_data.action == "calls_on", now=clock(),
-                                     policy_version=settings.bot.policy_version)
+    if callback_data.action in ("calls_on", "calls_off"):
+        await donors.set_contact_consent(session, donor, callback_data.action == "calls_on", now=clock(),
+                                         policy_version=settings.bot.policy_version)
+    else:
+        await donors.set_eligible_reminder(session, donor, callback_data.action == "remind_on", now=clock())
+    reminders.poke()  # consent or the reminder switched on may bring a reminder forward
     await query.answer(_("Saved."))
     clubs = await donors.club_names(session, donor.id)
     await query.message.edit_text(profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
@@ -263,18 +277,19 @@ async def resume(message: Message, session: AsyncSession, donor: Donor, clock: C
 
 @router.callback_query(DonatedElsewhere.date, DonorCb.filter(F.action == "donated_today"))
 async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncSession, roles: Roles,
-                        clock: Clock, settings: Settings) -> None:
+                        clock: Clock, settings: Settings, reminders: Reminders) -> None:
     donor = await _own_donor(query, session, roles)
     if donor is None:
         return
     await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
     await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings)
+    reminders.poke()
 
 
 @router.message(DonatedElsewhere.date, F.text)
 async def donated_on(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
-                     settings: Settings, i18n: I18n) -> None:
+                     settings: Settings, i18n: I18n, reminders: Reminders) -> None:
     try:
         when = parse_past_date(message.text, today=local_today(clock))
     except ParseError as err:
@@ -282,6 +297,7 @@ async def donated_on(message: Message, state: FSMContext, session: AsyncSession,
         return
     donor = await session.get(Donor, roles.donor_id)
     await record_elsewhere(message, session, donor, when, state, clock, settings)
+    reminders.poke()  # a donation dated in the past may bring the "donate again" day forward
 
 
 async def record_elsewhere(message, session, donor, when, state, clock, settings) -> None:

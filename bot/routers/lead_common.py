@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import LeadClubCb
 from bot.keyboards import BLOOD_VALUES, split_blood  # noqa: F401  (re-exported to the lead routers)
 from bot.routing import RouterTemplate
+from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import Roles
@@ -65,6 +66,7 @@ class LeadCtx:
     i18n: I18n
     bot: Bot
     actor: int
+    reminders: Reminders | None = None  # poked after a member's dates or status change
 
     @property
     def today(self) -> date:
@@ -73,7 +75,7 @@ class LeadCtx:
 
 def lead_ctx(data: dict[str, Any], actor: int) -> LeadCtx:
     return LeadCtx(data["session"], data["state"], data["settings"], data["clock"], data["i18n"], data["bot"],
-                   actor)
+                   actor, data.get("reminders"))
 
 
 def leads(roles: Roles | None, club_id: int | None) -> bool:

@@ -37,6 +37,7 @@ from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
 from dispatcher.eligibility import DonorFacts, assess
+from dispatcher.reminders import Reminders
 from models import members
 from models.directory import Roles
 from models.tables import Donor, DonorStatus
@@ -241,6 +242,8 @@ async def _ask_typed(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: Lead
 async def _save(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx, field: str,
                 **changes: Any) -> None:
     await members.edit_member(ctx.session, donor, cb.club_id, field, actor=ctx.actor, now=ctx.clock(), **changes)
+    if ctx.reminders is not None:
+        ctx.reminders.poke()  # a changed status or donation date may bring the "donate again" day forward
     await query.answer(_("Saved."))
     await edit(query.message, card_text(donor, ctx.today, ctx.settings), card_markup(cb.club_id, donor.id, cb.back))
 
@@ -319,7 +322,7 @@ def parse_field(field: str, text: str, today: date, region: str) -> dict[str, An
 
 @router.message(MemberEdit.value, F.text)
 async def got_member_value(message: Message, state: FSMContext, session: AsyncSession, roles: Roles,
-                           clock: Clock, settings: Settings, i18n: I18n) -> None:
+                           clock: Clock, settings: Settings, i18n: I18n, reminders: Reminders) -> None:
     data = await state.get_data()
     club_id, field = data.get("club_id"), data.get("field")
     donor = await members.roster_member(session, club_id, data.get("donor_id", 0)) if leads(roles, club_id) else None
@@ -349,6 +352,7 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
         await session.rollback()
         await message.answer(_("Another donor already has the number {phone}.").format(phone=changes["phone"]))
         return
+    reminders.poke()
     await state.clear()
     await message.answer(card_text(donor, today, settings), reply_markup=card_markup(club_id, donor.id,
                                                                                    data.get("back", "")))

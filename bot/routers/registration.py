@@ -27,6 +27,7 @@ from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
 from dispatcher.eligibility import DonorFacts, assess
+from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import list_clubs, nearest_clubs, roles_of
@@ -544,11 +545,12 @@ async def cancel_at_summary(query: CallbackQuery, state: FSMContext) -> None:
 @router.callback_query(Registration.summary, RegCb.filter(F.action == "confirm"))
 async def confirmed(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, clock: Clock, settings: Settings,
-    tg_user: TelegramUser, is_admin: bool, bot: Bot, i18n: I18n,
+    tg_user: TelegramUser, is_admin: bool, bot: Bot, i18n: I18n, reminders: Reminders,
 ) -> None:
     data = await state.get_data()
     locale = tg_user.locale or i18n.current_locale
     donor = await save_donor(session, data, query.from_user.id, tg_user.locale, clock)
+    reminders.poke()  # a new donor's "donate again" day may come before the one the reminders wait for
     if donor is None:
         await query.answer(
             _("This number is already registered by another Telegram account. Please ask your club lead to help."),

@@ -1,0 +1,91 @@
+"""Donors: "you may donate again", on the local day the wait after their last donation ends.
+
+The day is :func:`dispatcher.eligibility.next_donation_date` (the most recent donation's
+kind sets the wait, DOMAIN.md §2); SQL only narrows the search by date. Sent at the
+configured local time, once per (donor, day), to donors the bot may write to: linked to
+Telegram and not blocked (DOMAIN.md §8), consented to be contacted (§7), opted in
+(``Donor.remind_eligible``), and with nothing else standing in the way that day (a pause,
+a deferral, age, weight: :func:`dispatcher.eligibility.assess`). A day the bot missed
+entirely is not made up later: "you may donate again" a week late is noise.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from dispatcher.candidates import messageable_conditions
+from dispatcher.compat import COMPONENTS
+from dispatcher.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
+from dispatcher.messages import Kind
+from dispatcher.outbox import enqueue
+from dispatcher.reminders import hh_mm, local_at
+from models.tables import Donor, TelegramUser
+
+
+def eligible_key(donor_id: int, day: date) -> str:
+    return f"eligible:{donor_id}:{day.isoformat()}"
+
+
+class EligibleAgain:
+    name = "eligible_again"
+
+    def __init__(self, settings) -> None:
+        self.enabled = settings.reminders.eligible_enabled
+        self.at = hh_mm(settings.reminders.eligible_time)
+        self.tz = ZoneInfo(settings.bot.timezone)
+        self.rules = settings.eligibility
+        # Every wait a donation can set (None: a donation of unknown kind).
+        self.intervals = sorted({interval_days(c, self.rules) for c in (None, *COMPONENTS)})
+
+    async def run(self, session, now: datetime) -> datetime | None:
+        if not self.enabled:
+            return None
+        today = now.astimezone(self.tz).date()
+        time_has_come = now >= local_at(today, self.at, self.tz)
+        if time_has_come:
+            for donor, locale in await self._due(session, today):
+                await enqueue(session, key=eligible_key(donor.id, today), chat_id=donor.telegram_id,
+                              kind=Kind.eligible_again.value, params={"count": donor.donation_count},
+                              now=now, locale=donor.locale or locale)
+        day = await self._next_day(session, today + timedelta(days=1) if time_has_come else today)
+        return None if day is None else local_at(day, self.at, self.tz)
+
+    def _reachable(self, stmt):
+        return (stmt.join(TelegramUser, TelegramUser.telegram_id == Donor.telegram_id)
+                .where(*messageable_conditions(require_consent=True), Donor.remind_eligible.is_(True)))
+
+    async def _due(self, session, today: date) -> list[tuple[Donor, str | None]]:
+        """Donors whose wait ends today and who may be told so."""
+        days = [today - timedelta(days=d) for d in self.intervals]
+        rows = (await session.exec(self._reachable(select(Donor, TelegramUser.locale))
+                                   .where(Donor.last_donation_date.in_(days)).order_by(Donor.id))).all()
+        out = []
+        for donor, locale in rows:
+            facts = DonorFacts.of(donor)
+            if next_donation_date(facts, self.rules) != today:
+                continue
+            # Not knowing one's blood type does not stop anyone from giving at a blood drive.
+            if set(assess(facts, today, self.rules).reasons) - {UNKNOWN_TYPE}:
+                continue
+            out.append((donor, locale))
+        return out
+
+    async def _next_day(self, session, first: date) -> date | None:
+        """The earliest day from ``first`` on when some reachable, opted-in donor's wait ends."""
+        days = []
+        # The wait depends only on the kind of the last donation: per kind, the earliest donation
+        # whose wait ends on or after ``first`` (a few index range scans on the date).
+        for component in (None, *COMPONENTS):
+            wait = interval_days(component, self.rules)
+            kind = (Donor.last_donation_component.is_(None) if component is None
+                    else Donor.last_donation_component == component)
+            last = (await session.exec(self._reachable(select(func.min(Donor.last_donation_date)))
+                                       .where(kind, Donor.last_donation_date >= first - timedelta(days=wait)))).one()
+            if last is not None:
+                days.append(next_donation_date(DonorFacts(None, None, None, None, None, last, component),
+                                               self.rules))
+        return min(days, default=None)
