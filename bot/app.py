@@ -31,8 +31,10 @@ from bot.routers import (
     lead_files,
     lead_members,
     lead_roster,
+    group,
     registration,
     staff,
+    staff_request,
 )
 from bot.runtime import Runtime
 from bot.storage import SqlStorage
@@ -75,9 +77,10 @@ def build_dispatcher(
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
     UserLocaleMiddleware(i18n).setup(dp)
     dp["i18n_instance"] = i18n
-    # Order matters: lead.py's commands come before the leads' routers that read typed answers.
+    # Order matters: lead.py's commands come before the leads' routers that read typed answers;
+    # staff's /urgent and /request before group.py, which refuses them to everyone else in a group.
     routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, staff,
-               answers, fallback)
+               staff_request, group, answers, fallback)
     dp.include_routers(*(m.router.build() for m in routers))
     return dp
 

@@ -104,3 +104,11 @@ class AnswerCb(CallbackData, prefix="ans"):
 class UrgentCb(CallbackData, prefix="urg"):
     action: str  # send | cancel
     hospital_id: int = 0
+
+
+class RequestCb(CallbackData, prefix="rq"):
+    """A step of the guided /request. Only valid on the flow's current message and step."""
+
+    action: str  # bt | comp | units | units_other | urg | deadline | back | rh | note_write | skip | send | restart | cancel
+    value: str = ""
+    hospital_id: int = 0  # send: the hospital posting (staff of several choose here)

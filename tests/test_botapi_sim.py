@@ -25,6 +25,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -542,7 +543,8 @@ async def test_group_privacy_mode_delivers_only_commands_and_replies_to_the_bot(
 
     plain = sim.push_message(USER, "/request", chat_id=GROUP, chat_type="supergroup")
     mentioned = sim.push_message(USER, "/request@RedReserve_bot", chat_id=GROUP, chat_type="supergroup")
-    asked = await bot.send_message(GROUP, "Note?")
+    asked = await bot.send_message(GROUP, "Note?", reply_to_message_id=plain["message"]["message_id"],
+                                   reply_markup=ForceReply(force_reply=True, selective=True))
     reply = sim.push_message(USER, "ward 3", chat_id=GROUP, chat_type="supergroup",
                              reply_to_message_id=asked.message_id)
     not_to_bot = sim.push_message(OTHER, "me too", chat_id=GROUP, chat_type="supergroup",
@@ -550,7 +552,8 @@ async def test_group_privacy_mode_delivers_only_commands_and_replies_to_the_bot(
     assert "update_id" not in not_to_bot
     delivered = await bot.get_updates(timeout=0)
     assert [u.update_id for u in delivered] == [plain["update_id"], mentioned["update_id"], reply["update_id"]]
-    assert delivered[2].message.reply_to_message.message_id == asked.message_id
+    quoted = delivered[2].message.reply_to_message  # as the Bot API quotes it: no ForceReply, one level
+    assert quoted.message_id == asked.message_id and quoted.reply_markup is None and quoted.reply_to_message is None
 
 
 async def test_group_privacy_off_delivers_all_group_messages():

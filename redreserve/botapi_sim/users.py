@@ -82,7 +82,10 @@ class SimulatedUsers:
             original = self.world.get_message(chat_id, reply_to_message_id)
             if original is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
-            content = {**content, "reply_to_message": copy.deepcopy(original)}
+            # As the Bot API shows it: inline keyboards only (a ForceReply is not echoed), one level deep.
+            quoted = api_view(original)
+            quoted.pop("reply_to_message", None)
+            content = {**content, "reply_to_message": quoted}
         message = self.world.add_message(chat_id, user, content)
         if chat_type != PRIVATE and self.group_privacy and not self.meant_for_bot(message):
             # Privacy mode: the people in the group see it, the bot never hears of it.
