@@ -293,6 +293,10 @@ async def test_in_a_group_chatter_gets_no_reply_and_start_or_help_one_short_note
     assert len(replies) == 1 and "/request" in replies[0]["text"] and "private chat" in replies[0]["text"]
     replies = await nurse.send("/help@redreserve_bot")
     assert len(replies) == 1 and "/request" in replies[0]["text"]
+    # Buttons of private journeys, forged in the group, are answered and change nothing.
+    for data in ("lang:en", "dn:calls_off:", "cons:profile"):
+        await stranger.press(replies[0]["message_id"], data)
+        assert "no longer active" in stranger.alerts()[-1]
     # Writing in a group does not open a private chat with the bot (DOMAIN.md §8).
     async with env.sessionmaker() as s:
         assert await s.get(TelegramUser, stranger.id) is None
@@ -302,6 +306,9 @@ async def test_in_a_group_chatter_gets_no_reply_and_start_or_help_one_short_note
         await nurse.tap(label)
     assert await nurse.send("đang chờ bác sĩ ký") == []
     assert "Skip" in " ".join(nurse.buttons())
+    # A reply to the form itself is meant for the bot: it is the note.
+    replies = await nurse.send("Khoa Nhi", reply_to=form(nurse)["message_id"])
+    assert "Note: Khoa Nhi" in replies[-1]["text"] and "Send to donors" in " ".join(nurse.buttons())
 
 
 async def test_two_nurses_in_one_group_fill_in_their_own_forms(env):
@@ -331,3 +338,61 @@ async def test_two_nurses_in_one_group_fill_in_their_own_forms(env):
 def test_staff_menus_offer_the_guided_request():
     menu = [c for c, _d in commands_for(Roles(donor_id=None, staff_hospital_ids=[1]), False)]
     assert menu[:2] == ["request", "urgent"]
+
+
+async def test_a_deadline_that_lapses_while_the_form_waits_is_asked_again(env):
+    staff, _donors = await seed(env, [("O", "+", 1)])
+    await staff.send("/request")
+    for label in ("O+", "Red cells", "1", "Set a deadline"):
+        await staff.tap(label)
+    await staff.send("10:30")  # half an hour from now
+    for label in ("Urgent", "Skip"):
+        await staff.tap(label)
+    env.clock.advance(minutes=45)  # the form was left open
+    await staff.tap("Send to donors")
+    assert "deadline has passed" in staff.alerts()[-1]
+    assert "How urgent" in form(staff)["text"] and "Needed by" not in form(staff)["text"]
+    assert await requests(env) == []
+    await staff.tap("Urgent")
+    await staff.tap("Skip")
+    await staff.tap("Send to donors")
+    await env.drain()
+    assert len(await requests(env)) == 1
+
+
+async def test_a_repeated_press_of_the_same_step_is_harmless(env):
+    staff, _donors = await seed(env, [("O", "+", 1)])
+    await staff.send("/request")
+    first = staff.last()
+    await staff.tap("O+")
+    await staff.press(first["message_id"], "rq:restart::0")  # back to the first screen…
+    await staff.press(first["message_id"], "rq:restart::0")  # …twice: the same screen again, no error
+    assert "Which blood type" in now(staff, first)["text"] and "Blood type:" not in now(staff, first)["text"]
+
+
+async def test_group_chats_get_the_staff_commands_in_their_menu(env):
+    from bot.commands import set_default_commands
+
+    await set_default_commands(env.bot, env.dp["i18n_instance"])
+    group_menu = env.sim.commands({"type": "all_group_chats"}, "vi")
+    assert [c["command"] for c in group_menu] == ["request", "urgent", "help", "cancel"]
+    assert group_menu[0]["description"] == "Gửi yêu cầu máu, từng bước"
+    assert "request" not in [c["command"] for c in env.sim.commands(None, "en")]  # donors' default menu
+
+
+async def test_new_staff_learn_about_request_and_see_it_in_their_menu(env):
+    from models.directory import create_invite
+
+    async with env.sessionmaker() as s:
+        hospital = Hospital(name="Bệnh viện Kiến An", lat=20.8, lon=106.6)
+        s.add(hospital)
+        await s.commit()
+        invite = await create_invite(s, "staff", hospital_id=hospital.id, now=env.clock(), actor="test")
+        code = invite.code
+    nurse = env.user(first_name="Y tá Mai", language_code="en")
+    replies = await nurse.send(f"/start {code}")
+    assert "staff of Bệnh viện Kiến An" in replies[-1]["text"] and "/request" in replies[-1]["text"]
+    menu = [c["command"] for c in env.sim.commands({"type": "chat", "chat_id": nurse.id})]
+    assert menu[:2] == ["request", "urgent"]
+    await nurse.send("/request")
+    assert "Which blood type" in nurse.last_text()

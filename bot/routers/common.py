@@ -53,8 +53,9 @@ async def start(
         if redemption.kind == "staff":
             await state.clear()
             await message.answer(
-                _("✅ You are now staff of <b>{hospital}</b>.\nPost an urgent request with "
-                  "/urgent followed by the blood type and units, e.g. /urgent O- 2.").format(
+                _("✅ You are now staff of <b>{hospital}</b>.\nPost a request step by step with /request, or "
+                  "at once with /urgent followed by the blood type and units, e.g. /urgent O- 2. Both work in "
+                  "your hospital's staff group too, once the bot is added there.").format(
                     hospital=escape(redemption.hospital.name))
             )
             return
@@ -123,7 +124,7 @@ async def language(message: Message) -> None:
     await message.answer("Chọn ngôn ngữ / Choose your language:", reply_markup=keyboards.language_keyboard())
 
 
-@router.callback_query(LangCb.filter(), ~StateFilter(Registration.language))
+@router.callback_query(LangCb.filter(), ~StateFilter(Registration.language), F.message.chat.type == "private")
 async def set_language(
     query: CallbackQuery, callback_data: LangCb, state: FSMContext, session: AsyncSession, tg_user: TelegramUser,
     roles: Roles, is_admin: bool, bot: Bot, i18n: I18n,

@@ -190,7 +190,8 @@ def screen(step: str, rq: dict[str, Any], ctx: Ctx) -> tuple[str, InlineKeyboard
     elif step == RequestFlow.confirm.state:
         question = _("Please check. Donors nearby will be messaged as soon as you send.")
         if len(ctx.hospitals) == 1:
-            kb.button(text=_("📣 Send to donors"), callback_data=RequestCb(action="send", hospital_id=ctx.hospitals[0].id))
+            kb.button(text=_("📣 Send to donors"),
+                      callback_data=RequestCb(action="send", hospital_id=ctx.hospitals[0].id))
         else:  # staff of several hospitals choose here, as with /urgent
             for hospital in ctx.hospitals:
                 kb.button(text="📣 " + hospital.name, callback_data=RequestCb(action="send", hospital_id=hospital.id))
@@ -225,7 +226,11 @@ async def _edit_to(query: CallbackQuery, state: FSMContext, rq: dict[str, Any], 
     await state.set_state(step)
     await state.update_data(rq=rq)
     await query.answer()
-    await query.message.edit_text(text, reply_markup=markup)
+    try:
+        await query.message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:  # a repeated press shows the same screen again (DOMAIN.md §8)
+        if "not modified" not in str(exc):
+            raise
 
 
 async def _send_to(message: Message, state: FSMContext, rq: dict[str, Any], step: str, ctx: Ctx,
@@ -404,7 +409,7 @@ async def typed(message: Message, state: FSMContext, roles: Roles, session: Asyn
     ctx = await _ctx(message, roles, session, settings, clock)
     if ctx.group:
         reply_to = message.reply_to_message
-        if rq.get("prompt") is None or reply_to is None or reply_to.message_id != rq["prompt"]:
+        if reply_to is None or reply_to.message_id not in (rq.get("prompt"), data.get("form_msg")):
             return  # the group's own conversation (a bot with privacy off hears it all)
     step = await state.get_state()
     try:
@@ -431,7 +436,7 @@ async def _retry(message: Message, state: FSMContext, rq: dict[str, Any], step: 
     question = {RequestFlow.units.state: _units_question(ctx), RequestFlow.deadline.state: _deadline_question(),
                 RequestFlow.note.state: _note_question()}[step]
     await _drop_prompt(message, rq)
-    prompt = await message.reply(error + "\n" + _cap(question), reply_markup=ForceReply(force_reply=True, selective=True),
-                                 allow_sending_without_reply=True)
+    prompt = await message.reply(error + "\n" + _cap(question), allow_sending_without_reply=True,
+                                 reply_markup=ForceReply(force_reply=True, selective=True))
     rq["prompt"] = prompt.message_id
     await state.update_data(rq=rq)
