@@ -27,6 +27,7 @@ from bot.routers import (
     common,
     donor,
     fallback,
+    group,
     lead,
     lead_add,
     lead_files,
@@ -34,6 +35,7 @@ from bot.routers import (
     lead_roster,
     registration,
     staff,
+    staff_request,
 )
 from bot.runtime import Runtime
 from bot.storage import SqlStorage
@@ -77,9 +79,10 @@ def build_dispatcher(
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
     UserLocaleMiddleware(i18n).setup(dp)
     dp["i18n_instance"] = i18n
-    # Order matters: lead.py's commands come before the leads' routers that read typed answers.
+    # Order matters: lead.py's commands come before the leads' routers that read typed answers;
+    # staff's /urgent and /request before group.py, which refuses them to everyone else in a group.
     routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, staff,
-               board, answers, fallback)
+               staff_request, group, board, answers, fallback)
     dp.include_routers(*(m.router.build() for m in routers))
     return dp
 

@@ -114,3 +114,11 @@ class BoardCb(CallbackData, prefix="bd"):
     r: int  # request id
     v: int = 0  # addu: the units the presser saw; pick, mark: the contact id
     x: str = ""  # addu: how many; mark: arrived | no_show | donated250…; cancel_yes: the reason
+
+
+class RequestCb(CallbackData, prefix="rq"):
+    """A step of the guided /request. Only valid on the flow's current message and step."""
+
+    action: str  # bt | comp | units | units_other | urg | deadline | back | rh | note_write | skip | send | restart | cancel
+    value: str = ""
+    hospital_id: int = 0  # send: the hospital posting (staff of several choose here)

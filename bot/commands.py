@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LOCALES
@@ -27,6 +27,7 @@ LEAD = [
     ("invitelink", N_("Invite link for new donors")),
 ]
 STAFF = [
+    ("request", N_("Post a blood request, step by step")),
     ("urgent", N_("Urgent request, e.g. /urgent O- 2")),
     ("board", N_("Live board of a request, e.g. /board 12")),
     ("report", N_("After-action report, e.g. /report 12")),
@@ -52,10 +53,15 @@ def commands_for(roles, is_admin: bool) -> list[tuple[str, str]]:
     return items + ALWAYS
 
 
+# In groups the bot serves a hospital's staff; everything else happens in private chats.
+GROUP = STAFF + ALWAYS
+
+
 async def set_default_commands(bot: Bot, i18n: I18n) -> None:
     for locale in LOCALES:
-        cmds = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in DONOR + ALWAYS]
-        await bot.set_my_commands(cmds, scope=BotCommandScopeDefault(), language_code=locale)
+        for scope, items in ((BotCommandScopeDefault(), DONOR + ALWAYS), (BotCommandScopeAllGroupChats(), GROUP)):
+            cmds = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in items]
+            await bot.set_my_commands(cmds, scope=scope, language_code=locale)
 
 
 async def set_user_commands(bot: Bot, i18n: I18n, chat_id: int, roles, is_admin: bool, locale: str) -> None:

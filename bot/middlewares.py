@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -50,7 +50,9 @@ class DbSessionMiddleware(BaseMiddleware):
 
 
 class UserMiddleware(BaseMiddleware):
-    """Record that this person has written to the bot (so it may write back) and load their roles."""
+    """Record that this person has written to the bot (so it may write back) and load their roles.
+
+    ``tg_user`` is None for someone who has only ever written in a group."""
 
     def __init__(self, admins: set[int]) -> None:
         self._admins = admins
@@ -61,11 +63,15 @@ class UserMiddleware(BaseMiddleware):
             return await handler(event, data)
         session = data["session"]
         tg_user = await session.get(TelegramUser, user.id)
-        if tg_user is None:
+        chat: Chat | None = data.get("event_chat")
+        # Writing in a group neither lets the bot write to that person privately nor unblocks it
+        # (DOMAIN.md §8): a TelegramUser row means "has started the bot", so groups make none.
+        private = chat is None or chat.type == "private"
+        if private and tg_user is None:
             tg_user = TelegramUser(telegram_id=user.id, first_name=user.first_name or "", username=user.username)
             session.add(tg_user)
             await session.commit()
-        elif tg_user.blocked_at is not None or tg_user.first_name != (user.first_name or ""):
+        elif private and (tg_user.blocked_at is not None or tg_user.first_name != (user.first_name or "")):
             tg_user.blocked_at = None  # writing to the bot unblocks it
             tg_user.first_name = user.first_name or ""
             tg_user.username = user.username

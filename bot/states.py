@@ -61,3 +61,16 @@ class AddPlace(StatesGroup):
     location = State()
     area = State()
     phone = State()
+
+
+class RequestFlow(StatesGroup):
+    """Hospital staff's guided /request, one step per state (bot/routers/staff_request.py)."""
+
+    blood_type = State()
+    component = State()
+    units = State()
+    urgency = State()
+    deadline = State()  # typing the time
+    rh_positive = State()  # Rh− patients only
+    note = State()
+    confirm = State()

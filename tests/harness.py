@@ -108,23 +108,33 @@ class BotEnv:
 
 
 class TgUser:
-    """One person in a private chat with the bot."""
+    """One person in a private chat with the bot, or (``in_group``) in a group chat with it."""
 
-    def __init__(self, env: BotEnv, user_id: int, first_name: str, language_code: str) -> None:
+    def __init__(self, env: BotEnv, user_id: int, first_name: str, language_code: str, *,
+                 chat_id: int | None = None, chat_title: str | None = None) -> None:
         self.env = env
         self.id = user_id
         self.first_name = first_name
         self.language_code = language_code
+        self.chat_id = user_id if chat_id is None else chat_id
+        self.chat_title = chat_title
+
+    def in_group(self, chat_id: int, title: str = "Khoa Cấp cứu") -> "TgUser":
+        """The same person writing in a (super)group: sends, taps and reads happen there."""
+        return TgUser(self.env, self.id, self.first_name, self.language_code, chat_id=chat_id, chat_title=title)
+
+    @property
+    def _group(self) -> dict[str, Any]:
+        if self.chat_id == self.id:
+            return {}
+        return {"chat_id": self.chat_id, "chat_type": "supergroup", "chat_title": self.chat_title}
 
     @property
     def sim(self) -> BotAPISimulator:
         return self.env.sim
 
-    def _seen(self) -> int:
-        return len(self.bot_messages())
-
     def bot_messages(self) -> list[dict[str, Any]]:
-        return [m for m in self.sim.messages(self.id) if m.get("from", {}).get("is_bot")]
+        return [m for m in self.sim.messages(self.chat_id) if m.get("from", {}).get("is_bot")]
 
     def last(self) -> dict[str, Any]:
         msgs = self.bot_messages()
@@ -135,13 +145,20 @@ class TgUser:
         return self.last().get("text", "")
 
     async def _push(self, update: dict) -> list[dict[str, Any]]:
-        before = self._seen()
+        """The bot messages that arrived while the update was handled (by id: the bot may delete some)."""
+        if "update_id" not in update:
+            return []  # withheld from the bot by group privacy mode: nothing to wait for
+        before = max((m["message_id"] for m in self.sim.messages(self.chat_id)), default=0)
+        if "message" in update:
+            before = max(before, update["message"]["message_id"])
         await self.env.handled(update)
-        return self.bot_messages()[before:]
+        return [m for m in self.bot_messages() if m["message_id"] > before]
 
-    async def send(self, text: str) -> list[dict[str, Any]]:
+    async def send(self, text: str, reply_to: int | None = None) -> list[dict[str, Any]]:
+        """Type ``text``; ``reply_to``: as a reply to that message (in a group, how a bot hears typing)."""
         return await self._push(
-            self.sim.push_message(self.id, text, first_name=self.first_name, language_code=self.language_code)
+            self.sim.push_message(self.id, text, first_name=self.first_name, language_code=self.language_code,
+                                  reply_to_message_id=reply_to, **self._group)
         )
 
     async def share_contact(self, phone: str, contact_user_id: int | None = None) -> list[dict[str, Any]]:
@@ -176,7 +193,7 @@ class TgUser:
         return await self.press(msg["message_id"], button["callback_data"])
 
     async def press(self, message_id: int, data: str) -> list[dict[str, Any]]:
-        return await self._push(self.sim.push_callback(self.id, message_id, data))
+        return await self._push(self.sim.push_callback(self.id, message_id, data, chat_id=self.chat_id))
 
     def alerts(self) -> list[str]:
         return [c.get("text") or "" for c in self.sim.callback_answers(user_id=self.id)]
@@ -192,7 +209,7 @@ async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
         # A test taps faster than any person: keeping 1 message/s per chat would make every
         # journey wait a second per step. The limits themselves are proven by the sender's tests,
         # bench/send.py and the demo, all against the simulator's exact enforcement.
-        dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000}},
+        dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000}},
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

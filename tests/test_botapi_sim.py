@@ -25,6 +25,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -528,3 +529,41 @@ async def test_dispatcher_polling_end_to_end(sim, bot):
         await asyncio.wait_for(polling, 2)
     assert time.monotonic() - started < 2
     await sim.wait_for(lambda: sim.polls_waiting == 0, timeout=1)  # the server let go of the poll
+
+
+async def test_group_privacy_mode_delivers_only_commands_and_replies_to_the_bot(sim, bot):
+    """A new bot's privacy mode: in a group it hears commands meant for it and replies to its messages."""
+    me = await bot.get_me()
+    assert me.can_read_all_group_messages is False
+    chatter = sim.push_message(USER, "good morning, ward 3", chat_id=GROUP, chat_type="supergroup")
+    other_bot = sim.push_message(USER, "/request@some_other_bot", chat_id=GROUP, chat_type="supergroup")
+    assert "update_id" not in chatter and "update_id" not in other_bot
+    assert [u["message"]["text"] for u in sim.withheld] == ["good morning, ward 3", "/request@some_other_bot"]
+    assert [m["text"] for m in sim.messages(GROUP)] == ["good morning, ward 3", "/request@some_other_bot"]
+
+    plain = sim.push_message(USER, "/request", chat_id=GROUP, chat_type="supergroup")
+    mentioned = sim.push_message(USER, "/request@RedReserve_bot", chat_id=GROUP, chat_type="supergroup")
+    asked = await bot.send_message(GROUP, "Note?", reply_to_message_id=plain["message"]["message_id"],
+                                   reply_markup=ForceReply(force_reply=True, selective=True))
+    reply = sim.push_message(USER, "ward 3", chat_id=GROUP, chat_type="supergroup",
+                             reply_to_message_id=asked.message_id)
+    not_to_bot = sim.push_message(OTHER, "me too", chat_id=GROUP, chat_type="supergroup",
+                                  reply_to_message_id=reply["message"]["message_id"])
+    assert "update_id" not in not_to_bot
+    delivered = await bot.get_updates(timeout=0)
+    assert [u.update_id for u in delivered] == [plain["update_id"], mentioned["update_id"], reply["update_id"]]
+    quoted = delivered[2].message.reply_to_message  # as the Bot API quotes it: no ForceReply, one level
+    assert quoted.message_id == asked.message_id and quoted.reply_markup is None and quoted.reply_to_message is None
+
+
+async def test_group_privacy_off_delivers_all_group_messages():
+    async with BotAPISimulator(group_privacy=False) as sim:
+        bot = sim.create_bot()
+        try:
+            assert (await bot.get_me()).can_read_all_group_messages is True
+            chatter = sim.push_message(USER, "good morning", chat_id=GROUP, chat_type="group")
+            delivered = await bot.get_updates(timeout=0)
+            assert [u.update_id for u in delivered] == [chatter["update_id"]]
+            assert delivered[0].message.chat.type == "group" and delivered[0].message.from_user.id == USER
+        finally:
+            await bot.session.close()

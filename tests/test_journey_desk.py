@@ -297,6 +297,27 @@ async def test_the_call_list_goes_to_staff_privately(env):
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
 
 
+async def test_a_group_board_names_without_phones_and_only_its_staff_may_press(env):
+    staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(6)])
+    nurse = staff.in_group(-1001234567)
+    stranger = env.user(first_name="Khách", language_code="en").in_group(-1001234567)
+    await nurse.send("/urgent O+ 1")
+    await nurse.tap("Send to donors")
+    await env.drain()
+    asked = [u for u in donors if calls(u)]
+    await asked[0].tap("Available")
+    await env.drain()
+    board = board_of(nurse)
+    assert "Said available" in board["text"] and "+8491" not in board["text"]
+    assert "Phone numbers are shown only in staff's private chats" in board["text"]
+    await stranger.tap("Enough now", board)
+    assert "Bệnh viện Việt Tiệp" in stranger.alerts()[-1]  # only its staff (in the language we know of them)
+    assert (await request(env)).state == "dispatching"
+    # The call list never goes into the group: it goes to the presser's private chat.
+    await nurse.tap("Call list", board)
+    assert not any("Call list for request" in m.get("text", "") for m in nurse.bot_messages())
+
+
 async def test_a_board_in_a_group_never_shows_phone_numbers(env):
     staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(6)])
     await post(env, staff, "O+ 1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, F
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -52,8 +53,9 @@ async def start(
         if redemption.kind == "staff":
             await state.clear()
             await message.answer(
-                _("✅ You are now staff of <b>{hospital}</b>.\nPost an urgent request with "
-                  "/urgent followed by the blood type and units, e.g. /urgent O- 2.").format(
+                _("✅ You are now staff of <b>{hospital}</b>.\nPost a request step by step with /request, or "
+                  "at once with /urgent followed by the blood type and units, e.g. /urgent O- 2. Both work in "
+                  "your hospital's staff group too, once the bot is added there.").format(
                     hospital=escape(redemption.hospital.name))
             )
             return
@@ -89,28 +91,40 @@ def help_text(roles: Roles, is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-@router.message(Command("help"))
+@router.message(Command("help"), F.chat.type == "private")  # in groups: bot/routers/group.py
 async def help_(message: Message, roles: Roles, is_admin: bool) -> None:
     await message.answer(help_text(roles, is_admin))
 
 
 @router.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext) -> None:
+    """Any flow, in any chat (a group's flows are per person). A flow that keeps its form
+    message under ``form_msg`` has its buttons removed, so none is left to tap."""
     had_flow = await state.get_state() is not None
+    form_msg = (await state.get_data()).get("form_msg")
     await state.clear()
-    if had_flow:
+    if form_msg is not None:
+        try:
+            await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=form_msg)
+        except TelegramBadRequest:
+            pass  # already without buttons, or deleted
+    if message.chat.type != "private":
+        # No reply keyboards in groups; keep it short and tied to the person's command.
+        text = _("Stopped. Nothing was saved.") if had_flow else _("There is nothing to stop.")
+        await message.reply(text, allow_sending_without_reply=True)
+    elif had_flow:
         await message.answer(_("Stopped. Nothing was saved."), reply_markup=ReplyKeyboardRemove())
     else:
         await message.answer(_("There is nothing to stop. /help lists what you can do."),
                              reply_markup=ReplyKeyboardRemove())
 
 
-@router.message(Command("language"))
+@router.message(Command("language"), F.chat.type == "private")
 async def language(message: Message) -> None:
     await message.answer("Chọn ngôn ngữ / Choose your language:", reply_markup=keyboards.language_keyboard())
 
 
-@router.callback_query(LangCb.filter(), ~StateFilter(Registration.language))
+@router.callback_query(LangCb.filter(), ~StateFilter(Registration.language), F.message.chat.type == "private")
 async def set_language(
     query: CallbackQuery, callback_data: LangCb, state: FSMContext, session: AsyncSession, tg_user: TelegramUser,
     roles: Roles, is_admin: bool, bot: Bot, i18n: I18n,

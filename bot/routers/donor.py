@@ -30,6 +30,7 @@ from redreserve.parsing import ParseError, parse_past_date, parse_weight
 
 router = RouterTemplate("donor")
 router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
 
 DONOR_COMMANDS = ("me", "pause", "resume", "donated", "mydata", "forget")
 PAUSE_CHOICES = (7, 14, 30, 90)

@@ -12,6 +12,8 @@ from bot.commands import ADMIN, LEAD, STAFF
 from bot.routing import RouterTemplate
 
 router = RouterTemplate("fallback")
+# A staff group must not be spammed: in groups only bot/routers/group.py speaks.
+router.message.filter(F.chat.type == "private")
 
 ROLE_COMMANDS = {
     **{c: "lead" for c, _d in LEAD},
@@ -33,7 +35,7 @@ async def not_your_command(message: Message) -> None:
     await message.answer(text + "\n" + _("/help lists what you can do."))
 
 
-@router.message(F.chat.type == "private")
+@router.message()
 async def not_understood(message: Message, state: FSMContext) -> None:
     if await state.get_state() is not None:
         await message.answer(_("Please answer the question above (use its buttons if it has any), or /cancel."))
@@ -41,6 +43,6 @@ async def not_understood(message: Message, state: FSMContext) -> None:
         await message.answer(_("Sorry, I didn't understand that. /help lists what you can do."))
 
 
-@router.callback_query()
+@router.callback_query()  # in any chat: every press is answered (UX.md)
 async def stale_button(query: CallbackQuery) -> None:
     await query.answer(_("This button is no longer active."), show_alert=True)

@@ -2,9 +2,13 @@
 
 Posting messages donors, so it is confirmed with one tap first (UX.md: confirm
 before anything loud); the confirmation shows what will be sent and to whom.
+The guided ``/request`` (staff_request.py) posts through :func:`post_request` too.
+Both work in a private chat and in the hospital's staff group.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.fsm.context import FSMContext
@@ -46,7 +50,6 @@ async def urgent(
         await message.answer(render(err.text, i18n))
         return
     await state.clear()
-    await state.update_data(urgent=form.__dict__)
     kb = InlineKeyboardBuilder()
     for hospital_id in roles.staff_hospital_ids:
         hospital = await session.get(Hospital, hospital_id)
@@ -54,13 +57,23 @@ async def urgent(
         kb.button(text=label, callback_data=UrgentCb(action="send", hospital_id=hospital_id))
     kb.button(text=_("Cancel"), callback_data=UrgentCb(action="cancel"))
     kb.adjust(1)
-    await message.answer(
+    sent = await answer_in_chat(
+        message,
         _("Request: <b>{type}</b> {component}, {units} unit(s), {urgency}.\n"
           "Donors nearby will be messaged now. Send?").format(
             type=format_blood_type(form.abo, form.rh), component=component_name(form.component, _),
             units=form.units, urgency=urgency_name(form.urgency, _)),
         reply_markup=kb.as_markup(),
     )
+    # Tied to this confirmation: an older one's button cannot send this form.
+    await state.update_data(urgent={**form.__dict__, "msg": sent.message_id})
+
+
+async def answer_in_chat(message: Message, text: str, **kwargs) -> Message:
+    """In a group, reply to the person's command so everyone sees whose form it is."""
+    if message.chat.type == "private":
+        return await message.answer(text, **kwargs)
+    return await message.reply(text, allow_sending_without_reply=True, **kwargs)
 
 
 @router.callback_query(UrgentCb.filter())
@@ -69,7 +82,12 @@ async def urgent_answer(
     i18n: I18n,
 ) -> None:
     data = (await state.get_data()).get("urgent")
+    if data and data.get("msg") != query.message.message_id:
+        data = None  # an older confirmation, or (in a group) someone else's
     if callback_data.action == "cancel":
+        if not data:
+            await query.answer(_("This request was already sent or cancelled."), show_alert=True)
+            return
         await state.clear()
         await query.answer()
         await query.message.edit_text(_("Not sent. Nothing was posted."))
@@ -82,11 +100,26 @@ async def urgent_answer(
         await query.answer(_("This request was already sent or cancelled."), show_alert=True)
         return
     await state.clear()  # before posting: a second tap finds nothing to send
+    await post_request(query, engine, i18n, hospital_id=callback_data.hospital_id, abo=data["abo"], rh=data["rh"],
+                       component=data["component"], units=data["units"], urgency=data["urgency"])
+
+
+async def post_request(
+    query: CallbackQuery, engine: DispatchEngine, i18n: I18n, *, hospital_id: int, abo: str, rh: str,
+    component: str, units: int, urgency: str, deadline: datetime | None = None, note: str = "",
+    rh_positive_ok: bool = False,
+) -> None:
+    """Post from a confirmation tap (/urgent and /request alike) and turn the confirmation into the outcome.
+
+    The caller has checked that the presser is staff of ``hospital_id`` and cleared its
+    flow first, so that a second tap finds nothing to send. The request belongs to the
+    chat the tap came from: a private chat or the hospital's staff group.
+    """
     try:
         request_id = await engine.create_request(
-            hospital_id=callback_data.hospital_id, abo=data["abo"], rh=data["rh"], component=data["component"],
-            units=data["units"], urgency=data["urgency"], posted_by=query.from_user.id,
-            chat_id=query.message.chat.id,
+            hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
+            posted_by=query.from_user.id, chat_id=query.message.chat.id, deadline=deadline, note=note,
+            rh_positive_ok=rh_positive_ok,
         )
     except InvalidRequest as err:
         await query.answer()

@@ -75,6 +75,10 @@ class BotAPISimulator(SimulatedUsers):
     of the first token it is called with, keeping ``bot.id``, ``getMe`` and the
     ``from`` of sent messages consistent. Any token is accepted.
 
+    ``group_privacy`` is Telegram's privacy mode (on by default, as for a new bot): a
+    group message that is neither a command for this bot nor a reply to one of its
+    messages stays in the chat but is not delivered (see :attr:`withheld`).
+
     ``clock`` only drives flood limits (inject a fake one to test them
     deterministically); waiting helpers always use real time.
     """
@@ -87,6 +91,7 @@ class BotAPISimulator(SimulatedUsers):
         bot_first_name: str = "RedReserve",
         token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        group_privacy: bool = True,
     ) -> None:
         self._bot_id_fixed = bot_id is not None or token is not None
         if bot_id is None:
@@ -98,10 +103,14 @@ class BotAPISimulator(SimulatedUsers):
             "first_name": bot_first_name,
             "username": bot_username,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
+            "can_read_all_group_messages": not group_privacy,
             "supports_inline_queries": False,
         }
         self.world = World(bot_user)
+        # Telegram's default for bots: in groups only commands and replies to the bot arrive
+        # (see SimulatedUsers.meant_for_bot); False is a bot made group admin or with privacy off.
+        self.group_privacy = group_privacy
+        self.withheld: list[dict[str, Any]] = []
         # One pulse for everything: waiters re-check their condition on any change.
         self._changed = Pulse()
         self.queue = UpdateQueue(self._changed)

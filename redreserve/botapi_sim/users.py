@@ -19,6 +19,8 @@ class SimulatedUsers:
     """Mixin for :class:`~.simulator.BotAPISimulator`; needs ``world`` and ``_push``."""
 
     world: World
+    group_privacy: bool
+    withheld: list[dict[str, Any]]
 
     def _push(self, update: dict[str, Any], *, redeliver: bool = False) -> dict[str, Any]:
         raise NotImplementedError
@@ -80,9 +82,31 @@ class SimulatedUsers:
             original = self.world.get_message(chat_id, reply_to_message_id)
             if original is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
-            content = {**content, "reply_to_message": copy.deepcopy(original)}
+            # As the Bot API shows it: inline keyboards only (a ForceReply is not echoed), one level deep.
+            quoted = api_view(original)
+            quoted.pop("reply_to_message", None)
+            content = {**content, "reply_to_message": quoted}
         message = self.world.add_message(chat_id, user, content)
+        if chat_type != PRIVATE and self.group_privacy and not self.meant_for_bot(message):
+            # Privacy mode: the people in the group see it, the bot never hears of it.
+            # The returned "update" has no update_id: there is nothing to wait for.
+            withheld = {"message": copy.deepcopy(message)}
+            self.withheld.append(withheld)
+            return copy.deepcopy(withheld)
         return self._push({"message": copy.deepcopy(message)})
+
+    def meant_for_bot(self, message: dict[str, Any]) -> bool:
+        """What a bot in privacy mode receives from a group (Bot API, "Privacy mode"):
+        a command not addressed to another bot, or a reply to one of the bot's messages."""
+        reply_to = message.get("reply_to_message")
+        if reply_to is not None and self.world.is_from_bot(reply_to):
+            return True
+        text = message.get("text") or message.get("caption") or ""
+        if not text.startswith("/"):
+            return False
+        command = text.split(maxsplit=1)[0]
+        _name, _at, mention = command.partition("@")
+        return not mention or mention.lower() == (self.world.bot_user.get("username") or "").lower()
 
     def _open_private_chat(self, user_id: int) -> None:
         # Writing to a bot is what allows it to write back. Sending a message
@@ -110,6 +134,8 @@ class SimulatedUsers:
         "User <id>" speaking "vi".
         Only updates in the *private* chat open it for the bot; writing in a
         group does not let the bot message the user privately, as on Telegram.
+        In a group under privacy mode (the default) only commands for this bot and
+        replies to its messages (``reply_to_message_id``) are delivered.
         """
         content: dict[str, Any] = {"text": text}
         entities = bot_command_entities(text)
