@@ -224,17 +224,20 @@ class DeskActions:
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
             arrived = counts.get(ContactState.arrived.value, 0) + counts.get(ContactState.donated.value, 0)
 
-            def t(dt):
-                return None if dt is None else as_utc(dt).astimezone(self.tz).strftime("%H:%M %d/%m")
-
             covered = req.covered_at
+            events = ([("posted", req.created_at, {})]
+                      + [("wave", at, {"n": no, "asked": k}) for no, at, k in waves]
+                      + [("first_available", first_available, {}), ("first_arrival", first_arrival, {}),
+                         ("covered", covered, {}), ("closed", req.closed_at, {})])
+            # In the order they happened (a second wave may come after the first donor said yes).
+            happened = sorted(((as_utc(at), i, what, extra) for i, (what, at, extra) in enumerate(events)
+                               if at is not None))
+            timeline = [[what, at.astimezone(self.tz).strftime("%H:%M %d/%m"), extra]
+                        for at, _i, what, extra in happened]
             return DeskResult("ok", req.id, {
                 "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component, "units": req.units,
                 "state": req.state, "close_reason": req.close_reason,
-                "timeline": [["posted", t(req.created_at)]]
-                + [["wave", t(at), {"n": no, "asked": k}] for no, at, k in waves]
-                + [["first_available", t(first_available)], ["first_arrival", t(first_arrival)],
-                   ["covered", t(covered)], ["closed", t(req.closed_at)]],
+                "timeline": timeline,
                 "funnel": {"asked": asked, "available": said, "arrived": arrived,
                            "donated": counts.get(ContactState.donated.value, 0),
                            "no_show": counts.get(ContactState.no_show.value, 0)},

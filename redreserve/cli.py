@@ -269,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     command("run", run, "run the Telegram bot (long polling)")
 
     sub = command("demo", demo, "run the whole product on the built-in Telegram simulator (no token needed)")
-    sub.add_argument("--speed", type=float, default=120.0, metavar="N", help="virtual seconds per real second")
+    sub.add_argument("--speed", type=float, default=300.0, metavar="N", help="virtual seconds per real second")
     sub.add_argument("--seed", type=int, default=7, metavar="N", help="seed for the roster and the answers")
     sub.add_argument("--workdir", type=Path, default=None, metavar="DIR", help="where the temporary database goes")
 

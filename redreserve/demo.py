@@ -3,8 +3,11 @@
 The real bot (same handlers, dispatcher and sender) polls the Bot API simulator on
 127.0.0.1 with Telegram's limits enforced, on a temporary SQLite database. A seeded
 roster of simulated donors answers the calls at the field's rates (DOMAIN.md §5),
-on a clock compressed by ``--speed``. Two hospitals post requests; the timeline and
-a summary are printed; the exit status is 0 when both requests are covered.
+on a clock compressed by ``--speed``. Two hospitals post requests; donors who said
+available travel, tap "on my way" and "I've arrived", and the nurse records their
+donations on the live board (arrives × passes screening, DOMAIN.md §5) until the
+donations cover the units. The timeline, the boards, the after-action reports and a
+summary are printed; the exit status is 0 when both requests are covered.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from typing import TextIO
 from sqlmodel import func, select
 
 from bot.app import build_bot, build_dispatcher
+from bot.callbacks import AnswerCb, BoardCb
+from dispatcher.eligibility import max_volume_ml
 from dispatcher.ranking import render_reasons
 from models.dispatch_tables import (
+    SAID_AVAILABLE_STATES,
     BloodRequest,
     OutboxMessage,
     RequestContact,
@@ -59,7 +65,11 @@ SCENARIO = [  # (virtual minutes after the start, hospital index, quick form)
 ]
 STAFF_BASE, DONOR_BASE, LEAD_BASE = 7_100_000_000, 7_200_000_000, 7_300_000_000
 READS, SAYS_AVAILABLE, DECLINES = 0.85, 0.40, 0.5  # DOMAIN.md §5; DECLINES: of those who read and can't
-MAX_VIRTUAL = timedelta(hours=3)
+ARRIVES, PASSES = 0.75, 0.77  # DOMAIN.md §5: of those who said available
+AT_THE_HOSPITAL = timedelta(minutes=15)  # reception, screening, the donation itself
+FAR = timedelta(minutes=120)  # a donor this far who said yes anyway does not make it
+CLOSED = ("fulfilled", "cancelled", "expired", "exhausted")
+MAX_VIRTUAL = timedelta(hours=8)
 
 
 @dataclass
@@ -69,6 +79,18 @@ class Pending:
     message_id: int
     data: str
     available: bool
+
+
+@dataclass
+class Action:
+    """Something a simulated person does at a virtual time: a donor's tap, or the nurse's on the board."""
+
+    at: datetime
+    request_id: int
+    contact_id: int
+    who: str  # donor | staff
+    data: str
+    says: str
 
 
 @dataclass
@@ -85,6 +107,8 @@ class Demo:
     states: dict[int, str] = field(default_factory=dict)
     posted_at: dict[int, datetime] = field(default_factory=dict)
     covered_at: dict[int, datetime] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    tracked: set[int] = field(default_factory=set)
 
     def say(self, text: str) -> None:
         local = self.clock().astimezone(VIETNAM).strftime("%H:%M:%S")
@@ -166,6 +190,64 @@ async def press_due(demo: Demo) -> None:
                  + ("“Available — I'm coming”" if a.available else "“Not this time”"))
 
 
+async def plan_visits(demo: Demo, sessionmaker) -> None:
+    """Each donor who said available: on her way, arrives (or not), and gives (or is turned away)."""
+    async with sessionmaker() as s:
+        rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.weight_kg)
+                             .join(Donor, Donor.id == RequestContact.donor_id)
+                             .where(RequestContact.state == "available"))).all()
+    for c, name, weight in rows:
+        if c.id in demo.tracked:
+            continue
+        demo.tracked.add(c.id)
+        start = demo.clock()
+        travel = timedelta(minutes=max(c.travel_min or 20, 5) * demo.rng.uniform(0.8, 1.3))
+
+        def donor(at, a, says):
+            demo.actions.append(Action(at, c.request_id, c.id, "donor", AnswerCb(r=c.request_id, t=c.token,
+                                                                                  a=a).pack(), f"{name} {says}"))
+
+        def staff(at, x, says):
+            demo.actions.append(Action(at, c.request_id, c.id, "staff", BoardCb(a="mark", r=c.request_id, v=c.id,
+                                                                                 x=x).pack(), says))
+
+        if demo.rng.random() >= ARRIVES or travel > FAR:
+            staff(start + travel + timedelta(minutes=40), "no_show", f"nurse marks {name}: did not come")
+            continue
+        donor(start + timedelta(minutes=2), "w", "taps “On my way”")
+        donor(start + travel, "h", "taps “I've arrived”")
+        if demo.rng.random() < PASSES:
+            ml = min(350, max_volume_ml(weight))  # what the nurse can record for her weight (DOMAIN.md §2)
+            staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}", f"nurse records: {name} donated {ml} ml")
+        else:
+            staff(start + travel + AT_THE_HOSPITAL, "no_show",
+                  f"nurse marks {name}: could not donate (deferred at screening)")
+
+
+async def act_due(demo: Demo, sessionmaker) -> None:
+    due = sorted((a for a in demo.actions if a.at <= demo.clock()), key=lambda a: a.at)
+    demo.actions = [a for a in demo.actions if a.at > demo.clock()]
+    for a in due:
+        async with sessionmaker() as s:
+            c = await s.get(RequestContact, a.contact_id)
+            req = await s.get(BloodRequest, a.request_id)
+            board = (await s.exec(select(OutboxMessage.message_id).where(
+                OutboxMessage.request_id == a.request_id, OutboxMessage.kind == "board",
+                OutboxMessage.edit_of_key.is_(None), OutboxMessage.state == "sent"))).first()
+            call = (await s.exec(select(OutboxMessage.message_id).where(
+                OutboxMessage.key == f"call:{a.request_id}:{c.donor_id}"))).first()
+            donor_tg = (await s.exec(select(Donor.telegram_id).where(Donor.id == c.donor_id))).first()
+        if c.state not in ("available", "en_route", "arrived") or req.state in ("fulfilled", "cancelled"):
+            continue  # released when the donations covered the units: she was told not to come
+        if a.who == "donor" and call is not None:
+            demo.sim.push_callback(donor_tg, call, a.data)
+        elif a.who == "staff" and board is not None:
+            demo.sim.push_callback(req.posted_by, board, a.data, chat_id=req.chat_id)
+        else:
+            continue
+        demo.say(f"#{a.request_id} {a.says}")
+
+
 async def report_progress(demo: Demo, sessionmaker) -> None:
     async with sessionmaker() as s:
         waves = (await s.exec(select(RequestWave).order_by(RequestWave.id))).all()
@@ -186,8 +268,9 @@ async def report_progress(demo: Demo, sessionmaker) -> None:
         for req in (await s.exec(select(BloodRequest))).all():
             if demo.states.get(req.id) != req.state:
                 demo.states[req.id] = req.state
-                if req.state in ("covered", "exhausted", "expired", "cancelled"):
-                    demo.covered_at[req.id] = demo.clock()
+                if req.state == "covered" or (req.state in CLOSED and req.id not in demo.covered_at):
+                    demo.covered_at.setdefault(req.id, demo.clock())
+                if req.state not in ("open", "dispatching"):
                     demo.say(f"#{req.id} is {req.state.upper()}")
 
 
@@ -203,10 +286,11 @@ async def summary(demo: Demo, sessionmaker) -> bool:
                                  .where(OutboxMessage.request_id == req.id, OutboxMessage.state == "sent"))).one()
             minutes = ((demo.covered_at.get(req.id, demo.clock()) - demo.posted_at[req.id]).total_seconds() / 60
                        if req.id in demo.posted_at else float("nan"))
-            rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()),
-                         counts.get("available", 0), req.target_available, f"{minutes:.0f}", sent))
-            ok &= req.state == "covered"
-    header = ("request", "state", "asked", "available", "target", "min to cover", "messages")
+            said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
+            rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()), said,
+                         req.target_available, counts.get("donated", 0), f"{minutes:.0f}", sent))
+            ok &= req.covered_at is not None
+    header = ("request", "state", "asked", "available", "target", "donated", "min to cover", "messages")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print("", file=demo.out)
     for r in [header, *rows]:
@@ -215,7 +299,7 @@ async def summary(demo: Demo, sessionmaker) -> bool:
     return ok and len(rows) == len(SCENARIO) and demo.sim.violations == 0
 
 
-async def run_demo(*, speed: float = 120.0, seed_value: int = 7, out: TextIO = sys.stdout,
+async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = sys.stdout,
                    workdir: Path | None = None, real_timeout: float = 55.0) -> int:
     rng = random.Random(seed_value)
     demo = Demo(out=out, speed=speed, rng=rng)
@@ -265,21 +349,47 @@ async def scenario(demo: Demo, dp, sessionmaker, real_timeout: float) -> bool:
             await post(demo, STAFF_BASE + h, form)
         plan_answers(demo)
         await press_due(demo)
+        await plan_visits(demo, sessionmaker)
+        await act_due(demo, sessionmaker)
         async with sessionmaker() as s:
             open_ids = (await s.exec(select(BloodRequest.id, BloodRequest.created_at)
                                      .where(BloodRequest.state.in_(("open", "dispatching"))))).all()
+            unclosed = (await s.exec(select(func.count()).select_from(BloodRequest)
+                                     .where(BloodRequest.state.not_in(CLOSED)))).one()
         for rid, created in open_ids:
             demo.posted_at.setdefault(rid, demo.clock())
             if demo.clock() >= wake.get(rid, demo.clock()):
                 nxt = await engine.tick(rid)  # what the scheduler does in production
                 wake[rid] = nxt if nxt is not None else demo.clock() + timedelta(minutes=1)
         await report_progress(demo, sessionmaker)
-        if not todo and not open_ids and not demo.answers:
-            return True
+        if not todo and not unclosed:  # donors still on their way to a closed request were told not to come
+            break
         await asyncio.sleep(step)
         demo.clock.advance(seconds=step * demo.speed)
-    demo.say("stopped: time is up")
-    return False
+    else:
+        demo.say("stopped: time is up (the summary shows where each request stands)")
+    await print_reports(demo, sessionmaker)
+    return not todo
+
+
+async def print_reports(demo: Demo, sessionmaker) -> None:
+    """What the nurse sees at the end: each request's board, and its /report."""
+    async with sessionmaker() as s:
+        reqs = (await s.exec(select(BloodRequest).order_by(BloodRequest.id))).all()
+    for req in reqs:
+        await demo.sim.wait_idle(timeout=10)
+        board = [m for m in demo.sim.messages(req.chat_id) if m.get("text", "").startswith("🩸 Yêu cầu #")
+                 and f"#{req.id}:" in m["text"]]
+        if board:
+            print("\n" + board[-1]["text"], file=demo.out)
+        before = len(demo.sim.messages(req.posted_by))
+
+        def report() -> list[dict]:
+            return [m for m in demo.sim.messages(req.posted_by)[before:] if m.get("text", "").startswith("📊")]
+
+        demo.sim.push_message(req.posted_by, f"/report {req.id}")
+        await demo.sim.wait_for(lambda: bool(report()), timeout=10, what="the report")
+        print("\n" + report()[0]["text"], file=demo.out)
 
 
 async def post(demo: Demo, staff_id: int, form: str) -> None:

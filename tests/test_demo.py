@@ -14,8 +14,12 @@ async def test_the_demo_covers_both_requests_without_breaking_telegram_limits(tm
     assert status == 0, text
     assert "#1 wave 1" in text and "O− exact" in text.replace("O- exact", "O− exact")
     assert "Telegram limit violations: 0" in text
-    rows = [line.split() for line in text.splitlines() if line.startswith("#")and " covered " in f" {line} "]
-    assert len(rows) == 2, text
+    # Both requests were covered at some point; donors then came and gave, or were let go.
+    rows = [line.split() for line in text.splitlines() if line.startswith("#") and "×" in line.split()[1]]
+    assert len(rows) == 2 and all(r[2] in ("covered", "fulfilled", "exhausted", "expired") for r in rows), text
+    assert "taps “I've arrived”" in text and "nurse records:" in text and " ml" in text
+    # The boards and the after-action reports are printed (the staff speak Vietnamese).
+    assert text.count("📊 Báo cáo yêu cầu #") == 2 and "Phễu" in text, text
 
 
 def test_bad_demo_flags_exit_2():
