@@ -86,15 +86,17 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def playground(settings: Settings, args: argparse.Namespace) -> int:
     """Like the demo, the playground ignores the configured database and token: it brings its own."""
-    from redreserve.playground.server import PlaygroundError, serve
-
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be between 0 and 65535")
+    try:
+        from redreserve.playground.server import PlaygroundError, serve
+    except KeyboardInterrupt:  # Ctrl+C while the bot's modules load
+        return EXIT_OK
     try:
         return asyncio.run(serve(host=args.host, port=args.port, db_path=args.db, seed=args.seed))
     except PlaygroundError as exc:
         raise CliError(f"the playground cannot start: {exc}") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl+C is how it stops
         return EXIT_OK
 
 

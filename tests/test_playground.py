@@ -78,6 +78,10 @@ async def test_every_role_is_there_and_the_donors_fit_an_o_negative_call_at_the_
     assert {p["kind"] for p in body["places"]} == {"hospital", "club"}
     assert pg.persona("admin").user_id in pg.dp["settings"].bot.admins
     assert not pg.sim.is_started(pg.persona("visitor").user_id)  # has never written to the bot
+    menus = {p["role"]: [c["command"] for c in (await get(http, pg, f"/api/chat/{p['id']}"))[1]["commands"]]
+             for p in body["personas"]}
+    assert "urgent" in menus["staff"] and "roster" in menus["lead"] and "invite" in menus["admin"]
+    assert "me" in menus["donor"] and "roster" not in menus["donor"] and "urgent" not in menus["visitor"]
     async with pg.sessionmaker() as s:
         hospital = (await s.exec(select(Hospital).where(Hospital.name == pg.persona("staff").detail))).one()
         for p in (p for p in pg.personas if p.role == "donor"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import signal
 import socket
 import sys
 import tempfile
@@ -26,7 +27,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 
 from bot.app import build_bot, build_dispatcher
-from bot.commands import set_default_commands
+from bot.commands import set_default_commands, set_user_commands
+from models.directory import roles_of
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.tables import Club, Donor, Hospital
 from redreserve.botapi_sim import BotAPISimulator
@@ -124,6 +126,7 @@ async def _running(sock: socket.socket, db_path: Path, seed: int,
         bot = build_bot(bot_settings)
         dp = build_dispatcher(bot_settings, sessionmaker)  # the wall clock and APScheduler, as `run`
         await set_default_commands(bot, dp["i18n_instance"])
+        await _set_persona_menus(bot, dp, sessionmaker, personas)
         polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=10))
         try:
             await asyncio.wait_for(dp["runtime"].started.wait(), 15)
@@ -159,8 +162,30 @@ async def serve(*, host: str, port: int, db_path: Path | None, seed: int, out: T
               f"simulator; nothing leaves this machine.", file=out)
         print("Personas: " + "; ".join(f"{p.name} ({p.role})" for p in pg.personas), file=out)
         print("Press Ctrl+C to stop.", file=out, flush=True)
-        await pg.polling  # until the bot stops or the process is interrupted
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # either one stops it cleanly, temporary files removed
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([pg.polling, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    print("Playground stopped.", file=out, flush=True)
     return 0
+
+
+async def _set_persona_menus(bot: Bot, dp: Dispatcher, sessionmaker: async_sessionmaker,
+                             personas: list[Persona]) -> None:
+    """Each seeded persona's own command menu, as the bot sets it when someone joins by invite."""
+    admins = set(dp["settings"].bot.admins)
+    async with sessionmaker() as s:
+        for p in personas:
+            if p.role != "visitor":
+                roles = await roles_of(s, p.user_id)
+                await set_user_commands(bot, dp["i18n_instance"], p.user_id, roles, p.user_id in admins, p.language)
 
 
 async def _places(sessionmaker: async_sessionmaker) -> list[dict[str, Any]]:

@@ -7,6 +7,9 @@ const ROLE_LABEL = {
   staff: "Nhân viên y tế · Hospital staff", donor: "Người hiến · Donor", lead: "Trưởng CLB · Club lead",
   admin: "Quản trị · Admin", visitor: "Khách mới · New visitor",
 };
+const FIRST_TRY = {  // what to send first, by role, shown in an empty chat
+  staff: "/urgent O- 2", donor: "/me", lead: "/roster", admin: "/help", visitor: "/start",
+};
 const CHAT_POLL_MS = 600;
 const LIST_POLL_MS = 1500;
 
@@ -166,7 +169,9 @@ function renderMessages(messages, first) {
   }
   const empty = box.querySelector(".empty");
   if (!messages.length && !empty) {
-    box.append(el("div", "empty", "Chưa có tin nhắn · No messages yet. Gửi /start · Send /start"));
+    const hint = el("div", "empty", "Chưa có tin nhắn · No messages yet. Thử · Try ");
+    hint.append(el("span", "cmd", FIRST_TRY[(currentPersona() || {}).role] || "/help"));
+    box.append(hint);
   } else if (messages.length && empty) {
     empty.remove();
   }
@@ -469,6 +474,9 @@ function wire() {
   $("messages").addEventListener("click", (event) => {
     const cmd = event.target.closest(".cmd");
     if (cmd) sendText(cmd.textContent);
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("#command-menu, #menu-button")) $("command-menu").hidden = true;
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
