@@ -234,7 +234,8 @@ def test_only_telegram_formatting_becomes_html_and_everything_else_is_text():
     # A span crossing its parent's end is cut there, so the tags always nest.
     assert render_html("abc", [{"type": "bold", "offset": 0, "length": 2},
                                {"type": "italic", "offset": 1, "length": 2}]) == "<b>a<i>b</i></b>c"
-    assert render_html("/help or <code>/x</code>", []) == '<span class="cmd">/help</span> or &lt;code&gt;/x&lt;/code&gt;'
+    # Commands are tappable, as in Telegram clients, except inside code.
+    assert render_html("/help or <code>/x</code>") == '<span class="cmd">/help</span> or &lt;code&gt;/x&lt;/code&gt;'
     assert render_html("run /x", [{"type": "code", "offset": 4, "length": 2}]) == "run <code>/x</code>"
 
 

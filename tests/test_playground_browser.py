@@ -119,7 +119,9 @@ async def test_register_post_answer_and_the_nurse_sees_who_is_coming(page, tmp_p
         await persona(page, "staff").click()
         await say(page, "/urgent O- 2")
         await expect(last_bot_message(page).locator(".ikb button")).to_have_count(2)
-        await last_bot_message(page).locator(".ikb button").first.click()
+        confirmation_id = await last_bot_message(page).get_attribute("data-message-id")
+        confirmation = page.locator(f'.msg[data-message-id="{confirmation_id}"]')
+        await confirmation.locator(".ikb button").first.click()
         await expect(last_bot_message(page)).to_contain_text("#1")
 
         # The new donor gets the call (an unread badge first) and answers "available".
@@ -132,6 +134,9 @@ async def test_register_post_answer_and_the_nurse_sees_who_is_coming(page, tmp_p
         # The nurse's chat now names who is coming.
         await persona(page, "staff").click()
         await expect(page.locator("#messages")).to_contain_text("Nguyễn Thị Lan")
+        # The confirmation was edited in place: same message, its buttons gone.
+        await expect(confirmation.locator(".meta")).to_contain_text("edited")
+        await expect(confirmation.locator(".ikb button")).to_have_count(0)
         OUTPUT.mkdir(exist_ok=True)
         await page.screenshot(path=str(OUTPUT / "playground-staff.png"), full_page=True)
         await page.screenshot(path=str(tmp_path / "playground-staff.png"), full_page=True)

@@ -210,6 +210,12 @@ class _database_dir:
                 raise PlaygroundError(f"cannot use the database {path}: no such directory {path.parent}")
             if path.is_dir():
                 raise PlaygroundError(f"cannot use the database {path}: it is a directory")
+            try:
+                # Found out here rather than by the driver: a failed aiosqlite connect leaves a
+                # thread behind that reports to a loop already closed.
+                path.open("ab").close()
+            except OSError as exc:
+                raise PlaygroundError(f"cannot use the database {path}: {exc.strerror or exc}") from None
             return path
         try:
             self.tmp = tempfile.TemporaryDirectory(prefix="redreserve-playground-")
