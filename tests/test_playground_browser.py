@@ -130,6 +130,15 @@ async def test_register_post_answer_and_the_nurse_sees_who_is_coming(page, tmp_p
         call = page.locator(".msg.bot", has_text="Hữu nghị Việt Tiệp").last
         await call.locator(".ikb button").first.click()
         await expect(page.locator("#toast")).to_contain_text("Thank you")
+        await expect(page.locator(".msg.bot .pin-card")).to_contain_text("Việt Tiệp")  # where to go, as a pin
+
+        # The club lead sends a roster file with the 📎 button; the bot checks it before importing.
+        await persona(page, "lead").click()
+        await page.set_input_files("#file-input", files=[{
+            "name": "roster.csv", "mimeType": "text/csv",
+            "buffer": "name,phone,blood_type\nTrần Văn An,0912 345 678,O-\n".encode()}])
+        await expect(page.locator(".msg.me").last).to_contain_text("roster.csv")
+        await expect(page.locator(".msg.bot", has_text="roster.csv").locator(".ikb button")).to_have_count(2)
 
         # The nurse's chat now names who is coming.
         await persona(page, "staff").click()

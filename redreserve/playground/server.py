@@ -161,6 +161,9 @@ async def serve(*, host: str, port: int, db_path: Path | None, seed: int, out: T
         print(f"Database: {where} ({state}; {donors} donors). The bot runs on the built-in Telegram "
               f"simulator; nothing leaves this machine.", file=out)
         print("Personas: " + "; ".join(f"{p.name} ({p.role})" for p in pg.personas), file=out)
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            print(f"Note: the page has no login; anyone who can reach {host}:{port} can act as every persona.",
+                  file=sys.stderr)
         print("Press Ctrl+C to stop.", file=out, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
