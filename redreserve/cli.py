@@ -84,6 +84,22 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"the demo cannot start: {exc.strerror or exc}") from None
 
 
+def playground(settings: Settings, args: argparse.Namespace) -> int:
+    """Like the demo, the playground ignores the configured database and token: it brings its own."""
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port must be between 0 and 65535")
+    try:
+        from redreserve.playground.server import PlaygroundError, serve
+    except KeyboardInterrupt:  # Ctrl+C while the bot's modules load
+        return EXIT_OK
+    try:
+        return asyncio.run(serve(host=args.host, port=args.port, db_path=args.db, seed=args.seed))
+    except PlaygroundError as exc:
+        raise CliError(f"the playground cannot start: {exc}") from None
+    except KeyboardInterrupt:  # Ctrl+C is how it stops
+        return EXIT_OK
+
+
 def add_club(settings: Settings, args: argparse.Namespace) -> int:
     lat, lon = parse_latitude(args.lat), parse_longitude(args.lon)
 
@@ -272,6 +288,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--speed", type=float, default=300.0, metavar="N", help="virtual seconds per real second")
     sub.add_argument("--seed", type=int, default=7, metavar="N", help="seed for the roster and the answers")
     sub.add_argument("--workdir", type=Path, default=None, metavar="DIR", help="where the temporary database goes")
+
+    sub = command("playground", playground,
+                  "a local web page to try the bot as hospital staff, donors, a club lead and an admin")
+    sub.add_argument("--port", type=int, default=8765, metavar="N", help="port to serve the page on (default 8765)")
+    sub.add_argument("--host", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    sub.add_argument("--db", type=Path, default=None, metavar="PATH",
+                     help="SQLite file to keep the playground in (default: a temporary one)")
+    sub.add_argument("--seed", type=int, default=7, metavar="N", help="seed for the synthetic roster")
 
     for name, handler, what in (("add-club", add_club, "club"), ("add-hospital", add_hospital, "hospital")):
         sub = command(name, handler, f"add a {what}")

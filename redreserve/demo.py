@@ -37,33 +37,16 @@ from models.dispatch_tables import (
     RequestWave,
 )
 from models.engine import create_schema, make_engine, make_sessionmaker
-from models.geo import geo_cell
-from models.tables import (
-    Club,
-    ClubMembership,
-    Donor,
-    Hospital,
-    HospitalStaff,
-    TelegramUser,
-)
+from models.tables import Donor
 from redreserve.botapi_sim import BotAPISimulator
 from redreserve.clock import VIETNAM, FrozenClock
 from redreserve.config import Settings
-from redreserve.synthetic import person
+from redreserve.seeding import CLUBS, HOSPITALS, STAFF_BASE, seed_roster
 
-CLUBS = [
-    ("CLB Hiến máu dự bị Hải Phòng", 20.8449, 106.6881, "Lê Chân, Hải Phòng", 220, 6.0, 0.10),
-    ("CLB Hiến máu dự bị Lào Cai", 22.4856, 103.9707, "TP Lào Cai", 130, 15.0, 0.06),
-]
-HOSPITALS = [
-    ("Bệnh viện Hữu nghị Việt Tiệp", 20.8561, 106.6822, "1 Nhà Thương, Lê Chân, Hải Phòng", "+842253846223"),
-    ("Bệnh viện Đa khoa tỉnh Lào Cai", 22.4303, 104.0111, "Bình Minh, TP Lào Cai", "+842143840083"),
-]
 SCENARIO = [  # (virtual minutes after the start, hospital index, quick form)
     (0, 0, "O- 1 critical"),
     (3, 1, "A+ 3 urgent"),
 ]
-STAFF_BASE, DONOR_BASE, LEAD_BASE = 7_100_000_000, 7_200_000_000, 7_300_000_000
 READS, SAYS_AVAILABLE, DECLINES = 0.85, 0.40, 0.5  # DOMAIN.md §5; DECLINES: of those who read and can't
 ARRIVES, PASSES = 0.75, 0.77  # DOMAIN.md §5: of those who said available
 AT_THE_HOSPITAL = timedelta(minutes=15)  # reception, screening, the donation itself
@@ -116,46 +99,9 @@ class Demo:
 
 
 async def seed(sessionmaker, sim: BotAPISimulator, rng: random.Random, today: date, demo: Demo) -> None:
-    used: set[str] = set()
-    async with sessionmaker() as s:
-        for h, (name, lat, lon, address, phone) in enumerate(HOSPITALS):
-            hospital = Hospital(name=name, lat=lat, lon=lon, address=address, phone=phone)
-            s.add(hospital)
-            await s.flush()
-            s.add(HospitalStaff(hospital_id=hospital.id, telegram_id=STAFF_BASE + h))
-            s.add(TelegramUser(telegram_id=STAFF_BASE + h, first_name=f"Staff {h}", locale="vi"))
-            sim.start_chat(STAFF_BASE + h, first_name=f"Điều dưỡng {h + 1}")
-        n = 0
-        for c, (name, lat, lon, area, size, spread, rh_neg) in enumerate(CLUBS):
-            club = Club(name=name, lat=lat, lon=lon, area=area)
-            s.add(club)
-            await s.flush()
-            s.add(ClubMembership(club_id=club.id, role="lead", telegram_id=LEAD_BASE + c))
-            s.add(TelegramUser(telegram_id=LEAD_BASE + c, first_name=f"Lead {c}", locale="vi"))
-            sim.start_chat(LEAD_BASE + c)
-            for _ in range(size):
-                p = person(rng, near=(lat, lon), spread_km=spread, today=today, rh_negative=rh_neg, used_phones=used)
-                linked = rng.random() < 0.85
-                tg = DONOR_BASE + n if linked else None
-                n += 1
-                status, until = ("paused", today + timedelta(days=20)) if rng.random() < 0.08 else ("active", None)
-                donor = Donor(
-                    full_name=p.full_name, phone=p.phone, telegram_id=tg, abo=p.abo, rh=p.rh, sex=p.sex,
-                    birth_date=p.birth_date, weight_kg=p.weight_kg, lat=p.lat, lon=p.lon,
-                    geo_cell=geo_cell(p.lat, p.lon), area=area, last_donation_date=p.last_donation,
-                    last_donation_component="whole_blood" if p.last_donation else None, donation_count=p.donations,
-                    status=status, status_until=until, locale="vi",
-                    consent_profile_at=demo.clock(), consent_contact_at=demo.clock() if linked else None,
-                )
-                s.add(donor)
-                await s.flush()
-                s.add(ClubMembership(club_id=club.id, donor_id=donor.id))
-                if tg is not None:
-                    s.add(TelegramUser(telegram_id=tg, first_name=p.full_name.split()[-1], locale="vi"))
-                    sim.start_chat(tg, first_name=p.full_name.split()[-1])
-                    demo.names[tg] = p.full_name
-        await s.commit()
-    demo.say(f"Roster: {n} donors in {len(CLUBS)} clubs, {len(demo.names)} on Telegram; "
+    roster = await seed_roster(sessionmaker, sim, rng, today=today, now=demo.clock())
+    demo.names.update(roster.names)
+    demo.say(f"Roster: {roster.donors} donors in {len(CLUBS)} clubs, {len(demo.names)} on Telegram; "
              f"{len(HOSPITALS)} hospitals.")
 
 
