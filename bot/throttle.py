@@ -2,7 +2,8 @@
 
 The outbox sender paces the dispatcher's bulk messages; a handler answering a tap
 sends directly. Both take their turn from one RateLimiter, so together they stay
-within 30/s overall and 1/s per chat (DOMAIN.md §8), and a 429 pauses both.
+within 30/s overall and 1/s per chat (DOMAIN.md §8), and a 429 pauses both. A reply
+goes ahead of the outbox's messages to the same chat: the person is looking at it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class LimitMiddleware(BaseRequestMiddleware):
         if method.__api_method__ not in SENDING or not isinstance(chat_id, int):
             return await make_request(bot, method)
         for attempt in range(2):
-            slot = await self.limiter.acquire(chat_id)
+            slot = await self.limiter.acquire(chat_id, first=True)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:

@@ -116,6 +116,7 @@ class RateLimiter:
         self._next_start = float("-inf")
         self._global: collections.deque[_Slot] = collections.deque()
         self._chats: dict[int, collections.deque[_Slot]] = {}
+        self._first: collections.Counter[int] = collections.Counter()  # chats with a person waiting for a reply
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.now() + seconds)
@@ -140,9 +141,19 @@ class RateLimiter:
         return max(self.paused_until - t, spacing, self._wait(self._global, self.global_n, self.global_window, t),
                    self._wait(self._chats.get(chat_id), n, window, t))
 
-    async def acquire(self, chat_id: int) -> _Slot:
-        while (wait := self.wait_time(chat_id)) > 0:
-            await asyncio.sleep(wait)
+    async def acquire(self, chat_id: int, *, first: bool = False) -> _Slot:
+        """Wait for a turn. ``first``: a reply to someone who just tapped or typed goes ahead of
+        the outbox's messages to the same chat (a board edit can wait a second; the presser should not)."""
+        if first:
+            self._first[chat_id] += 1
+        try:
+            while (wait := self.wait_time(chat_id)) > 0 or (not first and self._first[chat_id]):
+                await asyncio.sleep(wait if wait > 0 else 0.005)
+        finally:
+            if first:
+                self._first[chat_id] -= 1
+                if not self._first[chat_id]:
+                    del self._first[chat_id]
         slot = _Slot(self.now())
         step = self.global_window / self.global_n
         # Keep to the ideal timeline, so that a late wake-up is made up by the next send.

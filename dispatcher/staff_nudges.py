@@ -14,8 +14,10 @@ They go to the chat the request was posted from; in a group, without phone numbe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import select
 
 from dispatcher import messages as M
@@ -57,23 +59,14 @@ class StaffNudges:
             .where(RequestContact.state.in_((ContactState.available.value, ContactState.en_route.value)),
                    BloodRequest.state.in_(RECEIVING_REQUEST_STATES),
                    BloodRequest.created_at >= now - LOOKBACK))).all()
-        nxt = None
-        due = []
-        for c, req, name, phone in rows:
+
+        def due_at(c: RequestContact) -> datetime:
             travel = timedelta(minutes=c.travel_min if c.travel_min is not None else UNKNOWN_TRAVEL_MIN)
-            at = as_utc(c.answered_at) + travel + margin
-            if at <= now:
-                due.append((c, req, name, phone, at))
-            else:
-                nxt = at if nxt is None else min(nxt, at)
-        sent = await _existing(s, [f"nudge_arrival:{c.id}" for c, *_ in due])
-        for c, req, name, phone, at in due:
-            key = f"nudge_arrival:{c.id}"
-            if key in sent:
-                continue
-            chat, locale = await _desk(s, req)
-            if chat is None:
-                continue
+            return as_utc(c.answered_at) + travel + margin
+
+        due, nxt = _split([(due_at(row[0]), row) for row in rows], now)
+        async for key, (c, req, name, phone), chat, locale in _unsent(s, [(f"nudge_arrival:{r[0].id}", r[1], r)
+                                                                          for r in due]):
             await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_arrival.value, locale=locale,
                           request_id=req.id, now=now, params={
                               "request_id": req.id, "contact_id": c.id, "name": name,
@@ -85,36 +78,41 @@ class StaffNudges:
     async def _deadlines(self, s, now: datetime) -> datetime | None:
         rows = (await s.exec(select(BloodRequest).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES),
                                                         BloodRequest.deadline > now))).all()
-        nxt = None
-        due = []
-        for req in rows:
+
+        def due_at(req: BloodRequest) -> datetime:
             deadline, created = as_utc(req.deadline), as_utc(req.created_at)
             # Never earlier than a quarter into the request's time: a 1-hour critical request is
             # nudged 15 minutes before, not at once.
-            lead = min(timedelta(minutes=self.cfg.deadline_nudge_min), (deadline - created) / 4)
-            at = deadline - lead
-            if at <= now:
-                due.append(req)
-            else:
-                nxt = at if nxt is None else min(nxt, at)
-        sent = await _existing(s, [f"nudge_deadline:{r.id}" for r in due])
-        for req in due:
-            key = f"nudge_deadline:{req.id}"
-            if key in sent:
-                continue
-            chat, locale = await _desk(s, req)
-            if chat is None:
-                continue
-            committed = (await s.exec(select(RequestContact.id).where(
+            return deadline - min(timedelta(minutes=self.cfg.deadline_nudge_min), (deadline - created) / 4)
+
+        due, nxt = _split([(due_at(req), req) for req in rows], now)
+        async for key, req, chat, locale in _unsent(s, [(f"nudge_deadline:{r.id}", r, r) for r in due]):
+            committed = (await s.exec(select(func.count()).select_from(RequestContact).where(
                 RequestContact.request_id == req.id,
-                RequestContact.state.in_(COMMITTED_CONTACT_STATES)))).all()
+                RequestContact.state.in_(COMMITTED_CONTACT_STATES)))).one()
             await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_deadline.value, locale=locale,
                           request_id=req.id, now=now, params={
                               "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
-                              "confirmed": len(committed), "target": req.target_available,
+                              "confirmed": committed, "target": req.target_available,
                               "deadline_local": as_utc(req.deadline).astimezone(self.tz).strftime("%H:%M"),
                               "minutes_left": round((as_utc(req.deadline) - now).total_seconds() / 60)})
         return nxt
+
+
+def _split(timed: list[tuple[datetime, Any]], now: datetime) -> tuple[list[Any], datetime | None]:
+    """(what is due now, when the next one falls due)."""
+    return [item for at, item in timed if at <= now], min((at for at, _ in timed if at > now), default=None)
+
+
+async def _unsent(s, keyed: list[tuple[str, BloodRequest, Any]]) -> AsyncIterator[tuple]:
+    """The due nudges not sent before, each with the chat to send it to: (key, item, chat, locale)."""
+    sent = await _existing(s, [key for key, _req, _item in keyed])
+    for key, req, item in keyed:
+        if key in sent:
+            continue
+        chat, locale = await _desk(s, req)
+        if chat is not None:
+            yield key, item, chat, locale
 
 
 async def _existing(s, keys: list[str]) -> set[str]:

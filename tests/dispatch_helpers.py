@@ -8,8 +8,11 @@ import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 
+from sqlmodel import select
+
 from dispatcher.engine import Dispatcher
 from dispatcher.sender import DeliveryResult, RateLimiter, RetryAfter, Sender, TransientError, Unreachable
+from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
 from redreserve.clock import FrozenClock
@@ -103,9 +106,28 @@ def make(sm, clock=None, **cfg):
     return d, sender, tg, clock
 
 
+async def contacts(sm, rid):
+    async with sm() as s:
+        return list((await s.exec(select(RequestContact).where(RequestContact.request_id == rid)
+                                  .order_by(RequestContact.id))).all())
+
+
+async def request(sm, rid):
+    async with sm() as s:
+        return await s.get(BloodRequest, rid)
+
+
+async def post(d, hid, **kw):
+    """An O+ red-cell request for one unit, posted by the staff member (keywords override)."""
+    args = dict(hospital_id=hid, abo="O", rh="+", component="red_cells", units=1, urgency="urgent",
+                posted_by=STAFF_TG)
+    args.update(kw)
+    return await d.create_request(**args)
+
+
 def tg_of(donor_id_index):
     return 7_000_000_000 + donor_id_index
 
 
 __all__ = ["START", "HOSP", "STAFF_TG", "LEAD_TG", "FakeTelegram", "town", "make", "settings", "RetryAfter",
-           "TransientError", "timedelta"]
+           "TransientError", "timedelta", "contacts", "request", "post"]

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from models.dispatch_tables import OutboxMessage, RequestContact
-from tests.dispatch_helpers import STAFF_TG, make, town
+from models.dispatch_tables import OutboxMessage
+from tests.dispatch_helpers import STAFF_TG, contacts, make, town
+from tests.dispatch_helpers import post as post_request
 
 GROUP = -100_555
 
 
 async def post(d, hid, units=1):
-    return await d.create_request(hospital_id=hid, abo="O", rh="+", component="red_cells", units=units,
-                                  urgency="urgent", posted_by=STAFF_TG, chat_id=STAFF_TG)
-
-
-async def answered(sm, rid):
-    async with sm() as s:
-        return list((await s.exec(select(RequestContact).where(RequestContact.request_id == rid)
-                                  .order_by(RequestContact.id))).all())
+    return await post_request(d, hid, units=units, chat_id=STAFF_TG)
 
 
 async def test_a_burst_of_answers_becomes_one_edit_showing_all_of_them(db_sessionmaker):
@@ -28,7 +22,7 @@ async def test_a_burst_of_answers_becomes_one_edit_showing_all_of_them(db_sessio
     await d.attach_board(rid, STAFF_TG, 1, "en")
     await sender.run_until_idle()
     edits_before = tg.kinds(STAFF_TG).count("board")
-    first, second, third, *_ = await answered(db_sessionmaker, rid)
+    first, second, third, *_ = await contacts(db_sessionmaker, rid)
     for c in (first, second, third):  # three answers before the sender's next turn
         await d.record_answer(rid, "available", c.token, donor_id=c.donor_id)
     async with db_sessionmaker() as s:
@@ -49,7 +43,7 @@ async def test_a_newer_board_in_the_same_chat_replaces_the_older_one(db_sessionm
     await d.attach_board(rid, STAFF_TG, 2, "en")  # /board again: the new message is the live one
     await d.attach_board(rid, GROUP, 3, "vi")
     await sender.run_until_idle()
-    c = (await answered(db_sessionmaker, rid))[0]
+    c = (await contacts(db_sessionmaker, rid))[0]
     await d.record_answer(rid, "available", c.token, donor_id=c.donor_id)
     await sender.run_until_idle()
     edited = [(chat, edit_of) for _t, chat, kind, _k, edit_of in tg.sent if kind == "board"]
@@ -61,7 +55,7 @@ async def test_only_donors_who_accepted_are_named_and_a_group_never_gets_a_phone
     d, sender, tg, clock = make(db_sessionmaker)
     rid = await post(d, hid, units=2)
     await sender.run_until_idle()
-    yes, no, *_ = await answered(db_sessionmaker, rid)
+    yes, no, *_ = await contacts(db_sessionmaker, rid)
     await d.record_answer(rid, "available", yes.token, donor_id=yes.donor_id)
     await d.record_answer(rid, "declined", no.token, donor_id=no.donor_id)
     private = await d.board_params(rid, STAFF_TG)

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from models.dispatch_tables import BloodRequest, DonorCommitment, RequestContact
+from models.dispatch_tables import DonorCommitment
 from models.tables import Donation, Donor, Hospital
-from tests.dispatch_helpers import STAFF_TG, make, town
+from tests.dispatch_helpers import STAFF_TG, contacts, make, town
+from tests.dispatch_helpers import post as post_request
+from tests.dispatch_helpers import request as req_of
 
 
 async def post(d, hid, units=1):
-    return await d.create_request(hospital_id=hid, abo="O", rh="+", component="red_cells", units=units,
-                                  urgency="urgent", posted_by=STAFF_TG, chat_id=STAFF_TG)
-
-
-async def contacts(sm, rid):
-    async with sm() as s:
-        return list((await s.exec(select(RequestContact).where(RequestContact.request_id == rid)
-                                  .order_by(RequestContact.id))).all())
-
-
-async def req_of(sm, rid) -> BloodRequest:
-    async with sm() as s:
-        return await s.get(BloodRequest, rid)
+    return await post_request(d, hid, units=units, chat_id=STAFF_TG)
 
 
 async def accept(d, sm, rid, n):

@@ -7,27 +7,9 @@ import pytest
 from sqlmodel import func, select
 
 from dispatcher.engine import InvalidRequest
-from models.dispatch_tables import BloodRequest, OutboxMessage, RequestContact, RequestWave
+from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
 from models.tables import AuditLog, Club, ClubMembership, Donor
-from tests.dispatch_helpers import LEAD_TG, STAFF_TG, make, town
-
-
-async def contacts(sm, rid):
-    async with sm() as s:
-        return (await s.exec(select(RequestContact).where(RequestContact.request_id == rid)
-                             .order_by(RequestContact.id))).all()
-
-
-async def request(sm, rid):
-    async with sm() as s:
-        return await s.get(BloodRequest, rid)
-
-
-async def post(d, hid, **kw):
-    args = dict(hospital_id=hid, abo="O", rh="+", component="red_cells", units=1, urgency="urgent",
-                posted_by=STAFF_TG)
-    args.update(kw)
-    return await d.create_request(**args)
+from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, make, post, request, town
 
 
 async def test_a_request_asks_the_nearest_few_and_tells_the_hospital(db_sessionmaker):

@@ -126,3 +126,21 @@ def test_the_limiter_spaces_one_chat_counts_in_flight_sends_and_pauses_on_429():
         lim.release(asyncio.run(take(-100)))
     t[0] = 15.0
     assert abs(lim.wait_time(-100) - 55.0) < 1e-9  # 20 per minute in a group (the first was at 10 s)
+
+
+async def test_a_reply_to_a_person_goes_ahead_of_the_outbox_in_that_chat():
+    lim = RateLimiter(1000, 1, 600, 0)
+    first = await lim.acquire(42)
+    lim.release(first)
+    order = []
+
+    async def take(name, **kw):
+        slot = await lim.acquire(42, **kw)
+        order.append(name)
+        lim.release(slot)
+
+    outbox = asyncio.create_task(take("outbox"))  # waiting first…
+    await asyncio.sleep(0.01)
+    reply = asyncio.create_task(take("reply", first=True))  # …but the person's reply goes first
+    await asyncio.gather(outbox, reply)
+    assert order == ["reply", "outbox"]

@@ -91,6 +91,8 @@ async def post_board(message: Message, request_id: int, engine: DispatchEngine, 
     params = await engine.board_params(request_id, message.chat.id)
     sent = await message.answer(board_text(params, _), reply_markup=board_keyboard(params, _))
     await engine.attach_board(request_id, message.chat.id, sent.message_id, i18n.current_locale)
+    # Whatever changed between the snapshot and the attach is shown by one queued edit.
+    await engine.refresh(request_id)
 
 
 @router.message(Command("report"))

@@ -131,6 +131,8 @@ async def post_request(
 
 async def show_posted(message: Message, request_id: int, engine: DispatchEngine, i18n: I18n) -> None:
     """The confirmation message becomes the request's live board, edited in place from now on."""
+    # Attached first: an answer that comes while this edit waits its turn (1/s per chat) queues
+    # an edit of its own, instead of being missed until the next change.
+    await engine.attach_board(request_id, message.chat.id, message.message_id, i18n.current_locale)
     params = await engine.board_params(request_id, message.chat.id)
     await message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
-    await engine.attach_board(request_id, message.chat.id, message.message_id, i18n.current_locale)
