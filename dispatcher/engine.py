@@ -135,7 +135,7 @@ class Dispatcher(DeskActions):
         self.sm = sessionmaker
         self.cfg = settings.dispatch
         self.rules = settings.eligibility
-        self.tz = ZoneInfo(self.cfg.timezone)
+        self.tz = ZoneInfo(settings.bot.timezone)  # local days and quiet hours, one key for the whole bot
         self.clock = clock
         self.rng = rng or random.SystemRandom()
         self.arm = arm or (lambda request_id, when, deadline: None)  # the scheduler's hook (dispatcher.scheduling)

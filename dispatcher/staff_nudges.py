@@ -44,7 +44,7 @@ class StaffNudges:
 
     def __init__(self, settings):
         self.cfg = settings.reminders
-        self.tz = ZoneInfo(settings.dispatch.timezone)
+        self.tz = ZoneInfo(settings.bot.timezone)
 
     async def run(self, s, now: datetime) -> datetime | None:
         upcoming = [await self._arrivals(s, now), await self._deadlines(s, now)]

@@ -11,6 +11,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -68,6 +69,15 @@ class BotConfig(_Section):
     def _supported_locale(cls, v: str) -> str:
         if v not in ("vi", "en"):
             raise ValueError("must be 'vi' or 'en'")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as 'Asia/Ho_Chi_Minh'") from None
         return v
 
 
@@ -152,8 +162,7 @@ class DispatchConfig(_Section):
     max_units: int = Field(default=20, ge=1)
     require_contact_consent: bool = True
     quiet_start: str = "22:00"
-    quiet_end: str = "06:30"
-    timezone: str = "Asia/Ho_Chi_Minh"
+    quiet_end: str = "06:30"  # quiet hours are local: in [bot] timezone
     rates: DispatchRates = Field(default_factory=DispatchRates)
     send: SendConfig = Field(default_factory=SendConfig)
 

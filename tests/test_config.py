@@ -59,3 +59,11 @@ def test_defaults_need_no_file(tmp_path, monkeypatch):
     settings = load_settings()
     assert settings.database.url == "sqlite+aiosqlite:///redreserve.db"
     assert settings.bot.default_locale == "vi" and settings.token is None
+
+
+def test_an_unknown_time_zone_is_named_with_its_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[bot]\ntimezone = "Asia/Saigon_Typo"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "timezone" in str(err.value) and "config.toml" in str(err.value)

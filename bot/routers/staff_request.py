@@ -76,7 +76,7 @@ class Ctx:
         self.settings = settings
         self.clock = clock
         self.hospitals = hospitals
-        self.tz = ZoneInfo(settings.dispatch.timezone)
+        self.tz = ZoneInfo(settings.bot.timezone)
 
     @property
     def max_units(self) -> int:
