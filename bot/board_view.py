@@ -31,12 +31,14 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
     return "▰" * filled + "▱" * (cells - filled)
 
 
-def reasons_text(reasons: list, _) -> str:
-    """The ranking reasons (dispatcher.ranking codes) in the reader's language."""
+def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
+    """The ranking reasons (dispatcher.ranking codes) in the reader's language, but those in ``skip``."""
     kinds = {"exact": _("exact"), "compatible": _("compatible"), "rh_negative": _("Rh− last resort"),
              "rh_positive_allowed": _("Rh+ allowed by staff")}
     parts = []
     for code, p in reasons or []:
+        if code in skip:
+            continue
         if code == "tier":
             parts.append(f"{format_blood_type(p['type'][:-1], p['type'][-1])} {kinds.get(p['kind'], p['kind'])}")
         elif code == "distance":
@@ -129,7 +131,7 @@ def board_text(p: dict[str, Any], _) -> str:
                 where = " · " + _("{km} km ≈ {minutes} min").format(km=d["distance_km"], minutes=d["travel_min"])
             lines.append(f"{i}. {who} · {format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
                          f"{_donor_state(d, _)}")
-            why = reasons_text(d.get("reasons"), _)
+            why = reasons_text(d.get("reasons"), _, skip=("distance",))  # already on the line above
             if why:
                 lines.append(f"    <i>{escape(why)}</i>")
     if p.get("group"):
