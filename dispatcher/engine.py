@@ -72,6 +72,7 @@ from models.tables import (
     ClubMembership,
     Donor,
     Hospital,
+    HospitalChat,
     HospitalStaff,
     TelegramUser,
 )
@@ -157,6 +158,8 @@ class Dispatcher(DeskActions):
                 hospital = await s.get(Hospital, hospital_id)
                 if hospital is None:
                     raise InvalidRequest("hospital", Text(N_("Unknown hospital.")))
+                if chat_id is not None and chat_id < 0:
+                    await self._claim_group(s, chat_id, hospital, posted_by, now)
                 req = BloodRequest(
                     hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
@@ -169,6 +172,18 @@ class Dispatcher(DeskActions):
                 request_id = req.id
         await self.tick(request_id)
         return request_id
+
+    async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
+        """A staff group belongs to one hospital (issue 4): the first request posted there binds it."""
+        bound = await s.get(HospitalChat, chat_id)
+        if bound is None:
+            s.add(HospitalChat(chat_id=chat_id, hospital_id=hospital.id, bound_by=posted_by, created_at=now))
+            await self._audit(s, now, posted_by, "group.bind", f"hospital:{hospital.id}", f"chat:{chat_id}")
+        elif bound.hospital_id != hospital.id:
+            owner = await s.get(Hospital, bound.hospital_id)
+            raise InvalidRequest("group", Text(N_("This group belongs to {hospital}: post requests for another "
+                                                 "hospital from that hospital's group or in a private chat with "
+                                                 "me."), {"hospital": owner.name if owner else "?"}))
 
     def _validate(self, abo, rh, component, units, urgency, deadline, now) -> None:
         if abo not in ABO or rh not in RH:

@@ -365,3 +365,4 @@ async def _redemption(session: AsyncSession, kind: str, club_id: int | None, hos
     club = await session.get(Club, club_id) if club_id is not None else None
     hospital = await session.get(Hospital, hospital_id) if hospital_id is not None else None
     return Redemption(kind=kind, club=club, hospital=hospital, already=already)
+

@@ -141,6 +141,17 @@ class HospitalStaff(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class HospitalChat(SQLModel, table=True):
+    """A staff group chat belongs to one hospital: the first staff request posted there binds it."""
+
+    __tablename__ = "hospital_chat"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    bound_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Invite(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, index=True)

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from bot.callbacks import BoardCb
+from dispatcher.engine import InvalidRequest
 from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
 from models.tables import (
@@ -328,3 +329,32 @@ async def test_a_board_in_a_group_never_shows_phone_numbers(env):
     group = await env.engine.board_params(1, -1001234567)
     assert private["donors"][0]["phone"] and group["donors"][0]["phone"] is None
     assert group["donors"][0]["name"] == private["donors"][0]["name"]
+
+
+async def test_a_staff_group_belongs_to_the_hospital_that_first_posted_there(env):
+    staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(6)])
+    group = -1009876543
+    other = env.user(first_name="Other nurse", language_code="en")
+    async with env.sessionmaker() as s:
+        h2 = Hospital(name="BV Kiến An", lat=20.8, lon=106.6)
+        s.add(h2)
+        s.add(TelegramUser(telegram_id=other.id, locale="en"))
+        await s.flush()
+        s.add(HospitalStaff(hospital_id=h2.id, telegram_id=other.id))
+        h2_id = h2.id
+        await s.commit()
+    nurse = staff.in_group(group)
+    await nurse.send("/urgent O+ 1")
+    await nurse.tap("Send to donors")
+    await env.drain()
+    # Staff of another hospital are refused in this group, politely, and nothing is created.
+    replies = await other.in_group(group).send("/urgent O+ 1")
+    assert "only the hospital's staff" in replies[-1]["text"]
+    # Even a forged send for the other hospital in this group creates nothing.
+    with pytest.raises(InvalidRequest) as err:
+        await env.engine.create_request(hospital_id=h2_id, abo="O", rh="+", component="red_cells", units=1,
+                                        urgency="urgent", posted_by=other.id, chat_id=group)
+    assert err.value.code == "group" and err.value.text.params["hospital"] == "Bệnh viện Việt Tiệp"
+    async with env.sessionmaker() as s:
+        assert len((await s.exec(select(BloodRequest))).all()) == 1
+        assert (await s.exec(select(AuditLog).where(AuditLog.action == "group.bind"))).first()

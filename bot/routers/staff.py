@@ -26,7 +26,7 @@ from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.engine import InvalidRequest
 from models.directory import Roles
-from models.tables import Hospital
+from models.tables import Hospital, HospitalChat
 from redreserve.config import Settings
 from redreserve.parsing import ParseError, format_blood_type
 from redreserve.request_form import parse_quick_request
@@ -35,8 +35,17 @@ router = RouterTemplate("staff")
 
 
 class IsStaff(Filter):
-    async def __call__(self, event: TelegramObject, roles: Roles | None = None) -> bool:
-        return bool(roles and roles.staff_hospital_ids)
+    """Hospital staff; in a group that belongs to a hospital (HospitalChat), staff of that hospital."""
+
+    async def __call__(self, event: TelegramObject, roles: Roles | None = None,
+                       session: AsyncSession | None = None) -> bool:
+        if not (roles and roles.staff_hospital_ids):
+            return False
+        chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
+        if chat is None or chat.type == "private" or session is None:
+            return True
+        bound = await session.get(HospitalChat, chat.id)
+        return bound is None or bound.hospital_id in roles.staff_hospital_ids
 
 
 @router.message(Command("urgent"), IsStaff())
