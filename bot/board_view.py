@@ -16,10 +16,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import BoardCb
 from bot.texts import component_name, escape, urgency_name
 from dispatcher.eligibility import ALLOWED_VOLUMES_ML
+from models.dispatch_tables import ACTIVE_REQUEST_STATES, RECEIVING_REQUEST_STATES
 from redreserve.parsing import format_blood_type
 
-ASKING = ("open", "dispatching")
-RECEIVING = ASKING + ("covered", "exhausted", "expired")
+ASKING = ACTIVE_REQUEST_STATES
+RECEIVING = RECEIVING_REQUEST_STATES
 CANCEL_REASONS = ("not_needed", "blood_bank", "mistake", "other")
 ADD_UNITS = (1, 2, 3, 4)
 

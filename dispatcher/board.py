@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, update
 from sqlmodel import select
 
+from dispatcher.eligibility import max_volume_ml
 from dispatcher.outbox import enqueue
+from dispatcher.ranking import LATE_SCORE
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     COMMITTED_CONTACT_STATES,
@@ -85,15 +87,15 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
     counts = dict((await s.exec(select(RequestContact.state, func.count())
                                 .where(RequestContact.request_id == request_id)
                                 .group_by(RequestContact.state))).all())
-    rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh)
+    rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh, Donor.weight_kg)
                          .join(Donor, Donor.id == RequestContact.donor_id)
                          .where(RequestContact.request_id == request_id,
                                 RequestContact.state.in_(SAID_AVAILABLE_STATES))
                          .order_by(RequestContact.answered_at, RequestContact.id))).all()
     group = is_group(chat_id)
-    late = sum(1 for c in (await s.exec(select(RequestContact.reasons)
-                                        .where(RequestContact.request_id == request_id))).all()
-               if any(code == "late" for code, _ in c))
+    # The score puts the ranking group first (dispatcher.ranking): donors who cannot arrive in time.
+    late = (await s.exec(select(func.count()).select_from(RequestContact).where(
+        RequestContact.request_id == request_id, RequestContact.score >= LATE_SCORE))).one()
     asked = sum(counts.values())
     active = req.state in ACTIVE_REQUEST_STATES
 
@@ -124,6 +126,6 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
             "contact_id": c.id, "name": name, "phone": None if group else phone, "type": f"{abo}{rh}",
             "state": c.state, "distance_km": None if c.distance_km is None else round(c.distance_km, 1),
             "travel_min": None if c.travel_min is None else round(c.travel_min), "reasons": c.reasons,
-            "volume_ml": c.volume_ml,
-        } for c, name, phone, abo, rh in rows],
+            "volume_ml": c.volume_ml, "max_volume": max_volume_ml(weight),
+        } for c, name, phone, abo, rh, weight in rows],
     }

@@ -134,6 +134,17 @@ class DeskActions:
             return DeskResult("ok", req.id), False
         return await self._as_staff(request_id, by, "close", act)
 
+    async def cancel(self, request_id: int, *, by: int | None, reason: str = "") -> DeskResult:
+        """Staff cancel: everyone asked or coming is stood down and released."""
+        async def act(s, req, now):
+            if req.state not in RECEIVING_REQUEST_STATES:
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            req.close_reason, req.closed_by = reason, by
+            await self._close(s, req, RequestState.cancelled.value, now)
+            await self._audit(s, now, by, "dispatch_request_cancelled", f"request:{req.id}", f"reason={reason}")
+            return DeskResult("ok", req.id), False
+        return await self._as_staff(request_id, by, "cancel", act)
+
     # ------------------------------------------------------------ one donor
     async def mark(self, request_id: int, contact_id: int, outcome: str, *, by: int | None,
                    volume_ml: int | None = None) -> DeskResult:
@@ -195,20 +206,6 @@ class DeskActions:
         return DeskResult("ok", req.id, {"name": donor.full_name, "count": donor.donation_count}), False
 
     # ------------------------------------------------------------ reading
-    async def donors_coming(self, request_id: int, *, by: int | None) -> DeskResult:
-        """Who said "available", for the desk's per-donor buttons."""
-        async def act(s, req, now):
-            rows = (await s.exec(select(RequestContact.id, RequestContact.state, Donor.full_name, Donor.abo,
-                                        Donor.rh, Donor.weight_kg)
-                                 .join(Donor, Donor.id == RequestContact.donor_id)
-                                 .where(RequestContact.request_id == req.id,
-                                        RequestContact.state.in_(SAID_AVAILABLE_STATES))
-                                 .order_by(RequestContact.answered_at, RequestContact.id))).all()
-            return DeskResult("ok", req.id, {"state": req.state, "component": req.component, "donors": [
-                {"contact_id": cid, "state": st, "name": name, "type": f"{abo}{rh}",
-                 "max_volume": max_volume_ml(w)} for cid, st, name, abo, rh, w in rows]}), False
-        return await self._read(request_id, by, act)
-
     async def report(self, request_id: int, *, by: int | None) -> DeskResult:
         """The after-action summary: timeline, funnel, minutes to cover (issue 4)."""
         async def act(s, req, now):

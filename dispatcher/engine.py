@@ -21,7 +21,7 @@ import asyncio
 import hmac
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -114,22 +114,6 @@ class WaveParams:
     widest: bool  # nothing left to widen
 
 
-@dataclass
-class RequestStatus:
-    request_id: int
-    state: str
-    units: int
-    target: int
-    confirmed: int
-    asked: int
-    outstanding: int
-    declined: int
-    wave_no: int
-    next_wave_at: datetime | None
-    deadline: datetime
-    coming: list[dict] = field(default_factory=list)  # for the board: name, phone, reasons
-
-
 class Dispatcher(DeskActions):
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
                  arm: Arm | None = None, kick: Callable[[], None] | None = None):
@@ -163,7 +147,8 @@ class Dispatcher(DeskActions):
                 req = BloodRequest(
                     hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
-                    rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id, state=RequestState.open.value,
+                    rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id,
+                    state=RequestState.open.value,
                     target_available=target_available(units, self.rates_prior, self.cfg.margin),
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
@@ -555,26 +540,6 @@ class Dispatcher(DeskActions):
                 "deadline_local": req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")}
 
     # ---------------------------------------------------------------- closing
-    async def cancel(self, request_id: int, *, by_telegram_id: int | None = None, reason: str = "",
-                     staff_only: bool = False) -> bool:
-        """Cancel: everyone asked or coming is stood down. False if already closed (or, with
-        ``staff_only``, if the person is not staff of the request's hospital)."""
-        async with self._lock:
-            async with self.sm() as s, s.begin():
-                now = self.clock()
-                req = await self._touch(s, request_id, now)
-                if req is None or req.state not in RECEIVING_REQUEST_STATES:
-                    return False
-                if staff_only and not await self.is_staff_of(s, req.hospital_id, by_telegram_id):
-                    await self._audit(s, now, by_telegram_id, "desk_refused", f"request:{request_id}",
-                                      "action=cancel")
-                    return False
-                req.close_reason, req.closed_by = reason, by_telegram_id
-                await self._close(s, req, RequestState.cancelled.value, now)
-                await self._audit(s, now, by_telegram_id, "dispatch_request_cancelled", f"request:{request_id}",
-                                  f"reason={reason}")
-        self.kick()
-        return True
 
     async def expire(self, request_id: int) -> None:
         """The deadline job: tick closes a request whose deadline passed."""
@@ -730,33 +695,10 @@ class Dispatcher(DeskActions):
                 await refresh_boards(s, request_id, self.clock())
         self.kick()
 
-    async def status(self, request_id: int) -> RequestStatus | None:
-        """For the hospital's board: progress first, then who is coming (name and phone: only those who accepted)."""
-        async with self.sm() as s:
-            req = await s.get(BloodRequest, request_id)
-            if req is None:
-                return None
-            counts = dict((await s.exec(select(RequestContact.state, func.count())
-                                        .where(RequestContact.request_id == request_id)
-                                        .group_by(RequestContact.state))).all())
-            coming = (await s.exec(select(Donor.full_name, Donor.phone, RequestContact.travel_min,
-                                          RequestContact.reasons)
-                                   .join(Donor, Donor.id == RequestContact.donor_id)
-                                   .where(RequestContact.request_id == request_id,
-                                          RequestContact.state.in_(COMMITTED_CONTACT_STATES))
-                                   .order_by(RequestContact.answered_at))).all()
-        return RequestStatus(
-            request_id, req.state, req.units, req.target_available,
-            sum(counts.get(st, 0) for st in COMMITTED_CONTACT_STATES),
-            sum(counts.values()), counts.get("queued", 0) + counts.get("notified", 0), counts.get("declined", 0),
-            req.wave_no, req.next_wave_at, req.deadline,
-            [{"name": n, "phone": p, "travel_min": None if t is None else round(t), "reasons": r}
-             for n, p, t, r in coming])
-
 
 def _hhmm(v: str) -> time:
     hh, mm = v.split(":")
     return time(int(hh), int(mm))
 
 
-__all__ = ["AnswerResult", "Dispatcher", "InvalidRequest", "RequestStatus"]
+__all__ = ["AnswerResult", "Dispatcher", "InvalidRequest"]

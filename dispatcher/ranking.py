@@ -34,6 +34,7 @@ from models.geo import haversine_km
 
 DONOR_PRIOR_STRENGTH = 4.0  # pseudo-asks behind a donor's own answer rate: 5 of 6 matters, 1 of 1 barely
 GROUP_REACHABLE, GROUP_UNKNOWN_LOCATION, GROUP_LATE = 0, 1, 2
+LATE_SCORE = GROUP_LATE * 1e6  # a score at or above this: cannot arrive before the deadline
 
 
 class Reason(NamedTuple):
@@ -166,7 +167,7 @@ def rank_one(c: Candidate, ctx: RankContext, placed=None) -> RankedDonor:
         reasons.append(Reason("last_gave", {"days": (ctx.today - c.last_donation_date).days}))
     reasons.append(Reason("answered", {"answered": c.answered, "asked": c.asked}) if c.asked
                    else Reason("new_donor", {}))
-    score = group * 1e6 + c.tier * 1e4 + cost
+    score = group * 1e6 + c.tier * 1e4 + cost  # keep LATE_SCORE in step
     return RankedDonor(c.donor_id, c.tier, group, km, travel, cost, score, tuple(reasons), c)
 
 

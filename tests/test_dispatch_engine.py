@@ -170,7 +170,7 @@ async def test_forged_and_replayed_answers_are_refused_and_logged(db_sessionmake
     assert (await d.record_answer(rid, "available", mine.token, donor_id=stranger)).outcome == "refused"
     assert (await d.record_answer(rid_other, "available", mine.token, donor_id=mine.donor_id)).outcome == "refused"
     assert (await d.record_answer(999, "available", mine.token, donor_id=mine.donor_id)).outcome == "refused"
-    assert await d.cancel(rid, by_telegram_id=STAFF_TG)
+    assert (await d.cancel(rid, by=STAFF_TG)).ok
     assert (await d.record_answer(rid, "available", mine.token, donor_id=mine.donor_id)).outcome == "closed"
     assert {c.state for c in await contacts(db_sessionmaker, rid)} == {"stood_down"}
     async with db_sessionmaker() as s:
@@ -241,8 +241,8 @@ async def test_a_donor_who_can_no_longer_come_reopens_a_covered_request(db_sessi
     await d.record_answer(rid, "available", a.token, donor_id=a.donor_id)
     await d.record_answer(rid, "available", b.token, donor_id=b.donor_id)
     assert (await request(db_sessionmaker, rid)).state == "covered"
-    status = await d.status(rid)
-    assert status.confirmed == 2 and [c["name"] for c in status.coming] != []
+    board = await d.board_params(rid, STAFF_TG)
+    assert board["confirmed"] == 2 and [c["name"] for c in board["donors"]] != []
     assert (await d.record_answer(rid, "declined", b.token, donor_id=b.donor_id)).outcome == "declined"
     req = await request(db_sessionmaker, rid)
     assert req.state == "dispatching"
@@ -259,8 +259,8 @@ async def test_cancelling_stands_down_everyone_including_those_on_their_way(db_s
     await sender.run_until_idle()
     a = (await contacts(db_sessionmaker, rid))[0]
     await d.record_answer(rid, "available", a.token, donor_id=a.donor_id)
-    assert await d.cancel(rid, by_telegram_id=STAFF_TG)
-    assert not await d.cancel(rid, by_telegram_id=STAFF_TG)
+    assert (await d.cancel(rid, by=STAFF_TG)).ok
+    assert not (await d.cancel(rid, by=STAFF_TG)).ok
     await sender.run_until_idle()
     states = {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}
     assert states.pop(a.donor_id) == "released"  # she said available: thanked and let go

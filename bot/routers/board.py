@@ -161,12 +161,10 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await _buttons(query, cancel_keyboard(req.id, _))
     elif a == "cancel_yes":
         reason = cb.x if cb.x in CANCEL_REASONS else "other"
-        done = await engine.cancel(req.id, by_telegram_id=by, reason=reason, staff_only=True)
-        await _after(query, engine, DeskResult("ok" if done else "closed", req.id),
-                     _("Cancelled. Everyone asked or coming has been told."))
+        result = await engine.cancel(req.id, by=by, reason=reason)
+        await _after(query, engine, result, _("Cancelled. Everyone asked or coming has been told."))
     elif a in ("donors", "pick"):
-        result = await engine.donors_coming(req.id, by=by)
-        donors = result.detail.get("donors", [])
+        donors = (await engine.board_params(req.id, query.message.chat.id))["donors"]
         if a == "pick":
             donor = next((d for d in donors if d["contact_id"] == cb.v), None)
             if donor is None:

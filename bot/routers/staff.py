@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.board_view import board_keyboard, board_text
 from bot.callbacks import UrgentCb
 from bot.i18n import render
-from bot.render import component_name, urgency_name
+from bot.texts import component_name, urgency_name
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.engine import InvalidRequest
