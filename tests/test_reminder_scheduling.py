@@ -70,3 +70,44 @@ async def test_the_job_is_armed_at_the_next_due_time_rearmed_at_start_up_and_fir
         assert sched.next_run() is None
     finally:
         await sched.stop()
+
+
+class SlowSource:
+    """A source whose second run waits for the test: a poke arrives while the job is running."""
+
+    name = "slow"
+
+    def __init__(self):
+        self.runs = 0
+        self.gate = asyncio.Event()
+        self.inside = asyncio.Event()
+
+    async def run(self, session, now):
+        self.runs += 1
+        if self.runs == 2:
+            self.inside.set()
+            await self.gate.wait()
+        return None
+
+
+async def test_a_poke_during_a_run_is_not_lost_and_not_logged_as_skipped(db_sessionmaker, caplog):
+    """Issue 10: the poke re-armed the job while it ran; APScheduler dropped it, 19–28 warnings a run."""
+    source = SlowSource()
+    reminders = Reminders(db_sessionmaker, Settings(), clock=system_clock, sources=[source])
+    sched = ReminderScheduler(reminders, AsyncIOScheduler(timezone=timezone.utc))
+    await sched.start()  # run 1
+    try:
+        reminders.poke()  # run 2, which waits at the gate
+        await asyncio.wait_for(source.inside.wait(), 10)
+        reminders.poke()  # something changed meanwhile: it must be looked at
+        reminders.poke()
+        source.gate.set()
+        for _ in range(200):
+            if source.runs >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await sched.alarm.wait_idle()
+        assert source.runs == 3  # the pokes made during run 2 coalesced into one more run
+    finally:
+        await sched.stop()
+    assert not [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]
