@@ -62,8 +62,9 @@ def build_dispatcher(
     runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler)
     # One person's updates are handled one at a time, so two quick taps cannot race
     # through the same conversation step.
+    storage = SqlStorage(sessionmaker)
     dp = Dispatcher(
-        storage=SqlStorage(sessionmaker),
+        storage=storage,
         events_isolation=SimpleEventIsolation(),
         settings=settings,
         clock=clock,
@@ -75,7 +76,7 @@ def build_dispatcher(
     dp.startup.register(runtime.start)
     dp.shutdown.register(runtime.stop)
     dp.update.outer_middleware(DedupMiddleware(sessionmaker))
-    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
+    dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, storage))
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
     UserLocaleMiddleware(i18n).setup(dp)
     dp["i18n_instance"] = i18n

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import I18nMiddleware
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.storage import SqlStorage
 from models.bot_state import ProcessedUpdate
 from models.directory import roles_of
 from models.tables import TelegramUser
@@ -40,11 +41,20 @@ class DedupMiddleware(BaseMiddleware):
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+    """One session per update, shared by the middlewares below, the handler and the FSM storage.
+
+    An update holds at most one pooled connection, so no number of updates at once can
+    leave each of them holding one while waiting for another (issue 10: 16 did, with a
+    pool of 5 + 10). The dispatcher's own transactions take their connections one at a
+    time, under its lock.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker, storage: SqlStorage) -> None:
         self._sessionmaker = sessionmaker
+        self._storage = storage
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self._sessionmaker() as session:
+        async with self._sessionmaker() as session, self._storage.bound(session):
             data["session"] = session
             return await handler(event, data)
 
@@ -79,6 +89,8 @@ class UserMiddleware(BaseMiddleware):
         data["tg_user"] = tg_user
         data["roles"] = await roles_of(session, user.id)
         data["is_admin"] = user.id in self._admins
+        # End the read: the handler starts holding no connection (it may first await Telegram or the dispatcher).
+        await session.commit()
         return await handler(event, data)
 
 
