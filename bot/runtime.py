@@ -15,6 +15,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.polling import SkipUnreadableUpdates
 from bot.render import render_outgoing
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
@@ -54,6 +55,7 @@ class Runtime:
         limiter = RateLimiter(send.global_per_second, send.per_chat_per_second, send.group_per_minute,
                               send.safety_margin_s)
         bot.session.middleware(LimitMiddleware(limiter))
+        bot.session.middleware(SkipUnreadableUpdates())  # one unreadable update must not stop polling
         # The outbox talks through a Bot of its own, without that middleware: the sender
         # takes its turns from the same limiter itself and handles 429s for its rows.
         self._outbox_bot = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api), default=bot.default)
