@@ -93,6 +93,9 @@ class _Slot:
         self.done = False
 
 
+FIRST_RANK = -1  # a reply to a person, before any outbox rank (dispatcher.outbox.PRIORITY)
+
+
 class RateLimiter:
     """Sliding windows: global N/s, per private chat M/s, per group G/min; plus a global 429 pause.
 
@@ -116,7 +119,7 @@ class RateLimiter:
         self._next_start = float("-inf")
         self._global: collections.deque[_Slot] = collections.deque()
         self._chats: dict[int, collections.deque[_Slot]] = {}
-        self._first: collections.Counter[int] = collections.Counter()  # chats with a person waiting for a reply
+        self._waiters: dict[object, tuple[int, int]] = {}  # each acquire under way -> (rank, chat)
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.now() + seconds)
@@ -132,28 +135,35 @@ class RateLimiter:
         oldest = q[len(q) - n]
         return oldest.t + window - t if oldest.done else 0.005  # still in flight: look again shortly
 
+    def _chat_wait(self, chat_id: int, t: float) -> float:
+        n, window = (self.group_n, self.group_window) if chat_id < 0 else (self.chat_n, self.chat_window)
+        return self._wait(self._chats.get(chat_id), n, window, t)
+
     def wait_time(self, chat_id: int) -> float:
         t = self.now()
-        n, window = (self.group_n, self.group_window) if chat_id < 0 else (self.chat_n, self.chat_window)
         # Even spacing instead of bursts: a burst of N queues at Telegram's end and each of its
         # round trips would lengthen the window (see the class docstring).
         spacing = self._next_start - t
         return max(self.paused_until - t, spacing, self._wait(self._global, self.global_n, self.global_window, t),
-                   self._wait(self._chats.get(chat_id), n, window, t))
+                   self._chat_wait(chat_id, t))
 
-    async def acquire(self, chat_id: int, *, first: bool = False) -> _Slot:
-        """Wait for a turn. ``first``: a reply to someone who just tapped or typed goes ahead of
-        the outbox's messages to the same chat (a board edit can wait a second; the presser should not)."""
-        if first:
-            self._first[chat_id] += 1
+    def _outranked(self, me: object, rank: int) -> bool:
+        """Someone of a better rank waits whose own chat allows a send now: the next turn is theirs."""
+        t = self.now()
+        return any(r < rank and self._chat_wait(c, t) <= 0 for w, (r, c) in self._waiters.items() if w is not me)
+
+    async def acquire(self, chat_id: int, *, first: bool = False, rank: int = 5) -> _Slot:
+        """Wait for a turn. The global budget goes to the best ``rank`` first, across chats, among those
+        whose chat allows a send (1/s per chat still holds for everyone). ``first``: a reply to someone
+        who just tapped or typed, ahead of everything (a board edit can wait a second; the presser should
+        not); then the outbox's ranks (dispatcher.outbox.PRIORITY: board edits, then calls)."""
+        me = object()
+        self._waiters[me] = (FIRST_RANK if first else rank, chat_id)
         try:
-            while (wait := self.wait_time(chat_id)) > 0 or (not first and self._first[chat_id]):
+            while (wait := self.wait_time(chat_id)) > 0 or self._outranked(me, self._waiters[me][0]):
                 await asyncio.sleep(wait if wait > 0 else 0.005)
         finally:
-            if first:
-                self._first[chat_id] -= 1
-                if not self._first[chat_id]:
-                    del self._first[chat_id]
+            del self._waiters[me]
         slot = _Slot(self.now())
         step = self.global_window / self.global_n
         # Keep to the ideal timeline, so that a late wake-up is made up by the next send.
@@ -305,7 +315,7 @@ class Sender:
                     return
                 edit_id = original.message_id
             async with self._sem:
-                slot = await self.limiter.acquire(row.chat_id)
+                slot = await self.limiter.acquire(row.chat_id, rank=row.priority)
                 try:
                     params = dict(row.params)
                     if row.kind in self.prepare and row.request_id is not None:

@@ -144,3 +144,29 @@ async def test_a_reply_to_a_person_goes_ahead_of_the_outbox_in_that_chat():
     reply = asyncio.create_task(take("reply", first=True))  # …but the person's reply goes first
     await asyncio.gather(outbox, reply)
     assert order == ["reply", "outbox"]
+
+
+async def test_replies_and_board_edits_go_ahead_of_a_big_wave_across_chats_within_each_chats_limit():
+    """Issue 10: a reply outranked only its own chat's outbox; behind 300 calls the nurse's board came 6–11 s late."""
+    lim = RateLimiter(20, 1, 20, 0)
+    order = []
+
+    async def take(name, chat, **kw):
+        slot = await lim.acquire(chat, **kw)
+        order.append((name, lim.now()))
+        lim.release(slot)
+
+    busy = await lim.acquire(7)  # the nurse's chat has just had a message: her board edit must wait ~1 s
+    lim.release(busy)
+    board_allowed_at = lim.now() + lim.chat_window
+    calls = [asyncio.create_task(take(f"call{i}", 1000 + i, rank=1)) for i in range(40)]  # a wave, waiting first
+    await asyncio.sleep(0.01)
+    board = asyncio.create_task(take("board", 7, rank=0))  # the nurse's board (outbox priority 0)
+    reply = asyncio.create_task(take("reply", 8, first=True))  # someone's tap being answered
+    await asyncio.gather(*calls, board, reply)
+    names = [name for name, _ in order]
+    assert names.index("reply") <= 1  # the next turn, whatever the wave
+    # Her chat allowed nothing for a second (calls went meanwhile); from then on the board was next.
+    board_at = dict(order)["board"]
+    assert board_at >= board_allowed_at
+    assert sum(1 for name, t in order if name.startswith("call") and board_allowed_at < t < board_at) <= 1
