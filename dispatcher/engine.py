@@ -133,8 +133,13 @@ class Dispatcher(DeskActions):
     # ---------------------------------------------------------------- create
     async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
                              urgency: str, posted_by: int | None = None, deadline: datetime | None = None,
-                             note: str = "", rh_positive_ok: bool = False, chat_id: int | None = None) -> int:
-        """Validate, store and fire the first wave; returns the request id. Raises InvalidRequest."""
+                             note: str = "", rh_positive_ok: bool = False, chat_id: int | None = None,
+                             board_message_id: int | None = None, board_locale: str | None = None) -> int:
+        """Validate, store and fire the first wave; returns the request id. Raises InvalidRequest.
+
+        ``board_message_id``: the message in ``chat_id`` that becomes the live board (the poster's
+        confirmation), attached in the same transaction: the first wave queues its edit in the outbox,
+        so a crash before the bot redraws it leaves the board drawn at restart, not a live "Send" button."""
         now = self.clock()
         self._validate(abo, rh, component, units, urgency, deadline, now)
         async with self._lock:
@@ -153,6 +158,8 @@ class Dispatcher(DeskActions):
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
                 await s.flush()
+                if board_message_id is not None and chat_id is not None:
+                    await board.attach(s, req.id, chat_id, board_message_id, board_locale, now)
                 req.rare = await self._is_rare(s, req, hospital, now)
                 request_id = req.id
         await self.tick(request_id)

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.board_view import board_keyboard, board_text
 from bot.callbacks import UrgentCb
 from bot.i18n import render
+from bot.routers.lead_common import edit
 from bot.texts import component_name, urgency_name
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
@@ -128,20 +129,21 @@ async def post_request(
         request_id = await engine.create_request(
             hospital_id=hospital_id, abo=abo, rh=rh, component=component, units=units, urgency=urgency,
             posted_by=query.from_user.id, chat_id=query.message.chat.id, deadline=deadline, note=note,
-            rh_positive_ok=rh_positive_ok,
+            rh_positive_ok=rh_positive_ok, board_message_id=query.message.message_id,
+            board_locale=i18n.current_locale,
         )
     except InvalidRequest as err:
         await query.answer()
         await query.message.edit_text(render(err.text, i18n))
         return
     await query.answer()
-    await show_posted(query.message, request_id, engine, i18n)
+    await show_posted(query.message, request_id, engine)
 
 
-async def show_posted(message: Message, request_id: int, engine: DispatchEngine, i18n: I18n) -> None:
-    """The confirmation message becomes the request's live board, edited in place from now on."""
-    # Attached first: an answer that comes while this edit waits its turn (1/s per chat) queues
-    # an edit of its own, instead of being missed until the next change.
-    await engine.attach_board(request_id, message.chat.id, message.message_id, i18n.current_locale)
+async def show_posted(message: Message, request_id: int, engine: DispatchEngine) -> None:
+    """The confirmation message becomes the request's live board, edited in place from now on.
+
+    It was attached with the request (``board_message_id``), and its first edit is queued in the
+    outbox: this reply only draws it sooner (the outbox's copy then changes nothing)."""
     params = await engine.board_params(request_id, message.chat.id)
-    await message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+    await edit(message, board_text(params, _), board_keyboard(params, _))  # "not modified": the outbox was first
