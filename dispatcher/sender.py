@@ -120,6 +120,7 @@ class RateLimiter:
         self._global: collections.deque[_Slot] = collections.deque()
         self._chats: dict[int, collections.deque[_Slot]] = {}
         self._waiters: dict[object, tuple[int, int]] = {}  # each acquire under way -> (rank, chat)
+        self._ranks: collections.Counter[int] = collections.Counter()  # how many wait at each rank
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.now() + seconds)
@@ -149,6 +150,8 @@ class RateLimiter:
 
     def _outranked(self, me: object, rank: int) -> bool:
         """Someone of a better rank waits whose own chat allows a send now: the next turn is theirs."""
+        if not any(r < rank for r in self._ranks):  # the usual case, cheaply: nobody ranks better
+            return False
         t = self.now()
         return any(r < rank and self._chat_wait(c, t) <= 0 for w, (r, c) in self._waiters.items() if w is not me)
 
@@ -157,13 +160,17 @@ class RateLimiter:
         whose chat allows a send (1/s per chat still holds for everyone). ``first``: a reply to someone
         who just tapped or typed, ahead of everything (a board edit can wait a second; the presser should
         not); then the outbox's ranks (dispatcher.outbox.PRIORITY: board edits, then calls)."""
-        me = object()
-        self._waiters[me] = (FIRST_RANK if first else rank, chat_id)
+        me, rank = object(), FIRST_RANK if first else rank
+        self._waiters[me] = (rank, chat_id)
+        self._ranks[rank] += 1
         try:
-            while (wait := self.wait_time(chat_id)) > 0 or self._outranked(me, self._waiters[me][0]):
+            while (wait := self.wait_time(chat_id)) > 0 or self._outranked(me, rank):
                 await asyncio.sleep(wait if wait > 0 else 0.005)
         finally:
             del self._waiters[me]
+            self._ranks[rank] -= 1
+            if not self._ranks[rank]:
+                del self._ranks[rank]
         slot = _Slot(self.now())
         step = self.global_window / self.global_n
         # Keep to the ideal timeline, so that a late wake-up is made up by the next send.
