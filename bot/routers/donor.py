@@ -41,8 +41,8 @@ MAX_PAUSE_DAYS = 365
 
 @router.message(command_filter(*DONOR_COMMANDS))
 async def donor_command(
-    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock, settings: Settings,
-    i18n: I18n, reminders: Reminders,
+    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
+    settings: Settings, i18n: I18n, reminders: Reminders,
 ) -> None:
     if roles.donor_id is None:
         await message.answer(_("You are not registered as a donor yet. Send /start to register."))
