@@ -37,39 +37,44 @@ class HandledTracker(BaseMiddleware):
     def __init__(self) -> None:
         self.done: set[int] = set()
         self.errors: list[BaseException] = []
+        self.raised_by: dict[int, BaseException] = {}  # update_id → what its handler raised
         self._changed = asyncio.Condition()
-        self.raised = _RaisedRecorder(self.errors)
+        self.raised = _RaisedRecorder(self)
 
     async def __call__(self, handler, event, data):
         try:
             return await handler(event, data)
         except BaseException as exc:  # surfaced by the test instead of vanishing in a log
             self.errors.append(exc)
+            self.raised_by.setdefault(event.update_id, exc)
             raise
         finally:
             async with self._changed:
                 self.done.add(event.update_id)
                 self._changed.notify_all()
 
-    async def wait(self, update_id: int, timeout: float = 10.0) -> None:
+    async def wait(self, update_id: int, timeout: float = 10.0, *, check: bool = True) -> None:
+        """Until ``update_id`` is handled; then fail if any handler raised (``check=False``: see
+        :attr:`raised_by` instead)."""
         async def _wait():
             async with self._changed:
                 await self._changed.wait_for(lambda: update_id in self.done)
 
         await asyncio.wait_for(_wait(), timeout)
-        if self.errors:
+        if check and self.errors:
             raise AssertionError(f"a handler raised: {self.errors[-1]!r}") from self.errors[-1]
 
 
 class _RaisedRecorder(BaseMiddleware):
-    def __init__(self, errors: list[BaseException]) -> None:
-        self._errors = errors
+    def __init__(self, tracker: HandledTracker) -> None:
+        self._tracker = tracker
 
     async def __call__(self, handler, event, data):
         try:
             return await handler(event, data)
         except BaseException as exc:
-            self._errors.append(exc)
+            self._tracker.errors.append(exc)
+            self._tracker.raised_by[event.update_id] = exc
             raise
 
 
