@@ -218,7 +218,8 @@ class TgUser:
         msg = message or self.last()
         return [b["text"] for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
 
-    async def tap(self, label: str, message: dict | None = None, *, inaccessible: bool = False) -> list[dict[str, Any]]:
+    async def tap(self, label: str, message: dict | None = None, *,
+                  inaccessible: bool = False) -> list[dict[str, Any]]:
         """``inaccessible``: the message is too old for Telegram to show it to the bot (date 0)."""
         msg, button = self.find_button(label, message)
         return await self.press(msg["message_id"], button["callback_data"], inaccessible=inaccessible)

@@ -286,7 +286,8 @@ def test_the_fast_path_agrees_with_phonenumbers_in_other_regions_too(region, tex
 
 # --- whole numbers from people and buttons (issue 10) ----------------------------------
 
-@pytest.mark.parametrize("typed", ["¹", "②", "٣", "１２", "12a", "-1", "+1", "1.0", "1_000", "", " ", "99999999999999999999"])
+@pytest.mark.parametrize("typed", ["¹", "②", "٣", "１２", "12a", "-1", "+1", "1.0", "1_000", "", " ",
+                                   "99999999999999999999"])
 def test_a_number_is_ascii_digits_in_range_and_nothing_else(typed):
     assert whole_number(typed) is None
 

@@ -114,5 +114,7 @@ async def expired(query: CallbackQuery) -> None:
     await query.answer(_("This button is no longer active."), show_alert=True)
 
 
-async def edit(message: MaybeInaccessibleMessage | None, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def edit(message: MaybeInaccessibleMessage | None, text: str,
+               markup: InlineKeyboardMarkup | None = None) -> None:
+    """The leads' screens are edited in place through bot/inplace.py, like every pressed message."""
     await edit_text(message, text, reply_markup=markup)
