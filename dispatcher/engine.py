@@ -611,7 +611,9 @@ class Dispatcher(DeskActions):
         search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                               last_resort=True)
         search.cap_count = None  # a phone call from one's own lead is not a bot message
-        entries = await call_list(s, search, self.rules, None, limit=CALL_LIST_FETCH)
+        led = (await s.exec(select(ClubMembership.club_id).where(
+            ClubMembership.role == "lead", ClubMembership.telegram_id.is_not(None)).distinct())).all()
+        entries = await call_list(s, search, self.rules, list(led), limit=CALL_LIST_FETCH)
         by_club: dict[int, list[CallListEntry]] = {}
         for e in entries:
             listed = by_club.setdefault(e.club_id, [])

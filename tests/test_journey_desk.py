@@ -290,10 +290,15 @@ async def test_the_call_list_goes_to_staff_privately(env):
         await s.flush()
         s.add(ClubMembership(club_id=club_id, donor_id=d.id))
         await s.commit()
+        s.add(TelegramUser(telegram_id=555_000, first_name="Quang", username="quang_lead"))
+        s.add(ClubMembership(club_id=club_id, role="lead", telegram_id=555_000))
+        await s.commit()
     await post(env, staff, "O+ 1")
     await staff.tap("Call list", board_of(staff))
     text = staff.last_text()
-    assert "Call list for request #1" in text and "Bà Tư không dùng Telegram" in text and "+84911222333" in text
+    # Staff ring the club's lead; the member's own name and phone stay with her club (DOMAIN.md §7).
+    assert "Request #1" in text and "Quang @quang_lead" in text and "1 members" in text
+    assert "Bà Tư không dùng Telegram" not in text and "+84911222333" not in text
     async with env.sessionmaker() as s:
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
 

@@ -1,0 +1,96 @@
+"""Personal data stays where it belongs (issue 10): call lists, imports, consent, /forget."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from models.geo import geo_cell
+from models.tables import AuditLog, Club, ClubMembership, Donor, TelegramUser
+from tests.harness import start_bot, stop_bot
+from tests.test_journey_desk import board_of
+from tests.test_journey_dispatch import HOSPITAL, calls, post, seed
+
+
+@pytest.fixture
+async def env(db_sessionmaker, db_url):
+    env = await start_bot(db_sessionmaker, db_url)
+    yield env
+    await stop_bot(env)
+
+
+async def add_member(env, name: str, phone: str, *, telegram_id: int | None = None, profile_only: bool = False,
+                     club_name: str = "CLB Lê Chân") -> int:
+    """A compatible member near the hospital; ``profile_only``: registered, agreed only to keep her profile."""
+    async with env.sessionmaker() as s:
+        club = (await s.exec(select(Club).where(Club.name == club_name))).first()
+        if club is None:
+            club = Club(name=club_name, lat=HOSPITAL[0], lon=HOSPITAL[1])
+            s.add(club)
+            await s.flush()
+        d = Donor(full_name=name, phone=phone, abo="O", rh="+", sex="F", birth_date=date(1985, 1, 1), weight_kg=55,
+                  lat=HOSPITAL[0], lon=HOSPITAL[1], geo_cell=geo_cell(*HOSPITAL), telegram_id=telegram_id,
+                  consent_profile_at=env.clock() if profile_only else None)
+        s.add(d)
+        if telegram_id is not None:
+            s.add(TelegramUser(telegram_id=telegram_id, first_name=name.split()[-1], locale="en"))
+        await s.flush()
+        s.add(ClubMembership(club_id=club.id, donor_id=d.id))
+        await s.commit()
+        return club.id
+
+
+async def make_lead(env, club_id: int, first_name: str, phone: str | None = None):
+    lead = env.user(first_name=first_name, language_code="en")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=lead.id, first_name=first_name, locale="en"))
+        s.add(ClubMembership(club_id=club_id, role="lead", telegram_id=lead.id))
+        if phone is not None:  # the lead registered as a donor herself
+            s.add(Donor(full_name=f"{first_name} Trưởng nhóm", phone=phone, telegram_id=lead.id,
+                        consent_profile_at=env.clock()))
+        await s.commit()
+    await lead.send("/help")
+    return lead
+
+
+async def test_staff_call_list_names_the_club_leads_and_those_who_accepted_never_other_members(env):
+    staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(3)])
+    club_id = await add_member(env, "Bà Tư không dùng Telegram", "+84911222333")
+    await add_member(env, "Chị Hoa chỉ lưu hồ sơ", "+84911444555", telegram_id=777_001, profile_only=True)
+    await make_lead(env, club_id, "Quang", phone="+84988777666")
+    await post(env, staff, "O+ 1")
+    asked = [u for u in donors if calls(u)]
+    await asked[0].tap("Available")
+    await env.drain()
+    async with env.sessionmaker() as s:
+        accepted = (await s.exec(select(Donor).where(Donor.telegram_id == asked[0].id))).one()
+    await staff.tap("Call list", board_of(staff))
+    text = staff.last_text()
+    assert "Quang" in text and "+84988777666" in text and "CLB Lê Chân" in text and "1 members" in text
+    assert accepted.full_name in text and accepted.phone in text
+    for hidden in ("Bà Tư", "+84911222333", "Chị Hoa", "+84911444555"):
+        assert hidden not in text
+    async with env.sessionmaker() as s:
+        assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
+
+
+async def test_a_lead_is_paged_with_her_own_members_but_never_one_who_refused_contact(env):
+    staff, donors = await seed(env, [("O", "+", 1)])
+    club_id = await add_member(env, "Bà Tư không dùng Telegram", "+84911222333")
+    await add_member(env, "Chị Hoa chỉ lưu hồ sơ", "+84911444555", telegram_id=777_001, profile_only=True)
+    other = await add_member(env, "Anh Nam ở CLB khác", "+84911666777", club_name="CLB Kiến An")
+    lead = await make_lead(env, club_id, "Quang")
+    other_lead = await make_lead(env, other, "Hùng")
+    await post(env, staff, "O+ 1")
+    await donors[0].tap("Not this time")
+    await env.drain()
+    paged = lead.last_text()
+    assert "Please phone these members" in paged and "+84911222333" in paged
+    assert "+84911444555" not in paged and "+84911666777" not in paged
+    other_paged = other_lead.last_text()
+    assert "+84911666777" in other_paged and "+84911222333" not in other_paged
+    staff_texts = " ".join(m.get("text", "") for m in staff.bot_messages())
+    for phone in ("+84911222333", "+84911444555", "+84911666777"):
+        assert phone not in staff_texts
