@@ -34,6 +34,7 @@ from dispatcher.compat import Tier
 from dispatcher.eligibility import APHERESIS, add_years
 from dispatcher.ranking import Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
+from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
 from models.tables import ClubMembership, Donor, TelegramUser
 
@@ -94,19 +95,6 @@ def _medical_values(today: date, rules) -> dict:
 def medical_conditions(component: str, today: date, rules) -> list[ColumnElement]:
     """assess(facts, today, rules, component).eligible, as SQL on the donor table."""
     return _medical(component in APHERESIS, _medical_values(today, rules))
-
-
-def consented_in_bot() -> ColumnElement:
-    """She answered the bot's consent question herself (DOMAIN.md §7). A member linked some
-    other way (an old roster file's Telegram id) has not: she is treated as not on Telegram."""
-    D = Donor.__table__.c
-    return or_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_not(None))
-
-
-def refused_contact() -> ColumnElement:
-    """She was asked and agreed only to keep her profile: nobody rings her for a request either."""
-    D = Donor.__table__.c
-    return and_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_(None))
 
 
 def messageable_conditions(require_consent: bool) -> list[ColumnElement]:

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from dispatcher import messages as M
 from dispatcher.board import refresh_boards
-from dispatcher.candidates import call_list, consented_in_bot, unreachable_counts
+from dispatcher.candidates import call_list, unreachable_counts
 from dispatcher.eligibility import ALLOWED_VOLUMES_ML, DonorFacts, max_volume_ml, next_donation_date
 from dispatcher.outbox import enqueue
 from dispatcher.waves import target_available
@@ -39,7 +39,7 @@ from models.dispatch_tables import (
     RequestState,
     RequestWave,
 )
-from models.donors import add_donation
+from models.donors import add_donation, consented_in_bot
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
 from redreserve.clock import as_utc
 

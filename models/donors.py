@@ -6,7 +6,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.audit import audit
 from models.bot_state import FsmRecord
 from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser
+
+
+def consented_in_bot() -> ColumnElement:
+    """She answered the bot's consent question herself (DOMAIN.md §7). An account linked any
+    other way (an old roster file's Telegram id) is not hers to use until she does: until then
+    she is treated as a member who is not on Telegram."""
+    D = Donor.__table__.c
+    return or_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_not(None))
+
+
+def refused_contact() -> ColumnElement:
+    """She was asked and agreed only to keep her profile: nobody rings her for a request either."""
+    D = Donor.__table__.c
+    return and_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_(None))
 
 
 async def club_names(session: AsyncSession, donor_id: int) -> list[str]:

@@ -94,3 +94,89 @@ async def test_a_lead_is_paged_with_her_own_members_but_never_one_who_refused_co
     staff_texts = " ".join(m.get("text", "") for m in staff.bot_messages())
     for phone in ("+84911222333", "+84911444555", "+84911666777"):
         assert phone not in staff_texts
+
+
+# --- roster files ---------------------------------------------------------------------------
+
+
+async def test_a_roster_file_cannot_overwrite_another_clubs_donor_nor_link_an_account(env):
+    await add_member(env, "Bà Tư của CLB Lê Chân", "+84911222333")
+    async with env.sessionmaker() as s:
+        kien_an = Club(name="CLB Kiến An", lat=HOSPITAL[0], lon=HOSPITAL[1])
+        s.add(kien_an)
+        await s.commit()
+    lead = await make_lead(env, kien_an.id, "Hùng")
+    data = ("name,phone,blood_type,telegram_id\n"
+            "Tên Giả,0911 222 333,AB-,\n"
+            f"Người Mới,0911999888,O+,{lead.id}\n").encode()
+    replies = await lead.upload("members.csv", data)
+    report = replies[-1]["text"]
+    assert "row 2, phone" in report and "belongs to another club" in report and "/invitelink" in report
+    assert "Telegram ID column was not used" in report
+    await lead.tap("Import")
+    async with env.sessionmaker() as s:
+        tu = (await s.exec(select(Donor).where(Donor.phone == "+84911222333"))).one()
+        assert (tu.full_name, tu.abo, tu.rh) == ("Bà Tư của CLB Lê Chân", "O", "+")
+        assert [m.club_id for m in (await s.exec(select(ClubMembership).where(
+            ClubMembership.donor_id == tu.id))).all()] != [kien_an.id]
+        new = (await s.exec(select(Donor).where(Donor.phone == "+84911999888"))).one()
+        assert new.telegram_id is None
+    replies = await lead.send("/me")
+    assert "Người Mới" not in replies[-1]["text"] and "+84911999888" not in replies[-1]["text"]
+
+
+# --- consent on first contact ---------------------------------------------------------------
+
+
+async def test_a_member_linked_without_her_consent_is_asked_on_first_contact_and_not_called_before(env):
+    staff, donors = await seed(env, [("O", "+", 1)])
+    hoa = env.user(first_name="Hoa", language_code="en")
+    club_id = await add_member(env, "Chị Hoa nhập từ file", "+84911444555", telegram_id=hoa.id)
+    lead = await make_lead(env, club_id, "Quang")
+    await post(env, staff, "O+ 1")
+    assert calls(hoa) == []  # linked by a file, never asked: treated as not on Telegram
+    await donors[0].tap("Not this time")
+    await env.drain()
+    assert "+84911444555" in lead.last_text()  # her lead phones her instead
+
+    replies = await hoa.send("/me")
+    assert "Chị Hoa" not in replies[-1]["text"]  # the account is not hers to read until she says so
+    replies = await hoa.send("/start")
+    assert "Welcome back" not in replies[-1]["text"] and "Choose your language" in replies[-1]["text"]
+    async with env.sessionmaker() as s:
+        assert (await s.exec(select(Donor).where(Donor.telegram_id == hoa.id))).one().consent_profile_at is None
+    await hoa.tap("English")
+    await hoa.tap("Keep my profile")
+    await hoa.tap("Contact me in emergencies")
+    await hoa.tap("Continue")
+    replies = await hoa.share_contact("+84911444555")
+    assert "found you on your club's roster" in " ".join(m.get("text", "") for m in replies)
+    await hoa.tap("Confirm")
+    async with env.sessionmaker() as s:
+        donor = (await s.exec(select(Donor).where(Donor.telegram_id == hoa.id))).one()
+        assert donor.phone == "+84911444555" and donor.consent_profile_at and donor.consent_contact_at
+
+
+async def test_an_account_a_file_linked_to_someone_else_registers_its_own_phone(env):
+    """A lead's file put her own Telegram id on a member: the lead's account is not that member."""
+    quang = env.user(first_name="Quang", language_code="en")
+    await add_member(env, "Chị Hoa nhập từ file", "+84911444555", telegram_id=quang.id)
+    replies = await quang.send("/start")
+    assert "Choose your language" in replies[-1]["text"]
+    await quang.tap("English")
+    await quang.tap("Keep my profile")
+    await quang.tap("Continue")
+    await quang.share_contact("+84988777666")
+    await quang.send("Trần Văn Quang")
+    await quang.tap("O+")
+    await quang.tap("Male")
+    await quang.send("15/05/1990")
+    await quang.send("68")
+    await quang.send("Lê Chân")
+    await quang.tap("never")
+    await quang.tap("CLB Lê Chân")
+    await quang.tap("Confirm")
+    async with env.sessionmaker() as s:
+        by_phone = {d.phone: d for d in (await s.exec(select(Donor))).all()}
+    assert by_phone["+84988777666"].telegram_id == quang.id
+    assert by_phone["+84911444555"].telegram_id is None
