@@ -180,3 +180,77 @@ async def test_an_account_a_file_linked_to_someone_else_registers_its_own_phone(
         by_phone = {d.phone: d for d in (await s.exec(select(Donor))).all()}
     assert by_phone["+84988777666"].telegram_id == quang.id
     assert by_phone["+84911444555"].telegram_id is None
+
+
+# --- /forget --------------------------------------------------------------------------------
+
+
+def _sqlite_bytes(db_url: str) -> bytes:
+    path = db_url.split("///", 1)[1]
+    data = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(path + suffix, "rb") as f:
+                data += f.read()
+        except FileNotFoundError:
+            pass
+    return data
+
+
+async def test_forget_leaves_no_copy_in_the_outbox_nor_in_the_database_file(env, db_url):
+    from models.dispatch_tables import OutboxMessage, RequestContact
+
+    staff, donors = await seed(env, [("O", "+", 1 + i) for i in range(4)])
+    await post(env, staff, "O+ 1")
+    lan = [u for u in donors if calls(u)][0]
+    async with env.sessionmaker() as s:
+        me = (await s.exec(select(Donor).where(Donor.telegram_id == lan.id))).one()
+        phone, name = me.phone, me.full_name
+    await lan.tap("Available")
+    await env.drain()
+    async with env.sessionmaker() as s:
+        c = (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).one()
+    env.clock.advance(minutes=c.travel_min + 31)
+    await env.reminders.run_due()
+    await env.drain()
+    assert any(phone in m.get("text", "") for m in staff.bot_messages())  # the nurse's nudge, to ring her
+    async with env.sessionmaker() as s:
+        nudge = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "nudge_arrival"))).one()
+    assert nudge.state == "sent" and phone not in str(nudge.params) and name not in str(nudge.params)
+
+    await lan.send("/forget")
+    await lan.tap("Yes, delete my data")
+    async with env.sessionmaker() as s:
+        rows = (await s.exec(select(OutboxMessage))).all()
+    for row in rows:
+        assert phone not in str(row.params) and name not in str(row.params)
+    if db_url.startswith("sqlite"):
+        raw = _sqlite_bytes(db_url)
+        assert phone.encode() not in raw and name.encode() not in raw
+
+
+async def test_forget_takes_her_off_a_call_list_still_waiting_to_be_sent(db_sessionmaker):
+    from datetime import UTC, datetime
+
+    from dispatcher.outbox import enqueue
+    from models import donors as donor_records
+    from models.dispatch_tables import OutboxMessage
+
+    now = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    async with db_sessionmaker() as s:
+        tu = Donor(full_name="Bà Tư", phone="+84911222333")
+        s.add(tu)
+        await s.flush()
+        listed = [{"name": "Bà Tư", "phone": "+84911222333", "type": "O+"},
+                  {"name": "Anh Nam", "phone": "+84911666777", "type": "O+"}]
+        await enqueue(s, key="lead_rare:1:1:5", chat_id=5, kind="lead_rare", now=now,
+                      params={"request_id": 1, "hospital": "BV", "call_list": listed})
+        await enqueue(s, key="nudge_arrival:9", chat_id=6, kind="nudge_arrival", now=now,
+                      params={"request_id": 1, "name": "Bà Tư", "phone": "+84911222333", "minutes": 40})
+        await s.commit()
+        await donor_records.forget(s, tu.id, now=now, actor="cli")
+    async with db_sessionmaker() as s:
+        rows = {r.key: r for r in (await s.exec(select(OutboxMessage))).all()}
+    assert rows["lead_rare:1:1:5"].state == "pending"
+    assert rows["lead_rare:1:1:5"].params["call_list"] == [listed[1]]
+    assert (rows["nudge_arrival:9"].state, rows["nudge_arrival:9"].params) == ("cancelled", {})
