@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -254,3 +255,62 @@ async def test_forget_takes_her_off_a_call_list_still_waiting_to_be_sent(db_sess
     assert rows["lead_rare:1:1:5"].state == "pending"
     assert rows["lead_rare:1:1:5"].params["call_list"] == [listed[1]]
     assert (rows["nudge_arrival:9"].state, rows["nudge_arrival:9"].params) == ("cancelled", {})
+
+
+# --- a workbook too big to unpack -----------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def test_a_zip_bomb_gets_a_clear_refusal_and_changes_nothing(env):
+    from bench.xlsx_bomb import make_bomb
+
+    club_id = await add_member(env, "Bà Tư", "+84911222333")
+    lead = await make_lead(env, club_id, "Quang")
+    replies = await lead.upload("roster.xlsx", make_bomb(unpacked_mb=150, level=1), XLSX)
+    text = replies[-1]["text"]
+    assert "unpacks to 150 MB" in text and "at most 128 MB" in text and "send it again" in text
+    assert "Import" not in " ".join(lead.buttons(replies[-1]))
+    async with env.sessionmaker() as s:
+        assert len((await s.exec(select(Donor))).all()) == 1
+
+
+async def test_others_are_answered_while_a_workbook_is_being_read(env, monkeypatch):
+    import threading
+
+    from bot.routers import lead_files
+
+    club_id = await add_member(env, "Bà Tư", "+84911222333")
+    lead = await make_lead(env, club_id, "Quang")
+    other = env.user(first_name="Mai", language_code="en")
+    reading, go_on = threading.Event(), threading.Event()
+    real_open = lead_files.open_roster
+
+    def slow_open(*args, **kwargs):  # a big workbook, as long as the test likes
+        reading.set()
+        go_on.wait(30)  # on the event loop (before the fix) this froze everyone for 30 s
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(lead_files, "open_roster", slow_open)
+    upload = env.sim.push_document(lead.id, "roster.xlsx", a_workbook(), mime_type=XLSX)
+    for _ in range(200):
+        if reading.is_set():
+            break
+        await asyncio.sleep(0.05)
+    assert reading.is_set()
+    replies = await other.send("/help")  # waits for the answer (10 s at most)
+    assert "What you can do here" in replies[-1]["text"]
+    assert upload["update_id"] not in env.tracker.done  # the workbook is still being read
+    go_on.set()
+    await env.handled(upload)
+    assert "1 new donors" in lead.last_text()
+
+
+def a_workbook() -> bytes:
+    import io
+
+    from redreserve.roster_file import RosterRow, write_roster
+
+    out = io.BytesIO()
+    write_roster(out, "xlsx", [RosterRow("Người Mới", "+84911999888", "O", "+")])
+    return out.getvalue()
