@@ -42,6 +42,7 @@ from dispatcher.candidates import (
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
 from dispatcher.outbox import cancel_pending, enqueue
 from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
+from dispatcher.realism import DeadlineCheck, deadline_check
 from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor, Reason, with_reason
 from dispatcher.waves import (
     Rates,
@@ -160,6 +161,18 @@ class Dispatcher(DeskActions):
                 request_id = req.id
         await self.tick(request_id)
         return request_id
+
+    async def check_deadline(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
+                             urgency: str, deadline: datetime | None = None) -> DeadlineCheck | None:
+        """Before posting (issue 9): can the nearest likely-eligible donors arrive and give in time?"""
+        now = self.clock()
+        async with self.sm() as s:
+            hospital = await s.get(Hospital, hospital_id)
+            if hospital is None or abo not in ABO or rh not in RH or component not in COMPONENTS:
+                return None
+            deadline = deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency))
+            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component, units=units,
+                                        deadline=deadline, now=now, cfg=self.cfg, rules=self.rules, tz=self.tz)
 
     async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
         """A staff group belongs to one hospital (issue 4): the first request posted there binds it."""

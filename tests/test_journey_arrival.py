@@ -159,3 +159,19 @@ async def test_withdrawing_after_arriving_or_donating_or_on_a_closed_request_is_
     assert "already covered or closed" in b.alerts()[-1]
     assert sorted(c.state for c in await contacts(env) if c.state in ("donated", "released", "withdrew")) == [
         "donated", "released"]
+
+
+async def test_staff_are_told_before_posting_when_the_deadline_is_too_short_for_the_nearest_donors(env):
+    # The nearest O+ donors are ~60 km away: ≈ 3 h to get ready and come, then about an hour's visit.
+    staff, donors = await seed(env, [("O", "+", 60 + k) for k in range(4)])
+    await staff.send("/urgent O+ 1 critical")
+    text = staff.last_text()
+    assert "The deadline" in text and "min away" in text, text
+    assert "the nearest 2 likely-eligible donors need up to" in text and "collecting red cells takes about 60 min" in text
+    assert "Consider a later deadline, or the blood bank" in text
+    # With the urgent default (12 h), the same donors make it: no warning.
+    await staff.send("/urgent O+ 1 urgent")
+    assert "⚠️" not in staff.last_text()
+    # Nothing was posted by the warning itself.
+    async with env.sessionmaker() as s:
+        assert (await s.exec(select(BloodRequest))).all() == []
