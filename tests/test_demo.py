@@ -1,4 +1,4 @@
-"""The README's first command: the demo runs the real bot on the simulator and covers both requests."""
+"""The README's first command: the demo runs the real bot on the simulator and fulfils both requests in time."""
 
 import io
 import subprocess
@@ -20,6 +20,20 @@ async def test_the_demo_covers_both_requests_without_breaking_telegram_limits(tm
     assert "taps “I've arrived”" in text and "nurse records:" in text and " ml" in text
     # The boards and the after-action reports are printed (the staff speak Vietnamese).
     assert text.count("📊 Báo cáo yêu cầu #") == 2 and "Phễu" in text, text
+    # Success is blood in the bag before the deadline (issue 9), and the summary says so per request.
+    assert "Demo succeeded: every request has enough units donated before its deadline." in text
+    assert [r[5] for r in rows] == ["1/1", "3/3"], text
+
+
+async def test_a_request_short_of_its_units_is_named_with_the_reason_and_the_demo_fails(tmp_path):
+    out = io.StringIO()
+    # Stopped after a few real seconds: nobody has given yet, so both requests are short.
+    status = await run_demo(speed=60, seed_value=7, out=out, workdir=tmp_path, real_timeout=3)
+    text = out.getvalue()
+    assert status == 1, text
+    assert "#1 O-×1 fell short: 0 of 1 unit(s) donated before its deadline" in text, text
+    assert "the demo's time ran out before the deadline" in text
+    assert "did NOT get every request enough units donated before its deadline" in text
 
 
 def test_bad_demo_flags_exit_2():

@@ -147,7 +147,8 @@ async def test_withdrawing_after_arriving_or_donating_or_on_a_closed_request_is_
     await a.tap("On my way")
     await a.tap("I've arrived")
     await env.drain()
-    await a.press(a.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_a, a="x").pack())  # a stale "I can't come after all"
+    # A stale "I can't come after all" from someone already at the hospital.
+    await a.press(a.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_a, a="x").pack())
     assert "marked as arrived" in a.alerts()[-1]
     arrived = [c for c in await contacts(env) if c.state == "arrived"][0]
     assert (await env.engine.mark(1, arrived.id, "donated", by=staff.id, volume_ml=350)).ok
@@ -155,7 +156,8 @@ async def test_withdrawing_after_arriving_or_donating_or_on_a_closed_request_is_
     assert await state(env) == "fulfilled"
     await a.press(a.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_a, a="x").pack())
     assert "donation is already recorded" in a.alerts()[-1]
-    await b.press(b.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_b, a="x").pack())  # released when the request was fulfilled
+    # b was thanked and released when the donations fulfilled the request.
+    await b.press(b.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_b, a="x").pack())
     assert "already covered or closed" in b.alerts()[-1]
     assert sorted(c.state for c in await contacts(env) if c.state in ("donated", "released", "withdrew")) == [
         "donated", "released"]
@@ -167,7 +169,8 @@ async def test_staff_are_told_before_posting_when_the_deadline_is_too_short_for_
     await staff.send("/urgent O+ 1 critical")
     text = staff.last_text()
     assert "The deadline" in text and "min away" in text, text
-    assert "the nearest 2 likely-eligible donors need up to" in text and "collecting red cells takes about 60 min" in text
+    assert "the nearest 2 likely-eligible donors need up to" in text
+    assert "collecting red cells takes about 60 min" in text
     assert "Consider a later deadline, or the blood bank" in text
     # With the urgent default (12 h), the same donors make it: no warning.
     await staff.send("/urgent O+ 1 urgent")
