@@ -40,10 +40,10 @@ from dispatcher.candidates import (
     type_condition,
 )
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
-from dispatcher.outbox import cancel_pending, enqueue
 from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
-from dispatcher.realism import DeadlineCheck, deadline_check
+from dispatcher.outbox import cancel_pending, enqueue
 from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor, Reason, with_reason
+from dispatcher.realism import DeadlineCheck, deadline_check
 from dispatcher.waves import (
     Rates,
     learned_rates,

@@ -111,3 +111,26 @@ async def check(sm, rid) -> None:
        answers=st.lists(answer_st, min_size=1, max_size=12))
 def test_no_counted_available_is_expected_after_the_deadline(roster, patient, urgency, deadline_min, answers):
     asyncio.run(scenario(roster, patient, urgency, deadline_min, answers))
+
+
+async def test_the_deadline_check_counts_travel_and_the_components_collection_time(db_sessionmaker):
+    """DOMAIN.md §6: a visit about an hour, apheresis up to two; plus getting ready and travel."""
+    from tests.dispatch_helpers import make, town
+
+    hid, _ = await town(db_sessionmaker, n=10, spread=0.05)  # within ~6 km: ≈ 15 + 15 min away
+    d, *_ = make(db_sessionmaker)
+
+    async def check(component, hours):
+        return await d.check_deadline(hospital_id=hid, abo="O", rh="+", component=component, units=1,
+                                      urgency="critical", deadline=START + timedelta(hours=hours))
+
+    red = await check("red_cells", 1.5)
+    assert red.ok and red.collect_min == 60 and red.donors == 2 and red.found == 2
+    assert red.need_min == red.travel_min + 60 <= 90
+    platelets = await check("platelets", 1.5)
+    assert not platelets.ok and platelets.collect_min == 120 and platelets.need_min > platelets.minutes_left
+    assert (await check("platelets", 3)).ok
+    # Nobody of that type within reach: not ok, and says so (found 0).
+    none = await d.check_deadline(hospital_id=hid, abo="AB", rh="-", component="red_cells", units=1,
+                                  urgency="critical")
+    assert not none.ok and none.found == 0
