@@ -32,7 +32,7 @@ from redreserve.synthetic import person
 CLUBS = [  # name, lat, lon, area, members, spread in km, Rh− share
     ("CLB Hiến máu dự bị Hải Phòng", 20.8449, 106.6881, "Lê Chân, Hải Phòng", 220, 6.0, 0.001),
     ("CLB Hiến máu dự bị Lào Cai", 22.4856, 103.9707, "TP Lào Cai", 130, 15.0, 0.001),
-    ("CLB Máu hiếm Rh− Hải Phòng", 20.8600, 106.6700, "Hải Phòng", 40, 8.0, 1.0),
+    ("CLB Máu hiếm Rh− Hải Phòng", 20.8600, 106.6700, "Hải Phòng", 60, 8.0, 1.0),
 ]
 HOSPITALS = [  # name, lat, lon, address, phone
     ("Bệnh viện Hữu nghị Việt Tiệp", 20.8561, 106.6822, "1 Nhà Thương, Lê Chân, Hải Phòng", "+842253846223"),
