@@ -58,7 +58,7 @@ AT_THE_HOSPITAL = timedelta(minutes=15)  # reception, screening, the donation it
 FAR = timedelta(minutes=120)  # a donor this far who said yes anyway does not make it
 CLOSED = ("fulfilled", "cancelled", "expired", "exhausted")
 MAX_VIRTUAL = timedelta(hours=8)
-MAX_TURN = 0.25  # real seconds one turn may move virtual time on: bigger jumps made bursts of answers
+MAX_TURN = 0.25  # real seconds one turn may move virtual time on (bigger jumps burst answers into the pool)
 
 
 @dataclass
