@@ -32,7 +32,7 @@ from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
 from dispatcher.eligibility import APHERESIS, add_years
-from dispatcher.ranking import Candidate, RankContext, RankedDonor, place_of, rank_donors
+from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
@@ -206,7 +206,7 @@ CELL_LIST_MAX_KM = 150.0  # beyond this a cell list grows too long; the lat/lon 
 
 
 async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: int,
-                       *, start_radius_km: float = 4.0) -> list[RankedDonor]:
+                       *, start_radius_km: float = 4.0, in_time_only: bool = False) -> list[RankedDonor]:
     """The best ``limit`` eligible, messageable donors for ``search``, ranked (dispatcher.ranking).
 
     Donors who can arrive in time come first, tier by tier (DOMAIN.md §1), so each tier
@@ -214,6 +214,8 @@ async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: 
     types from the index. Only when those do not fill ``limit`` are the rest (late or
     without a location) searched, all tiers together. The result is exactly the first
     ``limit`` of ``rank_donors`` over every eligible donor (tests/test_dispatch_candidates.py).
+    ``in_time_only`` leaves out donors who cannot arrive before the deadline (issue 9: they are
+    asked only once nobody who can is left), keeping those whose location is unknown.
     """
     if limit <= 0:
         return []
@@ -229,6 +231,8 @@ async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: 
                 break
     if len(kept) < limit:
         kept = await rings.best(limit, tuple(search.tiers))
+        if in_time_only:  # the best come first by group, so the in-time ones are all among them
+            kept = [kc for kc in kept if kc[0][0] != GROUP_LATE]
     return rank_donors([c for _, c in kept[:limit]], ctx)
 
 

@@ -117,7 +117,7 @@ class DeskActions:
             req.units += add
             req.target_available = target_available(req.units, self.rates_prior, self.cfg.margin)
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
-                    and await self._confirmed(s, req.id) < req.target_available:
+                    and await self._confirmed(s, req) < req.target_available:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
             await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
             return DeskResult("ok", req.id, {"units": req.units}), True

@@ -17,8 +17,8 @@ from models.dispatch_tables import OutboxMessage, OutboxState
 # Lower goes first. A board edit goes ahead even of calls: the per-chat limit holds it to about one
 # a second per board (a thirtieth of the budget), and a nurse watching a frozen board phones around.
 # Reminders wait behind everything else.
-PRIORITY = {"board": 0, "call": 1, "stand_down": 1, "confirmed": 2, "venue": 2, "declined": 3, "lead_rare": 2,
-            "donated": 3, "nudge_arrival": 3, "nudge_deadline": 3, "eligible_again": 9, "lead_digest": 9}
+PRIORITY = {"board": 0, "call": 1, "stand_down": 1, "confirmed": 2, "venue": 2, "declined": 3, "withdrew": 3,
+            "lead_rare": 2, "donated": 3, "nudge_arrival": 3, "nudge_deadline": 3, "eligible_again": 9, "lead_digest": 9}
 
 
 # What a message's parameters say about a person, by kind. Once the message has left (or never

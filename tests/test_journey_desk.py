@@ -94,7 +94,7 @@ async def test_a_donor_travels_arrives_donates_and_is_not_asked_again_before_the
     await env.drain()
     await donor.tap("On my way")
     assert [b["text"] for row in donor.find_button("I've arrived")[0]["reply_markup"]["inline_keyboard"]
-            for b in row] == ["🏥 I've arrived"]
+            for b in row] == ["🏥 I've arrived", "↩️ I can't come after all"]
     await donor.tap("I've arrived")
     await env.drain()
     (mine,) = [c for c in await contacts(env) if c.state == "arrived"]
