@@ -94,6 +94,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
     if kind is Kind.stand_down:
         if p.get("reason") == "covered":
             return _("✅ No longer needed — enough donors are on their way. Thank you for being ready!"), None
+        if p.get("reason") == "stopped":
+            return _("The hospital has stopped asking for this request. No need to come — thank you for "
+                     "being ready!"), None
         if p.get("reason") == "cancelled":
             return _("The hospital cancelled this request. No need to come — thank you for being ready!"), None
         return _("This request has closed. No need to come — thank you for being ready!"), None
@@ -140,8 +143,15 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             minutes=p["minutes_left"]), None
 
     if kind is Kind.donated:
-        lines = [_("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "
-                   "{count}.").format(hospital=escape(p["hospital"]), ml=p["volume_ml"], count=p["count"])]
+        if p.get("volume_ml"):
+            first = _("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "
+                      "{count}.").format(hospital=escape(p["hospital"]), ml=p["volume_ml"], count=p["count"])
+        else:  # apheresis: the machine sets the volume
+            first = _("🩸 Thank you! {hospital} recorded your donation of {component}. It was your donation "
+                      "number {count}.").format(hospital=escape(p["hospital"]),
+                                                component=component_name(p.get("component") or "", _),
+                                                count=p["count"])
+        lines = [first]
         if p.get("milestone"):
             lines.append(_("🏅 {count} donations — a milestone! Your club and the Red Cross honour donors "
                            "like you.").format(count=p["count"]))
@@ -149,6 +159,11 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             lines.append(_("You may donate again from {date}; we will not call you before then.").format(
                 date=p["next_date"]))
         return "\n".join(lines), None
+
+    if kind is Kind.deferred:
+        return _("🙏 Thank you for coming to {hospital}. The screening found you cannot give blood today; "
+                 "this is common and keeps you and patients safe. You may give again from {date} — we will not "
+                 "call you before then.").format(hospital=escape(p["hospital"]), date=p["until"]), None
 
     if kind is Kind.covered:
         return _("✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been told "

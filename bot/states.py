@@ -74,3 +74,9 @@ class RequestFlow(StatesGroup):
     rh_positive = State()  # Rh− patients only
     note = State()
     confirm = State()
+
+
+class DeskDeferral(StatesGroup):
+    """Staff typing the end of an "other" deferral at screening (bot.routers.board)."""
+
+    until = State()

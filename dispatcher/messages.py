@@ -22,7 +22,8 @@ class Kind(str, enum.Enum):
     venue = "venue"  # the hospital as a map pin, right after "confirmed"
     declined = "declined"  # edits the call after "can't": thank you
     donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
-    stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
+    deferred = "deferred"  # deferred at screening: kind words and the first day she may give again (params.until)
+    stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | stopped | cancelled | expired)
     eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
@@ -81,8 +82,12 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
         return (f"Request #{p['request_id']} is not covered ({p['confirmed']}/{p['target']}); deadline "
                 f"{p['deadline_local']}, {p['minutes_left']} min left.")
     if k is Kind.donated:
-        return (f"Thank you for donating {p['volume_ml']} ml at {p['hospital']}! Donation number {p['count']}."
+        given = f"{p['volume_ml']} ml" if p.get("volume_ml") else p.get("component", "")
+        return (f"Thank you for donating {given} at {p['hospital']}! Donation number {p['count']}."
                 + (f" You may donate again from {p['next_date']}." if p.get("next_date") else ""))
+    if k is Kind.deferred:
+        return (f"Thank you for coming to {p['hospital']}. You cannot give blood today; you may give again "
+                f"from {p['until']}.")
     if k is Kind.covered:
         return f"Request #{p['request_id']} is covered: {p['confirmed']} donors confirmed. Everyone else was stood down."
     if k is Kind.exhausted:
