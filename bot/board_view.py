@@ -188,7 +188,7 @@ def board_keyboard(p: dict[str, Any], _) -> InlineKeyboardMarkup | None:
         kb.button(text=_("➕ Add units"), callback_data=BoardCb(a="units", r=r))
         kb.button(text=_("✅ Enough now"), callback_data=BoardCb(a="covered", r=r))
         sizes.append(2)
-    if st in RECEIVING and p.get("donors"):
+    if (st in RECEIVING and p.get("donors")) or any(d.get("undo") for d in p.get("donors") or []):
         kb.button(text=_("🩸 Arrivals & donations"), callback_data=BoardCb(a="donors", r=r))
         sizes.append(1)
     if st in RECEIVING:
@@ -305,7 +305,7 @@ def deferral_keyboard(request_id: int, contact_id: int, _) -> InlineKeyboardMark
 
 def moved_text(request_id: int, time: str, _) -> str:
     """An old board after /board N posted a new one in the same chat: it no longer changes."""
-    return _("🩸 Request #{id}: this board is no longer updated. The live board was posted below at {time} "
+    return _("↪️ Request #{id}: this board is no longer updated. The live board was posted below at {time} "
              "(/board {id} posts it again).").format(id=request_id, time=time)
 
 

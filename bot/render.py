@@ -14,7 +14,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.board_view import board_keyboard, board_text
+from bot.board_view import board_keyboard, board_text, moved_text
 from bot.callbacks import AnswerCb, BoardCb
 from bot.texts import component_name, escape, fmt_number, urgency_name
 from dispatcher.messages import Kind
@@ -120,6 +120,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
 
     if kind is Kind.board:
         return board_text(p, _), board_keyboard(p, _)
+
+    if kind is Kind.board_moved:
+        return moved_text(p["request_id"], p.get("time", ""), _), None  # no markup: the buttons go
 
     if kind is Kind.nudge_arrival:
         text = _("⏰ Request #{id}: {name} said they were coming {minutes} min ago and is not marked arrived yet. "

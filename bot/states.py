@@ -21,6 +21,7 @@ class Pause(StatesGroup):
 
 
 class DonatedElsewhere(StatesGroup):
+    kind = State()
     date = State()
 
 

@@ -41,6 +41,7 @@ from models.tables import Donor, Hospital
 from redreserve.clock import as_utc
 
 KIND = "board"
+MOVED = "board_moved"  # an old board after /board N: edited once to point at the live one
 
 # Every asked donor is in exactly one bucket on the board and in the report (issue 9): the one
 # mapping from contact states, in the order the board lists them. A state missing here fails
@@ -103,12 +104,25 @@ def is_group(chat_id: int) -> bool:
     return chat_id < 0
 
 
-async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str | None, now: datetime) -> str:
-    """Register a board the bot just sent; an older board of the request in that chat stops being edited."""
-    await s.exec(update(OutboxMessage)
-                 .where(OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND,
-                        OutboxMessage.chat_id == chat_id, OutboxMessage.edit_of_key.is_(None))
-                 .values(state=OutboxState.cancelled.value))
+async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str | None, now: datetime,
+                 *, local_time: str = "") -> str:
+    """Register a board the bot just sent. An older board of the request in that chat stops being edited:
+    it is edited once more to say the live board is below (``local_time``: when it was posted) and
+    loses its buttons, so nobody presses stale counts (issue 9)."""
+    older = (await s.exec(select(OutboxMessage).where(
+        OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND, OutboxMessage.chat_id == chat_id,
+        OutboxMessage.edit_of_key.is_(None), OutboxMessage.message_id != message_id))).all()
+    for old in older:
+        await s.exec(update(OutboxMessage).where(OutboxMessage.edit_of_key == old.key,
+                                                 OutboxMessage.state == OutboxState.pending.value)
+                     .values(state=OutboxState.cancelled.value))
+        if old.state == OutboxState.sent.value:
+            old.kind = MOVED  # no longer a board: refresh_boards passes it by
+            await enqueue(s, key=f"{old.key}:moved", chat_id=chat_id, kind=MOVED, locale=old.locale,
+                          params={"request_id": request_id, "time": local_time}, request_id=request_id,
+                          edit_of_key=old.key, now=now)
+        else:
+            old.state = OutboxState.cancelled.value
     key = f"board:{request_id}:{chat_id}:{message_id}"
     s.add(OutboxMessage(key=key, chat_id=chat_id, kind=KIND, params={"request_id": request_id}, locale=locale,
                         state=OutboxState.sent.value, request_id=request_id, message_id=message_id,

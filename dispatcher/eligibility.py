@@ -138,6 +138,21 @@ def deferral_until(category: str, today: date, until: date | None = None) -> dat
     return until
 
 
+def interval_conflict(last_date: date | None, last_component: str | None, when: date, component: str,
+                      rules: Rules) -> date | None:
+    """A donation of ``component`` on ``when`` against the last recorded one (Art. 6.4, the earlier
+    donation's kind sets the wait): None when the two are far enough apart, else the first day the
+    later of them could have been."""
+    if last_date is None or when == last_date:
+        return None
+    if when > last_date:
+        first = last_date + timedelta(days=interval_days(last_component, rules))
+        return first if when < first else None
+    # A donation recorded late, before the last one: then the last one had to wait after it.
+    first = when + timedelta(days=interval_days(component, rules))
+    return first if last_date < first else None
+
+
 ALLOWED_VOLUMES_ML = (250, 350, 450)
 
 

@@ -685,7 +685,9 @@ class Dispatcher(DeskActions):
         """The bot sent a board for the request into a chat: keep it up to date from now on."""
         async with self._lock:
             async with self.sm() as s, s.begin():
-                await board.attach(s, request_id, chat_id, message_id, locale, self.clock())
+                now = self.clock()
+                await board.attach(s, request_id, chat_id, message_id, locale, now,
+                                   local_time=now.astimezone(self.tz).strftime("%H:%M"))
 
     async def board_params(self, request_id: int, chat_id: int) -> dict | None:
         """The board as it is now (the sender asks for it at the moment it edits)."""

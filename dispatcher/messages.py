@@ -27,6 +27,7 @@ class Kind(str, enum.Enum):
     eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
+    board_moved = "board_moved"  # an old board after /board N: no longer updated, no buttons (params.time)
     posted = "posted"  # to the hospital's other staff: the request is out, /board N follows it
     nudge_arrival = "nudge_arrival"  # a donor who said available is late: check, with arrived / did-not-come buttons
     nudge_deadline = "nudge_deadline"  # not covered yet, the deadline is near
@@ -75,6 +76,8 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
         return (f"Board #{p['request_id']}: {_type(p)} {p['component']} × {p['units']}, {p['state']}: "
                 f"{p['confirmed']}/{p['target']} confirmed, {p['donated']} donated; "
                 + "; ".join(f"{d['name']} {d['state']}" for d in p.get("donors") or []))
+    if k is Kind.board_moved:
+        return f"Request #{p['request_id']}: this board is no longer updated; the live board is below."
     if k is Kind.nudge_arrival:
         return (f"Request #{p['request_id']}: {p['name']} said available {p['minutes']} min ago and is not marked "
                 f"arrived.")

@@ -143,7 +143,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         result = await engine.report(req.id, by=by)
         await query.answer()
         await query.message.answer(report_text(result.detail, _) if result.ok else _desk_refusal(result))
-    elif req.state not in RECEIVING:
+    elif req.state not in RECEIVING and a not in ("donors", "pick", "undo"):  # a closing record may be undone
         await query.answer(_("This request is closed. /report {id} shows its summary.").format(id=req.id),
                            show_alert=True)
         if a == "nmark":
