@@ -20,15 +20,18 @@ import random
 import statistics
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dispatcher.headline import headline  # noqa: E402
 from dispatcher.waves import Rates, more_to_ask, target_available, window_left  # noqa: E402
 
 R = Rates()
 WINDOW, INTERVAL, DEADLINE, STEP = 20.0, 20.0, 720.0, 0.5
 CONFIDENCE, MIN_WAVE, MAX_WAVE = 0.8, 3, 50
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the simulated request's posting time
 
 
 @dataclass
@@ -75,7 +78,10 @@ class Run:
 
     def result(self, t_cover: float | None, avail: list[int]):
         donated = sum(self.donors[i].donates for i in avail)
-        return len(self.asked), t_cover, donated >= self.units
+        # Minutes as the board and /report count them (dispatcher.headline: whole minutes).
+        times = headline(T0, first_available=None, covered=None if t_cover is None else T0 + timedelta(minutes=t_cover),
+                         first_donation=None, fulfilled=None)
+        return len(self.asked), times.covered, donated >= self.units
 
 
 def wave_policy(donors, units):

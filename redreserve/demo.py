@@ -28,6 +28,7 @@ from sqlmodel import func, select
 from bot.app import build_bot, build_dispatcher
 from bot.callbacks import AnswerCb, BoardCb
 from dispatcher.eligibility import max_volume_ml
+from dispatcher.headline import request_headline
 from dispatcher.ranking import render_reasons
 from models.dispatch_tables import (
     SAID_AVAILABLE_STATES,
@@ -166,8 +167,9 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
             ml = min(350, max_volume_ml(weight))  # what the nurse can record for her weight (DOMAIN.md §2)
             staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}", f"nurse records: {name} donated {ml} ml")
         else:
-            staff(start + travel + AT_THE_HOSPITAL, "no_show",
-                  f"nurse marks {name}: could not donate (deferred at screening)")
+            # Deferred at screening: the nurse taps the coarse category (here a cold: 7 days), never the reason.
+            staff(start + travel + AT_THE_HOSPITAL, "deferred.7d",
+                  f"nurse marks {name}: could not donate (deferred at screening for 7 days)")
 
 
 async def act_due(demo: Demo, sessionmaker) -> None:
@@ -220,6 +222,10 @@ async def report_progress(demo: Demo, sessionmaker) -> None:
                     demo.say(f"#{req.id} is {req.state.upper()}")
 
 
+def _minutes(n: int | None) -> str:
+    return "—" if n is None else str(n)
+
+
 async def summary(demo: Demo, sessionmaker) -> bool:
     ok = True
     rows = []
@@ -230,13 +236,14 @@ async def summary(demo: Demo, sessionmaker) -> bool:
                                         .group_by(RequestContact.state))).all())
             sent = (await s.exec(select(func.count()).select_from(OutboxMessage)
                                  .where(OutboxMessage.request_id == req.id, OutboxMessage.state == "sent"))).one()
-            minutes = ((demo.covered_at.get(req.id, demo.clock()) - demo.posted_at[req.id]).total_seconds() / 60
-                       if req.id in demo.posted_at else float("nan"))
+            times = await request_headline(s, req)  # the same figures as the board and /report
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
             rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()), said,
-                         req.target_available, counts.get("donated", 0), f"{minutes:.0f}", sent))
+                         req.target_available, counts.get("donated", 0), _minutes(times.covered),
+                         _minutes(times.first_donation), sent))
             ok &= req.covered_at is not None
-    header = ("request", "state", "asked", "available", "target", "donated", "min to cover", "messages")
+    header = ("request", "state", "asked", "available", "target", "donated", "min to cover", "min to 1st donation",
+              "messages")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print("", file=demo.out)
     for r in [header, *rows]:
