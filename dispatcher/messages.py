@@ -23,7 +23,8 @@ class Kind(str, enum.Enum):
     declined = "declined"  # edits the call after "can't": thank you
     donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
     deferred = "deferred"  # deferred at screening: kind words and the first day she may give again (params.until)
-    stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | stopped | cancelled | expired)
+    # edits the call: no longer needed (params.reason: covered | stopped | cancelled | expired)
+    stand_down = "stand_down"
     eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)

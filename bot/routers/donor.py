@@ -344,10 +344,10 @@ async def record_elsewhere(message, session, donor, when, state, clock, settings
                               settings.eligibility)
     if first is not None:
         # Either the date is mistyped or the record is wrong: ask, and keep the record as it is.
-        await message.answer(_("Not recorded: your last recorded donation was on {last}, and the rest after it "
-                               "lasts until {first}. Please check the date and type it again, or /cancel. If "
-                               "your record is wrong, your club lead can correct it.").format(last=fmt_date(donor.last_donation_date),
-                                                     first=fmt_date(first)))
+        text = _("Not recorded: your last recorded donation was on {last}, and the rest after it lasts until "
+                 "{first}. Please check the date and type it again, or /cancel. If your record is wrong, your "
+                 "club lead can correct it.")
+        await message.answer(text.format(last=fmt_date(donor.last_donation_date), first=fmt_date(first)))
         return False
     recorded = await donors.record_donation(session, donor, when, now=clock(), recorded_by=donor.telegram_id,
                                             component=kind)
