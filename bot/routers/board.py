@@ -14,7 +14,7 @@ import logging
 
 from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
@@ -38,7 +38,9 @@ from bot.board_view import (
     units_keyboard,
 )
 from bot.callbacks import BoardCb
+from bot.commands import command_filter
 from bot.i18n import render
+from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
 from bot.routing import RouterTemplate
 from bot.states import DeskDeferral
@@ -51,7 +53,7 @@ from models.directory import Roles
 from models.tables import Hospital
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_future_date
+from redreserve.parsing import ParseError, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -68,10 +70,11 @@ async def _request_of_staff(message: Message, command: CommandObject, session: A
         return None
     arg = (command.args or "").strip().lstrip("#")
     if arg:
-        if not arg.isdigit():
+        request_id = whole_number(arg)
+        if request_id is None:
             await message.answer(_("Give the request number, e.g. /board 12."))
             return None
-        req = await session.get(BloodRequest, int(arg))
+        req = await session.get(BloodRequest, request_id)
         if req is None or req.hospital_id not in hospitals:
             await message.answer(_("There is no request #{id} for your hospital.").format(id=arg))
             return None
@@ -85,7 +88,7 @@ async def _request_of_staff(message: Message, command: CommandObject, session: A
     return req
 
 
-@router.message(Command("board"))
+@router.message(command_filter("board"))
 async def board_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
                         engine: DispatchEngine, i18n: I18n) -> None:
     req = await _request_of_staff(message, command, session, roles, receiving=not command.args)
@@ -103,7 +106,7 @@ async def post_board(message: Message, request_id: int, engine: DispatchEngine, 
     await engine.refresh(request_id)
 
 
-@router.message(Command("report"))
+@router.message(command_filter("report"))
 async def report_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
                          engine: DispatchEngine) -> None:
     req = await _request_of_staff(message, command, session, roles, receiving=False)
@@ -153,7 +156,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
     elif a == "units":
         await _buttons(query, units_keyboard(req.id, req.units, settings.dispatch.max_units, _))
     elif a == "addu":
-        add = int(cb.x) if cb.x.isdigit() else 0
+        add = whole_number(cb.x) or 0
         result = await engine.add_units(req.id, by=by, expected_units=cb.v, add=add)
         await _after(query, engine, result, _("Now {n} units needed; asking more donors.").format(
             n=result.detail.get("units")) if result.ok else None)
@@ -222,9 +225,8 @@ def parse_mark(x: str) -> tuple[str, int | None, str | None, str | None]:
     volume), "deferred.4w", or a plain outcome.
     """
     head, _sep, tail = x.partition(".")
-    if head.startswith("donated") and head[7:].isdigit():
-        volume = int(head[7:]) or None
-        return "donated", volume, tail or None, None
+    if head.startswith("donated") and (ml := whole_number(head[7:])) is not None:
+        return "donated", ml or None, tail or None, None
     if head == "deferred":
         return "deferred", None, None, tail or None
     return head, None, None, None
@@ -301,7 +303,7 @@ async def _buttons(query: CallbackQuery, markup: InlineKeyboardMarkup | None) ->
     if markup is not None:
         await query.answer()
     try:
-        await query.message.edit_reply_markup(reply_markup=markup)
+        await edit_markup(query.message, markup)
     except TelegramBadRequest as exc:  # an old or deleted board: the next change posts it anew
         log.info("board buttons not edited: %s", exc)
 
@@ -311,7 +313,7 @@ async def _redraw(query: CallbackQuery, engine: DispatchEngine, request_id: int)
     try:
         params = await engine.board_params(request_id, query.message.chat.id)
         if params is not None:
-            await query.message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+            await edit_text(query.message, board_text(params, _), reply_markup=board_keyboard(params, _))
     except TelegramBadRequest as exc:
         if "not modified" not in str(exc):
             log.info("board not redrawn: %s", exc)
