@@ -59,6 +59,9 @@ def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
             parts.append(_("answered {a} of {n}").format(a=p["answered"], n=p["asked"]))
         elif code == "new_donor":
             parts.append(_("not asked before"))
+        elif code == "identical_short":
+            parts.append(_("asked because only {n} {type} donors can arrive in time").format(
+                n=p["found"], type=format_blood_type(p["type"][:-1], p["type"][-1])))
     return ", ".join(parts)
 
 
@@ -71,7 +74,7 @@ def _donor_state(d: dict[str, Any], _) -> str:
         return _("🩸 donated {what}").format(what=given).rstrip()
     return {"available": _("✅ coming"), "en_route": _("🚗 on the way"), "arrived": _("🏥 arrived"),
             "no_show": _("✖ did not come"), "released": _("🙏 thanked, not needed"),
-            "deferred": _("⏸ could not donate (deferred)"), "withdrew": _("↩️ withdrew")}.get(st, st)
+            "deferred": _("⏸ could not donate (deferred)"), "withdrew": _("↩️ can't come after all")}.get(st, st)
 
 
 def bucket_name(bucket: str, _) -> str:
@@ -102,6 +105,15 @@ def headline_line(h: dict[str, int | None], _) -> str | None:
     if h.get("fulfilled") is not None:
         parts.append(_("fulfilled {n} min").format(n=h["fulfilled"]))
     return ("⏱ " + _("After posting: ") + " · ".join(parts)) if parts else None
+
+
+def _arrival(d: dict[str, Any], _) -> str:
+    """Her expected arrival beside the deadline (issue 9); a late one is marked and not counted."""
+    if d.get("late"):
+        return " · " + _("⚠️ arrives ≈ {time}, after the deadline").format(time=d["arrive_local"])
+    if d.get("arrive_local") and d["state"] in ("available", "en_route"):
+        return " · " + _("arrives ≈ {time}").format(time=d["arrive_local"])
+    return ""
 
 
 def _state_line(p: dict[str, Any], _) -> str:
@@ -170,7 +182,7 @@ def board_text(p: dict[str, Any], _) -> str:
             if d.get("distance_km") is not None:
                 where = " · " + _("{km} km ≈ {minutes} min").format(km=d["distance_km"], minutes=d["travel_min"])
             lines.append(f"{i}. {who} · {format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
-                         f"{_donor_state(d, _)}")
+                         f"{_donor_state(d, _)}{_arrival(d, _)}")
             why = reasons_text(d.get("reasons"), _, skip=("distance",))  # already on the line above
             if why:
                 lines.append(f"    <i>{escape(why)}</i>")

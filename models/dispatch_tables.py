@@ -59,8 +59,8 @@ class ContactState(str, enum.Enum):
     arrived = "arrived"
     donated = "donated"
     no_show = "no_show"
-    released = "released"  # said available, then thanked and let go when the request closed
-    withdrew = "withdrew"  # said available, then "I can't come after all" (issue 9)
+    released = "released"  # said available, then thanked and let go (request closed, or a nearer donor took her place)
+    withdrew = "withdrew"  # said available, then "I can't come after all" (issue 9): replaced, not a no-show
     deferred = "deferred"  # came, and the facility deferred her at screening (issue 9); the wait is on the donor
 
 
@@ -70,7 +70,7 @@ COMMITTED_CONTACT_STATES = (ContactState.available.value, ContactState.en_route.
                             ContactState.donated.value)
 # Said "available" at some point: what a donor's answer history and the learned rates count.
 SAID_AVAILABLE_STATES = COMMITTED_CONTACT_STATES + (ContactState.no_show.value, ContactState.released.value,
-                                                   ContactState.deferred.value)
+                                                   ContactState.withdrew.value, ContactState.deferred.value)
 # The hospital's outcomes for a donor who said available: what the wave model's "arrives × passes" learns from.
 OUTCOME_CONTACT_STATES = (ContactState.donated.value, ContactState.no_show.value, ContactState.deferred.value)
 
@@ -151,6 +151,9 @@ class RequestContact(SQLModel, table=True):
     tier: int = 0
     distance_km: float | None = None
     travel_min: float | None = None
+    # When she would be at the hospital: asked (or answered) + preparation + travel (dispatcher.coverage).
+    # Her "available" counts towards the target only if this is before the deadline (issue 9).
+    expected_arrival_at: datetime | None = None
     score: float | None = None
     reasons: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     token: str = ""
@@ -159,7 +162,7 @@ class RequestContact(SQLModel, table=True):
     answered_at: datetime | None = None
     en_route_at: datetime | None = None
     arrived_at: datetime | None = None
-    outcome_at: datetime | None = None  # donated, deferred or no-show, marked by staff
+    outcome_at: datetime | None = None  # donated, deferred or no-show, marked by staff; or when she withdrew
     volume_ml: int | None = None
     component: str | None = None  # the component actually given, when it differs from the request's
     # What the last desk mark changed, so staff may undo it for a short while (dispatcher.desk.undo):

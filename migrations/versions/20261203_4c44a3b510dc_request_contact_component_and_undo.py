@@ -1,7 +1,7 @@
 """request_contact.component and undo
 
 Revision ID: 4c44a3b510dc
-Revises: 0001_baseline
+Revises: f79d9f462fb8
 Create Date: 2026-12-03 18:22:35.159928
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '4c44a3b510dc'
-down_revision: str | Sequence[str] | None = '0001_baseline'
+down_revision: str | Sequence[str] | None = 'f79d9f462fb8'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
