@@ -36,6 +36,7 @@ from .params import loggable, read_params
 from .state import SimFile, World
 from .updates import Pulse, UpdateQueue
 from .users import SimulatedUsers
+from .webhook import WebhookDelivery
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -115,7 +116,9 @@ class BotAPISimulator(SimulatedUsers):
         self._changed = Pulse()
         self.queue = UpdateQueue(self._changed)
         self.limiter = RateLimiter(clock)
-        self.methods = BotAPIMethods(self.world, self.queue, self.limiter)
+        # After setWebhook, updates are posted to the bot (see webhook.py); ``webhook.routes`` plays the TLS proxy.
+        self.webhook = WebhookDelivery(self.queue)
+        self.methods = BotAPIMethods(self.world, self.queue, self.limiter, self.webhook)
         self._log: list[APICall] = []
         self._failures: list[_Failure] = []
         # Simulator bugs, answered as 500s; fixtures may assert this stays empty.
@@ -148,6 +151,7 @@ class BotAPISimulator(SimulatedUsers):
     async def stop(self) -> None:
         """Answer pending long polls with ``[]`` at once, then shut the server down."""
         self.queue.close()
+        await self.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -440,7 +444,7 @@ class BotAPISimulator(SimulatedUsers):
         deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            busy = self.queue.undelivered > 0 or self._in_flight > 0
+            busy = self.queue.undelivered > 0 or self._in_flight > 0 or self.webhook.posting
             quiet_left = self._last_activity + quiet - now
             if not busy and quiet_left <= 0:
                 return
