@@ -1,6 +1,7 @@
 """``redreserve run``: the bot as a long-running service.
 
-In order, so that a refusal changes nothing: the token's form, the database, the
+In order, so that a refusal changes nothing: the token's form, the database (reachable;
+its schema is the CLI's check before this, see redreserve.cli.run), the
 HTTP server's address (a port in use is refused before a webhook is set), then
 Telegram (getMe: a rejected token stops here; an unreachable API is retried with
 backoff, one log line per attempt). Then polling or the webhook until SIGTERM or
@@ -35,7 +36,7 @@ from bot.app import build_bot, build_dispatcher
 from bot.commands import set_default_commands
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from dispatcher.metrics import Metrics
-from models.engine import create_schema, make_engine, make_sessionmaker, sqlite_path_problem
+from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
 from redreserve.clock import Clock, system_clock
 from redreserve.config import Settings
 
@@ -202,7 +203,6 @@ async def _check_database(engine, url: str) -> None:
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        await create_schema(engine)
     except (OSError, SQLAlchemyError) as exc:
         raise StartupError(f"[database] url: cannot use the database {where}: {_reason(exc)}") from None
 

@@ -68,6 +68,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         service = importlib.import_module("bot.service")
     except ImportError as exc:
         raise CliError(f"the bot cannot be loaded ({exc}); reinstall the package with its dependencies") from None
+    _with_session(settings, _nothing)  # the database is reachable and its schema the code's, or exit 2
     secret = settings.telegram.webhook_secret
     secrets = [settings.token, secret.get_secret_value() if secret else ""]
     with logging_to_stderr(settings.log.level, settings.log.format, secrets):
@@ -203,7 +204,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[A
 
     problem = sqlite_path_problem(settings.database.url)
     if problem:
-        raise CliError(f"cannot use the database {settings.database.url}: {problem}")
+        raise CliError(f"cannot use the database {settings.database.url} ([database] url): {problem}")
 
     async def go() -> None:
         engine = make_engine(settings.database.url)
@@ -212,7 +213,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[A
                 await create_schema(engine)
             except (OSError, SQLAlchemyError) as exc:
                 where = make_url(settings.database.url).render_as_string(hide_password=True)
-                raise CliError(f"cannot use the database {where}: {_reason(exc)}") from None
+                raise CliError(f"cannot use the database {where} ([database] url): {_reason(exc)}") from None
             async with make_sessionmaker(engine)() as session:
                 await work(session)
         finally:
@@ -220,6 +221,10 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[A
 
     asyncio.run(go())
     return EXIT_OK
+
+
+async def _nothing(_session: AsyncSession) -> None:
+    return None
 
 
 def _reason(exc: BaseException) -> str:

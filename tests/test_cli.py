@@ -329,8 +329,8 @@ def test_run_with_a_database_that_cannot_be_reached_names_the_key(cli):
                           'url = "postgresql+asyncpg://rr@127.0.0.1:9/rr"\n', encoding="utf-8")
     result = cli("run")
     assert result.code == 2 and "Traceback" not in result.err
-    assert result.err.splitlines()[-1].startswith(
-        "[database] url: cannot use the database postgresql+asyncpg://rr@127.0.0.1:9/rr: ")
+    assert result.err.startswith(
+        "cannot use the database postgresql+asyncpg://rr@127.0.0.1:9/rr ([database] url): ")
 
 
 @pytest.mark.parametrize("telegram, http, reason", [

@@ -91,8 +91,13 @@ async def sim():
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+async def sqlite_url(tmp_path):
+    """A database with the schema, as `redreserve run` checks before it serves."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    engine = make_engine(url)
+    await create_schema(engine)
+    await engine.dispose()
+    return url
 
 
 # --- polling, health, metrics ----------------------------------------------------------------
@@ -156,6 +161,9 @@ async def test_health_goes_503_naming_the_database_when_it_stops_accepting_conne
         pytest.skip("no PostgreSQL server")
     name = f"rr_health_{uuid.uuid4().hex[:8]}"
     await _admin(base, f'CREATE DATABASE "{name}"')
+    engine = make_engine(_with_database(base, name))
+    await create_schema(engine)
+    await engine.dispose()
     try:
         async with Running(_settings(sim.base_url, _with_database(base, name))) as bot:
             assert (await bot.get("/healthz"))[0] == 200
@@ -249,3 +257,64 @@ async def test_a_port_in_use_is_refused_before_telegram_is_asked(sim, sqlite_url
         with pytest.raises(StartupError, match=rf"\[http\] listen 127.0.0.1:{port}: cannot listen there"):
             await serve(settings, stop=asyncio.Event())
     assert sim.calls == []  # no getMe, no setWebhook: nothing changed
+
+
+# --- a clean stop --------------------------------------------------------------------------
+
+
+async def test_sigterm_finishes_the_send_in_flight_and_leaves_the_outbox_consistent(sim, sqlite_url, tmp_path):
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    from sqlmodel import select
+
+    from models.dispatch_tables import OutboxMessage
+
+    engine = make_engine(sqlite_url)
+    sm = make_sessionmaker(engine)
+    hospital, donors = await town(sm, n=6)
+    donor_chats = {donor: 7_000_000_000 + i for i, donor in enumerate(donors)}
+    for tg in [STAFF_TG, LEAD_TG, *donor_chats.values()]:
+        sim.start_chat(tg)
+    rid = await post(Dispatcher(sm, _settings(sim.base_url, sqlite_url), clock=system_clock), hospital,
+                     urgency="critical")
+    first = donor_chats[(await contacts(sm, rid))[0].donor_id]
+    held = sim.hold_next("sendMessage", chat_id=first)
+    config = tmp_path / "run.toml"
+    config.write_text(f'[telegram]\ntoken = "{TOKEN}"\napi_base = "{sim.base_url}"\n'
+                      f'[database]\nurl = "{sqlite_url}"\n', encoding="utf-8")
+    script = Path(sys.executable).with_name("redreserve")
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN" and not k.startswith("REDRESERVE_")}
+    proc = await asyncio.create_subprocess_exec(str(script), "run", "--config", str(config), cwd=tmp_path, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await sim.wait_for(lambda: held.reached, timeout=60, what="the first call in flight")
+        proc.send_signal(signal.SIGTERM)
+        seen = []
+        while not seen or "Polling stopped" not in seen[-1]:  # aiogram's line: the stop is under way
+            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+            assert line, "".join(seen)
+            seen.append(line.decode())
+        assert proc.returncode is None  # waiting for the send in flight
+        held.release()
+        _, rest = await asyncio.wait_for(proc.communicate(), 60)
+        err = "".join(seen).encode() + rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "SIGTERM received: stopping" in log and log.rstrip().endswith("stopped")
+    assert "Traceback" not in log and "Event loop is closed" not in log
+    assert TOKEN not in log
+    async with sm() as s:
+        rows = (await s.exec(select(OutboxMessage))).all()
+    await engine.dispose()
+    states = {r.chat_id: r.state for r in rows if r.kind == "call"}
+    assert states[first] == "sent"  # the send in flight was finished and recorded
+    assert "sending" not in {r.state for r in rows}
+    delivered = {c.chat_id for c in sim.sent(method="sendMessage", ok=True)}
+    assert {r.chat_id for r in rows if r.state == "sent"} == delivered & {r.chat_id for r in rows}
