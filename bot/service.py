@@ -96,7 +96,7 @@ async def wait_for_telegram(bot: Bot, api_base: str, stop: asyncio.Event, *, fir
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock = system_clock,
-                on_ready: Callable[[OpsServer | None], None] | None = None,
+                on_ready: Callable[[OpsServer | None], None] | None = None,  # once serving (tests)
                 first_retry_s: float = FIRST_RETRY_S) -> None:
     """Run until ``stop`` is set (by default: until SIGTERM or SIGINT). Raises StartupError."""
     check_token(settings)
@@ -142,7 +142,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         log.info("Telegram accepted the token: @%s (id %d), %s mode", me.username, me.id, settings.telegram.mode)
         await set_default_commands(bot, dp["i18n_instance"])
         if on_ready is not None:
-            on_ready(server)
+            async def ready() -> None:  # after the runtime's start (registered before): the sender runs
+                on_ready(server)
+            dp.startup.register(ready)
         if receiver is not None:
             await _run_webhook(settings, dp, bot, receiver, stop)
         else:
