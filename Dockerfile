@@ -14,14 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # The lock file pins every dependency, so two builds a month apart install the same versions.
-# Until it exists (requirements.lock, from the migrations work), pyproject's ranges are used.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
 # The source, less what .dockerignore leaves out (tests, benches, local databases and config).
 COPY . .
-RUN if [ -f requirements.lock ]; then \
-        pip install --no-cache-dir -r requirements.lock && pip install --no-cache-dir --no-deps . ; \
-    else \
-        pip install --no-cache-dir . ; \
-    fi
+RUN pip install --no-cache-dir --no-deps .
 
 # Not root: the bot needs nothing but its volume.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin redreserve \

@@ -27,6 +27,7 @@ from bot.routers import (
     board,
     common,
     donor,
+    errors,
     fallback,
     group,
     lead,
@@ -92,4 +93,6 @@ def build_dispatcher(
     routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, staff,
                staff_request, group, board, answers, fallback)
     dp.include_routers(*(m.router.build() for m in routers))
+    # Outside the chain above: it only sees updates whose handler raised.
+    dp.include_router(errors.router.build())
     return dp

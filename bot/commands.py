@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandStart
 from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LOCALES
 from redreserve.i18n import N_
+
+def command_filter(*names: str) -> Command:
+    """The filter for typed commands. Any case: a phone may capitalise "/Start" itself, or
+    someone types "/HELP". Telegram also delivers a command as a photo's or a file's caption;
+    aiogram's filter reads captions too, so handlers take the command from ``CommandObject``,
+    never from ``message.text``."""
+    return Command(*names, ignore_case=True)
+
+
+def start_command() -> CommandStart:
+    return CommandStart(ignore_case=True)
+
 
 DONOR = [
     ("me", N_("My profile and when I may give again")),

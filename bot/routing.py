@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from aiogram import Router
 
-_OBSERVERS = ("message", "callback_query", "my_chat_member", "edited_message")
+_OBSERVERS = ("message", "callback_query", "my_chat_member", "edited_message", "errors")
 
 
 class _Observer:

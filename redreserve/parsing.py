@@ -40,6 +40,8 @@ __all__ = [
     "parse_sex",
     "parse_telegram_id",
     "parse_weight",
+    "quoted",
+    "whole_number",
 ]
 
 MINUS = "\u2212"
@@ -57,8 +59,39 @@ class ParseError(ValueError):
         self.text = text
 
 
+MAX_QUOTE = 60
+
+
+def quoted(value: str) -> str:
+    """What someone typed, as an error message may quote it back: at most ``MAX_QUOTE`` characters.
+
+    A message may hold 4,096 characters and a typed answer as many: quoting one whole
+    would make the reply itself too long to send.
+    """
+    return value if len(value) <= MAX_QUOTE else value[:MAX_QUOTE - 1] + "…"
+
+
 def _fail(msgid: str, **params: Any) -> ParseError:
-    return ParseError(Text(msgid, params))
+    return ParseError(Text(msgid, {k: quoted(v) if isinstance(v, str) else v for k, v in params.items()}))
+
+
+# PostgreSQL's INTEGER (an id column) holds 31 bits; SQLite's holds 63. A number from a
+# person or a button is looked up in such columns, so it never exceeds the smaller.
+MAX_ROW_ID = 2**31 - 1
+
+
+def whole_number(value: str, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None:
+    """ASCII digits making a number from ``low`` to ``high``, or None.
+
+    Every number typed by a person or carried by a button is read here. ``str.isdigit``
+    is not enough: it accepts "¹" and "②", which ``int`` refuses, and ``int`` accepts
+    twenty digits, which no database column holds.
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
 
 
 # Dashes people (and Word, and Excel) put where a minus was meant.
@@ -455,6 +488,7 @@ _TELEGRAM_ID_MAX = 2**52  # Telegram: user ids fit in 52 bits
 def parse_telegram_id(value: Any) -> int:
     """A Telegram user id (a positive number, not a @username)."""
     text = _as_text(value)
-    if text.isascii() and text.isdigit() and len(text) < 20 and 0 < int(text) < _TELEGRAM_ID_MAX:
-        return int(text)
+    telegram_id = whole_number(text, low=1, high=_TELEGRAM_ID_MAX - 1)
+    if telegram_id is not None:
+        return telegram_id
     raise _fail(N_("“{value}” is not a Telegram id: a number, like 123456789."), value=text)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, fold, parse_blood_type
+from redreserve.parsing import ParseError, fold, parse_blood_type, quoted, whole_number
 
 MAX_DEADLINE_HOURS = 72  # the planned default (DOMAIN.md §6): a later need is not a call to donors yet
 MAX_NOTE_LENGTH = 200
@@ -58,21 +58,23 @@ def parse_quick_request(args: str | None, *, max_units: int) -> QuickRequest:
         raise ParseError(Text(USAGE))
     # The type may be written in one or several tokens ("AB Rh-", "O âm"): the units
     # are the first token that is a whole number, and everything before it is the type.
-    units_at = next((i for i, t in enumerate(tokens) if t.isdigit()), None)
+    # (ASCII digits: "²" is a digit to str.isdigit, not to int.)
+    units_at = next((i for i, t in enumerate(tokens) if t.isascii() and t.isdigit()), None)
     if units_at is None or units_at == 0:
         raise ParseError(Text(N_("How many units? {usage}"), {"usage": Text(USAGE)}))
     abo, rh = parse_blood_type(" ".join(tokens[:units_at]))
-    units = _in_range(int(tokens[units_at]), max_units)
+    units = _in_range(whole_number(tokens[units_at], low=1, high=max_units), max_units)
     rest = fold(" ".join(tokens[units_at + 1:]))
     component, rest = _match(rest, COMPONENT_WORDS)
     urgency, rest = _match(rest, URGENCY_WORDS)
     if rest:
-        raise ParseError(Text(N_("I did not understand “{words}”. {usage}"), {"words": rest, "usage": Text(USAGE)}))
+        raise ParseError(Text(N_("I did not understand “{words}”. {usage}"),
+                              {"words": quoted(rest), "usage": Text(USAGE)}))
     return QuickRequest(abo, rh, units, component or "red_cells", urgency or "urgent")
 
 
-def _in_range(units: int, max_units: int) -> int:
-    if not 1 <= units <= max_units:
+def _in_range(units: int | None, max_units: int) -> int:
+    if units is None or not 1 <= units <= max_units:
         raise ParseError(Text(N_("Units must be from 1 to {max}. For more, post several requests or call "
                                  "the blood centre."), {"max": max_units}))
     return units
@@ -86,8 +88,8 @@ def parse_units(value: str, *, max_units: int) -> int:
     match = _UNITS.fullmatch(fold(value or ""))
     if match is None:
         raise ParseError(Text(N_("“{value}” is not a number of units. Type a whole number from 1 to {max}."),
-                              {"value": (value or "").strip()[:40], "max": max_units}))
-    return _in_range(int(match.group(1)), max_units)
+                              {"value": quoted((value or "").strip()), "max": max_units}))
+    return _in_range(whole_number(match.group(1), low=1, high=max_units), max_units)
 
 
 _CLOCK = re.compile(r"([0-9]{1,2})\s*(?::|h|\.|gio)\s*([0-9]{2})?")
@@ -108,7 +110,7 @@ def parse_deadline(value: str, *, now: datetime, tz: tzinfo, max_hours: int = MA
     future and at most ``max_hours`` ahead.
     """
     text = fold(value or "")
-    failed = ParseError(Text(_DEADLINE_USAGE, {"value": (value or "").strip()[:40]}))
+    failed = ParseError(Text(_DEADLINE_USAGE, {"value": quoted((value or "").strip())}))
     day_match = _DAY.search(text)
     rest = (text[:day_match.start()] + " " + text[day_match.end():]).strip() if day_match else text
     clock = _CLOCK.fullmatch(rest)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.app import build_bot, build_dispatcher
@@ -27,30 +28,54 @@ START = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hà Nội
 
 
 class HandledTracker(BaseMiddleware):
+    """Outermost: knows when an update is done, the error handler's answer included.
+
+    Its :attr:`raised` part sits inside aiogram's ErrorsMiddleware, so a handler that
+    raises fails the test even though bot/routers/errors.py answered the person.
+    """
+
     def __init__(self) -> None:
         self.done: set[int] = set()
         self.errors: list[BaseException] = []
+        self.raised_by: dict[int, BaseException] = {}  # update_id → what its handler raised
         self._changed = asyncio.Condition()
+        self.raised = _RaisedRecorder(self)
 
     async def __call__(self, handler, event, data):
         try:
             return await handler(event, data)
         except BaseException as exc:  # surfaced by the test instead of vanishing in a log
             self.errors.append(exc)
+            self.raised_by.setdefault(event.update_id, exc)
             raise
         finally:
             async with self._changed:
                 self.done.add(event.update_id)
                 self._changed.notify_all()
 
-    async def wait(self, update_id: int, timeout: float = 10.0) -> None:
+    async def wait(self, update_id: int, timeout: float = 10.0, *, check: bool = True) -> None:
+        """Until ``update_id`` is handled; then fail if any handler raised (``check=False``: see
+        :attr:`raised_by` instead)."""
         async def _wait():
             async with self._changed:
                 await self._changed.wait_for(lambda: update_id in self.done)
 
         await asyncio.wait_for(_wait(), timeout)
-        if self.errors:
+        if check and self.errors:
             raise AssertionError(f"a handler raised: {self.errors[-1]!r}") from self.errors[-1]
+
+
+class _RaisedRecorder(BaseMiddleware):
+    def __init__(self, tracker: HandledTracker) -> None:
+        self._tracker = tracker
+
+    async def __call__(self, handler, event, data):
+        try:
+            return await handler(event, data)
+        except BaseException as exc:
+            self._tracker.errors.append(exc)
+            self._tracker.raised_by[event.update_id] = exc
+            raise
 
 
 @dataclass
@@ -161,6 +186,11 @@ class TgUser:
                                   reply_to_message_id=reply_to, **self._group)
         )
 
+    async def send_photo(self, caption: str | None = None) -> list[dict[str, Any]]:
+        """A photo, maybe captioned: a command in a caption is a command, and ``text`` is None."""
+        return await self._push(self.sim.push_photo(self.id, caption, **({"chat_id": self.chat_id}
+                                                                         if self.chat_id != self.id else {})))
+
     async def share_contact(self, phone: str, contact_user_id: int | None = None) -> list[dict[str, Any]]:
         return await self._push(
             self.sim.push_contact(self.id, phone, contact_user_id=self.id if contact_user_id is None else contact_user_id,
@@ -188,12 +218,15 @@ class TgUser:
         msg = message or self.last()
         return [b["text"] for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
 
-    async def tap(self, label: str, message: dict | None = None) -> list[dict[str, Any]]:
+    async def tap(self, label: str, message: dict | None = None, *,
+                  inaccessible: bool = False) -> list[dict[str, Any]]:
+        """``inaccessible``: the message is too old for Telegram to show it to the bot (date 0)."""
         msg, button = self.find_button(label, message)
-        return await self.press(msg["message_id"], button["callback_data"])
+        return await self.press(msg["message_id"], button["callback_data"], inaccessible=inaccessible)
 
-    async def press(self, message_id: int, data: str) -> list[dict[str, Any]]:
-        return await self._push(self.sim.push_callback(self.id, message_id, data, chat_id=self.chat_id))
+    async def press(self, message_id: int, data: str, *, inaccessible: bool = False) -> list[dict[str, Any]]:
+        return await self._push(self.sim.push_callback(self.id, message_id, data, chat_id=self.chat_id,
+                                                       inaccessible=inaccessible))
 
     def alerts(self) -> list[str]:
         return [c.get("text") or "" for c in self.sim.callback_answers(user_id=self.id)]
@@ -221,7 +254,8 @@ async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
     existing = list(dp.update.outer_middleware[:])
     for middleware in existing:
         dp.update.outer_middleware.unregister(middleware)
-    for middleware in [tracker, *existing]:
+    errors_at = next(i for i, m in enumerate(existing) if isinstance(m, ErrorsMiddleware))
+    for middleware in [tracker, *existing[:errors_at + 1], tracker.raised, *existing[errors_at + 1:]]:
         dp.update.outer_middleware.register(middleware)
     env = BotEnv(sim, bot, dp, sessionmaker, settings, clock, tracker)
     env._task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))

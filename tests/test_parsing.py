@@ -27,6 +27,8 @@ from redreserve.parsing import (
     parse_sex,
     parse_telegram_id,
     parse_weight,
+    quoted,
+    whole_number,
 )
 
 TODAY = date(2026, 5, 9)
@@ -280,3 +282,35 @@ def test_garbage_never_raises_anything_but_a_parse_error(which, value):
 def test_the_fast_path_agrees_with_phonenumbers_in_other_regions_too(region, text):
     assert _outcome(lambda t: parse_phone(t, region), text.strip()) == \
         _outcome(lambda t: _parse_phone_slow(t, region), text.strip())
+
+
+# --- whole numbers from people and buttons (issue 10) ----------------------------------
+
+@pytest.mark.parametrize("typed", ["¹", "②", "٣", "１２", "12a", "-1", "+1", "1.0", "1_000", "", " ",
+                                   "99999999999999999999"])
+def test_a_number_is_ascii_digits_in_range_and_nothing_else(typed):
+    assert whole_number(typed) is None
+
+
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.sampled_from(["", " ", "\n"]))
+def test_every_id_a_database_holds_is_read_back(number, pad):
+    assert whole_number(f"{pad}{number}{pad}") == number
+
+
+@settings(max_examples=300)
+@given(st.text(), st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=10**12))
+def test_whole_number_never_raises_and_stays_in_its_bounds(text, low, span):
+    number = whole_number(text, low=low, high=low + span)
+    assert number is None or low <= number <= low + span
+
+
+@given(st.text(min_size=0, max_size=5000))
+def test_a_quote_is_short_and_keeps_a_short_value_whole(text):
+    assert len(quoted(text)) <= 60
+    assert len(text) > 60 or quoted(text) == text
+
+
+def test_a_parse_error_never_quotes_a_whole_message_back():
+    with pytest.raises(ParseError) as err:
+        parse_weight("x" * 4096)
+    assert len(err.value.text.render()) < 200

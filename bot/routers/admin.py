@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from aiogram import Bot, F
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import CommandObject, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import I18n
@@ -27,7 +27,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import AdminCb, InviteCb
+from bot.commands import command_filter
 from bot.i18n import render
+from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import AddPlace
 from bot.texts import escape
@@ -84,7 +86,7 @@ def _skip_cancel(skip: bool = True):
 # --- /addclub and /addhospital ------------------------------------------------------------
 
 
-@router.message(Command("addclub", "addhospital"))
+@router.message(command_filter("addclub", "addhospital"))
 async def add_place(message: Message, command: CommandObject, state: FSMContext, session: AsyncSession,
                     settings: Settings, i18n: I18n) -> None:
     kind = "club" if command.command.lower() == "addclub" else "hospital"
@@ -240,7 +242,7 @@ async def admin_button(query: CallbackQuery, callback_data: AdminCb, state: FSMC
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     if callback_data.action == "cancel":
         await state.clear()
         await query.message.answer(_("Stopped. Nothing was saved."))
@@ -259,7 +261,7 @@ def _kind_label(kind: str) -> str:
     return {"lead": _("Club lead"), "staff": _("Hospital staff"), "donor": _("Donors of a club")}[kind]
 
 
-@router.message(Command("invite"))
+@router.message(command_filter("invite"))
 async def invite(message: Message, state: FSMContext) -> None:
     await state.clear()
     builder = InlineKeyboardBuilder()
@@ -293,7 +295,7 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCb, is_admin: b
             builder.button(text=str(uses), callback_data=InviteCb(kind=cb.kind, target=cb.target, uses=uses))
         builder.adjust(len(USES_CHOICES))
         await query.answer()
-        await query.message.edit_text(
+        await edit_text(query.message,
             _("{kind} — <b>{name}</b>.\nHow many people may use it? (1 for one person)").format(
                 kind=_kind_label(cb.kind), name=escape(target.name)), reply_markup=builder.as_markup())
         return
@@ -304,7 +306,7 @@ async def _ask_target(query: CallbackQuery, cb: InviteCb, session: AsyncSession)
     targets = await (list_hospitals(session) if cb.kind == "staff" else list_clubs(session))
     await query.answer()
     if not targets:
-        await query.message.edit_text(_("There is no hospital yet: /addhospital first.") if cb.kind == "staff"
+        await edit_text(query.message, _("There is no hospital yet: /addhospital first.") if cb.kind == "staff"
                                       else _("There is no club yet: /addclub first."))
         return
     builder = InlineKeyboardBuilder()
@@ -312,7 +314,7 @@ async def _ask_target(query: CallbackQuery, cb: InviteCb, session: AsyncSession)
         builder.button(text=target.name[:60], callback_data=InviteCb(kind=cb.kind, target=target.id))
     builder.adjust(1)
     text = _("Which hospital?") if cb.kind == "staff" else _("Which club?")
-    await query.message.edit_text(f"{_kind_label(cb.kind)}\n{text}", reply_markup=builder.as_markup())
+    await edit_text(query.message, f"{_kind_label(cb.kind)}\n{text}", reply_markup=builder.as_markup())
 
 
 async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospital, session: AsyncSession,
@@ -336,7 +338,7 @@ async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospit
         "donor": _("Share it with the club's donors: whoever opens it registers with the club."),
     }[cb.kind]
     await query.answer()
-    await query.message.edit_text(
+    await edit_text(query.message,
         _("✅ {kind} invite for <b>{name}</b>: {uses}, expires {expires}.\nCode: <code>{code}</code>\n"
           "Link: {link}\n{whom}").format(kind=_kind_label(cb.kind), name=escape(name), uses=uses,
                                          expires=f"{expires:%d/%m/%Y %H:%M}", code=made.code, link=link,

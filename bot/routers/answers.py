@@ -6,6 +6,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import AnswerCb
+from bot.inplace import edit_markup
 from bot.render import progress_keyboard
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
@@ -24,8 +25,7 @@ async def answer(query: CallbackQuery, callback_data: AnswerCb, engine: Dispatch
     result = await engine.record_answer(callback_data.r, answer, callback_data.t, telegram_id=query.from_user.id)
     if result.outcome in ("en_route", "arrived") or (result.outcome == "duplicate" and answer in PROGRESS):
         # The buttons move on with her: "on my way" gives way to "I've arrived", then to nothing.
-        await query.message.edit_reply_markup(
-            reply_markup=progress_keyboard(callback_data.r, callback_data.t, answer, _))
+        await edit_markup(query.message, progress_keyboard(callback_data.r, callback_data.t, answer, _))
         await query.answer(_("Thank you! The hospital can see you are on your way.") if answer == "en_route"
                            else _("Thank you! The hospital knows you have arrived."))
         return

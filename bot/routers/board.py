@@ -14,7 +14,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -35,6 +35,8 @@ from bot.board_view import (
     units_keyboard,
 )
 from bot.callbacks import BoardCb
+from bot.commands import command_filter
+from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
 from bot.routing import RouterTemplate
 from dispatcher.board import is_group
@@ -44,6 +46,7 @@ from models.dispatch_tables import BloodRequest
 from models.directory import Roles
 from models.tables import Hospital
 from redreserve.config import Settings
+from redreserve.parsing import whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -60,10 +63,11 @@ async def _request_of_staff(message: Message, command: CommandObject, session: A
         return None
     arg = (command.args or "").strip().lstrip("#")
     if arg:
-        if not arg.isdigit():
+        request_id = whole_number(arg)
+        if request_id is None:
             await message.answer(_("Give the request number, e.g. /board 12."))
             return None
-        req = await session.get(BloodRequest, int(arg))
+        req = await session.get(BloodRequest, request_id)
         if req is None or req.hospital_id not in hospitals:
             await message.answer(_("There is no request #{id} for your hospital.").format(id=arg))
             return None
@@ -77,7 +81,7 @@ async def _request_of_staff(message: Message, command: CommandObject, session: A
     return req
 
 
-@router.message(Command("board"))
+@router.message(command_filter("board"))
 async def board_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
                         engine: DispatchEngine, i18n: I18n) -> None:
     req = await _request_of_staff(message, command, session, roles, receiving=not command.args)
@@ -95,7 +99,7 @@ async def post_board(message: Message, request_id: int, engine: DispatchEngine, 
     await engine.refresh(request_id)
 
 
-@router.message(Command("report"))
+@router.message(command_filter("report"))
 async def report_command(message: Message, command: CommandObject, session: AsyncSession, roles: Roles | None,
                          engine: DispatchEngine) -> None:
     req = await _request_of_staff(message, command, session, roles, receiving=False)
@@ -145,7 +149,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
     elif a == "units":
         await _buttons(query, units_keyboard(req.id, req.units, settings.dispatch.max_units, _))
     elif a == "addu":
-        add = int(cb.x) if cb.x.isdigit() else 0
+        add = whole_number(cb.x) or 0
         result = await engine.add_units(req.id, by=by, expected_units=cb.v, add=add)
         await _after(query, engine, result, _("Now {n} units needed; asking more donors.").format(
             n=result.detail.get("units")) if result.ok else None)
@@ -177,8 +181,8 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
             await query.answer(_("Nobody has said available yet."), show_alert=True)
     elif a in ("mark", "nmark"):  # nmark: from a nudge message, which keeps its text
         outcome, volume = cb.x, None
-        if outcome.startswith("donated") and outcome[7:].isdigit():
-            outcome, volume = "donated", int(outcome[7:])
+        if outcome.startswith("donated") and (ml := whole_number(outcome[7:])) is not None:
+            outcome, volume = "donated", ml
         result = await engine.mark(req.id, cb.v, outcome, by=by, volume_ml=volume)
         name = result.detail.get("name", "")
         done = {"arrived": _("{name} marked as arrived."),
@@ -218,7 +222,7 @@ async def _buttons(query: CallbackQuery, markup: InlineKeyboardMarkup | None) ->
     if markup is not None:
         await query.answer()
     try:
-        await query.message.edit_reply_markup(reply_markup=markup)
+        await edit_markup(query.message, markup)
     except TelegramBadRequest as exc:  # an old or deleted board: the next change posts it anew
         log.info("board buttons not edited: %s", exc)
 
@@ -228,7 +232,7 @@ async def _redraw(query: CallbackQuery, engine: DispatchEngine, request_id: int)
     try:
         params = await engine.board_params(request_id, query.message.chat.id)
         if params is not None:
-            await query.message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+            await edit_text(query.message, board_text(params, _), reply_markup=board_keyboard(params, _))
     except TelegramBadRequest as exc:
         if "not modified" not in str(exc):
             log.info("board not redrawn: %s", exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.filters import CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -13,8 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import LangCb
-from bot.commands import commands_for, set_user_commands
+from bot.commands import command_filter, commands_for, set_user_commands, start_command
 from bot.i18n import render
+from bot.inplace import edit_text
 from bot.routers import registration
 from bot.routing import RouterTemplate
 from bot.states import Registration
@@ -27,7 +28,7 @@ from redreserve.clock import Clock
 router = RouterTemplate("common")
 
 
-@router.message(CommandStart(), F.chat.type == "private")
+@router.message(start_command(), F.chat.type == "private")
 async def start(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles,
     is_admin: bool, tg_user: TelegramUser, clock: Clock, bot: Bot, i18n: I18n,
@@ -91,12 +92,12 @@ def help_text(roles: Roles, is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-@router.message(Command("help"), F.chat.type == "private")  # in groups: bot/routers/group.py
+@router.message(command_filter("help"), F.chat.type == "private")  # in groups: bot/routers/group.py
 async def help_(message: Message, roles: Roles, is_admin: bool) -> None:
     await message.answer(help_text(roles, is_admin))
 
 
-@router.message(Command("cancel"))
+@router.message(command_filter("cancel"))
 async def cancel(message: Message, state: FSMContext) -> None:
     """Any flow, in any chat (a group's flows are per person). A flow that keeps its form
     message under ``form_msg`` has its buttons removed, so none is left to tap."""
@@ -119,7 +120,7 @@ async def cancel(message: Message, state: FSMContext) -> None:
                              reply_markup=ReplyKeyboardRemove())
 
 
-@router.message(Command("language"), F.chat.type == "private")
+@router.message(command_filter("language"), F.chat.type == "private")
 async def language(message: Message) -> None:
     await message.answer("Chọn ngôn ngữ / Choose your language:", reply_markup=keyboards.language_keyboard())
 
@@ -142,5 +143,5 @@ async def set_language(
     await session.commit()
     with i18n.use_locale(callback_data.code):
         await query.answer()
-        await query.message.edit_text(_("Language set: English"))
+        await edit_text(query.message, _("Language set: English"))
         await set_user_commands(bot, i18n, query.message.chat.id, roles, is_admin, callback_data.code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiogram import F
-from aiogram.filters import Command
+from aiogram.filters import CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -15,7 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
 from bot.callbacks import BloodCb, DonorCb, ForgetCb
+from bot.commands import command_filter
 from bot.i18n import render
+from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
@@ -26,7 +28,7 @@ from models.directory import Roles
 from models.tables import Donor
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_past_date, parse_weight
+from redreserve.parsing import ParseError, parse_past_date, parse_weight, whole_number
 
 router = RouterTemplate("donor")
 router.message.filter(F.chat.type == "private")
@@ -37,34 +39,34 @@ PAUSE_CHOICES = (7, 14, 30, 90)
 MAX_PAUSE_DAYS = 365
 
 
-@router.message(Command(*DONOR_COMMANDS))
+@router.message(command_filter(*DONOR_COMMANDS))
 async def donor_command(
-    message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock, settings: Settings,
-    i18n: I18n, reminders: Reminders,
+    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
+    settings: Settings, i18n: I18n, reminders: Reminders,
 ) -> None:
     if roles.donor_id is None:
         await message.answer(_("You are not registered as a donor yet. Send /start to register."))
         return
     await state.clear()
     donor = await session.get(Donor, roles.donor_id)
-    command = message.text.split()[0].lstrip("/").split("@")[0].lower()
-    if command == "me":
+    name = command.command.lower()
+    if name == "me":
         await show_profile(message, session, donor, clock, settings)
-    elif command == "pause":
+    elif name == "pause":
         await ask_pause(message, state)
-    elif command == "resume":
+    elif name == "resume":
         await resume(message, session, donor, clock, settings)
         reminders.poke()
-    elif command == "donated":
+    elif name == "donated":
         await state.set_state(DonatedElsewhere.date)
         builder = InlineKeyboardBuilder()
         builder.button(text=_("Today"), callback_data=DonorCb(action="donated_today"))
         await message.answer(
             _("Thank you for giving! On which date (DD/MM/YYYY)?"), reply_markup=builder.as_markup()
         )
-    elif command == "mydata":
+    elif name == "mydata":
         await send_my_data(message, session, donor, i18n)
-    elif command == "forget":
+    elif name == "forget":
         await state.set_state(Forget.confirm)
         builder = InlineKeyboardBuilder()
         builder.button(text=_("🗑 Yes, delete my data"), callback_data=ForgetCb(confirm=True))
@@ -154,7 +156,7 @@ async def toggle_contact(
     reminders.poke()  # consent or the reminder switched on may bring a reminder forward
     await query.answer(_("Saved."))
     clubs = await donors.club_names(session, donor.id)
-    await query.message.edit_text(profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
+    await edit_text(query.message, profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
 
 
 @router.callback_query(DonorCb.filter(F.action == "edit_blood"))
@@ -181,7 +183,7 @@ async def got_new_blood(
     await donors.update_fields(session, donor, now=clock(), abo=abo, rh=rh)
     await state.clear()
     await query.answer(_("Saved."))
-    await query.message.edit_text(_("Your blood type:") + " " + fmt_type(abo, rh))
+    await edit_text(query.message, _("Your blood type:") + " " + fmt_type(abo, rh))
 
 
 @router.callback_query(DonorCb.filter(F.action == "edit_weight"))
@@ -236,22 +238,23 @@ async def pause_button(
     donor = await _own_donor(query, session, roles)
     if donor is None:
         return
-    if not callback_data.value.isdigit() or int(callback_data.value) not in PAUSE_CHOICES:
+    days = whole_number(callback_data.value)
+    if days not in PAUSE_CHOICES:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    text = await pause_for(session, donor, int(callback_data.value), state, clock)
-    await query.message.edit_text(text)
+    text = await pause_for(session, donor, days, state, clock)
+    await edit_text(query.message, text)
 
 
 @router.message(Pause.days, F.text)
 async def pause_typed(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock):
-    text = message.text.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAUSE_DAYS:
+    days = whole_number(message.text, low=1, high=MAX_PAUSE_DAYS)
+    if days is None:
         await message.answer(_("Please type a number of days from 1 to {max}, or /cancel.").format(max=MAX_PAUSE_DAYS))
         return
     donor = await session.get(Donor, roles.donor_id)
-    await message.answer(await pause_for(session, donor, int(text), state, clock))
+    await message.answer(await pause_for(session, donor, days, state, clock))
 
 
 async def pause_for(session: AsyncSession, donor: Donor, days: int, state: FSMContext, clock: Clock) -> str:
@@ -283,7 +286,7 @@ async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncS
     if donor is None:
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings)
     reminders.poke()
 
@@ -333,15 +336,15 @@ async def forget_answer(
     await state.clear()
     if not callback_data.confirm:
         await query.answer()
-        await query.message.edit_text(_("Nothing was deleted. Thank you for staying with us."))
+        await edit_text(query.message, _("Nothing was deleted. Thank you for staying with us."))
         return
     if roles.donor_id is None:
         await query.answer()
-        await query.message.edit_text(_("There is no donor profile to delete."))
+        await edit_text(query.message, _("There is no donor profile to delete."))
         return
     await donors.forget(session, roles.donor_id, now=clock(), actor=query.from_user.id)
     await query.answer()
-    await query.message.edit_text(
+    await edit_text(query.message,
         _("Your data has been deleted. Thank you for everything you have done. "
           "If you ever want to come back, send /start.")
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiogram import F
-from aiogram.filters import Command
+from aiogram.filters import CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.commands import ADMIN, LEAD, STAFF
+from bot.commands import ADMIN, LEAD, STAFF, command_filter
 from bot.routing import RouterTemplate
 
 router = RouterTemplate("fallback")
@@ -22,10 +22,9 @@ ROLE_COMMANDS = {
 }
 
 
-@router.message(Command(*ROLE_COMMANDS))
-async def not_your_command(message: Message) -> None:
-    command = message.text.split()[0].lstrip("/").split("@")[0].lower()
-    role = ROLE_COMMANDS.get(command)
+@router.message(command_filter(*ROLE_COMMANDS))
+async def not_your_command(message: Message, command: CommandObject) -> None:
+    role = ROLE_COMMANDS.get(command.command.lower())
     if role == "lead":
         text = _("This command is for club leads. A lead becomes one through an invite link from the Red Cross.")
     elif role == "staff":

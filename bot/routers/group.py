@@ -10,10 +10,11 @@ Replies here are short and carry nothing personal (DOMAIN.md §7).
 from __future__ import annotations
 
 from aiogram import F
-from aiogram.filters import Command, CommandStart
+
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import command_filter, start_command
 from bot.routers.staff import answer_in_chat
 from bot.routing import RouterTemplate
 
@@ -21,8 +22,8 @@ router = RouterTemplate("group")
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 
 
-@router.message(CommandStart())
-@router.message(Command("help"))
+@router.message(start_command())
+@router.message(command_filter("help"))
 async def explain(message: Message) -> None:
     await answer_in_chat(message, _(
         "🩸 I am RedReserve: I find reserve blood donors for hospitals.\n"
@@ -30,7 +31,7 @@ async def explain(message: Message) -> None:
         "Donors and club leads: please write to me in a private chat."))
 
 
-@router.message(Command("request", "urgent"))
+@router.message(command_filter("request", "urgent"))
 async def not_staff(message: Message) -> None:
     await answer_in_chat(message, _("Sorry, only the hospital's staff can post requests. Staff join through an "
                                     "invite from the Red Cross."))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import LeadClubCb
+from bot.commands import command_filter
 from bot.i18n import render
 from bot.routers import lead_add, lead_files, lead_roster
 from bot.routers.lead_common import (
@@ -39,7 +40,7 @@ router = lead_router("lead")
 COMMANDS = ("roster", "find", "add", "export", "invitelink")
 
 
-@router.message(Command(*COMMANDS))
+@router.message(command_filter(*COMMANDS))
 async def lead_command(message: Message, command: CommandObject, roles: Roles, **data: Any) -> None:
     name = command.command.lower()
     ctx = lead_ctx(data, message.from_user.id)

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import AddMemberCb, BloodCb, MemberCb, SexCb
 from bot.i18n import render
+from bot.inplace import edit_markup
 from bot.keyboards import BLOOD_TYPES
 from bot.routers.lead_common import (
     BLOOD_VALUES,
@@ -240,7 +241,7 @@ _SKIPPED = {AddMember.sex.state: "sex", AddMember.birth_date.state: "birth_date"
 @router.callback_query(AddMember.weight, AddMemberCb.filter(F.action == "skip"))
 async def add_skip(query: CallbackQuery, state: FSMContext) -> None:
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     await state.update_data({_SKIPPED[await state.get_state()]: None})
     await _next_add_step(query.message, state)
 

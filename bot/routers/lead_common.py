@@ -18,16 +18,16 @@ from datetime import date
 from typing import Any
 
 from aiogram import Bot, F
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, TelegramObject
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import LeadClubCb
+from bot.inplace import edit_text
 from bot.keyboards import BLOOD_VALUES, split_blood  # noqa: F401  (re-exported to the lead routers)
 from bot.routing import RouterTemplate
 from dispatcher.reminders import Reminders
@@ -114,9 +114,7 @@ async def expired(query: CallbackQuery) -> None:
     await query.answer(_("This button is no longer active."), show_alert=True)
 
 
-async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as err:
-        if "not modified" not in str(err):
-            raise
+async def edit(message: MaybeInaccessibleMessage | None, text: str,
+               markup: InlineKeyboardMarkup | None = None) -> None:
+    """The leads' screens are edited in place through bot/inplace.py, like every pressed message."""
+    await edit_text(message, text, reply_markup=markup)

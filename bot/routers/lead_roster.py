@@ -32,6 +32,7 @@ from models import members
 from models.directory import Roles
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
+from redreserve.parsing import whole_number
 
 router = lead_router("lead_roster")
 
@@ -50,7 +51,8 @@ async def show_type(message: Message, ctx: LeadCtx, club_id: int, blood: str) ->
 def find_position(back: str) -> tuple[str, int] | None:
     """The /find page a member's card was opened from ("O-.2"), or None for the roster."""
     blood, _sep, page = back.partition(".")
-    return (blood, int(page)) if blood in BLOOD_VALUES and page.isdigit() else None
+    number = whole_number(page)
+    return (blood, number) if blood in BLOOD_VALUES and number is not None else None
 
 
 async def list_text(ctx: LeadCtx, club_id: int, back: str) -> tuple[str, InlineKeyboardMarkup | None]:

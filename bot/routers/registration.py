@@ -23,6 +23,7 @@ from bot import keyboards
 from bot.callbacks import BloodCb, ClubCb, ConsentCb, EditCb, LangCb, RegCb, SexCb
 from bot.commands import set_user_commands
 from bot.i18n import render
+from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
@@ -78,7 +79,7 @@ async def chose_language(
     await state.update_data(locale=callback_data.code, consent={})
     await state.set_state(Registration.consent)
     with i18n.use_locale(callback_data.code):
-        await query.message.edit_text(consent_text(), reply_markup=keyboards.consent_keyboard({}))
+        await edit_text(query.message, consent_text(), reply_markup=keyboards.consent_keyboard({}))
     await query.answer()
 
 
@@ -106,9 +107,7 @@ async def toggled_consent(
         # A timestamp, not a boolean: DOMAIN.md §7 asks for when and under which policy.
         given[item] = None if given.get(item) else clock().isoformat()
         await state.update_data(consent=given, policy_version=settings.bot.policy_version)
-        await query.message.edit_reply_markup(
-            reply_markup=keyboards.consent_keyboard({k: bool(v) for k, v in given.items()})
-        )
+        await edit_markup(query.message, keyboards.consent_keyboard({k: bool(v) for k, v in given.items()}))
         await query.answer()
         return
     if item != "done":
@@ -121,7 +120,7 @@ async def toggled_consent(
         )
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     await ask_phone(query.message, state)
 
 
@@ -221,7 +220,7 @@ async def ask_name(message: Message, state: FSMContext) -> None:
 async def used_suggested_name(query: CallbackQuery, state: FSMContext, session: AsyncSession) -> None:
     data = await state.get_data()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     await state.update_data(name=data.get("suggested_name", "").strip())
     await next_step(query.message, state, session)
 
@@ -252,7 +251,7 @@ async def got_blood_type(
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_text(_("Your blood type:") + " " + fmt_blood(callback_data.value))
+    await edit_text(query.message, _("Your blood type:") + " " + fmt_blood(callback_data.value))
     await state.update_data(blood=callback_data.value)
     if callback_data.value == "unknown":
         await query.message.answer(
@@ -278,7 +277,7 @@ async def got_sex(query: CallbackQuery, callback_data: SexCb, state: FSMContext,
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_text(_("You are:") + " " + fmt_sex(callback_data.value))
+    await edit_text(query.message, _("You are:") + " " + fmt_sex(callback_data.value))
     await state.update_data(sex=callback_data.value)
     await next_step(query.message, state, session)
 
@@ -400,7 +399,7 @@ async def ask_last_donation(message: Message, state: FSMContext) -> None:
 @router.callback_query(Registration.last_donation, RegCb.filter(F.action == "never"))
 async def never_donated(query: CallbackQuery, state: FSMContext, session: AsyncSession) -> None:
     await query.answer()
-    await query.message.edit_text(_("Last donation: never"))
+    await edit_text(query.message, _("Last donation: never"))
     await state.update_data(last_donation=None, last_donation_set=True)
     await next_step(query.message, state, session)
 
@@ -445,7 +444,7 @@ async def chose_club(
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_text(_("Club: {name}").format(name=escape(club.name)))
+    await edit_text(query.message, _("Club: {name}").format(name=escape(club.name)))
     await state.update_data(club_id=club.id)
     await next_step(query.message, state, session)
 
@@ -530,7 +529,7 @@ async def edit_field(query: CallbackQuery, callback_data: EditCb, state: FSMCont
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     await state.update_data(**clear)
     await next_step(query.message, state, session)
 
@@ -539,7 +538,7 @@ async def edit_field(query: CallbackQuery, callback_data: EditCb, state: FSMCont
 async def cancel_at_summary(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
-    await query.message.edit_text(_("Registration cancelled. Nothing was saved. Send /start to begin again."))
+    await edit_text(query.message, _("Registration cancelled. Nothing was saved. Send /start to begin again."))
 
 
 @router.callback_query(Registration.summary, RegCb.filter(F.action == "confirm"))
@@ -560,7 +559,7 @@ async def confirmed(
         return
     await state.clear()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_markup(query.message)
     facts = DonorFacts.of(donor)
     status = explain(assess(facts, local_today(clock), settings.eligibility), facts)
     text = _("🩸 Thank you, {name}! You are now on the reserve list.").format(name=escape(donor.full_name))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import CommandObject, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import I18n
@@ -20,7 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.board_view import board_keyboard, board_text
 from bot.callbacks import UrgentCb
+from bot.commands import command_filter
 from bot.i18n import render
+from bot.inplace import edit_text
 from bot.texts import component_name, urgency_name
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
@@ -48,7 +50,7 @@ class IsStaff(Filter):
         return bound is None or bound.hospital_id in roles.staff_hospital_ids
 
 
-@router.message(Command("urgent"), IsStaff())
+@router.message(command_filter("urgent"), IsStaff())
 async def urgent(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles,
     settings: Settings, i18n: I18n,
@@ -99,7 +101,7 @@ async def urgent_answer(
             return
         await state.clear()
         await query.answer()
-        await query.message.edit_text(_("Not sent. Nothing was posted."))
+        await edit_text(query.message, _("Not sent. Nothing was posted."))
         return
     # Callback data can be forged: the presser must be staff of that very hospital.
     if callback_data.hospital_id not in roles.staff_hospital_ids:
@@ -132,7 +134,7 @@ async def post_request(
         )
     except InvalidRequest as err:
         await query.answer()
-        await query.message.edit_text(render(err.text, i18n))
+        await edit_text(query.message, render(err.text, i18n))
         return
     await query.answer()
     await show_posted(query.message, request_id, engine, i18n)
@@ -144,4 +146,4 @@ async def show_posted(message: Message, request_id: int, engine: DispatchEngine,
     # an edit of its own, instead of being missed until the next change.
     await engine.attach_board(request_id, message.chat.id, message.message_id, i18n.current_locale)
     params = await engine.board_params(request_id, message.chat.id)
-    await message.edit_text(board_text(params, _), reply_markup=board_keyboard(params, _))
+    await edit_text(message, board_text(params, _), reply_markup=board_keyboard(params, _))

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message, ReplyParameters
 from aiogram.utils.i18n import I18n
@@ -34,7 +34,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import RequestCb
+from bot.commands import command_filter
 from bot.i18n import render
+from bot.inplace import edit_text
 from bot.keyboards import BLOOD_TYPES, BLOOD_VALUES, split_blood
 from bot.render import component_name, urgency_name
 from bot.routers.staff import IsStaff, answer_in_chat, post_request
@@ -47,7 +49,7 @@ from models.directory import Roles
 from models.tables import Hospital
 from redreserve.clock import Clock
 from redreserve.config import Settings
-from redreserve.parsing import ParseError, format_blood_type
+from redreserve.parsing import ParseError, format_blood_type, whole_number
 from redreserve.request_form import MAX_NOTE_LENGTH, clean_note, format_local, parse_deadline, parse_units
 
 router = RouterTemplate("staff_request")
@@ -226,11 +228,7 @@ async def _edit_to(query: CallbackQuery, state: FSMContext, rq: dict[str, Any], 
     await state.set_state(step)
     await state.update_data(rq=rq)
     await query.answer()
-    try:
-        await query.message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as exc:  # a repeated press shows the same screen again (DOMAIN.md §8)
-        if "not modified" not in str(exc):
-            raise
+    await edit_text(query.message, text, reply_markup=markup)  # a repeated press: the same screen again
 
 
 async def _send_to(message: Message, state: FSMContext, rq: dict[str, Any], step: str, ctx: Ctx,
@@ -291,7 +289,7 @@ def _after_urgency(rq: dict[str, Any]) -> str:
 # --- handlers --------------------------------------------------------------------------------
 
 
-@router.message(Command("request"), IsStaff())
+@router.message(command_filter("request"), IsStaff())
 async def start(message: Message, state: FSMContext, roles: Roles, session: AsyncSession, settings: Settings,
                 clock: Clock) -> None:
     await state.clear()
@@ -325,7 +323,7 @@ async def button(
         await state.clear()
         await _drop_prompt(query.message, rq)
         await query.answer()
-        await query.message.edit_text(_("Not sent. Nothing was posted."))
+        await edit_text(query.message, _("Not sent. Nothing was posted."))
         return
     if action == "restart":
         await _drop_prompt(query.message, rq)
@@ -341,8 +339,8 @@ async def button(
     elif action == "comp" and value in COMPONENTS:
         rq["component"] = value
         await _edit_to(query, state, rq, RequestFlow.units.state, ctx)
-    elif action == "units" and value.isdigit() and 1 <= int(value) <= ctx.max_units:
-        rq["units"] = int(value)
+    elif action == "units" and (units := whole_number(value, low=1, high=ctx.max_units)) is not None:
+        rq["units"] = units
         await _drop_prompt(query.message, rq)
         await _edit_to(query, state, rq, RequestFlow.urgency.state, ctx)
     elif action == "units_other" and ctx.group:
@@ -389,7 +387,7 @@ async def _send(query: CallbackQuery, callback_data: RequestCb, state: FSMContex
         await state.update_data(rq=rq)
         await query.answer(_("The deadline has passed while the form was open. Please choose again."),
                            show_alert=True)
-        await query.message.edit_text(text, reply_markup=markup)
+        await edit_text(query.message, text, reply_markup=markup)
         return
     await state.clear()  # before posting: a second tap finds nothing to send…
     await state.update_data(sent_form=query.message.message_id)  # …and is told so

@@ -15,6 +15,13 @@ from .entities import bot_command_entities
 from .state import GROUP_TYPES, PRIVATE, CallbackRecord, World, api_view
 
 
+def _caption(caption: str | None) -> dict[str, Any]:
+    if not caption:
+        return {}
+    entities = bot_command_entities(caption)
+    return {"caption": caption, **({"caption_entities": entities} if entities else {})}
+
+
 class SimulatedUsers:
     """Mixin for :class:`~.simulator.BotAPISimulator`; needs ``world`` and ``_push``."""
 
@@ -198,19 +205,34 @@ class SimulatedUsers:
     ) -> dict[str, Any]:
         """The user uploads a file; the bot can fetch it with getFile + download."""
         sim_file = self.world.add_file(data, filename, mime_type)
-        content: dict[str, Any] = {"document": sim_file.as_document()}
-        if caption:
-            content["caption"] = caption
+        content: dict[str, Any] = {"document": sim_file.as_document(), **_caption(caption)}
         return self._user_message(user_id, content, chat_id=chat_id,
                                   chat_type=self._chat_type(user_id, chat_id))
 
+    def push_photo(
+        self, user_id: int, caption: str | None = None, *, chat_id: int | None = None,
+        width: int = 1280, height: int = 960,
+    ) -> dict[str, Any]:
+        """The user sends a photo, maybe with a caption. A caption starting with a command
+        ("/urgent O- 1") carries bot_command entities, as clients send them, and no ``text``."""
+        sim_file = self.world.add_file(b"\xff\xd8\xff\xe0 simulated jpeg", None, "image/jpeg")
+        sizes = [{"file_id": sim_file.file_id, "file_unique_id": sim_file.file_unique_id,
+                  "width": w, "height": h, "file_size": sim_file.size}
+                 for w, h in ((width // 16, height // 16), (width, height))]
+        return self._user_message(user_id, {"photo": sizes, **_caption(caption)}, chat_id=chat_id,
+                                  chat_type=self._chat_type(user_id, chat_id))
+
     def push_callback(
-        self, user_id: int, message_id: int, data: str, chat_id: int | None = None
+        self, user_id: int, message_id: int, data: str, chat_id: int | None = None, *,
+        inaccessible: bool = False,
     ) -> dict[str, Any]:
         """The user presses an inline button of a bot message, sending ``data``.
 
         ``data`` is not checked against the message's buttons: clients can be
         modified, so bots must treat callback data as untrusted input.
+        ``inaccessible``: Telegram does not show the bot the message (it is too old, or
+        otherwise unavailable): the query carries an InaccessibleMessage, only the chat,
+        the message id and ``date`` 0.
         """
         chat_id = user_id if chat_id is None else chat_id
         message = self.world.get_message(chat_id, message_id)
@@ -221,10 +243,12 @@ class SimulatedUsers:
             self._open_private_chat(user_id)
         query_id = f"{user_id}{self.world.next_id():08d}"
         self.world.callbacks[query_id] = CallbackRecord(query_id, user_id, chat_id, message_id, data)
+        shown = ({"chat": copy.deepcopy(message["chat"]), "message_id": message_id, "date": 0} if inaccessible
+                 else api_view(message))
         return self._push({"callback_query": {
             "id": query_id,
             "from": copy.deepcopy(user),
-            "message": api_view(message),
+            "message": shown,
             "chat_instance": f"{abs(chat_id)}{self.world.bot_user['id']}",
             "data": data,
         }})
