@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.token import TokenValidationError, validate_token
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -264,6 +263,8 @@ def _bot_username(settings: Settings) -> tuple[str | None, str | None]:
         return settings.telegram.bot_username.lstrip("@"), None
     if not settings.token:
         return None, "no token is configured to ask Telegram"
+    from aiogram.utils.token import TokenValidationError, validate_token  # here: aiogram is slow to import
+
     try:
         validate_token(settings.token)
     except TokenValidationError:
