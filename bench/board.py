@@ -121,7 +121,7 @@ async def main(donors: int, seconds: float, rate: float) -> None:
                 await d.record_answer(rid, answer, c.token, donor_id=c.donor_id)
             t_last = time.monotonic()
             final = await d.board_params(rid, STAFF)
-            want = (f"declined {final['declined']}", f"{final['confirmed']}/{final['target']}")
+            want = (f"declined {final['buckets']['declined']}", f"{final['confirmed']}/{final['target']}")
 
             def shows_final() -> bool:
                 text = sim.world.get_message(STAFF, board.message_id)["text"]

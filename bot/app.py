@@ -17,6 +17,7 @@ from bot.i18n import make_i18n
 from bot.middlewares import (
     DbSessionMiddleware,
     DedupMiddleware,
+    UpdatesInFlight,
     UserLocaleMiddleware,
     UserMiddleware,
 )
@@ -40,6 +41,7 @@ from bot.routers import (
 )
 from bot.runtime import Runtime
 from bot.storage import SqlStorage
+from dispatcher.metrics import SendMetrics
 from redreserve.clock import Clock, system_clock
 from redreserve.config import Settings
 
@@ -57,10 +59,12 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock,
-    rng: random.Random | None = None, use_scheduler: bool = True,
+    rng: random.Random | None = None, use_scheduler: bool = True, metrics: SendMetrics | None = None,
 ) -> Dispatcher:
     i18n = make_i18n(settings.bot.default_locale)
-    runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler)
+    runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler,
+                      metrics=metrics)
+    in_flight = UpdatesInFlight()
     # One person's updates are handled one at a time, so two quick taps cannot race
     # through the same conversation step.
     storage = SqlStorage(sessionmaker)
@@ -73,9 +77,13 @@ def build_dispatcher(
         engine=runtime.engine,
         reminders=runtime.reminders,
         runtime=runtime,
+        updates_in_flight=in_flight,
     )
     dp.startup.register(runtime.start)
+    # A stop lets the updates being handled finish (their messages reach the outbox) before the sender stops.
+    dp.shutdown.register(in_flight.drain)
     dp.shutdown.register(runtime.stop)
+    dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(DedupMiddleware(sessionmaker))
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, storage))
     dp.update.outer_middleware(UserMiddleware(set(settings.bot.admins)))
@@ -89,21 +97,3 @@ def build_dispatcher(
     # Outside the chain above: it only sees updates whose handler raised.
     dp.include_router(errors.router.build())
     return dp
-
-
-async def run_polling(settings: Settings, *, clock: Clock = system_clock) -> None:
-    """The production entry point: long polling against the configured Bot API server."""
-    from bot.commands import set_default_commands
-    from models.engine import create_schema, make_engine, make_sessionmaker
-
-    engine = make_engine(settings.database.url)
-    await create_schema(engine)
-    sessionmaker = make_sessionmaker(engine)
-    bot = build_bot(settings)
-    dp = build_dispatcher(settings, sessionmaker, clock=clock)
-    try:
-        await set_default_commands(bot, dp["i18n_instance"])
-        await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
-    finally:
-        await bot.session.close()
-        await engine.dispose()

@@ -14,8 +14,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BoardCb
-from bot.texts import component_name, escape, urgency_name
-from dispatcher.eligibility import ALLOWED_VOLUMES_ML
+from bot.texts import DEFERRAL_LABELS, component_name, escape, urgency_name
+from dispatcher.eligibility import ALLOWED_VOLUMES_ML, APHERESIS
 from models.dispatch_tables import ACTIVE_REQUEST_STATES, RECEIVING_REQUEST_STATES
 from redreserve.parsing import format_blood_type
 
@@ -23,6 +23,7 @@ ASKING = ACTIVE_REQUEST_STATES
 RECEIVING = RECEIVING_REQUEST_STATES
 CANCEL_REASONS = ("not_needed", "blood_bank", "mistake", "other")
 ADD_UNITS = (1, 2, 3, 4)
+COMPONENTS = ("whole_blood", "red_cells", "platelets", "plasma")
 
 
 def progress_bar(done: int, total: int, width: int = 10) -> str:
@@ -67,10 +68,43 @@ def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
 def _donor_state(d: dict[str, Any], _) -> str:
     st = d["state"]
     if st == "donated":
-        return _("🩸 donated {ml} ml").format(ml=d.get("volume_ml") or "?")
+        given = component_name(d["component"], _) + " " if d.get("component") else ""
+        if d.get("volume_ml"):
+            return _("🩸 donated {what}{ml} ml").format(what=given, ml=d["volume_ml"])
+        return _("🩸 donated {what}").format(what=given).rstrip()
     return {"available": _("✅ coming"), "en_route": _("🚗 on the way"), "arrived": _("🏥 arrived"),
             "no_show": _("✖ did not come"), "released": _("🙏 thanked, not needed"),
-            "withdrew": _("↩️ can't come after all")}.get(st, st)
+            "deferred": _("⏸ could not donate (deferred)"), "withdrew": _("↩️ can't come after all")}.get(st, st)
+
+
+def bucket_name(bucket: str, _) -> str:
+    """The board's and the report's word for each bucket of dispatcher.board.BUCKETS."""
+    return {"waiting": _("waiting"), "available": _("coming"), "en_route": _("on the way"),
+            "arrived": _("arrived"), "donated": _("donated"), "declined": _("declined"),
+            "withdrew": _("withdrew"), "no_answer": _("no answer"), "unreachable": _("unreachable"),
+            "not_needed": _("thanked, not needed"), "deferred": _("deferred"),
+            "no_show": _("did not come")}.get(bucket, bucket)
+
+
+def buckets_line(p: dict[str, Any], _) -> str:
+    """"Asked 12: waiting 3 · coming 2 · declined 7": every asked donor once, the parts add up."""
+    parts = [f"{bucket_name(b, _)} {n}" for b, n in p["buckets"].items() if n]
+    line = _("Asked {n}").format(n=p["asked"])
+    return line + (": " + " · ".join(parts) if parts else "")
+
+
+def headline_line(h: dict[str, int | None], _) -> str | None:
+    """The headline times (dispatcher.headline), those that happened."""
+    parts = []
+    if h.get("first_available") is not None:
+        parts.append(_("first available {n} min").format(n=h["first_available"]))
+    if h.get("covered") is not None:
+        parts.append(_("covered {n} min").format(n=h["covered"]))
+    if h.get("first_donation") is not None:
+        parts.append(_("first donation {n} min").format(n=h["first_donation"]))
+    if h.get("fulfilled") is not None:
+        parts.append(_("fulfilled {n} min").format(n=h["fulfilled"]))
+    return ("⏱ " + _("After posting: ") + " · ".join(parts)) if parts else None
 
 
 def _arrival(d: dict[str, Any], _) -> str:
@@ -93,6 +127,9 @@ def _state_line(p: dict[str, Any], _) -> str:
             return _("📡 Asking donors: wave {n}, next wave at {time} if still needed.").format(
                 n=max(p["wave_no"], 1), time=p["next_wave_local"])
         return _("📡 Asking donors: wave {n}.").format(n=max(p["wave_no"], 1))
+    if st == "covered" and p.get("close_reason") == "stopped":
+        return _("✋ Staff stopped asking at {donated}/{units} donated; those coming still come.").format(
+            donated=p.get("stopped_donated") or 0, units=p["units"])
     if st == "covered":
         return _("✅ Enough donors are coming; no one else is being asked.")
     if st == "exhausted":
@@ -128,10 +165,11 @@ def board_text(p: dict[str, Any], _) -> str:
         bar=progress_bar(p["confirmed"], p["target"]), confirmed=p["confirmed"], target=p["target"]))
     lines.append(_("Donated: {bar} {donated}/{units} units").format(
         bar=progress_bar(p["donated"], p["units"]), donated=p["donated"], units=p["units"]))
-    lines.append(_("Asked {asked} · waiting {waiting} · declined {declined} · no answer {no_answer} · "
-                   "unreachable {unreachable}").format(**{k: p[k] for k in (
-                       "asked", "waiting", "declined", "no_answer", "unreachable")}))
+    lines.append(buckets_line(p, _))
     lines.append(_state_line(p, _))
+    times = headline_line(p.get("headline") or {}, _)
+    if times:
+        lines.append(times)
     if p.get("warn_travel"):
         lines.append(_("⚠️ Many of the donors asked are far away: consider the blood bank too."))
     donors = p.get("donors") or []
@@ -162,7 +200,7 @@ def board_keyboard(p: dict[str, Any], _) -> InlineKeyboardMarkup | None:
         kb.button(text=_("➕ Add units"), callback_data=BoardCb(a="units", r=r))
         kb.button(text=_("✅ Enough now"), callback_data=BoardCb(a="covered", r=r))
         sizes.append(2)
-    if st in RECEIVING and p.get("donors"):
+    if (st in RECEIVING and p.get("donors")) or any(d.get("undo") for d in p.get("donors") or []):
         kb.button(text=_("🩸 Arrivals & donations"), callback_data=BoardCb(a="donors", r=r))
         sizes.append(1)
     if st in RECEIVING:
@@ -220,25 +258,77 @@ def donors_keyboard(request_id: int, donors: list[dict], _) -> InlineKeyboardMar
     return kb.as_markup()
 
 
-def donor_actions_keyboard(request_id: int, donor: dict, _) -> InlineKeyboardMarkup:
+def donor_actions_keyboard(request_id: int, donor: dict, request_component: str, _,
+                           component: str | None = None) -> InlineKeyboardMarkup:
+    """One donor's panel: her name first, then what can be recorded, the component given, and undo."""
     kb = InlineKeyboardBuilder()
-    cid = donor["contact_id"]
-    kb.button(text=_("🏥 Arrived"), callback_data=BoardCb(a="mark", r=request_id, v=cid, x="arrived"))
-    # Arrived but turned away at screening, or never came: either way she will not donate for this request.
-    label = _("✖ Could not donate") if donor["state"] == "arrived" else _("✖ Did not come")
-    kb.button(text=label, callback_data=BoardCb(a="mark", r=request_id, v=cid, x="no_show"))
-    volumes = [ml for ml in ALLOWED_VOLUMES_ML if ml <= donor["max_volume"]]
-    for ml in volumes:
-        kb.button(text=_("🩸 {ml} ml").format(ml=ml), callback_data=BoardCb(a="mark", r=request_id, v=cid,
-                                                                            x=f"donated{ml}"))
+    cid, st = donor["contact_id"], donor["state"]
+    given = component or request_component
+    sizes = [1]
+    kb.button(text=f"👤 {donor['name']} · {format_blood_type(donor['type'][:-1], donor['type'][-1])} · "
+                   f"{_donor_state(donor, _)}", callback_data=BoardCb(a="pick", r=request_id, v=cid, x=given))
+    if st in ("available", "en_route", "arrived"):
+        if st != "arrived":
+            kb.button(text=_("🏥 Arrived"), callback_data=BoardCb(a="mark", r=request_id, v=cid, x="arrived"))
+            kb.button(text=_("✖ Did not come"), callback_data=BoardCb(a="mark", r=request_id, v=cid, x="no_show"))
+            sizes.append(2)
+        # Turned away at screening: a deferral, with its wait (DOMAIN.md §2), not a no-show.
+        kb.button(text=_("⏸ Could not donate"), callback_data=BoardCb(a="defer", r=request_id, v=cid))
+        sizes.append(1)
+        nxt = COMPONENTS[(COMPONENTS.index(given) + 1) % len(COMPONENTS)] if given in COMPONENTS else COMPONENTS[0]
+        kb.button(text=_("Given: {component} (change)").format(component=component_name(given, _)),
+                  callback_data=BoardCb(a="pick", r=request_id, v=cid, x=nxt))
+        sizes.append(1)
+        if given in APHERESIS:
+            kb.button(text=_("🩸 Donated {component}").format(component=component_name(given, _)),
+                      callback_data=BoardCb(a="mark", r=request_id, v=cid, x=f"donated0.{given}"))
+            sizes.append(1)
+        else:
+            volumes = [ml for ml in ALLOWED_VOLUMES_ML if ml <= donor["max_volume"]]
+            for ml in volumes:
+                suffix = "" if given == request_component else f".{given}"
+                kb.button(text=_("🩸 {ml} ml").format(ml=ml), callback_data=BoardCb(a="mark", r=request_id, v=cid,
+                                                                                    x=f"donated{ml}{suffix}"))
+            sizes.append(len(volumes))
+    if donor.get("undo"):
+        kb.button(text=_("↩️ Undo: {what}").format(what=_donor_state(donor, _)),
+                  callback_data=BoardCb(a="undo", r=request_id, v=cid))
+        sizes.append(1)
     kb.button(text=_("⬅️ Back"), callback_data=BoardCb(a="donors", r=request_id))
-    kb.adjust(2, len(volumes), 1)
+    sizes.append(1)
+    kb.adjust(*sizes)
     return kb.as_markup()
+
+
+DESK_DEFERRALS = ("7d", "4w", "6m", "12m")
+
+
+def deferral_keyboard(request_id: int, contact_id: int, _) -> InlineKeyboardMarkup:
+    """The coarse categories with DOMAIN.md §2's waits; never the diagnosis."""
+    kb = InlineKeyboardBuilder()
+    for code in DESK_DEFERRALS:
+        kb.button(text=_(DEFERRAL_LABELS[code]), callback_data=BoardCb(a="mark", r=request_id, v=contact_id,
+                                                                       x=f"deferred.{code}"))
+    kb.button(text=_("Other — until a date…"), callback_data=BoardCb(a="defer_other", r=request_id, v=contact_id))
+    kb.button(text=_("⬅️ Back"), callback_data=BoardCb(a="pick", r=request_id, v=contact_id))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def moved_text(request_id: int, time: str, _) -> str:
+    """An old board after /board N posted a new one in the same chat: it no longer changes."""
+    return _("↪️ Request #{id}: this board is no longer updated. The live board was posted below at {time} "
+             "(/board {id} posts it again).").format(id=request_id, time=time)
 
 
 def report_text(p: dict[str, Any], _) -> str:
     labels = {"posted": _("posted"), "first_available": _("first donor available"),
-              "first_arrival": _("first arrival"), "covered": _("covered"), "closed": _("closed")}
+              "first_arrival": _("first arrival"), "first_donation": _("first donation"),
+              "covered": _("covered: enough donors said available"),
+              "stopped_covered": _("stopped asking: enough donors coming"),
+              "stopped_exhausted": _("stopped asking: no eligible donor left to message"),
+              "deadline_passed": _("deadline passed"), "cancelled": _("closed: cancelled"),
+              "fulfilled": _("closed: the donations cover the units"), "closed": _("closed by staff")}
     lines = [_("📊 <b>Report for request #{id}</b>: {type} {component} × {units}").format(
         id=p["request_id"], type=format_blood_type(p["abo"], p["rh"]), component=component_name(p["component"], _),
         units=p["units"]), _state_line({**p, "wave_no": 0, "next_wave_local": None}, _), "",
@@ -249,15 +339,23 @@ def report_text(p: dict[str, Any], _) -> str:
             continue
         if what == "wave":
             lines.append(_("{time} wave {n}: {asked} asked").format(time=at, n=entry[2]["n"], asked=entry[2]["asked"]))
+        elif what == "stopped":
+            lines.append(_("{time} staff stopped asking at {donated}/{units} donated").format(
+                time=at, donated=entry[2].get("donated", "?"), units=entry[2].get("units", "?")))
         else:
-            lines.append(f"{at} {labels[what]}")
+            lines.append(f"{at} {labels.get(what, what)}")
     f = p["funnel"]
     lines += ["", _("<b>Funnel</b>"),
-              _("asked {asked} → available {available} → arrived {arrived} → donated {donated}").format(**f)]
+              _("asked {asked} → available {available} → arrived {arrived} → passed screening {passed} → "
+                "donated {donated}").format(**f)]
+    if f.get("deferral_rate") is not None:
+        lines.append(_("deferred at screening: {n} ({rate}% of those screened)").format(
+            n=f["deferred"], rate=f["deferral_rate"]))
     if f.get("no_show"):
         lines.append(_("did not come: {n}").format(n=f["no_show"]))
-    if p.get("minutes_to_cover") is not None:
-        lines.append(_("Minutes to cover: {n}").format(n=p["minutes_to_cover"]))
-    else:
+    lines.append(buckets_line(p, _))
+    times = headline_line(p.get("headline") or {}, _)
+    lines.append(times or _("No donor has said available yet."))
+    if (p.get("headline") or {}).get("covered") is None:
         lines.append(_("The request was never covered by donors saying available."))
     return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""Per-update plumbing: de-duplication, one DB session, who is writing, their language."""
+"""Per-update plumbing: log context and in-flight count, de-duplication, one DB session, who is writing, their language."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,8 +17,43 @@ from bot.storage import SqlStorage
 from models.bot_state import ProcessedUpdate
 from models.directory import roles_of
 from models.tables import TelegramUser
+from redreserve.logs import log_context
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+log = logging.getLogger(__name__)
+
+
+class UpdatesInFlight(BaseMiddleware):
+    """The outermost middleware: every line logged while an update is handled carries its id, and a
+    stop waits (:meth:`drain`) for the updates being handled, so that none is cut off half-written."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._count += 1
+        self._idle.clear()
+        try:
+            with log_context(update_id=event.update_id if isinstance(event, Update) else None):
+                return await handler(event, data)
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._idle.set()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        if self._count:
+            log.info("stopping: waiting for %d update(s) being handled", self._count)
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("stopping: %d update(s) still being handled after %.0f s", self._count, timeout)
 
 
 class DedupMiddleware(BaseMiddleware):

@@ -14,7 +14,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.board_view import board_keyboard, board_text
+from bot.board_view import board_keyboard, board_text, moved_text
 from bot.callbacks import AnswerCb, BoardCb
 from bot.texts import component_name, escape, fmt_number, urgency_name
 from dispatcher.messages import Kind
@@ -109,6 +109,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
     if kind is Kind.stand_down:
         if p.get("reason") == "covered":
             return _("✅ No longer needed — enough donors are on their way. Thank you for being ready!"), None
+        if p.get("reason") == "stopped":
+            return _("The hospital has stopped asking for this request. No need to come — thank you for "
+                     "being ready!"), None
         if p.get("reason") == "replaced":
             return _("🙏 A donor nearer to the hospital can be there sooner, so you are no longer needed for this "
                      "request. Thank you very much for being ready!"), None
@@ -136,6 +139,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
     if kind is Kind.board:
         return board_text(p, _), board_keyboard(p, _)
 
+    if kind is Kind.board_moved:
+        return moved_text(p["request_id"], p.get("time", ""), _), None  # no markup: the buttons go
+
     if kind is Kind.nudge_arrival:
         text = _("⏰ Request #{id}: {name} said they were coming {minutes} min ago and is not marked arrived yet. "
                  "Please check with reception.").format(id=p["request_id"], name=escape(p["name"]),
@@ -158,8 +164,15 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             minutes=p["minutes_left"]), None
 
     if kind is Kind.donated:
-        lines = [_("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "
-                   "{count}.").format(hospital=escape(p["hospital"]), ml=p["volume_ml"], count=p["count"])]
+        if p.get("volume_ml"):
+            first = _("🩸 Thank you! {hospital} recorded your donation of {ml} ml. It was your donation number "
+                      "{count}.").format(hospital=escape(p["hospital"]), ml=p["volume_ml"], count=p["count"])
+        else:  # apheresis: the machine sets the volume
+            first = _("🩸 Thank you! {hospital} recorded your donation of {component}. It was your donation "
+                      "number {count}.").format(hospital=escape(p["hospital"]),
+                                                component=component_name(p.get("component") or "", _),
+                                                count=p["count"])
+        lines = [first]
         if p.get("milestone"):
             lines.append(_("🏅 {count} donations — a milestone! Your club and the Red Cross honour donors "
                            "like you.").format(count=p["count"]))
@@ -167,6 +180,11 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             lines.append(_("You may donate again from {date}; we will not call you before then.").format(
                 date=p["next_date"]))
         return "\n".join(lines), None
+
+    if kind is Kind.deferred:
+        return _("🙏 Thank you for coming to {hospital}. The screening found you cannot give blood today; "
+                 "this is common and keeps you and patients safe. You may give again from {date} — we will not "
+                 "call you before then.").format(hospital=escape(p["hospital"]), date=p["until"]), None
 
     if kind is Kind.covered:
         return _("✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been told "

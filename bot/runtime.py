@@ -23,6 +23,7 @@ from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
 from dispatcher.messages import Kind
+from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
 from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
 from dispatcher.staff_nudges import StaffNudges
@@ -33,8 +34,10 @@ from redreserve.config import Settings
 
 class Runtime:
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker, i18n: I18n, *, clock: Clock,
-                 rng: random.Random | None = None, use_scheduler: bool = True) -> None:
+                 rng: random.Random | None = None, use_scheduler: bool = True,
+                 metrics: SendMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.sessionmaker = sessionmaker
         self.i18n = i18n
         self.clock = clock
@@ -62,7 +65,7 @@ class Runtime:
         render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
-                             prepare={Kind.board.value: self.engine.board_params})
+                             prepare={Kind.board.value: self.engine.board_params}, metrics=self.metrics)
         sender = self.sender
 
         def after_change() -> None:

@@ -21,6 +21,7 @@ class Pause(StatesGroup):
 
 
 class DonatedElsewhere(StatesGroup):
+    kind = State()
     date = State()
 
 
@@ -74,3 +75,9 @@ class RequestFlow(StatesGroup):
     rh_positive = State()  # Rh− patients only
     note = State()
     confirm = State()
+
+
+class DeskDeferral(StatesGroup):
+    """Staff typing the end of an "other" deferral at screening (bot.routers.board)."""
+
+    until = State()

@@ -10,7 +10,19 @@ from babel.numbers import format_decimal
 
 from dispatcher import eligibility as elig
 from dispatcher.eligibility import Assessment, DonorFacts
+from redreserve.i18n import N_
 from redreserve.parsing import format_blood_type
+
+
+# A deferral's coarse category in words (dispatcher.eligibility.DEFERRAL_DAYS has the waits).
+DEFERRAL_LABELS: dict[str, str] = {
+    "12m": N_("Surgery, childbirth, transfusion (12 months)"),
+    "6m": N_("Tattoo, piercing, blood exposure (6 months)"),
+    "4w": N_("Infection, live vaccine (4 weeks)"),
+    "7d": N_("Flu, cold, vaccine, aspirin (7 days)"),
+    "pregnancy": N_("Pregnancy"),
+    "other": N_("Other"),
+}
 
 
 def escape(text: str) -> str:

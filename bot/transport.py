@@ -50,6 +50,8 @@ class AiogramTransport:
                         return DeliveryResult(message.edit_message_id)
                     if "can't be edited" not in str(exc) and "not found" not in str(exc):
                         raise
+                    if message.kind == Kind.board_moved.value:
+                        return DeliveryResult(message.edit_message_id)  # an old board gone: nothing to say
                     # Too old or deleted: a stand-down must still reach the donor, so send it anew.
             if message.kind == Kind.venue.value:
                 p = message.params

@@ -16,7 +16,7 @@ not just hidden by the renderer.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
 from dispatcher.eligibility import max_volume_ml
+from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
 from dispatcher.ranking import LATE_SCORE
 from models.dispatch_tables import (
@@ -34,12 +35,68 @@ from models.dispatch_tables import (
     OutboxMessage,
     OutboxState,
     RequestContact,
+    RequestState,
 )
 from models.tables import Donor, Hospital
 from redreserve.clock import as_utc
 
 KIND = "board"
+MOVED = "board_moved"  # an old board after /board N: edited once to point at the live one
+
+# Every asked donor is in exactly one bucket on the board and in the report (issue 9): the one
+# mapping from contact states, in the order the board lists them. A state missing here fails
+# tests/test_board_buckets.py.
+BUCKETS = ("waiting", "available", "en_route", "arrived", "donated", "declined", "withdrew", "no_answer",
+           "unreachable", "not_needed", "deferred", "no_show")
+BUCKET_OF: dict[str, str] = {
+    ContactState.queued.value: "waiting",  # the call is about to go out
+    ContactState.notified.value: "waiting",
+    ContactState.available.value: "available",
+    ContactState.en_route.value: "en_route",
+    ContactState.arrived.value: "arrived",
+    ContactState.donated.value: "donated",
+    ContactState.declined.value: "declined",
+    ContactState.withdrew.value: "withdrew",
+    ContactState.no_answer.value: "no_answer",
+    ContactState.unreachable.value: "unreachable",
+    ContactState.stood_down.value: "not_needed",  # thanked: no longer needed
+    ContactState.released.value: "not_needed",
+    ContactState.cancelled.value: "not_needed",  # the call was withdrawn before it went out
+    ContactState.deferred.value: "deferred",
+    ContactState.no_show.value: "no_show",
+}
+
+
+def buckets(counts: dict[str, int]) -> dict[str, int]:
+    """Contacts per state → asked donors per board bucket (every bucket present, zeros included)."""
+    out = dict.fromkeys(BUCKETS, 0)
+    for state, n in counts.items():
+        out[BUCKET_OF[state]] += n
+    return out
 _LIVE = (OutboxState.sent.value, OutboxState.pending.value, OutboxState.sending.value)
+
+
+# "Enough now" pressed by staff: asking stops at their word, which is not coverage (issue 9).
+STOPPED_BY_STAFF = "stopped"
+# A desk mark (arrived, donated, deferred, did not come) may be undone this long after it was made.
+UNDO_WINDOW = timedelta(minutes=10)
+
+
+def undo_action(contact: RequestContact, now: datetime) -> str | None:
+    """The desk mark on this contact that may still be undone, or None."""
+    u = contact.undo
+    if not u or now - datetime.fromisoformat(u["at"]) > UNDO_WINDOW:
+        return None
+    return u["action"]
+
+
+async def donated_by(s, request_id: int, at: datetime | None) -> int:
+    """Donations recorded for the request up to ``at`` (all of them when None)."""
+    q = select(func.count()).select_from(RequestContact).where(
+        RequestContact.request_id == request_id, RequestContact.state == ContactState.donated.value)
+    if at is not None:
+        q = q.where(RequestContact.outcome_at <= at)
+    return (await s.exec(q)).one()
 
 
 def is_group(chat_id: int) -> bool:
@@ -47,12 +104,25 @@ def is_group(chat_id: int) -> bool:
     return chat_id < 0
 
 
-async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str | None, now: datetime) -> str:
-    """Register a board the bot just sent; an older board of the request in that chat stops being edited."""
-    await s.exec(update(OutboxMessage)
-                 .where(OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND,
-                        OutboxMessage.chat_id == chat_id, OutboxMessage.edit_of_key.is_(None))
-                 .values(state=OutboxState.cancelled.value))
+async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str | None, now: datetime,
+                 *, local_time: str = "") -> str:
+    """Register a board the bot just sent. An older board of the request in that chat stops being edited:
+    it is edited once more to say the live board is below (``local_time``: when it was posted) and
+    loses its buttons, so nobody presses stale counts (issue 9)."""
+    older = (await s.exec(select(OutboxMessage).where(
+        OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND, OutboxMessage.chat_id == chat_id,
+        OutboxMessage.edit_of_key.is_(None), OutboxMessage.message_id != message_id))).all()
+    for old in older:
+        await s.exec(update(OutboxMessage).where(OutboxMessage.edit_of_key == old.key,
+                                                 OutboxMessage.state == OutboxState.pending.value)
+                     .values(state=OutboxState.cancelled.value))
+        if old.state == OutboxState.sent.value:
+            old.kind = MOVED  # no longer a board: refresh_boards passes it by
+            await enqueue(s, key=f"{old.key}:moved", chat_id=chat_id, kind=MOVED, locale=old.locale,
+                          params={"request_id": request_id, "time": local_time}, request_id=request_id,
+                          edit_of_key=old.key, now=now)
+        else:
+            old.state = OutboxState.cancelled.value
     key = f"board:{request_id}:{chat_id}:{message_id}"
     s.add(OutboxMessage(key=key, chat_id=chat_id, kind=KIND, params={"request_id": request_id}, locale=locale,
                         state=OutboxState.sent.value, request_id=request_id, message_id=message_id,
@@ -96,8 +166,13 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
     # The score puts the ranking group first (dispatcher.ranking): donors who cannot arrive in time.
     late = (await s.exec(select(func.count()).select_from(RequestContact).where(
         RequestContact.request_id == request_id, RequestContact.score >= LATE_SCORE))).one()
-    asked = sum(counts.values())
+    per_bucket = buckets(counts)
+    asked = sum(per_bucket.values())
     active = req.state in ACTIVE_REQUEST_STATES
+    stopped_donated = None
+    if req.state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF:
+        stopped_donated = await donated_by(s, req.id, req.closed_at)
+    times = await request_headline(s, req)
 
     def local(dt: datetime | None) -> str | None:
         return None if dt is None else as_utc(dt).astimezone(tz).strftime("%H:%M")
@@ -113,11 +188,9 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
         "donated": counts.get(ContactState.donated.value, 0),
         "arrived": counts.get(ContactState.arrived.value, 0),
         "asked": asked,
-        "waiting": counts.get(ContactState.queued.value, 0) + counts.get(ContactState.notified.value, 0),
-        "declined": counts.get(ContactState.declined.value, 0),
-        "no_answer": counts.get(ContactState.no_answer.value, 0),
-        "unreachable": counts.get(ContactState.unreachable.value, 0),
-        "no_show": counts.get(ContactState.no_show.value, 0),
+        "buckets": per_bucket,
+        "stopped_donated": stopped_donated,
+        "headline": times.as_dict(),
         "wave_no": req.wave_no,
         "next_wave_local": local(req.next_wave_at) if active else None,
         "warn_travel": active and asked > 0 and late * 2 >= asked,
@@ -132,5 +205,6 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
             "arrive_local": local(c.expected_arrival_at),
             "late": c.state in COMING_STATES and not arrives_in_time(
                 None if c.expected_arrival_at is None else as_utc(c.expected_arrival_at), as_utc(req.deadline)),
+            "component": c.component, "undo": undo_action(c, now),
         } for c, name, phone, abo, rh, weight in rows],
     }

@@ -16,16 +16,26 @@ thank-you with her next date, and the outcome that teaches the wave model its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import and_, delete, func
 from sqlmodel import select
 
 from dispatcher import messages as M
-from dispatcher.board import refresh_boards
+from dispatcher.board import STOPPED_BY_STAFF, UNDO_WINDOW, buckets, donated_by, refresh_boards
 from dispatcher.candidates import call_list, unreachable_counts
-from dispatcher.eligibility import ALLOWED_VOLUMES_ML, DonorFacts, max_volume_ml, next_donation_date
+from dispatcher.eligibility import (
+    ALLOWED_VOLUMES_ML,
+    APHERESIS,
+    MAX_DEFERRAL_DAYS,
+    DeferralError,
+    DonorFacts,
+    deferral_until,
+    max_volume_ml,
+    next_donation_date,
+)
+from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
 from dispatcher.waves import target_available
 from models.dispatch_tables import (
@@ -40,17 +50,42 @@ from models.dispatch_tables import (
     RequestWave,
 )
 from models.donors import add_donation, consented_in_bot
-from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
+from models.tables import (
+    AuditLog,
+    Club,
+    ClubMembership,
+    Component,
+    Donation,
+    Donor,
+    DonorStatus,
+    Hospital,
+    HospitalStaff,
+    TelegramUser,
+)
 from redreserve.clock import as_utc
+
+# How a request ended, for the report's timeline (state, close_reason) → label code: asking
+# stopped (covered, nobody left, deadline) is not the same as closed (issue 9).
+_ENDINGS: dict[tuple[str, str | None], str] = {
+    (RequestState.covered.value, None): "stopped_covered",
+    (RequestState.exhausted.value, None): "stopped_exhausted",
+    (RequestState.expired.value, None): "deadline_passed",
+    (RequestState.cancelled.value, None): "cancelled",
+    (RequestState.fulfilled.value, "donations"): "fulfilled",
+    (RequestState.fulfilled.value, None): "closed",
+    (RequestState.covered.value, STOPPED_BY_STAFF): None,  # the staff's stop is its own event
+}
 
 # Vietnam honours repeat donors by count (DOMAIN.md §4).
 MILESTONES = (5, 10, 15, 20, 30, 50, 100)
-OUTCOMES = ("arrived", "donated", "no_show")
+OUTCOMES = ("arrived", "donated", "no_show", "deferred")
+COMPONENTS = tuple(c.value for c in Component)
 
 
 @dataclass(frozen=True)
 class DeskResult:
-    # ok | duplicate | closed | not_staff | not_found | not_accepted | bad_volume | bad_units
+    # ok | duplicate | closed | not_staff | not_found | not_accepted | bad_volume | bad_units | bad_deferral
+    # | nothing_to_undo | too_late | committed_elsewhere
     outcome: str
     request_id: int
     detail: dict[str, Any] = field(default_factory=dict)
@@ -98,9 +133,12 @@ class DeskActions:
         async def act(s, req, now):
             if req.state not in ACTIVE_REQUEST_STATES:
                 return DeskResult("closed", req.id, {"state": req.state}), False
-            req.closed_by = by
+            req.closed_by, req.close_reason = by, STOPPED_BY_STAFF
             await self._close(s, req, RequestState.covered.value, now)
-            await self._audit(s, now, by, "request_marked_covered", f"request:{req.id}", "")
+            donated = await donated_by(s, req.id, None)
+            # The timeline reads "staff stopped asking at 1/2 donated" from this line (report).
+            await self._audit(s, now, by, "request_marked_covered", f"request:{req.id}",
+                              f"donated={donated} units={req.units}")
             return DeskResult("ok", req.id), False
         return await self._as_staff(request_id, by, "covered", act)
 
@@ -119,6 +157,7 @@ class DeskActions:
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
                     and await self._confirmed(s, req) < req.target_available:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
+                req.close_reason = ""  # more units: asking resumes, whoever had stopped it
             await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
             return DeskResult("ok", req.id, {"units": req.units}), True
         return await self._as_staff(request_id, by, "units", act)
@@ -147,8 +186,10 @@ class DeskActions:
 
     # ------------------------------------------------------------ one donor
     async def mark(self, request_id: int, contact_id: int, outcome: str, *, by: int | None,
-                   volume_ml: int | None = None) -> DeskResult:
-        """Staff mark a donor who said "available": arrived, donated (with a volume) or no-show."""
+                   volume_ml: int | None = None, component: str | None = None, category: str | None = None,
+                   until: date | None = None) -> DeskResult:
+        """Staff mark a donor who said "available": arrived, donated (a volume, and the component if it is not
+        the request's), deferred at screening (a coarse category and, for "other", the end date) or no-show."""
         async def act(s, req, now):
             contact = await s.get(RequestContact, contact_id)
             if outcome not in OUTCOMES or contact is None or contact.request_id != req.id \
@@ -162,31 +203,87 @@ class DeskActions:
             if contact.state not in coming:
                 return DeskResult("not_accepted", req.id, {"state": contact.state}), False
             donor = await s.get(Donor, contact.donor_id)
+            undo = {"action": outcome, "at": now.isoformat(), "by": by, "state": contact.state,
+                    "arrived_at": None if contact.arrived_at is None else as_utc(contact.arrived_at).isoformat()}
             if outcome == "arrived":
-                contact.state, contact.arrived_at = outcome, now
+                contact.state, contact.arrived_at, contact.undo = outcome, now, undo
                 await self._audit(s, now, by, "donor_marked_arrived", f"request:{req.id}", f"donor:{donor.id}")
                 return DeskResult("ok", req.id, {"name": donor.full_name}), False
             if outcome == "no_show":
-                contact.state, contact.outcome_at = outcome, now
-                await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id,
-                                                           DonorCommitment.request_id == req.id))
-                await self._reopen_if_short(s, req, now)
+                contact.state, contact.outcome_at, contact.undo = outcome, now, undo
+                await self._let_go(s, req, donor, now)
                 await self._audit(s, now, by, "donor_marked_no_show", f"request:{req.id}", f"donor:{donor.id}")
                 return DeskResult("ok", req.id, {"name": donor.full_name}), True
-            return await self._donated(s, req, contact, donor, volume_ml, by, now)
+            if outcome == "deferred":
+                return await self._deferred(s, req, contact, donor, category, until, undo, by, now)
+            return await self._donated(s, req, contact, donor, volume_ml, component, undo, by, now)
         return await self._as_staff(request_id, by, outcome, act)
 
-    async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
-                       by: int | None, now: datetime) -> tuple[DeskResult, bool]:
-        limit = max_volume_ml(donor.weight_kg)
-        if volume_ml not in ALLOWED_VOLUMES_ML or volume_ml > limit:
-            return DeskResult("bad_volume", req.id, {"max": limit, "name": donor.full_name}), False
+    async def _let_go(self, s, req: BloodRequest, donor: Donor, now: datetime) -> None:
+        """She will not donate for this request: free her, and ask again if the request is now short."""
+        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id,
+                                                   DonorCommitment.request_id == req.id))
+        await self._reopen_if_short(s, req, now)
+
+    async def _deferred(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, category: str | None,
+                        until: date | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
+        """Deferred at screening (issue 9): only the coarse category and the end date are kept, on the donor."""
         today = now.astimezone(self.tz).date()
-        await add_donation(s, donor, today, now=now, recorded_by=by, component=req.component, volume_ml=volume_ml,
-                           hospital_id=req.hospital_id)
-        contact.state, contact.outcome_at, contact.volume_ml = ContactState.donated.value, now, volume_ml
+        try:
+            end = deferral_until(category or "", today, until)
+        except DeferralError as err:
+            return DeskResult("bad_deferral", req.id, {"why": err.code, "name": donor.full_name,
+                                                       "max": MAX_DEFERRAL_DAYS}), False
+        undo["donor"] = {"status": donor.status, "deferral_reason": donor.deferral_reason,
+                         "status_until": None if donor.status_until is None else donor.status_until.isoformat()}
+        contact.state, contact.outcome_at, contact.undo = ContactState.deferred.value, now, undo
         if contact.arrived_at is None:
             contact.arrived_at = now
+        if donor.status != DonorStatus.retired.value:
+            # A longer pause or deferral already set stands; a deferral is never shortened.
+            held = donor.status_until if donor.status in (DonorStatus.paused.value, DonorStatus.deferred.value) \
+                else None
+            donor.status, donor.deferral_reason = DonorStatus.deferred.value, category
+            donor.status_until = end if held is None or held < end else held
+            donor.updated_at = now
+        await self._let_go(s, req, donor, now)
+        if donor.telegram_id is not None:
+            hospital = await s.get(Hospital, req.hospital_id)
+            await enqueue(s, key=f"deferred:{req.id}:{donor.id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                          kind=M.Kind.deferred.value, locale=donor.locale, request_id=req.id, now=now,
+                          params={"request_id": req.id, "hospital": hospital.name, "until": end.strftime("%d/%m/%Y")})
+        # The category is health data (DOMAIN.md §7): it stays on the donor, not in the audit trail.
+        await self._audit(s, now, by, "donor_deferred", f"request:{req.id}", f"donor:{donor.id}")
+        return DeskResult("ok", req.id, {"name": donor.full_name, "until": end.strftime("%d/%m/%Y")}), True
+
+    async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
+                       component: str | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
+        component = component or req.component
+        if component not in COMPONENTS:
+            return DeskResult("not_found", req.id), False
+        limit = max_volume_ml(donor.weight_kg)
+        if component in APHERESIS:
+            volume_ml = None  # the machine decides an apheresis volume; the weight rule is for whole blood
+        elif volume_ml not in ALLOWED_VOLUMES_ML or volume_ml > limit:
+            return DeskResult("bad_volume", req.id, {"max": limit, "name": donor.full_name}), False
+        today = now.astimezone(self.tz).date()
+        undo["donor"] = {"last_donation_date": None if donor.last_donation_date is None
+                         else donor.last_donation_date.isoformat(),
+                         "last_donation_component": donor.last_donation_component,
+                         "donation_count": donor.donation_count}
+        added = await add_donation(s, donor, today, now=now, recorded_by=by, component=component,
+                                   volume_ml=volume_ml, hospital_id=req.hospital_id)
+        if added:
+            await s.flush()
+            undo["donation_id"] = (await s.exec(select(Donation.id).where(Donation.donor_id == donor.id,
+                                                                          Donation.donated_on == today))).first()
+        contact.state, contact.outcome_at, contact.volume_ml = ContactState.donated.value, now, volume_ml
+        contact.component = None if component == req.component else component
+        if contact.arrived_at is None:
+            contact.arrived_at = now
+        undo["request"] = {"state": req.state, "close_reason": req.close_reason,
+                           "closed_at": None if req.closed_at is None else as_utc(req.closed_at).isoformat()}
+        contact.undo = undo
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id))
         nxt = next_donation_date(DonorFacts.of(donor), self.rules)
         if donor.telegram_id is not None:
@@ -194,20 +291,70 @@ class DeskActions:
             await enqueue(s, key=f"donated:{req.id}:{donor.id}", chat_id=donor.telegram_id,
                           kind=M.Kind.donated.value, locale=donor.locale, request_id=req.id, now=now, params={
                               "request_id": req.id, "hospital": hospital.name, "volume_ml": volume_ml,
-                              "count": donor.donation_count,
+                              "component": component, "count": donor.donation_count,
                               "milestone": donor.donation_count in MILESTONES,
                               "next_date": None if nxt is None else nxt.strftime("%d/%m/%Y")})
         await self._audit(s, now, by, "donation_recorded", f"request:{req.id}",
-                          f"donor:{donor.id} volume={volume_ml}")
+                          f"donor:{donor.id} volume={volume_ml} component={component}")
         await s.flush()
         if await self._count(s, req.id, ContactState.donated.value) >= req.units:
             req.close_reason = "donations"
             await self._close(s, req, RequestState.fulfilled.value, now)
         return DeskResult("ok", req.id, {"name": donor.full_name, "count": donor.donation_count}), False
 
+    async def undo(self, request_id: int, contact_id: int, *, by: int | None) -> DeskResult:
+        """Take back the last desk mark on a donor, within ``UNDO_WINDOW`` of making it (audited).
+
+        The record is restored as it was (state, the donor's dates and count, the deferral); a donation's
+        row is deleted. A request the donation had fulfilled reopens; donors already thanked and let go
+        are not called back.
+        """
+        async def act(s, req, now):
+            contact = await s.get(RequestContact, contact_id)
+            if contact is None or contact.request_id != req.id or contact.donor_id is None:
+                return DeskResult("not_found", req.id), False
+            u = contact.undo
+            if not u:
+                return DeskResult("nothing_to_undo", req.id), False
+            donor = await s.get(Donor, contact.donor_id)
+            if now - datetime.fromisoformat(u["at"]) > UNDO_WINDOW:
+                return DeskResult("too_late", req.id, {"minutes": int(UNDO_WINDOW.total_seconds() // 60),
+                                                       "name": donor.full_name}), False
+            if req.state == RequestState.cancelled.value:
+                return DeskResult("closed", req.id, {"state": req.state}), False
+            action = u["action"]
+            if action in ("no_show", "deferred", "donated") \
+                    and u["state"] in (ContactState.available.value, ContactState.en_route.value,
+                                       ContactState.arrived.value) \
+                    and not await self._commit_donor(s, donor.id, req, now):
+                return DeskResult("committed_elsewhere", req.id, {"name": donor.full_name}), False
+            before = u.get("donor") or {}
+            for name, value in before.items():
+                if name in ("status_until", "last_donation_date") and value is not None:
+                    value = date.fromisoformat(value)
+                setattr(donor, name, value)
+            if before:
+                donor.updated_at = now
+            if u.get("donation_id") is not None:
+                await s.exec(delete(Donation).where(Donation.id == u["donation_id"]))
+            contact.state = u["state"]
+            contact.arrived_at = None if u["arrived_at"] is None else datetime.fromisoformat(u["arrived_at"])
+            if action != "arrived":
+                contact.outcome_at, contact.volume_ml, contact.component = None, None, None
+            contact.undo = None
+            was = u.get("request")
+            if was and req.state == RequestState.fulfilled.value and req.close_reason == "donations":
+                req.state, req.close_reason = was["state"], was["close_reason"]
+                req.closed_at = None if was["closed_at"] is None else datetime.fromisoformat(was["closed_at"])
+                if req.state in ACTIVE_REQUEST_STATES:
+                    req.next_wave_at = now
+            await self._audit(s, now, by, "desk_undone", f"request:{req.id}", f"donor:{donor.id} action={action}")
+            return DeskResult("ok", req.id, {"name": donor.full_name, "action": action}), True
+        return await self._as_staff(request_id, by, "undo", act)
+
     # ------------------------------------------------------------ reading
     async def report(self, request_id: int, *, by: int | None) -> DeskResult:
-        """The after-action summary: timeline, funnel, minutes to cover (issue 4)."""
+        """The after-action summary: timeline, funnel, headline times (issues 4 and 9)."""
         async def act(s, req, now):
             C = RequestContact
             waves = (await s.exec(select(RequestWave.wave_no, RequestWave.fired_at, RequestWave.asked)
@@ -217,29 +364,47 @@ class DeskActions:
             first_available = (await s.exec(select(func.min(C.answered_at)).where(
                 C.request_id == req.id, C.state.in_(SAID_AVAILABLE_STATES)))).one()
             first_arrival = (await s.exec(select(func.min(C.arrived_at)).where(C.request_id == req.id))).one()
-            asked = sum(n for st, n in counts.items() if st != ContactState.cancelled.value)
+            first_donation = (await s.exec(select(func.min(C.outcome_at)).where(
+                C.request_id == req.id, C.state == ContactState.donated.value))).one()
+            stops = (await s.exec(select(AuditLog.at, AuditLog.detail).where(
+                AuditLog.subject == f"request:{req.id}", AuditLog.action == "request_marked_covered")
+                .order_by(AuditLog.at))).all()
+            per_bucket = buckets(counts)
+            donated = per_bucket["donated"]
+            deferred = per_bucket["deferred"]
+            arrived = per_bucket["arrived"] + donated + deferred
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
-            arrived = counts.get(ContactState.arrived.value, 0) + counts.get(ContactState.donated.value, 0)
+            screened = donated + deferred
 
-            covered = req.covered_at
             events = ([("posted", req.created_at, {})]
                       + [("wave", at, {"n": no, "asked": k}) for no, at, k in waves]
                       + [("first_available", first_available, {}), ("first_arrival", first_arrival, {}),
-                         ("covered", covered, {}), ("closed", req.closed_at, {})])
+                         ("first_donation", first_donation, {}), ("covered", req.covered_at, {})]
+                      + [("stopped", at, dict(kv.split("=", 1) for kv in detail.split())) for at, detail in stops])
+            key = (req.state, req.close_reason)
+            ending = _ENDINGS[key] if key in _ENDINGS else _ENDINGS.get((req.state, None))
+            if ending is not None:
+                events.append((ending, req.closed_at, {}))
             # In the order they happened (a second wave may come after the first donor said yes).
             happened = sorted(((as_utc(at), i, what, extra) for i, (what, at, extra) in enumerate(events)
                                if at is not None))
             timeline = [[what, at.astimezone(self.tz).strftime("%H:%M %d/%m"), extra]
                         for at, _i, what, extra in happened]
+            times = await request_headline(s, req)
             return DeskResult("ok", req.id, {
                 "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component, "units": req.units,
                 "state": req.state, "close_reason": req.close_reason,
+                "stopped_donated": await donated_by(s, req.id, req.closed_at)
+                if req.close_reason == STOPPED_BY_STAFF else None,
                 "timeline": timeline,
-                "funnel": {"asked": asked, "available": said, "arrived": arrived,
-                           "donated": counts.get(ContactState.donated.value, 0),
-                           "no_show": counts.get(ContactState.no_show.value, 0)},
-                "minutes_to_cover": None if covered is None
-                else round((as_utc(covered) - as_utc(req.created_at)).total_seconds() / 60),
+                "funnel": {"asked": sum(per_bucket.values()), "available": said, "arrived": arrived,
+                           "passed": donated, "donated": donated, "deferred": deferred,
+                           "no_show": per_bucket["no_show"],
+                           "deferral_rate": None if screened == 0 else round(100 * deferred / screened)},
+                "asked": sum(per_bucket.values()),
+                "buckets": per_bucket,
+                "headline": times.as_dict(),
+                "minutes_to_cover": times.covered,
             }), False
         return await self._read(request_id, by, act)
 

@@ -99,6 +99,60 @@ def next_donation_date(facts: DonorFacts, rules: Rules) -> date | None:
     return facts.last_donation_date + timedelta(days=interval_days(facts.last_donation_component, rules))
 
 
+# Temporary deferrals (DOMAIN.md §2, Art. 5) by coarse category, never the diagnosis: the usual
+# wait in days, None where the end date is typed (pregnancy, other). Leads and the desk use these.
+DEFERRAL_DAYS: dict[str, int | None] = {"7d": 7, "4w": 28, "6m": 182, "12m": 365, "pregnancy": None,
+                                        "other": None}
+# A deferral in one of the fixed categories ends within 12 months; "other" may run longer but not for
+# years (a typo such as 2062 is refused).
+MAX_DEFERRAL_DAYS = 365
+MAX_OTHER_DEFERRAL_DAYS = 2 * 365
+
+
+class DeferralError(ValueError):
+    """``code``: unknown_category | past | too_long."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def deferral_until(category: str, today: date, until: date | None = None) -> date:
+    """The first day a donor deferred today in ``category`` may give again; ``until`` overrides the usual wait.
+
+    Raises DeferralError for an unknown category, a day not after today, or a day beyond 12 months
+    in a fixed category (beyond two years for "other").
+    """
+    if category not in DEFERRAL_DAYS:
+        raise DeferralError("unknown_category")
+    days = DEFERRAL_DAYS[category]
+    if until is None:
+        if days is None:
+            raise DeferralError("past")  # a typed category needs its date
+        until = today + timedelta(days=days)
+    if until <= today:
+        raise DeferralError("past")
+    limit = MAX_DEFERRAL_DAYS if category not in ("other", "pregnancy") else MAX_OTHER_DEFERRAL_DAYS
+    if until > today + timedelta(days=limit):
+        raise DeferralError("too_long")
+    return until
+
+
+def interval_conflict(last_date: date | None, last_component: str | None, when: date, component: str,
+                      rules: Rules) -> date | None:
+    """A donation of ``component`` on ``when`` against the last recorded one (Art. 6.4, the earlier
+    donation's kind sets the wait): None when the two are far enough apart, else the first day the
+    later of them could have been."""
+    if last_date is None or when == last_date:
+        return None
+    if when > last_date:
+        first = last_date + timedelta(days=interval_days(last_component, rules))
+        return first if when < first else None
+    # A donation recorded late, before the last one: then the last one had to wait after it.
+    first = when + timedelta(days=interval_days(component, rules))
+    return first if last_date < first else None
+
+
 ALLOWED_VOLUMES_ML = (250, 350, 450)
 
 

@@ -52,11 +52,12 @@ from dispatcher.waves import (
     window_left,
 )
 from dispatcher import board
-from dispatcher.board import refresh_boards
+from dispatcher.board import STOPPED_BY_STAFF, refresh_boards
 from dispatcher.desk import DeskActions
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     COMMITTED_CONTACT_STATES,
+    OUTCOME_CONTACT_STATES,
     RECEIVING_REQUEST_STATES,
     SAID_AVAILABLE_STATES,
     BloodRequest,
@@ -462,9 +463,8 @@ class Dispatcher(DeskActions):
                 .where(ClubMembership.club_id.in_(near)))
         asked = (await s.exec(base.where(C.state.in_(asked_states)))).one()
         available = (await s.exec(base.where(C.state.in_(SAID_AVAILABLE_STATES)))).one()
-        # "Arrives × passes" learns from outcomes the hospital marked (issue 4): donated vs no-show.
-        outcomes = (await s.exec(base.where(C.state.in_((ContactState.donated.value,
-                                                         ContactState.no_show.value))))).one()
+        # "Arrives × passes" learns from outcomes the hospital marked (issue 4): donated vs no-show or deferred.
+        outcomes = (await s.exec(base.where(C.state.in_(OUTCOME_CONTACT_STATES)))).one()
         donated = (await s.exec(base.where(C.state == ContactState.donated.value))).one()
         return learned_rates(self.rates_prior, self.cfg.rates.prior_strength, asked=asked, available=available,
                              outcomes=outcomes, donated=donated)
@@ -644,6 +644,8 @@ class Dispatcher(DeskActions):
     async def _reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
         """A confirmed donor dropped out of a covered request: asking resumes if it is now short."""
         await s.flush()
+        if req.close_reason == STOPPED_BY_STAFF:
+            return  # staff said "enough now": asking stays stopped until they add units
         if req.state == RequestState.covered.value and await self._confirmed(s, req) < req.target_available:
             req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
 
@@ -687,8 +689,8 @@ class Dispatcher(DeskActions):
         """Stop asking. Covered, exhausted and expired requests still receive the donors coming;
         cancelled and fulfilled ones stand everybody down and free their commitments."""
         req.state, req.closed_at, req.next_wave_at = state, now, None
-        if state == RequestState.covered.value and req.covered_at is None:
-            req.covered_at = now
+        if state == RequestState.covered.value and req.covered_at is None and req.close_reason != STOPPED_BY_STAFF:
+            req.covered_at = now  # coverage is the donors' doing; staff stopping early is not (issue 9)
         stand_down = [ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value]
         if state in (RequestState.cancelled.value, RequestState.fulfilled.value):
             stand_down += [ContactState.available.value, ContactState.en_route.value]
@@ -699,7 +701,9 @@ class Dispatcher(DeskActions):
                                     RequestContact.state.in_(stand_down)))).all()
         await cancel_pending(s, [f"call:{req.id}:{c.donor_id}" for c, _, _ in rows
                                  if c.state == ContactState.queued.value])
-        reason = {"covered": "covered", "cancelled": "cancelled", "fulfilled": "covered"}.get(state, "expired")
+        stopped = state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF
+        reason = "stopped" if stopped else {"covered": "covered", "cancelled": "cancelled",
+                                             "fulfilled": "covered"}.get(state, "expired")
         for c, chat, locale in rows:
             if c.state == ContactState.queued.value:
                 c.state = ContactState.cancelled.value
@@ -717,7 +721,7 @@ class Dispatcher(DeskActions):
         summary = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
                    "units": req.units, "confirmed": confirmed, "target": req.target_available, "asked": asked}
         kind = {"covered": M.Kind.covered, "exhausted": M.Kind.exhausted, "expired": M.Kind.expired}.get(state)
-        if kind is not None:
+        if kind is not None and not stopped:  # staff who stopped it see it on the board; it is not coverage
             # A separate message, not only the board's edit: reaching the goal (or failing to) should ring.
             for chat, locale in await self._staff(s, req, with_origin=True):
                 await enqueue(s, key=f"{kind.value}:{req.id}:{chat}", chat_id=chat, kind=kind.value, locale=locale,
@@ -821,7 +825,9 @@ class Dispatcher(DeskActions):
         """The bot sent a board for the request into a chat: keep it up to date from now on."""
         async with self._lock:
             async with self.sm() as s, s.begin():
-                await board.attach(s, request_id, chat_id, message_id, locale, self.clock())
+                now = self.clock()
+                await board.attach(s, request_id, chat_id, message_id, locale, now,
+                                   local_time=now.astimezone(self.tz).strftime("%H:%M"))
 
     async def board_params(self, request_id: int, chat_id: int) -> dict | None:
         """The board as it is now (the sender asks for it at the moment it edits)."""

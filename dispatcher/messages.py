@@ -23,12 +23,14 @@ class Kind(str, enum.Enum):
     declined = "declined"  # edits the call after "can't": thank you
     withdrew = "withdrew"  # edits the call after "I can't come after all": thank you for telling us
     donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
-    # edits the call: no longer needed (params.reason: covered | cancelled | expired | replaced — a nearer
-    # donor will be there sooner, issue 9)
+    deferred = "deferred"  # deferred at screening: kind words and the first day she may give again (params.until)
+    # edits the call: no longer needed (params.reason: covered | stopped | cancelled | expired | replaced — a
+    # nearer donor will be there sooner, issue 9)
     stand_down = "stand_down"
     eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
+    board_moved = "board_moved"  # an old board after /board N: no longer updated, no buttons (params.time)
     posted = "posted"  # to the hospital's other staff: the request is out, /board N follows it
     nudge_arrival = "nudge_arrival"  # a donor who said available is late: check, with arrived / did-not-come buttons
     nudge_deadline = "nudge_deadline"  # not covered yet, the deadline is near
@@ -80,6 +82,8 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
         return (f"Board #{p['request_id']}: {_type(p)} {p['component']} × {p['units']}, {p['state']}: "
                 f"{p['confirmed']}/{p['target']} confirmed, {p['donated']} donated; "
                 + "; ".join(f"{d['name']} {d['state']}" for d in p.get("donors") or []))
+    if k is Kind.board_moved:
+        return f"Request #{p['request_id']}: this board is no longer updated; the live board is below."
     if k is Kind.nudge_arrival:
         return (f"Request #{p['request_id']}: {p['name']} said available {p['minutes']} min ago and is not marked "
                 f"arrived.")
@@ -87,8 +91,12 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
         return (f"Request #{p['request_id']} is not covered ({p['confirmed']}/{p['target']}); deadline "
                 f"{p['deadline_local']}, {p['minutes_left']} min left.")
     if k is Kind.donated:
-        return (f"Thank you for donating {p['volume_ml']} ml at {p['hospital']}! Donation number {p['count']}."
+        given = f"{p['volume_ml']} ml" if p.get("volume_ml") else p.get("component", "")
+        return (f"Thank you for donating {given} at {p['hospital']}! Donation number {p['count']}."
                 + (f" You may donate again from {p['next_date']}." if p.get("next_date") else ""))
+    if k is Kind.deferred:
+        return (f"Thank you for coming to {p['hospital']}. You cannot give blood today; you may give again "
+                f"from {p['until']}.")
     if k is Kind.covered:
         return f"Request #{p['request_id']} is covered: {p['confirmed']} donors confirmed. Everyone else was stood down."
     if k is Kind.exhausted:

@@ -37,9 +37,11 @@ from models.dispatch_tables import (
     OutboxState,
     RequestContact,
 )
+from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
 from redreserve.clock import Clock, system_clock
+from redreserve.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +199,10 @@ Prepare = Callable[[int, int], Awaitable[dict[str, Any] | None]]
 class Sender:
     def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
                  on_unreachable: OnUnreachable | None = None, limiter: RateLimiter | None = None,
-                 rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None):
+                 rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None,
+                 metrics: SendMetrics | None = None):
         self.sm = sessionmaker
+        self.metrics = metrics or NoMetrics()
         self.prepare = prepare or {}
         self.transport = transport
         self.cfg = send_cfg
@@ -233,6 +237,11 @@ class Sender:
 
     def kick(self) -> None:
         self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        """The loop is alive (the health check's question)."""
+        return self._task is not None and not self._task.done()
 
     async def recover(self) -> int:
         """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above)."""
@@ -312,6 +321,10 @@ class Sender:
         return len(rows)
 
     async def _send_one(self, row: OutboxMessage, original: OutboxMessage | None) -> None:
+        with log_context(request_id=row.request_id):
+            await self._send_one_logged(row, original)
+
+    async def _send_one_logged(self, row: OutboxMessage, original: OutboxMessage | None) -> None:
         try:
             edit_id = None
             if row.edit_of_key:
@@ -336,27 +349,33 @@ class Sender:
                     msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
+                    self.metrics.rate_limited(row.kind)
                     self.limiter.pause(exc.seconds)
                     await self._retry(row, exc.seconds, count=False, error=str(exc))
                     return
                 except Unreachable as exc:
+                    self.metrics.failed(row.kind)
                     await self._unreachable(row, str(exc))
                     return
                 except PermanentError as exc:
+                    self.metrics.failed(row.kind)
                     await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
                     await self._call_failed(row)
                     return
                 except (TransientError, OSError, asyncio.TimeoutError) as exc:
                     if row.attempts + 1 >= self.cfg.max_attempts:
+                        self.metrics.failed(row.kind)
                         await self._finish(row, OutboxState.failed.value, error=str(exc)[:500], attempt=True)
                         await self._call_failed(row)
                     else:
+                        self.metrics.retried(row.kind)
                         backoff = min(self.cfg.backoff_base_s * 2 ** row.attempts, self.cfg.backoff_max_s)
                         await self._retry(row, backoff * (0.5 + self.rng.random()), count=True, error=str(exc))
                     return
                 finally:
                     self.limiter.release(slot)
             await self._sent(row, result, original)
+            self.metrics.sent(row.kind)
         except Exception:
             log.exception("outbox: row %s", row.id)
             await self._retry(row, self.cfg.backoff_max_s, count=True, error="internal error")

@@ -61,6 +61,7 @@ class ContactState(str, enum.Enum):
     no_show = "no_show"
     released = "released"  # said available, then thanked and let go (request closed, or a nearer donor took her place)
     withdrew = "withdrew"  # said available, then "I can't come after all" (issue 9): replaced, not a no-show
+    deferred = "deferred"  # came, and the facility deferred her at screening (issue 9); the wait is on the donor
 
 
 OUTSTANDING_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.value)
@@ -69,7 +70,9 @@ COMMITTED_CONTACT_STATES = (ContactState.available.value, ContactState.en_route.
                             ContactState.donated.value)
 # Said "available" at some point: what a donor's answer history and the learned rates count.
 SAID_AVAILABLE_STATES = COMMITTED_CONTACT_STATES + (ContactState.no_show.value, ContactState.released.value,
-                                                   ContactState.withdrew.value)
+                                                   ContactState.withdrew.value, ContactState.deferred.value)
+# The hospital's outcomes for a donor who said available: what the wave model's "arrives × passes" learns from.
+OUTCOME_CONTACT_STATES = (ContactState.donated.value, ContactState.no_show.value, ContactState.deferred.value)
 
 
 class OutboxState(str, enum.Enum):
@@ -159,8 +162,12 @@ class RequestContact(SQLModel, table=True):
     answered_at: datetime | None = None
     en_route_at: datetime | None = None
     arrived_at: datetime | None = None
-    outcome_at: datetime | None = None  # donated or no-show, marked by staff; or when she withdrew
+    outcome_at: datetime | None = None  # donated, deferred or no-show, marked by staff; or when she withdrew
     volume_ml: int | None = None
+    component: str | None = None  # the component actually given, when it differs from the request's
+    # What the last desk mark changed, so staff may undo it for a short while (dispatcher.desk.undo):
+    # {"action", "at", "by", "state", "arrived_at", "donation_id", "donor": {previous donor fields}}.
+    undo: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DonorCommitment(SQLModel, table=True):

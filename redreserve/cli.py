@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import inspect
 import json
 import sys
 import urllib.error
@@ -26,10 +25,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import directory
 from models import roster as roster_db
-from models.engine import make_engine, make_sessionmaker
+from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
 from redreserve import dbadmin
 from redreserve.clock import local_today, system_clock
 from redreserve.config import ConfigError, Settings, load_settings
+from redreserve.logs import logging_to_stderr
 from redreserve.parsing import ParseError, parse_latitude, parse_longitude
 from redreserve.roster_file import open_roster, write_roster
 
@@ -60,17 +60,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    """The service (bot.service): every start-up refusal is a StartupError naming the key, exit 2."""
     if not settings.token:
         raise CliError(NO_TOKEN)
     try:
-        app = importlib.import_module("bot.app")
+        service = importlib.import_module("bot.service")
     except ImportError as exc:
         raise CliError(f"the bot cannot be loaded ({exc}); reinstall the package with its dependencies") from None
-    _with_session(settings, _nothing)  # a database that can't be reached fails here, without a traceback
-    result = app.run_polling(settings)
-    if inspect.isawaitable(result):
-        result = asyncio.run(result)
-    return result if isinstance(result, int) else EXIT_OK
+    _with_session(settings, _nothing)  # the database is reachable and its schema the code's, or exit 2
+    secret = settings.telegram.webhook_secret
+    secrets = [settings.token, secret.get_secret_value() if secret else ""]
+    with logging_to_stderr(settings.log.level, settings.log.format, secrets):
+        try:
+            asyncio.run(service.serve(settings))
+        except service.StartupError as exc:
+            raise CliError(str(exc)) from None
+    return EXIT_OK
 
 
 def demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,6 +129,9 @@ def add_hospital(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def invite(settings: Settings, args: argparse.Namespace) -> int:
+    # Asked first: a token Telegram rejects is refused before an invite is written.
+    username, why_not = _bot_username(settings)
+
     async def work(session: AsyncSession) -> None:
         if args.club is not None:
             club, hospital = await _club_named(session, args.club), None
@@ -139,7 +147,6 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{made.kind.capitalize()} invite for {target}: {uses}, "
               f"expires {expires:%d/%m/%Y %H:%M} ({settings.bot.timezone}).")
         print(f"Code: {made.code}")
-        username, why_not = _bot_username(settings)
         print(f"Link: {directory.deep_link(username or '<bot_username>', made.code)}")
         if why_not:
             print(f"The bot's username is unknown ({why_not}): replace <bot_username> in the link, "
@@ -194,6 +201,10 @@ def export_roster(settings: Settings, args: argparse.Namespace) -> int:
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> int:
     """Open the database (a new one gets the schema; one behind the code is refused), run ``work``, close."""
 
+    problem = sqlite_path_problem(settings.database.url)
+    if problem:
+        raise CliError(f"cannot use the database {settings.database.url} ([database] url): {problem}")
+
     async def go() -> None:
         engine = make_engine(settings.database.url)
         try:
@@ -203,7 +214,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[A
                 raise CliError(str(exc)) from None
             except (OSError, SQLAlchemyError) as exc:
                 where = make_url(settings.database.url).render_as_string(hide_password=True)
-                raise CliError(f"cannot use the database {where}: {_reason(exc)}") from None
+                raise CliError(f"cannot use the database {where} ([database] url): {_reason(exc)}") from None
             async with make_sessionmaker(engine)() as session:
                 await work(session)
         finally:
@@ -252,12 +263,21 @@ def _bot_username(settings: Settings) -> tuple[str | None, str | None]:
         return settings.telegram.bot_username.lstrip("@"), None
     if not settings.token:
         return None, "no token is configured to ask Telegram"
+    from aiogram.utils.token import TokenValidationError, validate_token  # here: aiogram is slow to import
+
+    try:
+        validate_token(settings.token)
+    except TokenValidationError:
+        raise CliError("[telegram] token (or BOT_TOKEN) is malformed: a bot token looks like "
+                       "123456789:AA… as @BotFather gives it") from None
     url = f"{settings.telegram.api_base.rstrip('/')}/bot{settings.token}/getMe"
     try:
         with urllib.request.urlopen(url, timeout=GETME_TIMEOUT_S) as response:
             username = json.load(response)["result"]["username"]
     # The URL holds the token: report the failure without it.
     except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise CliError("Telegram rejected the token (401): check [telegram] token or BOT_TOKEN") from None
         return None, f"getMe answered HTTP {exc.code}"
     except urllib.error.URLError as exc:
         return None, f"getMe failed: {exc.reason}"

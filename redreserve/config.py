@@ -8,9 +8,10 @@ key is reported by its dotted name and the file, before anything starts.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -38,10 +40,66 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Telegram's rule for setWebhook's secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 class TelegramConfig(_Section):
     token: SecretStr | None = None
     api_base: str = "https://api.telegram.org"
     bot_username: str | None = None  # for invite links printed by the CLI; else asked with getMe
+    # How updates arrive: long polling (no public address needed) or Telegram posting to webhook_url.
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        # Telegram only posts to https URLs (ports 443, 80, 88 or 8443).
+        if v is not None and not v.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram posts updates only over TLS)")
+        return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_chars(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not _WEBHOOK_SECRET.fullmatch(v.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters: letters, digits, _ and -")
+        return v
+
+
+class HttpConfig(_Section):
+    """The bot's own HTTP server: /healthz, /metrics and, in webhook mode, the webhook."""
+
+    listen: str | None = None  # "HOST:PORT"; unset: no server (polling mode only)
+    # /healthz fails when polling has not succeeded for this long (a poll returns at least every ~10 s).
+    max_poll_age_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, e.g. '127.0.0.1:8080'")
+        return v
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = (self.listen or "").rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class LogConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
 
 
 class DatabaseConfig(_Section):
@@ -217,6 +275,18 @@ class Settings(BaseSettings):
     eligibility: EligibilityConfig = Field(default_factory=EligibilityConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> "Settings":
+        if self.telegram.mode == "webhook":
+            missing = [key for key, value in (("[telegram] webhook_url", self.telegram.webhook_url),
+                                              ("[telegram] webhook_secret", self.telegram.webhook_secret),
+                                              ("[http] listen", self.http.listen)) if not value]
+            if missing:
+                raise ValueError(f"[telegram] mode = \"webhook\" needs {', '.join(missing)}")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -262,5 +332,6 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{where}: [{key}] {msg}")
+            # A check across sections (no single key) names its keys in the message itself.
+            problems.append(f"{where}: [{key}] {msg}" if key else f"{where}: {msg.removeprefix('Value error, ')}")
         raise ConfigError("\n".join(problems)) from exc

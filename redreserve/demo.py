@@ -173,8 +173,9 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
             ml = min(350, max_volume_ml(weight))  # what the nurse can record for her weight (DOMAIN.md §2)
             staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}", f"nurse records: {name} donated {ml} ml")
         else:
-            staff(start + travel + AT_THE_HOSPITAL, "no_show",
-                  f"nurse marks {name}: could not donate (deferred at screening)")
+            # Deferred at screening: the nurse taps the coarse category (here a cold: 7 days), never the reason.
+            staff(start + travel + AT_THE_HOSPITAL, "deferred.7d",
+                  f"nurse marks {name}: could not donate (deferred at screening for 7 days)")
 
 
 async def act_due(demo: Demo, sessionmaker) -> None:

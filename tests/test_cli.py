@@ -158,10 +158,10 @@ def test_a_roster_is_tried_imported_and_exported_by_club_name(cli, club):
 def test_run_hands_the_settings_to_the_bot(cli, monkeypatch):
     started = []
 
-    async def run_polling(settings):
+    async def serve(settings):
         started.append(settings.token)
 
-    monkeypatch.setitem(sys.modules, "bot.app", types.SimpleNamespace(run_polling=run_polling))
+    monkeypatch.setitem(sys.modules, "bot.service", types.SimpleNamespace(serve=serve, StartupError=Exception))
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     assert cli("run").code == 0
     assert started == [TOKEN]
@@ -233,7 +233,7 @@ def test_run_without_a_token_says_how_to_set_one(cli):
 
 
 def test_run_says_so_when_the_bot_cannot_be_loaded(cli, monkeypatch):
-    monkeypatch.setitem(sys.modules, "bot.app", None)  # makes `import bot.app` fail
+    monkeypatch.setitem(sys.modules, "bot.service", None)  # makes `import bot.service` fail
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     result = cli("run")
     assert result.code == 2 and result.err.startswith("the bot cannot be loaded")
@@ -261,3 +261,103 @@ def test_the_console_script_runs_a_command(tmp_path):
                           timeout=60, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "Added club “CLB Huế” (id 1) at 16.46, 107.59.\n"
+
+
+# --- start-up checks of run and invite (issue 11) ----------------------------------------
+
+
+@pytest.fixture
+def rejecting_bot_api():
+    """A Bot API server that answers every call 401, as Telegram does for a revoked token."""
+    asked = []
+
+    class BotApi(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.do_POST()
+
+        def do_POST(self):
+            asked.append(self.path)
+            body = json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BotApi)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", asked
+    server.shutdown()
+    server.server_close()
+
+
+REJECTED = "Telegram rejected the token (401): check [telegram] token or BOT_TOKEN\n"
+MALFORMED = "[telegram] token (or BOT_TOKEN) is malformed"
+
+
+def test_run_with_a_token_telegram_rejects_exits_2_with_the_reason(cli, rejecting_bot_api):
+    api, asked = rejecting_bot_api
+    cli.configure(f'[telegram]\ntoken = "{TOKEN}"\napi_base = "{api}"\n')
+    result = cli("run")
+    assert (result.code, result.err.splitlines()[-1] + "\n") == (2, REJECTED)
+    assert "Traceback" not in result.err
+    assert asked == [f"/bot{TOKEN}/getMe"]  # refused before any polling
+
+
+def test_run_with_a_malformed_token_names_the_key_without_asking_anyone(cli):
+    cli.configure('[telegram]\ntoken = "not a token"\napi_base = "http://127.0.0.1:9"\n')
+    result = cli("run")
+    assert result.code == 2 and result.err.startswith(MALFORMED) and "Traceback" not in result.err
+
+
+def test_invite_with_a_rejected_token_says_so_and_writes_no_invite(cli, club, rejecting_bot_api):
+    api, _ = rejecting_bot_api
+    cli.configure(f'[telegram]\ntoken = "{TOKEN}"\napi_base = "{api}"\n')
+    result = cli("invite", "lead", "--club", club)
+    assert (result.code, result.err, result.out) == (2, REJECTED, "")
+    assert cli.rows("select count(*) from invite") == [(0,)]
+    cli.configure('[telegram]\ntoken = "12:34:56 bad"\n')
+    result = cli("invite", "lead", "--club", club)
+    assert result.code == 2 and result.err.startswith(MALFORMED)
+
+
+def test_run_with_a_database_that_cannot_be_reached_names_the_key(cli):
+    cli.config.write_text(f'[telegram]\ntoken = "{TOKEN}"\n[database]\n'
+                          'url = "postgresql+asyncpg://rr@127.0.0.1:9/rr"\n', encoding="utf-8")
+    result = cli("run")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.startswith(
+        "cannot use the database postgresql+asyncpg://rr@127.0.0.1:9/rr ([database] url): ")
+
+
+@pytest.mark.parametrize("telegram, http, reason", [
+    ('mode = "hook"', "", "[telegram.mode] Input should be 'polling' or 'webhook'"),
+    ('mode = "webhook"\nwebhook_url = "http://bot.example.org/hook"\nwebhook_secret = "s"', 'listen = "127.0.0.1:0"',
+     "[telegram.webhook_url] Value error, must be an https:// URL"),
+    ('mode = "webhook"\nwebhook_url = "https://bot.example.org/hook"', "",
+     '[telegram] mode = "webhook" needs [telegram] webhook_secret, [http] listen'),
+    ('webhook_secret = "has spaces"', "", "[telegram.webhook_secret] Value error, must be 1 to 256 characters"),
+    ("", 'listen = "8080"', "[http.listen] Value error, must be HOST:PORT"),
+])
+def test_a_bad_service_setting_is_refused_naming_the_key(cli, telegram, http, reason):
+    cli.configure(f'[telegram]\ntoken = "{TOKEN}"\n{telegram}\n[http]\n{http}\n')
+    result = cli("run")
+    assert result.code == 2 and reason in result.err, result.err
+
+
+def test_a_database_in_a_missing_folder_leaves_no_thread_calling_into_a_closed_loop(cli, tmp_path, monkeypatch):
+    # aiosqlite's worker thread, after a failed connect, used to call back into the loop that
+    # asyncio.run had closed: "RuntimeError: Event loop is closed" in a thread, after the command ended.
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    cli.db = tmp_path / "missing" / "x.db"
+    cli.configure()
+    result = cli("add-club", "A", "--lat", "1", "--lon", "2")
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            thread.join(5)
+    assert raised == []
+    assert result.code == 2 and f"the folder {tmp_path / 'missing'} does not exist" in result.err

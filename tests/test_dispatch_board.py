@@ -60,6 +60,6 @@ async def test_only_donors_who_accepted_are_named_and_a_group_never_gets_a_phone
     await d.record_answer(rid, "declined", no.token, donor_id=no.donor_id)
     private = await d.board_params(rid, STAFF_TG)
     group = await d.board_params(rid, GROUP)
-    assert [x["contact_id"] for x in private["donors"]] == [yes.id] and private["declined"] == 1
+    assert [x["contact_id"] for x in private["donors"]] == [yes.id] and private["buckets"]["declined"] == 1
     assert private["donors"][0]["phone"].startswith("+84") and group["donors"][0]["phone"] is None
     assert group["group"] and not private["group"]

@@ -27,7 +27,8 @@ def test_every_intent_has_a_plain_english_rendering():
               # reminders (dispatcher.eligible_again, dispatcher.lead_digest)
               "count": 3, "club": "CLB", "week": "2026-W49", "members": 8, "eligible": [["O", "-", 2]],
               "eligible_total": 2, "paused": 1, "unreachable": 0, "radius_km": 100.0, "days": 7,
-              "requests": [["O", "-", 1, 1]], "requests_total": 1, "covered_total": 1}
+              "requests": [["O", "-", 1, 1]], "requests_total": 1, "covered_total": 1,
+              "until": "10/04/2026", "time": "10:05"}  # deferred, board_moved (issue 9)
     for kind in Kind:
         assert render_plain(kind.value, params)
 

@@ -152,8 +152,10 @@ async def test_the_report_tells_the_story_of_a_request(env):
     text = replies[-1]["text"]
     assert "Report for request #1" in text
     assert "wave 1" in text and "first donor available" in text and "covered" in text
-    assert "asked " in text and "→ available 2 → arrived 1 → donated 1" in text
-    assert "Minutes to cover: 7" in text
+    assert "asked " in text and "→ available 2 → arrived 1 → passed screening 1 → donated 1" in text
+    # One function computes the headline times (dispatcher.headline), for the board and the report alike.
+    assert "first available 4 min · covered 7 min · first donation 37 min · fulfilled 37 min" in text
+    assert "closed: the donations cover the units" in text
 
 
 async def test_staff_add_units_once_per_tap_and_cancel_with_a_reason(env):

@@ -82,9 +82,11 @@ async def test_donated_elsewhere_updates_the_record_once(env):
     lan = env.user()
     donor_id = await seed_donor(env, lan)
     await lan.send("/donated")
+    await lan.tap("Whole blood")
     replies = await lan.send("20/11/2026")
     assert "4 donations" in replies[-1]["text"] and "12/02/2027" in replies[-1]["text"]
     await lan.send("/donated")
+    await lan.tap("Whole blood")
     replies = await lan.send("20/11/2026")
     assert "already recorded" in replies[-1]["text"]
     async with env.sessionmaker() as s:
@@ -96,10 +98,41 @@ async def test_donated_in_the_future_is_refused(env):
     lan = env.user()
     donor_id = await seed_donor(env, lan)
     await lan.send("/donated")
+    await lan.tap("Whole blood")
     replies = await lan.send("01/12/2026")
     assert "future" in replies[-1]["text"].lower()
     async with env.sessionmaker() as s:
         assert (await s.get(Donor, donor_id)).donation_count == 3
+
+
+async def test_donated_asks_the_kind_and_its_interval_applies(env):
+    """DOMAIN.md §2: after platelets or plasma two weeks' rest, after whole blood or red cells twelve; the
+    most recent donation's kind sets the wait (Art. 6.4)."""
+    lan = env.user()
+    donor_id = await seed_donor(env, lan)  # whole blood on 01/06/2026; today is 22/11/2026
+    await lan.send("/donated")
+    await lan.tap("Platelets")
+    replies = await lan.send("20/11/2026")
+    assert "4 donations" in replies[-1]["text"] and "04/12/2026" in replies[-1]["text"]  # 14 days, not 84
+    async with env.sessionmaker() as s:
+        donor = await s.get(Donor, donor_id)
+        assert (donor.last_donation_date, donor.last_donation_component) == (date(2026, 11, 20), "platelets")
+        assert (await s.exec(select(Donation.component).where(Donation.donated_on == date(2026, 11, 20)))).one() \
+            == "platelets"
+    # Two days after platelets is too soon for anything: refused, nothing written, and the date may be retyped.
+    await lan.send("/donated")
+    await lan.tap("Whole blood")
+    replies = await lan.send("22/11/2026")
+    assert "Not recorded" in replies[-1]["text"] and "04/12/2026" in replies[-1]["text"]
+    async with env.sessionmaker() as s:
+        donor = await s.get(Donor, donor_id)
+        assert (donor.donation_count, donor.last_donation_component) == (4, "platelets")
+    # A date in the future, in the same flow: refused too.
+    replies = await lan.send("30/11/2026")
+    assert "future" in replies[-1]["text"].lower()
+    replies = await lan.send("/cancel")
+    async with env.sessionmaker() as s:
+        assert (await s.get(Donor, donor_id)).donation_count == 4
 
 
 async def test_mydata_sends_everything_as_a_file(env):
@@ -166,6 +199,7 @@ async def test_the_same_update_delivered_twice_is_handled_once(env):
     lan = env.user()
     await seed_donor(env, lan)
     await lan.send("/donated")
+    await lan.tap("Whole blood")
     update = env.sim.push_message(lan.id, "20/11/2026", first_name=lan.first_name)
     await env.handled(update)
     before = len(lan.bot_messages())

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import desc
@@ -24,11 +25,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.board_view import (
     CANCEL_REASONS,
+    COMPONENTS,
     RECEIVING,
     board_keyboard,
     board_text,
     cancel_keyboard,
     confirm_keyboard,
+    deferral_keyboard,
     donor_actions_keyboard,
     donors_keyboard,
     report_text,
@@ -36,18 +39,22 @@ from bot.board_view import (
 )
 from bot.callbacks import BoardCb
 from bot.commands import command_filter
+from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
 from bot.texts import escape
 from bot.routing import RouterTemplate
+from bot.states import DeskDeferral
+from bot.texts import escape
 from dispatcher.board import is_group
 from dispatcher.desk import DeskResult
 from dispatcher.engine import Dispatcher as DispatchEngine
 from models.dispatch_tables import BloodRequest
 from models.directory import Roles
 from models.tables import Hospital
+from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
-from redreserve.parsing import whole_number
+from redreserve.parsing import ParseError, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -116,7 +123,7 @@ async def report_command(message: Message, command: CommandObject, session: Asyn
 # ------------------------------------------------------------------ buttons
 @router.callback_query(BoardCb.filter())
 async def board_button(query: CallbackQuery, callback_data: BoardCb, session: AsyncSession, roles: Roles | None,
-                       engine: DispatchEngine, settings: Settings, bot: Bot) -> None:
+                       engine: DispatchEngine, settings: Settings, bot: Bot, state: FSMContext) -> None:
     cb, by = callback_data, query.from_user.id
     req = await session.get(BloodRequest, cb.r)
     if req is None:
@@ -140,7 +147,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         result = await engine.report(req.id, by=by)
         await query.answer()
         await query.message.answer(report_text(result.detail, _) if result.ok else _desk_refusal(result))
-    elif req.state not in RECEIVING:
+    elif req.state not in RECEIVING and a not in ("donors", "pick", "undo"):  # a closing record may be undone
         await query.answer(_("This request is closed. /report {id} shows its summary.").format(id=req.id),
                            show_alert=True)
         if a == "nmark":
@@ -168,26 +175,38 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         reason = cb.x if cb.x in CANCEL_REASONS else "other"
         result = await engine.cancel(req.id, by=by, reason=reason)
         await _after(query, engine, result, _("Cancelled. Everyone asked or coming has been told."))
-    elif a in ("donors", "pick"):
+    elif a in ("donors", "pick", "defer"):
         donors = (await engine.board_params(req.id, query.message.chat.id))["donors"]
-        if a == "pick":
-            donor = next((d for d in donors if d["contact_id"] == cb.v), None)
-            if donor is None:
-                await query.answer(_("This donor is not on this request."), show_alert=True)
-                return
-            await _buttons(query, donor_actions_keyboard(req.id, donor, _))
-        elif donors:
-            await _buttons(query, donors_keyboard(req.id, donors, _))
+        if a == "donors":
+            if donors:
+                await _buttons(query, donors_keyboard(req.id, donors, _))
+            else:
+                await query.answer(_("Nobody has said available yet."), show_alert=True)
+            return
+        donor = next((d for d in donors if d["contact_id"] == cb.v), None)
+        if donor is None:
+            await query.answer(_("This donor is not on this request."), show_alert=True)
+            return
+        if a == "defer":
+            await _buttons(query, deferral_keyboard(req.id, donor["contact_id"], _))
         else:
-            await query.answer(_("Nobody has said available yet."), show_alert=True)
+            component = cb.x if cb.x in COMPONENTS else None
+            await _buttons(query, donor_actions_keyboard(req.id, donor, req.component, _, component=component))
+    elif a == "defer_other":
+        await _ask_deferral_date(query, req, cb.v, state)
+    elif a == "undo":
+        result = await engine.undo(req.id, cb.v, by=by)
+        await _after(query, engine, result, _("Undone: the record of {name} is as it was.").format(
+            name=result.detail.get("name", "")))
     elif a in ("mark", "nmark"):  # nmark: from a nudge message, which keeps its text
-        outcome, volume = cb.x, None
-        if outcome.startswith("donated") and (ml := whole_number(outcome[7:])) is not None:
-            outcome, volume = "donated", ml
-        result = await engine.mark(req.id, cb.v, outcome, by=by, volume_ml=volume)
+        outcome, volume, component, category = parse_mark(cb.x)
+        result = await engine.mark(req.id, cb.v, outcome, by=by, volume_ml=volume, component=component,
+                                   category=category)
         name = result.detail.get("name", "")
         done = {"arrived": _("{name} marked as arrived."),
                 "no_show": _("{name} marked as not come; others will be asked if needed."),
+                "deferred": _("{name} could not donate: deferred until {date}. Others will be asked if "
+                              "needed.").format(name="{name}", date=result.detail.get("until", "")),
                 "donated": _("Donation by {name} recorded. Thank you!")}.get(outcome, "")
         if a == "nmark":
             await query.answer(done.format(name=name) if result.ok else _desk_refusal(result),
@@ -198,6 +217,59 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
             await _after(query, engine, result, done.format(name=name))
     else:
         await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+def parse_mark(x: str) -> tuple[str, int | None, str | None, str | None]:
+    """A mark button's data → (outcome, volume, component, deferral category).
+
+    "donated350" (the request's component), "donated350.whole_blood", "donated0.platelets" (apheresis: no
+    volume), "deferred.4w", or a plain outcome.
+    """
+    head, _sep, tail = x.partition(".")
+    if head.startswith("donated") and (ml := whole_number(head[7:])) is not None:
+        return "donated", ml or None, tail or None, None
+    if head == "deferred":
+        return "deferred", None, None, tail or None
+    return head, None, None, None
+
+
+async def _ask_deferral_date(query: CallbackQuery, req: BloodRequest, contact_id: int, state: FSMContext) -> None:
+    """"Other — until a date": the date is typed, as a reply to this prompt (a group hears only replies)."""
+    await query.answer()
+    user = query.from_user
+    mention = f'<a href="tg://user?id={user.id}">{escape(user.first_name or "")}</a>'
+    prompt = await query.message.answer(
+        mention + ", " + _("reply with the first day this donor may give again (DD/MM/YYYY, within two years), "
+                           "or /cancel. Only the date is kept, never the reason."),
+        reply_markup=ForceReply(force_reply=True, selective=True))
+    await state.set_state(DeskDeferral.until)
+    await state.update_data(desk_r=req.id, desk_c=contact_id, desk_prompt=prompt.message_id)
+
+
+@router.message(DeskDeferral.until, F.text, ~F.text.startswith("/"))
+async def deferral_date(message: Message, state: FSMContext, engine: DispatchEngine, clock: Clock,
+                        i18n: I18n) -> None:
+    data = await state.get_data()
+    if message.chat.type != "private":
+        reply_to = message.reply_to_message
+        if reply_to is None or reply_to.message_id != data.get("desk_prompt"):
+            return  # the group's own conversation
+    try:
+        until = parse_future_date(message.text, today=local_today(clock, engine.tz))
+    except ParseError as err:
+        await message.answer(render(err.text, i18n) + "\n" + _("Try again, or /cancel."))
+        return
+    result = await engine.mark(data["desk_r"], data["desk_c"], "deferred", by=message.from_user.id,
+                               category="other", until=until)
+    if not result.ok and result.outcome == "bad_deferral":
+        await message.answer(_desk_refusal(result) + "\n" + _("Try again, or /cancel."))
+        return
+    await state.clear()
+    if result.ok:
+        await message.answer(_("{name} could not donate: deferred until {date}. Others will be asked if "
+                               "needed.").format(name=escape(result.detail["name"]), date=result.detail["until"]))
+    else:
+        await message.answer(_desk_refusal(result))
 
 
 async def _after(query: CallbackQuery, engine: DispatchEngine, result: DeskResult, done: str | None) -> None:
@@ -216,6 +288,15 @@ def _desk_refusal(result: DeskResult) -> str:
         "bad_volume": _("Not recorded: {ml} ml is the most this donor may give for their weight.").format(
             ml=d.get("max", "?")),
         "bad_units": _("A request can need at most {n} units.").format(n=d.get("max", "?")),
+        "bad_deferral": {
+            "past": _("Not recorded: the end of a deferral must be a day after today."),
+            "too_long": _("Not recorded: a deferral in these categories lasts at most 12 months; for a longer "
+                          "one choose “Other — until a date” (within two years)."),
+        }.get(d.get("why", ""), _("Not recorded: choose one of the categories.")),
+        "nothing_to_undo": _("There is nothing to undo for this donor."),
+        "too_late": _("Not undone: a record can be undone only within {n} minutes of making it. Please "
+                      "correct it with your blood bank's records.").format(n=d.get("minutes", 10)),
+        "committed_elsewhere": _("Not undone: this donor has since said she is coming for another request."),
     }.get(result.outcome, _("Nothing was changed."))
 
 

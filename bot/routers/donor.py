@@ -21,7 +21,7 @@ from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess, next_donation_date
+from dispatcher.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
 from dispatcher.reminders import Reminders
 from models import donors
 from models.directory import Roles
@@ -58,12 +58,13 @@ async def donor_command(
         await resume(message, session, donor, clock, settings)
         reminders.poke()
     elif name == "donated":
-        await state.set_state(DonatedElsewhere.date)
+        await state.set_state(DonatedElsewhere.kind)
         builder = InlineKeyboardBuilder()
-        builder.button(text=_("Today"), callback_data=DonorCb(action="donated_today"))
-        await message.answer(
-            _("Thank you for giving! On which date (DD/MM/YYYY)?"), reply_markup=builder.as_markup()
-        )
+        for kind in DONATION_KINDS:
+            builder.button(text=donation_kind_name(kind), callback_data=DonorCb(action="donated_kind", value=kind))
+        builder.adjust(1)
+        # The kind sets the wait before the next donation (DOMAIN.md §2): 12 weeks or 2 weeks.
+        await message.answer(_("Thank you for giving! What did you give?"), reply_markup=builder.as_markup())
     elif name == "mydata":
         await send_my_data(message, session, donor, i18n)
     elif name == "forget":
@@ -279,6 +280,37 @@ async def resume(message: Message, session: AsyncSession, donor: Donor, clock: C
 # --- /donated -----------------------------------------------------------------------------
 
 
+DONATION_KINDS = ("whole_blood", "red_cells", "platelets", "plasma")
+
+
+def donation_kind_name(kind: str) -> str:
+    return {"whole_blood": _("🩸 Whole blood"), "red_cells": _("🔴 Red cells (apheresis)"),
+            "platelets": _("🟡 Platelets (apheresis)"), "plasma": _("🟠 Plasma (apheresis)")}[kind]
+
+
+@router.callback_query(DonatedElsewhere.kind, DonorCb.filter(F.action == "donated_kind"))
+async def donated_kind(query: CallbackQuery, callback_data: DonorCb, state: FSMContext, session: AsyncSession,
+                       roles: Roles) -> None:
+    if await _own_donor(query, session, roles) is None:
+        return
+    if callback_data.value not in DONATION_KINDS:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(kind=callback_data.value)
+    await state.set_state(DonatedElsewhere.date)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Today"), callback_data=DonorCb(action="donated_today"))
+    await query.message.edit_text(
+        donation_kind_name(callback_data.value) + "\n" + _("On which date (DD/MM/YYYY)?"),
+        reply_markup=builder.as_markup())
+
+
+@router.message(DonatedElsewhere.kind, F.text, ~F.text.startswith("/"))
+async def donated_kind_typed(message: Message) -> None:
+    await message.answer(_("Please choose what you gave with the buttons above, or /cancel."))
+
+
 @router.callback_query(DonatedElsewhere.date, DonorCb.filter(F.action == "donated_today"))
 async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncSession, roles: Roles,
                         clock: Clock, settings: Settings, reminders: Reminders) -> None:
@@ -286,12 +318,12 @@ async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncS
     if donor is None:
         return
     await query.answer()
-    await edit_markup(query.message)
-    await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings)
+    if await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings):
+        await edit_markup(query.message)
     reminders.poke()
 
 
-@router.message(DonatedElsewhere.date, F.text)
+@router.message(DonatedElsewhere.date, F.text, ~F.text.startswith("/"))
 async def donated_on(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
                      settings: Settings, i18n: I18n, reminders: Reminders) -> None:
     try:
@@ -304,17 +336,34 @@ async def donated_on(message: Message, state: FSMContext, session: AsyncSession,
     reminders.poke()  # a donation dated in the past may bring the "donate again" day forward
 
 
-async def record_elsewhere(message, session, donor, when, state, clock, settings) -> None:
-    recorded = await donors.record_donation(session, donor, when, now=clock(), recorded_by=donor.telegram_id)
+async def record_elsewhere(message, session, donor, when, state, clock, settings) -> bool:
+    """Record it with its kind, whose interval applies from now on; False when refused (nothing written)."""
+    kind = (await state.get_data()).get("kind") or "whole_blood"
+    if when == donor.last_donation_date:
+        await state.clear()
+        await message.answer(_("A donation on {date} is already recorded. Thank you!").format(date=fmt_date(when)))
+        return True
+    first = interval_conflict(donor.last_donation_date, donor.last_donation_component, when, kind,
+                              settings.eligibility)
+    if first is not None:
+        # Either the date is mistyped or the record is wrong: ask, and keep the record as it is.
+        text = _("Not recorded: your last recorded donation was on {last}, and the rest after it lasts until "
+                 "{first}. Please check the date and type it again, or /cancel. If your record is wrong, your "
+                 "club lead can correct it.")
+        await message.answer(text.format(last=fmt_date(donor.last_donation_date), first=fmt_date(first)))
+        return False
+    recorded = await donors.record_donation(session, donor, when, now=clock(), recorded_by=donor.telegram_id,
+                                            component=kind)
     await state.clear()
     if not recorded:
         await message.answer(_("A donation on {date} is already recorded. Thank you!").format(date=fmt_date(when)))
-        return
+        return True
     next_date = next_donation_date(DonorFacts.of(donor), settings.eligibility)
     await message.answer(
         _("🩸 Recorded — thank you! That makes {n} donations. We will not call you before {date}.").format(
             n=donor.donation_count, date=fmt_date(next_date))
     )
+    return True
 
 
 # --- /mydata and /forget ------------------------------------------------------------------

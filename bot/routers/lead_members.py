@@ -35,15 +35,14 @@ from bot.routers.lead_common import (
 )
 from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
-from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess
+from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type
+from dispatcher.eligibility import DEFERRAL_DAYS, DonorFacts, assess
 from dispatcher.reminders import Reminders
 from models import members
 from models.directory import Roles
 from models.tables import Donor, DonorStatus
 from redreserve.clock import Clock, local_today
 from redreserve.config import Settings
-from redreserve.i18n import N_
 from redreserve.parsing import (
     ParseError,
     parse_birth_date,
@@ -57,15 +56,10 @@ from redreserve.parsing import (
 router = lead_router("lead_members")
 
 # Deferrals by their coarse category only, never a diagnosis (DOMAIN.md §2, §7). The
-# days give the usual end date, offered as a button; the lead may type another.
-DEFERRAL_CATEGORIES: tuple[tuple[str, int | None, str], ...] = (
-    ("12m", 365, N_("Surgery, childbirth, transfusion (12 months)")),
-    ("6m", 182, N_("Tattoo, piercing, blood exposure (6 months)")),
-    ("4w", 28, N_("Infection, live vaccine (4 weeks)")),
-    ("7d", 7, N_("Flu, cold, vaccine, aspirin (7 days)")),
-    ("pregnancy", None, N_("Pregnancy")),
-    ("other", None, N_("Other")),
-)
+# days give the usual end date, offered as a button; the lead may type another. The waits
+# live with the rule (dispatcher.eligibility), the labels in bot.texts (the desk uses them too).
+DEFERRAL_CATEGORIES: tuple[tuple[str, int | None, str], ...] = tuple(
+    (code, DEFERRAL_DAYS[code], DEFERRAL_LABELS[code]) for code in ("12m", "6m", "4w", "7d", "pregnancy", "other"))
 _DEFERRAL = {code: (days, label) for code, days, label in DEFERRAL_CATEGORIES}
 
 EDIT_FIELDS = ("name", "phone", "blood", "sex", "birth", "weight", "last", "status")

@@ -13,12 +13,15 @@ and only then is a message id consumed.
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .entities import format_text, utf16_len
 from .errors import (
+    conflict,
     MESSAGE_NOT_MODIFIED,
     QUERY_TOO_OLD,
     bad_request,
@@ -27,6 +30,7 @@ from .errors import (
     too_many_requests,
 )
 from .limits import RateLimiter
+from .webhook import WebhookDelivery
 from .params import Upload, input_file
 from .state import SimFile, World, api_view
 from .updates import UpdateQueue
@@ -53,20 +57,26 @@ def _require(params: dict[str, Any], name: str) -> Any:
     return value
 
 
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 def _optional(params: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: params[name] for name in names if params.get(name) is not None}
 
 
 class BotAPIMethods:
-    def __init__(self, world: World, queue: UpdateQueue, limiter: RateLimiter) -> None:
+    def __init__(self, world: World, queue: UpdateQueue, limiter: RateLimiter,
+                 webhook: WebhookDelivery | None = None) -> None:
         self.world = world
         self.queue = queue
         self.limiter = limiter
+        self.webhook = webhook or WebhookDelivery(queue)
         self.violations = 0
         handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "logOut": self._trivial,
             "close": self._trivial,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
@@ -100,11 +110,15 @@ class BotAPIMethods:
         self, name: str, params: dict[str, Any], *, client_alive: Callable[[], bool]
     ) -> Any:
         if name.lower() == "getupdates":
+            if self.webhook.active:
+                raise conflict("can't use getUpdates method while webhook is active; "
+                               "use deleteWebhook to delete the webhook first")
             return await self._get_updates(params, client_alive)
         entry = self._handlers.get(name.lower())
         if entry is None:
             raise method_not_found()
-        return entry[1](params)
+        result = entry[1](params)
+        return await result if inspect.isawaitable(result) else result
 
     # --- service methods ------------------------------------------------------
 
@@ -114,17 +128,30 @@ class BotAPIMethods:
     def _trivial(self, params: dict[str, Any]) -> bool:
         return True  # logOut/close only matter for a real server's sessions
 
-    def _delete_webhook(self, params: dict[str, Any]) -> bool:
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url") or "")
+        if not url:
+            return self._delete_webhook(params)
+        if not url.startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET.fullmatch(str(secret)):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
         if params.get("drop_pending_updates"):
             self.queue.drop_pending()
+        allowed = params.get("allowed_updates")
+        self.webhook.set(url, str(secret) if secret is not None else None,
+                         list(allowed) if allowed is not None else None)
+        return True
+
+    async def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        if params.get("drop_pending_updates"):
+            self.queue.drop_pending()
+        await self.webhook.delete()
         return True
 
     def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "url": "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self.queue.pending),
-        }
+        return self.webhook.info()
 
     async def _get_updates(
         self, params: dict[str, Any], client_alive: Callable[[], bool]

@@ -36,6 +36,7 @@ from .params import loggable, read_params
 from .state import SimFile, World
 from .updates import Pulse, UpdateQueue
 from .users import SimulatedUsers
+from .webhook import WebhookDelivery
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -65,6 +66,23 @@ class _Failure:
         elif self.method != method.lower():
             return False
         return self.chat_id is None or params.get("chat_id") == self.chat_id
+
+
+class Hold:
+    """A call held in flight until released (see ``BotAPISimulator.hold_next``)."""
+
+    def __init__(self, method: str, chat_id: int | None) -> None:
+        self.method = method.lower()
+        self.chat_id = chat_id
+        self.reached = False  # the call arrived and is waiting
+        self._release = asyncio.Event()
+
+    def applies(self, method: str, params: dict[str, Any]) -> bool:
+        return (not self.reached and self.method == method.lower()
+                and (self.chat_id is None or params.get("chat_id") == self.chat_id))
+
+    def release(self) -> None:
+        self._release.set()
 
 
 class BotAPISimulator(SimulatedUsers):
@@ -115,9 +133,12 @@ class BotAPISimulator(SimulatedUsers):
         self._changed = Pulse()
         self.queue = UpdateQueue(self._changed)
         self.limiter = RateLimiter(clock)
-        self.methods = BotAPIMethods(self.world, self.queue, self.limiter)
+        # After setWebhook, updates are posted to the bot (see webhook.py); ``webhook.routes`` plays the TLS proxy.
+        self.webhook = WebhookDelivery(self.queue)
+        self.methods = BotAPIMethods(self.world, self.queue, self.limiter, self.webhook)
         self._log: list[APICall] = []
         self._failures: list[_Failure] = []
+        self._holds: list[Hold] = []
         # Simulator bugs, answered as 500s; fixtures may assert this stays empty.
         self.internal_errors: list[Exception] = []
         self._in_flight = 0
@@ -148,6 +169,7 @@ class BotAPISimulator(SimulatedUsers):
     async def stop(self) -> None:
         """Answer pending long polls with ``[]`` at once, then shut the server down."""
         self.queue.close()
+        await self.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -199,6 +221,7 @@ class BotAPISimulator(SimulatedUsers):
             params = await read_params(request)
             record.params = loggable(params)
             record.chat_id = self._chat_of(method, params)
+            await self._wait_if_held(method, params)
             self._raise_scheduled_failure(method, params)
             record.result = await self.methods.call(
                 method, params, client_alive=lambda: _client_alive(request)
@@ -234,6 +257,14 @@ class BotAPISimulator(SimulatedUsers):
             record = self.world.callbacks.get(str(params.get("callback_query_id")))
             return record.chat_id if record else None
         return params.get("chat_id")
+
+    async def _wait_if_held(self, method: str, params: dict[str, Any]) -> None:
+        for hold in self._holds:
+            if hold.applies(method, params):
+                hold.reached = True
+                self._changed.notify()
+                await hold._release.wait()
+                return
 
     def _raise_scheduled_failure(self, method: str, params: dict[str, Any]) -> None:
         for failure in self._failures:
@@ -299,6 +330,13 @@ class BotAPISimulator(SimulatedUsers):
         self._failures.append(_Failure(
             method, chat_id, lambda: injected(error_code, description, retry_after), count
         ))
+
+    def hold_next(self, method: str, *, chat_id: int | None = None) -> Hold:
+        """Hold the next ``method`` call (to ``chat_id``) in flight until ``release()``: a slow
+        Telegram on cue, e.g. to stop the bot while a send is under way."""
+        hold = Hold(method, chat_id)
+        self._holds.append(hold)
+        return hold
 
     # ------------------------------------------------------------------ queueing what users do
 
@@ -440,7 +478,7 @@ class BotAPISimulator(SimulatedUsers):
         deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            busy = self.queue.undelivered > 0 or self._in_flight > 0
+            busy = self.queue.undelivered > 0 or self._in_flight > 0 or self.webhook.posting
             quiet_left = self._last_activity + quiet - now
             if not busy and quiet_left <= 0:
                 return

@@ -97,6 +97,13 @@ class UpdateQueue:
     def undelivered(self) -> int:
         return sum(not q.delivered for q in self._queue)
 
+    def undeliver(self, update_id: int) -> None:
+        """A webhook post failed: the update goes out again (Telegram retries until the bot answers 2xx)."""
+        for queued in self._queue:
+            if queued.update_id == update_id:
+                queued.delivered = False
+                queued.redeliver = True
+
     def drop_pending(self) -> None:
         self._queue.clear()
 

@@ -1,0 +1,220 @@
+"""``redreserve run``: the bot as a long-running service.
+
+In order, so that a refusal changes nothing: the token's form, the database (reachable;
+its schema is the CLI's check before this, see redreserve.cli.run), the
+HTTP server's address (a port in use is refused before a webhook is set), then
+Telegram (getMe: a rejected token stops here; an unreachable API is retried with
+backoff, one log line per attempt). Then polling or the webhook until SIGTERM or
+SIGINT, and a clean stop: no new updates, the updates being handled finish, the
+sender finishes the sends in flight (rows not started stay ``pending`` for the next
+start), the webhook is removed, the database closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import User
+from aiogram.utils.token import TokenValidationError, validate_token
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.app import build_bot, build_dispatcher
+from bot.commands import set_default_commands
+from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
+from dispatcher.metrics import Metrics
+from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
+from redreserve.clock import Clock, system_clock
+from redreserve.config import Settings
+
+log = logging.getLogger("redreserve.run")
+
+FIRST_RETRY_S = 1.0
+MAX_RETRY_S = 60.0
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message names the key to fix. Nothing was changed."""
+
+
+def check_token(settings: Settings) -> str:
+    token = settings.token
+    if not token:
+        raise StartupError("no Telegram bot token: set [telegram] token in config.toml "
+                           "or the BOT_TOKEN environment variable")
+    try:
+        validate_token(token)
+    except TokenValidationError:
+        raise StartupError("[telegram] token (or BOT_TOKEN) is malformed: a bot token looks like "
+                           "123456789:AA… as @BotFather gives it") from None
+    return token
+
+
+async def wait_for_telegram(bot: Bot, api_base: str, stop: asyncio.Event, *, first_retry_s: float = FIRST_RETRY_S,
+                            max_retry_s: float = MAX_RETRY_S) -> User | None:
+    """getMe until it answers: the bot's user; None if ``stop`` was set while waiting.
+
+    A rejected token is a configuration error (StartupError); a network error or a 5xx
+    is Telegram or the network being down for a while, worth waiting for.
+    """
+    delay = first_retry_s
+    attempt = 1
+    while not stop.is_set():
+        try:
+            return await bot.get_me()
+        except TelegramUnauthorizedError:
+            raise StartupError("Telegram rejected the token (401): check [telegram] token or BOT_TOKEN") from None
+        except TelegramRetryAfter as exc:
+            reason, wait = "asked to retry later (429)", max(float(exc.retry_after), delay)
+        except (TelegramNetworkError, TelegramServerError, OSError, asyncio.TimeoutError) as exc:
+            reason, wait = _reason(exc), delay
+        except TelegramAPIError as exc:  # 404 and the like: the address is wrong, waiting will not help
+            raise StartupError(f"the Bot API at [telegram] api_base {api_base} answered getMe with "
+                               f"{_reason(exc)}: check [telegram] api_base") from None
+        log.warning("Telegram not reachable at %s (attempt %d: %s); next try in %.0f s",
+                    api_base, attempt, reason, wait)
+        try:
+            await asyncio.wait_for(stop.wait(), wait)
+        except asyncio.TimeoutError:
+            pass
+        delay = min(delay * 2, max_retry_s)
+        attempt += 1
+    return None
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock: Clock = system_clock,
+                on_ready: Callable[[OpsServer | None], None] | None = None,  # once serving (tests)
+                first_retry_s: float = FIRST_RETRY_S) -> None:
+    """Run until ``stop`` is set (by default: until SIGTERM or SIGINT). Raises StartupError."""
+    check_token(settings)
+    own_signals = stop is None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if own_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, _stop_on_signal, sig, stop)
+    engine = make_engine(settings.database.url)
+    bot: Bot | None = None
+    server: OpsServer | None = None
+    try:
+        await _check_database(engine, settings.database.url)
+        sessionmaker = make_sessionmaker(engine)
+        metrics = Metrics()
+        bot = build_bot(settings)
+        dp = build_dispatcher(settings, sessionmaker, clock=clock, metrics=metrics)
+        activity = UpdateActivity(settings.telegram.mode)
+        receiver = None
+        if settings.telegram.mode == "webhook":
+            receiver = WebhookReceiver(dp, bot, settings.telegram.webhook_secret.get_secret_value(), activity)
+        else:
+            bot.session.middleware(activity.poll_watch)
+        if settings.http.listen:
+            runtime = dp["runtime"]
+            health = Health(sessionmaker, lambda: runtime.sender is not None and runtime.sender.running, activity,
+                            settings.http.max_poll_age_s)
+            host, port = settings.http.address
+            webhook = (urlsplit(settings.telegram.webhook_url).path or "/", receiver) if receiver else None
+            server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook)
+            try:
+                await server.start()
+            except OSError as exc:
+                server = None
+                raise StartupError(f"[http] listen {settings.http.listen}: cannot listen there: "
+                                   f"{exc.strerror or exc}") from None
+            log.info("HTTP server on %s:%d: /healthz, /metrics%s", host, server.port,
+                     f", webhook at {webhook[0]}" if webhook else "")
+        me = await wait_for_telegram(bot, settings.telegram.api_base, stop, first_retry_s=first_retry_s)
+        if me is None:
+            return
+        log.info("Telegram accepted the token: @%s (id %d), %s mode", me.username, me.id, settings.telegram.mode)
+        await set_default_commands(bot, dp["i18n_instance"])
+        if on_ready is not None:
+            async def ready() -> None:  # after the runtime's start (registered before): the sender runs
+                on_ready(server)
+            dp.startup.register(ready)
+        if receiver is not None:
+            await _run_webhook(settings, dp, bot, receiver, stop)
+        else:
+            await _run_polling(dp, bot, stop)
+    finally:
+        if own_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        if server is not None:
+            await server.stop()
+        if bot is not None:
+            await bot.session.close()
+        await engine.dispose()
+        log.info("stopped")
+
+
+async def _run_polling(dp: Dispatcher, bot: Bot, stop: asyncio.Event) -> None:
+    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False,
+                                                   allowed_updates=dp.resolve_used_update_types()))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not polling.done():
+        try:
+            await dp.stop_polling()  # polling ends, then aiogram's shutdown: in-flight updates, then the sender
+        except RuntimeError:  # not started yet
+            polling.cancel()
+    stopped.cancel()
+    await asyncio.gather(polling, return_exceptions=polling.cancelled())
+
+
+async def _run_webhook(settings: Settings, dp: Dispatcher, bot: Bot, receiver: WebhookReceiver,
+                       stop: asyncio.Event) -> None:
+    workflow = {"dispatcher": dp, "bots": (bot,), **dp.workflow_data}
+    await dp.emit_startup(bot=bot, **workflow)
+    try:
+        receiver.accepting = True
+        await bot.set_webhook(settings.telegram.webhook_url,
+                              secret_token=settings.telegram.webhook_secret.get_secret_value(),
+                              allowed_updates=dp.resolve_used_update_types())
+        log.info("webhook set: Telegram posts updates to %s", settings.telegram.webhook_url)
+        await stop.wait()
+    finally:
+        # Removed first: Telegram keeps what arrives from now on for the next start.
+        try:
+            await bot.delete_webhook()
+            log.info("webhook removed")
+        except (TelegramAPIError, OSError) as exc:
+            log.warning("webhook not removed: %s", _reason(exc))
+        await receiver.drain()
+        await dp.emit_shutdown(bot=bot, **workflow)
+
+
+async def _check_database(engine, url: str) -> None:
+    where = make_url(url).render_as_string(hide_password=True)
+    problem = sqlite_path_problem(url)
+    if problem:
+        raise StartupError(f"[database] url: cannot use the database {where}: {problem}")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, SQLAlchemyError) as exc:
+        raise StartupError(f"[database] url: cannot use the database {where}: {_reason(exc)}") from None
+
+
+def _stop_on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    log.info("%s received: stopping", sig.name)
+    stop.set()
+
+
+def _reason(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
