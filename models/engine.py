@@ -11,6 +11,9 @@ import models.bot_state  # noqa: F401
 import models.dispatch_tables  # noqa: F401
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
+# Every table of the models: what the migrations (migrations/) must produce, checked by tests/test_migrations.py.
+metadata = SQLModel.metadata
+
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
@@ -36,6 +39,12 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables. The schema is additive so far; there are no migrations yet."""
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
+    """Bring the database to the code's schema by running the migrations (models.schema).
+
+    An empty database gets every table; one made before migrations existed is adopted.
+    Two processes starting on a new database at once are serialised by the upgrade's lock.
+    Raises models.schema.SchemaNewerError on a database written by newer code.
+    """
+    from models.schema import upgrade  # Alembic loads only when a schema is needed
+
+    await upgrade(engine)

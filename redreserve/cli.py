@@ -26,7 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import directory
 from models import roster as roster_db
-from models.engine import create_schema, make_engine, make_sessionmaker
+from models.engine import make_engine, make_sessionmaker
+from redreserve import dbadmin
 from redreserve.clock import local_today, system_clock
 from redreserve.config import ConfigError, Settings, load_settings
 from redreserve.parsing import ParseError, parse_latitude, parse_longitude
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return args.command(settings, args)
-    except (ConfigError, CliError) as exc:
+    except (ConfigError, CliError, dbadmin.DbAdminError) as exc:
         return _fail(str(exc))
     except (directory.DirectoryError, ParseError) as exc:
         return _fail(str(exc.text))
@@ -191,13 +192,15 @@ def export_roster(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> int:
-    """Open the database (creating missing tables), run ``work`` in one session, close."""
+    """Open the database (a new one gets the schema; one behind the code is refused), run ``work``, close."""
 
     async def go() -> None:
         engine = make_engine(settings.database.url)
         try:
             try:
-                await create_schema(engine)
+                await dbadmin.ready_schema(settings, engine)
+            except dbadmin.DbAdminError as exc:
+                raise CliError(str(exc)) from None
             except (OSError, SQLAlchemyError) as exc:
                 where = make_url(settings.database.url).render_as_string(hide_password=True)
                 raise CliError(f"cannot use the database {where}: {_reason(exc)}") from None
@@ -325,6 +328,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("export-roster", export_roster, "export a club roster to CSV or XLSX (by extension)")
     sub.add_argument("path", metavar="PATH", type=Path)
     sub.add_argument("--club", required=True, metavar="NAME")
+
+    dbadmin.add_commands(commands, common)
     return parser
 
 

@@ -46,6 +46,8 @@ class TelegramConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///redreserve.db"
+    # On a database behind the code, back it up and run the migrations at start instead of refusing.
+    auto_upgrade: bool = False
 
     @field_validator("url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from urllib.parse import urlsplit, urlunsplit
@@ -70,10 +71,29 @@ def postgres_url():
     asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite file brought to the code's schema by the migrations, once per run; tests get copies."""
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+
+    async def _schema():
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await create_schema(engine)
+        async with engine.connect() as conn:  # fold the WAL into the file, so copying the file is enough
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(_schema())
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
+    """A database at the code's schema (made by the migrations, as in production), with empty tables."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
     return request.getfixturevalue("postgres_url")
 
 
@@ -85,8 +105,6 @@ async def db_engine(db_url):
         tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    else:
-        await create_schema(engine)
     yield engine
     await engine.dispose()
 
