@@ -33,6 +33,7 @@ UPDATES = {"sqlite": 2_000, "postgresql": 500}
 HUGE = "99999999999999999999"
 ODD_NUMBERS = ["¹", "②", "٣", "１２", HUGE, "-1", "0", "1.5", "1e9", "2147483648", "9" * 40]
 COMMANDS = [c for c, _d in DONOR + LEAD + STAFF + ADMIN + ALWAYS] + ["start", "language", "nonsense"]
+OWN_COMMANDS = {"donor": DONOR, "lead": LEAD, "staff": STAFF, "admin": ADMIN, "newcomer": ALWAYS}
 ARGS = ["", "O- 1", "O+ 2 platelets critical", "AB Rh- ¹", f"O- {HUGE}", "O- ②", "1", "<b>1</b>",
         "x" * 4000, "O-", "ab+", "ﬀ", "🩸", "1 2 3", "O- 0", "@", "#1", "#" + HUGE] + ODD_NUMBERS
 TEXTS = ["55", "55,5", "12/12/1990", "31/02/2000", "14:30", "14:30 23/11", "Nguyễn Thị Lan", "O-", "nam",
@@ -60,6 +61,7 @@ class Person:
     user: TgUser
     role: str
     private: bool = True
+    last_press: tuple[int, str] | None = None  # (message id, data): pressed again, it changes nothing
 
 
 @pytest.fixture
@@ -93,16 +95,22 @@ def _case(rng: random.Random, word: str) -> str:
     return rng.choice([word, word.upper(), word.capitalize(), word])
 
 
-def _command(rng: random.Random) -> str:
-    text = "/" + _case(rng, rng.choice(COMMANDS))
+def _command(rng: random.Random, role: str) -> str:
+    # Half of the time one of the person's own commands, so their flows and prompts are reached.
+    name = rng.choice([c for c, _d in OWN_COMMANDS[role]] if rng.random() < 0.5 else COMMANDS)
+    text = "/" + _case(rng, name)
     if rng.random() < 0.1:
         text += "@redreserve_test_bot"
     args = rng.choice(ARGS)
     return f"{text} {args}".strip()
 
 
-def _typed(rng: random.Random) -> str:
-    return _command(rng) if rng.random() < 0.45 else rng.choice(TEXTS)
+def _typed(rng: random.Random, role: str) -> str:
+    roll = rng.random()
+    if roll < 0.45:
+        return _command(rng, role)
+    # An answer to whatever prompt is open: often an odd number or a whole message's length.
+    return rng.choice(ODD_NUMBERS + ["x" * 4096, "9" * 4096]) if roll < 0.65 else rng.choice(TEXTS)
 
 
 def _forged(rng: random.Random) -> str:
@@ -129,6 +137,10 @@ def _push(env, rng: random.Random, person: Person) -> tuple[dict[str, Any], str]
                                       "chat_title": user.chat_title}
     bot_messages = user.bot_messages()
     roll = rng.random()
+    if roll < 0.06 and person.last_press and any(m["message_id"] == person.last_press[0] for m in bot_messages):
+        message_id, data = person.last_press  # the same button again, at once
+        update = sim.push_callback(user.id, message_id, data, chat_id=user.chat_id)
+        return update, f"press {data!r} on #{message_id} again"
     if roll < 0.40 and bot_messages:
         with_buttons = [m for m in bot_messages if _buttons(m)]
         message = (rng.choice(with_buttons[-3:]) if with_buttons and rng.random() < 0.7
@@ -143,11 +155,12 @@ def _push(env, rng: random.Random, person: Person) -> tuple[dict[str, Any], str]
         else:
             data = _forged(rng)
         inaccessible = rng.random() < 0.25
+        person.last_press = (message["message_id"], data)
         update = sim.push_callback(user.id, message["message_id"], data, chat_id=user.chat_id,
                                    inaccessible=inaccessible)
         return update, f"press {data!r} on #{message['message_id']}{' (inaccessible)' if inaccessible else ''}"
     if roll < 0.80 or not person.private:
-        text = _typed(rng)
+        text = _typed(rng, person.role)
         if not person.private and rng.random() < 0.3 and bot_messages:  # a reply to the bot: heard in groups
             update = sim.push_message(user.id, text, first_name=user.first_name, language_code=user.language_code,
                                       reply_to_message_id=bot_messages[-1]["message_id"], **chat)
@@ -156,7 +169,7 @@ def _push(env, rng: random.Random, person: Person) -> tuple[dict[str, Any], str]
                                       language_code=user.language_code, **chat)
         return update, f"text {text[:80]!r}"
     if roll < 0.88:
-        caption = _typed(rng) if rng.random() < 0.8 else None
+        caption = _typed(rng, person.role) if rng.random() < 0.8 else None
         return sim.push_photo(user.id, caption), f"photo captioned {(caption or '')[:80]!r}"
     if roll < 0.93:
         phone = rng.choice(["+84912345678", "0912 345 678", "+1 202 555 0100", "123", HUGE])
