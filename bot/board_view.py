@@ -58,6 +58,9 @@ def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
             parts.append(_("answered {a} of {n}").format(a=p["answered"], n=p["asked"]))
         elif code == "new_donor":
             parts.append(_("not asked before"))
+        elif code == "identical_short":
+            parts.append(_("asked because only {n} {type} donors can arrive in time").format(
+                n=p["found"], type=format_blood_type(p["type"][:-1], p["type"][-1])))
     return ", ".join(parts)
 
 
@@ -66,7 +69,17 @@ def _donor_state(d: dict[str, Any], _) -> str:
     if st == "donated":
         return _("🩸 donated {ml} ml").format(ml=d.get("volume_ml") or "?")
     return {"available": _("✅ coming"), "en_route": _("🚗 on the way"), "arrived": _("🏥 arrived"),
-            "no_show": _("✖ did not come"), "released": _("🙏 thanked, not needed")}.get(st, st)
+            "no_show": _("✖ did not come"), "released": _("🙏 thanked, not needed"),
+            "withdrew": _("↩️ can't come after all")}.get(st, st)
+
+
+def _arrival(d: dict[str, Any], _) -> str:
+    """Her expected arrival beside the deadline (issue 9); a late one is marked and not counted."""
+    if d.get("late"):
+        return " · " + _("⚠️ arrives ≈ {time}, after the deadline").format(time=d["arrive_local"])
+    if d.get("arrive_local") and d["state"] in ("available", "en_route"):
+        return " · " + _("arrives ≈ {time}").format(time=d["arrive_local"])
+    return ""
 
 
 def _state_line(p: dict[str, Any], _) -> str:
@@ -131,7 +144,7 @@ def board_text(p: dict[str, Any], _) -> str:
             if d.get("distance_km") is not None:
                 where = " · " + _("{km} km ≈ {minutes} min").format(km=d["distance_km"], minutes=d["travel_min"])
             lines.append(f"{i}. {who} · {format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
-                         f"{_donor_state(d, _)}")
+                         f"{_donor_state(d, _)}{_arrival(d, _)}")
             why = reasons_text(d.get("reasons"), _, skip=("distance",))  # already on the line above
             if why:
                 lines.append(f"    <i>{escape(why)}</i>")

@@ -119,7 +119,7 @@ class AnswerCb(CallbackData, prefix="ans"):
 
     r: Num  # request id
     t: str  # token
-    a: str  # y | n
+    a: str  # y | n | w (on my way) | h (arrived) | x (I can't come after all, issue 9)
 
 
 class UrgentCb(CallbackData, prefix="urg"):

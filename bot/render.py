@@ -44,6 +44,8 @@ def progress_keyboard(request_id: int, token: str, state: str, _) -> InlineKeybo
     if state == "available":
         kb.button(text=_("🚗 On my way"), callback_data=AnswerCb(r=request_id, t=token, a="w"))
     kb.button(text=_("🏥 I've arrived"), callback_data=AnswerCb(r=request_id, t=token, a="h"))
+    # Issue 9: she can say so, and is replaced at once; it is not held against her like a no-show.
+    kb.button(text=_("↩️ I can't come after all"), callback_data=AnswerCb(r=request_id, t=token, a="x"))
     kb.adjust(1)
     return kb.as_markup()
 
@@ -71,7 +73,13 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
         lines.append(_("⏰ Needed by {deadline}.").format(deadline=p["deadline_local"]))
         if p.get("note"):
             lines.append("📝 " + escape(p["note"]))
-        lines.append(_("Can you come?"))
+        if p.get("late") and p.get("arrive_local"):
+            # Asked only because nobody who can arrive in time is left (issue 9): say so honestly.
+            lines.append(_("The hospital needs it by {deadline}; from {km} km away you would arrive around "
+                           "{time} — can you still come?").format(
+                deadline=p["deadline_local"], km=p.get("distance_km"), time=p["arrive_local"]))
+        else:
+            lines.append(_("Can you come?"))
         return "\n".join(lines), answer_keyboard(p["request_id"], p["token"], _)
 
     if kind is Kind.confirmed:
@@ -79,6 +87,10 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             hospital=escape(p["hospital"]), deadline=p["deadline_local"])]
         if p.get("address"):
             lines.append("📍 " + escape(p["address"]))
+        if p.get("late") and p.get("arrive_local"):
+            lines.append(_("⏳ You would arrive around {time}, after the time it is needed by. The hospital "
+                           "can see this and will tell you if you are no longer needed.").format(
+                time=p["arrive_local"]))
         lines.append(_("Bring your ID card, eat a light meal and drink water before you come. "
                        "Show this message at reception."))
         if p.get("hospital_phone"):
@@ -91,9 +103,15 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
     if kind is Kind.declined:
         return _("Thank you for answering. We will ask someone else this time."), None
 
+    if kind is Kind.withdrew:
+        return _("Thank you for letting us know. We are asking someone else — no need to come."), None
+
     if kind is Kind.stand_down:
         if p.get("reason") == "covered":
             return _("✅ No longer needed — enough donors are on their way. Thank you for being ready!"), None
+        if p.get("reason") == "replaced":
+            return _("🙏 A donor nearer to the hospital can be there sooner, so you are no longer needed for this "
+                     "request. Thank you very much for being ready!"), None
         if p.get("reason") == "cancelled":
             return _("The hospital cancelled this request. No need to come — thank you for being ready!"), None
         return _("This request has closed. No need to come — thank you for being ready!"), None

@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, update
 from sqlmodel import select
 
+from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
 from dispatcher.eligibility import max_volume_ml
 from dispatcher.outbox import enqueue
 from dispatcher.ranking import LATE_SCORE
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
-    COMMITTED_CONTACT_STATES,
     SAID_AVAILABLE_STATES,
     BloodRequest,
     ContactState,
@@ -108,7 +108,8 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
         "state": req.state, "close_reason": req.close_reason, "note": req.note,
         "deadline_local": as_utc(req.deadline).astimezone(tz).strftime("%H:%M %d/%m"),
         "target": req.target_available,
-        "confirmed": sum(counts.get(st, 0) for st in COMMITTED_CONTACT_STATES),
+        # Only those expected before the deadline count (dispatcher.coverage, issue 9).
+        "confirmed": await count_counted(s, request_id, req.deadline),
         "donated": counts.get(ContactState.donated.value, 0),
         "arrived": counts.get(ContactState.arrived.value, 0),
         "asked": asked,
@@ -127,5 +128,9 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
             "state": c.state, "distance_km": None if c.distance_km is None else round(c.distance_km, 1),
             "travel_min": None if c.travel_min is None else round(c.travel_min), "reasons": c.reasons,
             "volume_ml": c.volume_ml, "max_volume": max_volume_ml(weight),
+            # Expected arrival beside the deadline; "late" when still to come and expected after it (issue 9).
+            "arrive_local": local(c.expected_arrival_at),
+            "late": c.state in COMING_STATES and not arrives_in_time(
+                None if c.expected_arrival_at is None else as_utc(c.expected_arrival_at), as_utc(req.deadline)),
         } for c, name, phone, abo, rh, weight in rows],
     }

@@ -32,8 +32,9 @@ from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
 from dispatcher.eligibility import APHERESIS, add_years
-from dispatcher.ranking import Candidate, RankContext, RankedDonor, place_of, rank_donors
+from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
+from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
 from models.tables import ClubMembership, Donor, TelegramUser
 
@@ -99,7 +100,7 @@ def medical_conditions(component: str, today: date, rules) -> list[ColumnElement
 def messageable_conditions(require_consent: bool) -> list[ColumnElement]:
     """Reachable by the bot: linked, has started it, not blocked (DOMAIN.md §8), consented (§7)."""
     D, T = Donor.__table__.c, TelegramUser.__table__.c
-    conds = [D.telegram_id.is_not(None), T.telegram_id.is_not(None), T.blocked_at.is_(None)]
+    conds = [D.telegram_id.is_not(None), T.telegram_id.is_not(None), T.blocked_at.is_(None), consented_in_bot()]
     if require_consent:
         conds.append(D.consent_contact_at.is_not(None))
     return conds
@@ -205,7 +206,7 @@ CELL_LIST_MAX_KM = 150.0  # beyond this a cell list grows too long; the lat/lon 
 
 
 async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: int,
-                       *, start_radius_km: float = 4.0) -> list[RankedDonor]:
+                       *, start_radius_km: float = 4.0, in_time_only: bool = False) -> list[RankedDonor]:
     """The best ``limit`` eligible, messageable donors for ``search``, ranked (dispatcher.ranking).
 
     Donors who can arrive in time come first, tier by tier (DOMAIN.md §1), so each tier
@@ -213,6 +214,8 @@ async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: 
     types from the index. Only when those do not fill ``limit`` are the rest (late or
     without a location) searched, all tiers together. The result is exactly the first
     ``limit`` of ``rank_donors`` over every eligible donor (tests/test_dispatch_candidates.py).
+    ``in_time_only`` leaves out donors who cannot arrive before the deadline (issue 9: they are
+    asked only once nobody who can is left), keeping those whose location is unknown.
     """
     if limit <= 0:
         return []
@@ -228,6 +231,8 @@ async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: 
                 break
     if len(kept) < limit:
         kept = await rings.best(limit, tuple(search.tiers))
+        if in_time_only:  # the best come first by group, so the in-time ones are all among them
+            kept = [kc for kc in kept if kc[0][0] != GROUP_LATE]
     return rank_donors([c for _, c in kept[:limit]], ctx)
 
 
@@ -395,6 +400,8 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
     donor_conds = [*_donor_conditions(shape), D.c.telegram_id.is_not(None)]
     if shape[3]:
         donor_conds.append(D.c.consent_contact_at.is_not(None))
+    else:
+        donor_conds.append(consented_in_bot())
     # The donor's own answer history (dispatcher.ranking): read here, so every donor is scored exactly.
     asked = select(func.count()).where(C.donor_id == D.c.id, C.state.in_(ASKED_STATES))
     answered = asked.where(C.answered_at.is_not(None))
@@ -416,23 +423,37 @@ class CallListEntry:
     why: str  # not_linked | not_started | blocked | no_consent
 
 
-async def call_list(session, search: Search, rules, club_ids: list[int] | None, limit: int = 200) -> list[CallListEntry]:
-    """Likely-eligible compatible donors the bot cannot message, for their club's lead (DOMAIN.md §8).
+async def call_list(session, search: Search, rules, club_ids: list[int], limit: int = 200) -> list[CallListEntry]:
+    """Likely-eligible compatible donors the bot cannot message, for the leads of ``club_ids`` (DOMAIN.md §8).
 
-    Names and phones: for the leads of the donor's own club only (DOMAIN.md §7).
+    Names and phones go to the leads of the donor's own club only, never to a hospital
+    before she accepted (DOMAIN.md §7): the caller passes the clubs the reader leads.
+    A donor who agreed only to keep her profile is on no list: she said no to being contacted.
     """
     D, T, M = Donor.__table__.c, TelegramUser.__table__.c, ClubMembership.__table__.c
+    if not club_ids:
+        return []
     why = case((D.telegram_id.is_(None), "not_linked"), (T.telegram_id.is_(None), "not_started"),
                (T.blocked_at.is_not(None), "blocked"), else_="no_consent")
     reachable = and_(*messageable_conditions(search.require_consent))
     stmt = (_base(tuple(search.tiers), search.shape(),
                   [M.club_id, D.id, D.full_name, D.phone, D.abo, D.rh, why.label("why")], messageable=False)
             .join(ClubMembership.__table__, and_(M.donor_id == D.id, M.role == "member"))
-            .where(~reachable))
-    if club_ids is not None:
-        stmt = stmt.where(M.club_id.in_(club_ids))
+            .where(~reachable, ~refused_contact(), M.club_id.in_(club_ids)))
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
     stmt = stmt.order_by(M.club_id, tier_expression(search.tiers), D.full_name).limit(limit)
     return [CallListEntry(r.club_id, r.id, r.full_name, r.phone, f"{r.abo}{r.rh}", r.why)
             for r in (await _execute(session, stmt, search.values(rules))).all()]
+
+
+async def unreachable_counts(session, search: Search, rules) -> dict[int, int]:
+    """Per club, how many compatible likely-eligible members only a phone call reaches: counts, no names."""
+    D, M = Donor.__table__.c, ClubMembership.__table__.c
+    reachable = and_(*messageable_conditions(search.require_consent))
+    stmt = (_base(tuple(search.tiers), search.shape(), [M.club_id, func.count(D.id)], messageable=False)
+            .join(ClubMembership.__table__, and_(M.donor_id == D.id, M.role == "member"))
+            .where(~reachable, ~refused_contact()).group_by(M.club_id))
+    if search.radius_km is not None:
+        stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
+    return {club_id: n for club_id, n in (await _execute(session, stmt, search.values(rules))).all()}

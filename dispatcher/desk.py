@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy import delete, func
+from sqlalchemy import and_, delete, func
 from sqlmodel import select
 
 from dispatcher import messages as M
 from dispatcher.board import refresh_boards
-from dispatcher.candidates import call_list
+from dispatcher.candidates import call_list, unreachable_counts
 from dispatcher.eligibility import ALLOWED_VOLUMES_ML, DonorFacts, max_volume_ml, next_donation_date
 from dispatcher.outbox import enqueue
 from dispatcher.waves import target_available
@@ -39,8 +39,8 @@ from models.dispatch_tables import (
     RequestState,
     RequestWave,
 )
-from models.donors import add_donation
-from models.tables import ClubMembership, Donor, Hospital, HospitalStaff
+from models.donors import add_donation, consented_in_bot
+from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
 from redreserve.clock import as_utc
 
 # Vietnam honours repeat donors by count (DOMAIN.md §4).
@@ -117,7 +117,7 @@ class DeskActions:
             req.units += add
             req.target_available = target_available(req.units, self.rates_prior, self.cfg.margin)
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
-                    and await self._confirmed(s, req.id) < req.target_available:
+                    and await self._confirmed(s, req) < req.target_available:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
             await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
             return DeskResult("ok", req.id, {"units": req.units}), True
@@ -244,7 +244,9 @@ class DeskActions:
         return await self._read(request_id, by, act)
 
     async def call_list_for(self, request_id: int, *, by: int | None) -> DeskResult:
-        """Compatible donors the bot cannot message: for that hospital's staff, or a lead for their own club."""
+        """Who to phone for a request: a lead gets her own club's members the bot cannot message;
+        the hospital's staff get the club leads to ring, and the donors who accepted (DOMAIN.md §7:
+        a hospital sees a donor's name and phone only after she accepted)."""
         async with self._lock:
             async with self.sm() as s, s.begin():
                 now = self.clock()
@@ -252,8 +254,8 @@ class DeskActions:
                 if req is None:
                     return DeskResult("not_found", request_id)
                 staff = await self.is_staff_of(s, req.hospital_id, by)
-                lead_clubs = None if staff else list((await s.exec(select(ClubMembership.club_id).where(
-                    ClubMembership.telegram_id == by, ClubMembership.role == "lead"))).all())
+                lead_clubs = list((await s.exec(select(ClubMembership.club_id).where(
+                    ClubMembership.telegram_id == by, ClubMembership.role == "lead"))).all()) if by else []
                 if not staff and not lead_clubs:
                     await self._audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
                     return DeskResult("not_staff", request_id)
@@ -262,9 +264,41 @@ class DeskActions:
                                       last_resort=True)
                 search.cap_count = None
                 entries = await call_list(s, search, self.rules, lead_clubs, limit=50)
-                await self._audit(s, now, by, "call_list_viewed", f"request:{request_id}", f"entries={len(entries)}")
-        return DeskResult("ok", request_id, {"entries": [
-            {"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why} for e in entries]})
+                detail: dict[str, Any] = {"entries": [
+                    {"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why} for e in entries]}
+                if staff:
+                    detail["leads"] = await self._leads_to_ring(s, await unreachable_counts(s, search, self.rules))
+                    detail["accepted"] = await self._accepted(s, req.id)
+                await self._audit(s, now, by, "call_list_viewed", f"request:{request_id}",
+                                  f"entries={len(entries)} staff={int(staff)}")
+        return DeskResult("ok", request_id, detail)
+
+    @staticmethod
+    async def _leads_to_ring(s, counts: dict[int, int]) -> list[dict[str, Any]]:
+        """The leads of the clubs with members only a phone call reaches: their name and, when the
+        lead registered as a donor herself, her phone; the members are counted, never named."""
+        if not counts:
+            return []
+        rows = (await s.exec(
+            select(Club.id, Club.name, ClubMembership.telegram_id, TelegramUser.first_name, TelegramUser.username,
+                   Donor.phone)
+            .join(ClubMembership, and_(ClubMembership.club_id == Club.id, ClubMembership.role == "lead"))
+            .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id, isouter=True)
+            .join(Donor, and_(Donor.telegram_id == ClubMembership.telegram_id, consented_in_bot()), isouter=True)
+            .where(Club.id.in_(list(counts)), ClubMembership.telegram_id.is_not(None))
+            .order_by(Club.name, ClubMembership.id))).all()
+        return [{"club": club, "members": counts[club_id], "telegram_id": tg, "name": first or "",
+                 "username": username, "phone": phone}
+                for club_id, club, tg, first, username, phone in rows]
+
+    @staticmethod
+    async def _accepted(s, request_id: int) -> list[dict[str, Any]]:
+        rows = (await s.exec(
+            select(Donor.full_name, Donor.phone, Donor.abo, Donor.rh)
+            .join(RequestContact, RequestContact.donor_id == Donor.id)
+            .where(RequestContact.request_id == request_id, RequestContact.state.in_(SAID_AVAILABLE_STATES))
+            .order_by(RequestContact.answered_at))).all()
+        return [{"name": n, "phone": p, "type": f"{a}{r}"} for n, p, a, r in rows]
 
     async def _read(self, request_id: int, by: int | None, act: Action) -> DeskResult:
         async with self.sm() as s:

@@ -40,8 +40,10 @@ from dispatcher.candidates import (
     type_condition,
 )
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
+from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
 from dispatcher.outbox import cancel_pending, enqueue
-from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor
+from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor, Reason, with_reason
+from dispatcher.realism import DeadlineCheck, deadline_check
 from dispatcher.waves import (
     Rates,
     learned_rates,
@@ -97,13 +99,15 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True)
 class AnswerResult:
-    outcome: str  # accepted | declined | en_route | arrived | duplicate | closed | committed_elsewhere | refused
+    # accepted | declined | en_route | arrived | withdrew | duplicate | closed | committed_elsewhere | refused
+    # | already_arrived | already_donated (a withdrawal from the hospital: nothing changed)
+    outcome: str
     request_id: int
     covered: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("accepted", "declined", "en_route", "arrived", "duplicate")
+        return self.outcome in ("accepted", "declined", "en_route", "arrived", "withdrew", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,18 @@ class Dispatcher(DeskActions):
                 request_id = req.id
         await self.tick(request_id)
         return request_id
+
+    async def check_deadline(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
+                             urgency: str, deadline: datetime | None = None) -> DeadlineCheck | None:
+        """Before posting (issue 9): can the nearest likely-eligible donors arrive and give in time?"""
+        now = self.clock()
+        async with self.sm() as s:
+            hospital = await s.get(Hospital, hospital_id)
+            if hospital is None or abo not in ABO or rh not in RH or component not in COMPONENTS:
+                return None
+            deadline = deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency))
+            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component, units=units,
+                                        deadline=deadline, now=now, cfg=self.cfg, rules=self.rules, tz=self.tz)
 
     async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
         """A staff group belongs to one hospital (issue 4): the first request posted there binds it."""
@@ -223,7 +239,7 @@ class Dispatcher(DeskActions):
                               .values(state=ContactState.no_answer.value))
         if silent.rowcount:
             await refresh_boards(s, req.id, now)
-        confirmed = await self._confirmed(s, req.id)
+        confirmed = await self._confirmed(s, req)
         if confirmed >= req.target_available:
             await self._close(s, req, RequestState.covered.value, now)
             return None
@@ -318,25 +334,53 @@ class Dispatcher(DeskActions):
                               dispatch=self.cfg, eligibility=self.rules)
 
     async def _find(self, s, req, hospital, params: WaveParams, n: int, now: datetime) -> list[RankedDonor]:
+        """Whom to ask now, in stages (issue 9; DOMAIN.md §1, §3, §6).
+
+        1. The identical type who can arrive before the deadline, anywhere within reach (not
+           only the wave's radius): O is every patient's reserve.
+        2. Compatible types of the patient's RhD, in time, within the wave's radius — only when
+           the identical type gave fewer than ``n`` (it cannot cover the request in time).
+        3. The other RhD (from ``last_resort_from_wave``), in time, likewise.
+        4. Only when nobody who can arrive in time is left anywhere (the widest wave): donors
+           who cannot, whose call says so honestly.
+        A rare type asks every match of a stage it reaches at once; otherwise a stage gives at most
+        what is still wanted.
+        """
         ctx = self._ctx(hospital, req, now)
-        if req.rare:
-            # DOMAIN.md §3: every eligible match of the patient's own RhD at once, nationwide.
-            primary = await fetch_ranked(s, self._search(req, hospital, now, radius=None, last_resort=False),
-                                         ctx, self.rules, self.cfg.rare_max_wave)
-            if primary or not params.last_resort or n <= 0:
-                return primary
-            return await fetch_ranked(s, self._search(req, hospital, now, radius=None, last_resort=True),
-                                      ctx, self.rules, n)
-        return await fetch_ranked(s, self._search(req, hospital, now, radius=params.radius_km,
-                                                  last_resort=params.last_resort), ctx, self.rules, n)
+        tiers = self._tiers(req, params.last_resort)
+        own = [t for t in tiers if not t.last_resort]
+        stages = [(own[:1], self.cfg.max_radius_km), (own[1:], params.radius_km),
+                  ([t for t in tiers if t.last_resort], params.radius_km)]
+        found: list[RankedDonor] = []
+        for k, (stage, radius) in enumerate(stages):
+            if not stage or (k > 0 and len(found) >= n):
+                break
+            limit = self.cfg.rare_max_wave if req.rare else n - len(found)
+            if limit <= 0:
+                break
+            search = self._search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)
+            search.tiers = stage
+            ranked = await fetch_ranked(s, search, ctx, self.rules, limit, in_time_only=True)
+            if k > 0:
+                why = Reason("identical_short", {"type": f"{req.abo}{req.rh}",
+                                                 "found": sum(r.tier == 0 for r in found)})
+                ranked = [with_reason(r, why) for r in ranked]
+            found += ranked
+        if found or n <= 0 or not params.widest:
+            return found
+        late = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+                            last_resort=params.last_resort)
+        return await fetch_ranked(s, late, ctx, self.rules, n)
 
     async def _ask(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor], now: datetime) -> None:
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
         for r in ranked:
             token = f"{self.rng.getrandbits(48):012x}"
+            arrival = expected_arrival(now, r.travel_min, self.cfg.prep_min)
             c = RequestContact(request_id=req.id, donor_id=r.donor_id, state=ContactState.queued.value,
                                wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km, travel_min=r.travel_min,
-                               score=r.score, reasons=r.reasons_json(), token=token, asked_at=now)
+                               expected_arrival_at=arrival, score=r.score, reasons=r.reasons_json(), token=token,
+                               asked_at=now)
             s.add(c)
             await s.flush()
             await enqueue(s, key=f"call:{req.id}:{r.donor_id}", chat_id=r.candidate.telegram_id, kind=M.Kind.call.value,
@@ -347,7 +391,11 @@ class Dispatcher(DeskActions):
                               "deadline": req.deadline.isoformat(), "deadline_local": deadline_local,
                               "distance_km": None if r.distance_km is None else round(r.distance_km, 1),
                               "travel_min": None if r.travel_min is None else round(r.travel_min),
-                              "note": req.note})
+                              "note": req.note,
+                              # Issue 9: a donor who cannot make it in time is asked only when nobody who
+                              # can is left, and her call says how late she would be.
+                              "late": r.group == GROUP_LATE,
+                              "arrive_local": None if arrival is None else self._local(arrival)})
 
     async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
         rows = (await s.exec(select(RequestContact.state, RequestContact.notified_at)
@@ -358,9 +406,9 @@ class Dispatcher(DeskActions):
         return [1.0 if st == ContactState.queued.value or at is None
                 else window_left((now - at).total_seconds() / 60, w) for st, at in rows]
 
-    async def _confirmed(self, s, request_id: int) -> int:
-        """Said "available" and not since let down: counts towards the target."""
-        return await self._count(s, request_id, *COMMITTED_CONTACT_STATES)
+    async def _confirmed(self, s, req: BloodRequest) -> int:
+        """Said "available", not since let down, and expected before the deadline (dispatcher.coverage)."""
+        return await count_counted(s, req.id, req.deadline)
 
     async def _count(self, s, request_id: int, *states: str) -> int:
         return (await s.exec(select(func.count()).select_from(RequestContact)
@@ -415,8 +463,9 @@ class Dispatcher(DeskActions):
     # ---------------------------------------------------------------- answers
     async def record_answer(self, request_id: int, answer: str, token: str, *, telegram_id: int | None = None,
                             donor_id: int | None = None) -> AnswerResult:
-        """A donor's "available" / "declined" press. Bound to (request, donor, token); idempotent."""
-        if answer not in ("available", "declined", "en_route", "arrived"):
+        """A donor's press on her call: available, declined, on my way, arrived, or "I can't come after all"
+        (``withdraw``). Bound to (request, donor, token); idempotent."""
+        if answer not in ("available", "declined", "en_route", "arrived", "withdraw"):
             return AnswerResult("refused", request_id)
         async with self._lock:
             async with self.sm() as s, s.begin():
@@ -443,6 +492,8 @@ class Dispatcher(DeskActions):
             return AnswerResult("refused", request_id), False
         if answer in ("en_route", "arrived"):
             return await self._progress(s, req, contact, answer, now, telegram_id), False
+        if answer == "withdraw":
+            return await self._withdraw(s, req, contact, now, telegram_id)
         want = ContactState.available.value if answer == "available" else ContactState.declined.value
         if contact.state == want or (want == ContactState.available.value
                                      and contact.state in COMMITTED_CONTACT_STATES):
@@ -451,43 +502,116 @@ class Dispatcher(DeskActions):
                        ContactState.declined.value, ContactState.available.value, ContactState.en_route.value)
         committed = contact.state in (ContactState.available.value, ContactState.en_route.value)
         active = req.state in ACTIVE_REQUEST_STATES or (req.state == RequestState.covered.value and committed)
+        if want == ContactState.available.value and req.state == RequestState.covered.value and not committed \
+                and now < req.deadline and contact.state in open_states + (ContactState.stood_down.value,):
+            # Her "available" crossed the stand-down: she is kept if she would arrive before someone counted.
+            replaced = await self._nearer_than_counted(s, req, contact, now)
+            if replaced is not None:
+                return await self._accept(s, req, contact, now, replaces=replaced)
         if not active or contact.state not in open_states or now >= req.deadline:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
                               f"answer={answer} donor={donor_id} state={req.state}")
             return AnswerResult("closed", request_id), False
-        hospital = await s.get(Hospital, req.hospital_id)
-        donor = await s.get(Donor, donor_id)
-        call_key = f"call:{req.id}:{donor_id}"
         if want == ContactState.available.value:
-            if not await self._commit_donor(s, donor_id, req, now):
-                return AnswerResult("committed_elsewhere", request_id), False
-            contact.state, contact.answered_at = want, now
-            await s.flush()
-            confirmed = await self._confirmed(s, req.id)
-            await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                          kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
-                          edit_of_key=call_key, params=self._donor_params(req, hospital) | {"token": contact.token})
-            # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
-            # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
-            await enqueue(s, key=f"venue:{req.id}:{donor_id}", chat_id=donor.telegram_id, kind=M.Kind.venue.value,
-                          locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
-            # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
-            await refresh_boards(s, req.id, now)
-            if confirmed >= req.target_available:
-                await self._close(s, req, RequestState.covered.value, now)
-                return AnswerResult("accepted", request_id, covered=True), False
-            return AnswerResult("accepted", request_id), False
+            return await self._accept(s, req, contact, now)
         # declined: either before answering, or a change of mind after "available"
+        donor = await s.get(Donor, donor_id)
         contact.state, contact.answered_at = want, now
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor_id,
                                                    DonorCommitment.request_id == req.id))
         await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                       kind=M.Kind.declined.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=call_key, params={"request_id": req.id})
+                      edit_of_key=f"call:{req.id}:{donor_id}", params={"request_id": req.id})
         await refresh_boards(s, req.id, now)
         if committed:
             await self._reopen_if_short(s, req, now)
         return AnswerResult("declined", request_id), True  # replaced at once (DOMAIN.md §5)
+
+    async def _accept(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
+                      replaces: RequestContact | None = None) -> tuple[AnswerResult, bool]:
+        """She said available: hold her, tell her where to go, count her if she arrives in time."""
+        donor_id = contact.donor_id
+        if not await self._commit_donor(s, donor_id, req, now):
+            return AnswerResult("committed_elsewhere", req.id), False
+        if replaces is not None:
+            await self._release(s, req, replaces, now)
+            await cancel_pending(s, [f"stand_down:{req.id}:{donor_id}"])  # her stand-down, if not sent yet
+        hospital = await s.get(Hospital, req.hospital_id)
+        donor = await s.get(Donor, donor_id)
+        contact.state, contact.answered_at = ContactState.available.value, now
+        # From the moment she decided, not from the call (issue 9): a late "yes" may be too late.
+        contact.expected_arrival_at = expected_arrival(now, contact.travel_min, self.cfg.prep_min)
+        await s.flush()
+        confirmed = await self._confirmed(s, req)
+        late = not arrives_in_time(contact.expected_arrival_at, as_utc(req.deadline))
+        params = self._donor_params(req, hospital) | {
+            "token": contact.token, "late": late,
+            "arrive_local": None if contact.expected_arrival_at is None else self._local(contact.expected_arrival_at)}
+        await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                      kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=f"call:{req.id}:{donor_id}", params=params)
+        # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
+        # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
+        await enqueue(s, key=f"venue:{req.id}:{donor_id}", chat_id=donor.telegram_id, kind=M.Kind.venue.value,
+                      locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
+        # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
+        await refresh_boards(s, req.id, now)
+        if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
+            await self._close(s, req, RequestState.covered.value, now)
+            return AnswerResult("accepted", req.id, covered=True), False
+        return AnswerResult("accepted", req.id, covered=req.state == RequestState.covered.value), False
+
+    async def _nearer_than_counted(self, s, req: BloodRequest, contact: RequestContact,
+                                   now: datetime) -> RequestContact | None:
+        """The counted donor she would replace: the latest-expected one not yet on the way, if later than her."""
+        arrival = expected_arrival(now, contact.travel_min, self.cfg.prep_min)
+        if arrival is None or not arrives_in_time(arrival, as_utc(req.deadline)):
+            return None
+        latest = (await s.exec(select(RequestContact).where(
+            RequestContact.request_id == req.id, RequestContact.state == ContactState.available.value,
+            RequestContact.expected_arrival_at.is_not(None), counted_condition(req.deadline))
+            .order_by(RequestContact.expected_arrival_at.desc(), RequestContact.id.desc()).limit(1))).first()
+        if latest is None or as_utc(latest.expected_arrival_at) <= arrival:
+            return None
+        return latest
+
+    async def _release(self, s, req: BloodRequest, contact: RequestContact, now: datetime) -> None:
+        """Let a counted donor go, politely and at once: a nearer donor will be there before her."""
+        contact.state = ContactState.released.value
+        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
+                                                   DonorCommitment.request_id == req.id))
+        donor = await s.get(Donor, contact.donor_id)
+        await enqueue(s, key=f"replaced:{req.id}:{contact.donor_id}", chat_id=donor.telegram_id,
+                      kind=M.Kind.stand_down.value, locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=f"call:{req.id}:{contact.donor_id}",
+                      params={"request_id": req.id, "reason": "replaced"})
+        await self._audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
+
+    async def _withdraw(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
+                        telegram_id: int | None) -> tuple[AnswerResult, bool]:
+        """"I can't come after all" (issue 9): replaced at once, shown to staff, not held against her."""
+        if contact.state == ContactState.withdrew.value:
+            return AnswerResult("duplicate", req.id), False
+        if contact.state in (ContactState.arrived.value, ContactState.donated.value):
+            # Nothing changes: at the hospital, the staff record what happens (the bot says so).
+            return AnswerResult(f"already_{contact.state}", req.id), False
+        if contact.state not in (ContactState.available.value, ContactState.en_route.value) \
+                or req.state not in RECEIVING_REQUEST_STATES:
+            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
+                              f"answer=withdraw donor={contact.donor_id} state={req.state}/{contact.state}")
+            return AnswerResult("closed", req.id), False
+        contact.state, contact.outcome_at = ContactState.withdrew.value, now
+        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
+                                                   DonorCommitment.request_id == req.id))
+        donor = await s.get(Donor, contact.donor_id)
+        await enqueue(s, key=f"withdrew:{req.id}:{contact.donor_id}", chat_id=donor.telegram_id,
+                      kind=M.Kind.withdrew.value, locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=f"call:{req.id}:{contact.donor_id}", params={"request_id": req.id})
+        await self._audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
+                          f"donor:{contact.donor_id}")
+        await refresh_boards(s, req.id, now)
+        await self._reopen_if_short(s, req, now)
+        return AnswerResult("withdrew", req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
 
     async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
                         telegram_id: int | None) -> AnswerResult:
@@ -511,7 +635,7 @@ class Dispatcher(DeskActions):
     async def _reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
         """A confirmed donor dropped out of a covered request: asking resumes if it is now short."""
         await s.flush()
-        if req.state == RequestState.covered.value and await self._confirmed(s, req.id) < req.target_available:
+        if req.state == RequestState.covered.value and await self._confirmed(s, req) < req.target_available:
             req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
 
     async def _commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
@@ -532,6 +656,11 @@ class Dispatcher(DeskActions):
         except IntegrityError:
             return False  # another process committed her a moment ago
         return True
+
+    def _local(self, at: datetime) -> str:
+        """A time as the donor reads it: HH:MM, with the date when it is not today's."""
+        local, today = as_utc(at).astimezone(self.tz), self.clock().astimezone(self.tz).date()
+        return local.strftime("%H:%M") if local.date() == today else local.strftime("%H:%M %d/%m")
 
     def _donor_params(self, req: BloodRequest, hospital: Hospital) -> dict:
         return {"request_id": req.id, "hospital": hospital.name, "address": hospital.address,
@@ -573,7 +702,7 @@ class Dispatcher(DeskActions):
             await enqueue(s, key=f"stand_down:{req.id}:{c.donor_id}", chat_id=chat, kind=M.Kind.stand_down.value,
                           locale=locale, request_id=req.id, now=now, edit_of_key=f"call:{req.id}:{c.donor_id}",
                           params={"request_id": req.id, "reason": reason})
-        confirmed = await self._confirmed(s, req.id)
+        confirmed = await self._confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
         summary = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
@@ -611,7 +740,9 @@ class Dispatcher(DeskActions):
         search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                               last_resort=True)
         search.cap_count = None  # a phone call from one's own lead is not a bot message
-        entries = await call_list(s, search, self.rules, None, limit=CALL_LIST_FETCH)
+        led = (await s.exec(select(ClubMembership.club_id).where(
+            ClubMembership.role == "lead", ClubMembership.telegram_id.is_not(None)).distinct())).all()
+        entries = await call_list(s, search, self.rules, list(led), limit=CALL_LIST_FETCH)
         by_club: dict[int, list[CallListEntry]] = {}
         for e in entries:
             listed = by_club.setdefault(e.club_id, [])

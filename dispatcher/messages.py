@@ -21,8 +21,11 @@ class Kind(str, enum.Enum):
     confirmed = "confirmed"  # edits the call after "available": where to go, show at reception
     venue = "venue"  # the hospital as a map pin, right after "confirmed"
     declined = "declined"  # edits the call after "can't": thank you
+    withdrew = "withdrew"  # edits the call after "I can't come after all": thank you for telling us
     donated = "donated"  # the hospital recorded her donation: thanks, count, next date, milestone
-    stand_down = "stand_down"  # edits the call: no longer needed (params.reason: covered | cancelled | expired)
+    # edits the call: no longer needed (params.reason: covered | cancelled | expired | replaced — a nearer
+    # donor will be there sooner, issue 9)
+    stand_down = "stand_down"
     eligible_again = "eligible_again"  # reminder: the interval after her last donation ends today (params.count)
     # to hospital staff
     board = "board"  # the live board, edited in place; params are read when sent (dispatcher.board)
@@ -55,14 +58,17 @@ def _counts(rows: list) -> str:
 def render_plain(kind: str, p: dict[str, Any]) -> str:
     k = Kind(kind)
     if k is Kind.call:
+        late = f" You would arrive around {p['arrive_local']}, after that." if p.get("late") else ""
         return (f"Urgent: {p['hospital']} needs {_type(p)} {p['component']} by {p['deadline_local']}. "
-                f"{p['distance_km']} km, about {p['travel_min']} min away. Can you come?")
+                f"{p['distance_km']} km, about {p['travel_min']} min away.{late} Can you come?")
     if k is Kind.confirmed:
         return f"Thank you! {p['hospital']} expects you by {p['deadline_local']}. Show this message at reception."
     if k is Kind.venue:
         return f"[map pin] {p['hospital']} {p.get('address') or ''}".rstrip()
     if k is Kind.declined:
         return "Thank you for answering. We will ask someone else."
+    if k is Kind.withdrew:
+        return "Thank you for telling us. We will ask someone else."
     if k is Kind.stand_down:
         return "No longer needed — thank you."
     if k is Kind.posted:

@@ -25,7 +25,7 @@ board, a test or the SQL pre-selection can compare donors with one value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -38,7 +38,9 @@ LATE_SCORE = GROUP_LATE * 1e6  # a score at or above this: cannot arrive before 
 
 
 class Reason(NamedTuple):
-    code: str  # tier | distance | no_location | late | last_gave | never_gave | answered | new_donor
+    # tier | distance | no_location | late | last_gave | never_gave | answered | new_donor
+    # | identical_short (a compatible type, asked because too few of the identical type can arrive in time)
+    code: str
     params: dict[str, Any]
 
 
@@ -171,6 +173,11 @@ def rank_one(c: Candidate, ctx: RankContext, placed=None) -> RankedDonor:
     return RankedDonor(c.donor_id, c.tier, group, km, travel, cost, score, tuple(reasons), c)
 
 
+def with_reason(r: RankedDonor, reason: Reason) -> RankedDonor:
+    """The same place, one more reason (the engine knows why a stage of the search was reached)."""
+    return replace(r, reasons=r.reasons + (reason,))
+
+
 def rank_donors(candidates, ctx: RankContext, limit: int | None = None) -> list[RankedDonor]:
     """Score and sort; ties go to the lower donor id so that the order is reproducible.
 
@@ -220,4 +227,6 @@ def render_reasons(reasons) -> str:
             parts.append(f"answered {p['answered']} of {p['asked']}")
         elif code == "new_donor":
             parts.append("not asked before")
+        elif code == "identical_short":
+            parts.append(f"asked because only {p['found']} {p['type']} can arrive in time")
     return ", ".join(parts)

@@ -37,6 +37,7 @@ from models.dispatch_tables import (
     OutboxState,
     RequestContact,
 )
+from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
 from redreserve.clock import Clock, system_clock
 
@@ -221,6 +222,7 @@ class Sender:
         async with self.sm() as s, s.begin():
             res = await s.exec(update(OutboxMessage).where(OutboxMessage.state == OutboxState.sending.value)
                                .values(state=OutboxState.pending.value))
+            await scrub_delivered(s)
             return res.rowcount or 0
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
@@ -357,7 +359,7 @@ class Sender:
                 # One write records both "sent" and the message_id: the pair can't disagree after a crash.
                 await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
                     state=OutboxState.sent.value, message_id=result.message_id, sent_at=now,
-                    attempts=row.attempts + 1, last_error=""))
+                    attempts=row.attempts + 1, last_error="", **_left(row)))
                 if original is not None and result.message_id not in (None, original.message_id):
                     # The message to edit was gone (deleted in the chat) and was sent anew: later
                     # edits go to the new one instead of re-sending every time.
@@ -382,14 +384,15 @@ class Sender:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
                 await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    state=state, last_error=error, attempts=row.attempts + (1 if attempt else 0)))
+                    state=state, last_error=error, attempts=row.attempts + (1 if attempt else 0), **_left(row)))
 
     async def _unreachable(self, row: OutboxMessage, error: str) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
                 await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1))
+                    state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1,
+                    **_left(row)))
                 await s.exec(update(TelegramUser).where(TelegramUser.telegram_id == row.chat_id)
                              .values(blocked_at=now))
                 request_ids = await _contacts_unreachable(s, chat_id=row.chat_id)
@@ -404,6 +407,12 @@ class Sender:
                 request_ids = await _contacts_unreachable(s, contact_id=row.contact_id)
         if request_ids and self.on_unreachable is not None:
             await self.on_unreachable(request_ids)
+
+
+def _left(row: OutboxMessage) -> dict[str, Any]:
+    """The row's personal parameters go once it is done with (dispatcher.outbox.PERSONAL_PARAMS)."""
+    kept = scrubbed(row.kind, row.params)
+    return {} if kept is None else {"params": kept}
 
 
 async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None) -> list[int]:

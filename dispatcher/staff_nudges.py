@@ -17,15 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
 from sqlmodel import select
 
 from dispatcher import messages as M
 from dispatcher.board import is_group
+from dispatcher.coverage import count_counted
 from dispatcher.outbox import enqueue
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
-    COMMITTED_CONTACT_STATES,
     RECEIVING_REQUEST_STATES,
     BloodRequest,
     ContactState,
@@ -87,9 +86,7 @@ class StaffNudges:
 
         due, nxt = _split([(due_at(req), req) for req in rows], now)
         async for key, req, chat, locale in _unsent(s, [(f"nudge_deadline:{r.id}", r, r) for r in due]):
-            committed = (await s.exec(select(func.count()).select_from(RequestContact).where(
-                RequestContact.request_id == req.id,
-                RequestContact.state.in_(COMMITTED_CONTACT_STATES)))).one()
+            committed = await count_counted(s, req.id, req.deadline)  # expected in time (issue 9)
             await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_deadline.value, locale=locale,
                           request_id=req.id, now=now, params={
                               "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,

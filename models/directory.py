@@ -25,6 +25,7 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import audit
+from models.donors import consented_in_bot
 from models.geo import haversine_km
 from models.tables import (
     AuditLog,
@@ -239,7 +240,9 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
 
 
 async def roles_of(session: AsyncSession, telegram_id: int) -> Roles:
-    donor_id = (await session.exec(select(Donor.id).where(Donor.telegram_id == telegram_id))).first()
+    # A link she never confirmed in the bot (an old roster file's) gives the account nothing.
+    donor_id = (await session.exec(select(Donor.id).where(Donor.telegram_id == telegram_id,
+                                                          consented_in_bot()))).first()
     lead_club_ids = (await session.exec(
         select(ClubMembership.club_id)
         .where(ClubMembership.telegram_id == telegram_id, ClubMembership.role == MemberRole.lead.value)

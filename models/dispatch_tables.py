@@ -59,7 +59,8 @@ class ContactState(str, enum.Enum):
     arrived = "arrived"
     donated = "donated"
     no_show = "no_show"
-    released = "released"  # said available, then thanked and let go when the request closed
+    released = "released"  # said available, then thanked and let go (request closed, or a nearer donor took her place)
+    withdrew = "withdrew"  # said available, then "I can't come after all" (issue 9): replaced, not a no-show
 
 
 OUTSTANDING_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.value)
@@ -67,7 +68,8 @@ OUTSTANDING_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.v
 COMMITTED_CONTACT_STATES = (ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value,
                             ContactState.donated.value)
 # Said "available" at some point: what a donor's answer history and the learned rates count.
-SAID_AVAILABLE_STATES = COMMITTED_CONTACT_STATES + (ContactState.no_show.value, ContactState.released.value)
+SAID_AVAILABLE_STATES = COMMITTED_CONTACT_STATES + (ContactState.no_show.value, ContactState.released.value,
+                                                   ContactState.withdrew.value)
 
 
 class OutboxState(str, enum.Enum):
@@ -146,6 +148,9 @@ class RequestContact(SQLModel, table=True):
     tier: int = 0
     distance_km: float | None = None
     travel_min: float | None = None
+    # When she would be at the hospital: asked (or answered) + preparation + travel (dispatcher.coverage).
+    # Her "available" counts towards the target only if this is before the deadline (issue 9).
+    expected_arrival_at: datetime | None = None
     score: float | None = None
     reasons: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     token: str = ""
@@ -154,7 +159,7 @@ class RequestContact(SQLModel, table=True):
     answered_at: datetime | None = None
     en_route_at: datetime | None = None
     arrived_at: datetime | None = None
-    outcome_at: datetime | None = None  # donated or no-show, marked by staff
+    outcome_at: datetime | None = None  # donated or no-show, marked by staff; or when she withdrew
     volume_ml: int | None = None
 
 

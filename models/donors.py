@@ -6,14 +6,30 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import String, and_, cast, delete, or_, update
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import audit
 from models.bot_state import FsmRecord
+from models.dispatch_tables import OutboxMessage
 from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser
+
+
+def consented_in_bot() -> ColumnElement:
+    """She answered the bot's consent question herself (DOMAIN.md §7). An account linked any
+    other way (an old roster file's Telegram id) is not hers to use until she does: until then
+    she is treated as a member who is not on Telegram."""
+    D = Donor.__table__.c
+    return or_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_not(None))
+
+
+def refused_contact() -> ColumnElement:
+    """She was asked and agreed only to keep her profile: nobody rings her for a request either."""
+    D = Donor.__table__.c
+    return and_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_(None))
 
 
 async def club_names(session: AsyncSession, donor_id: int) -> list[str]:
@@ -135,7 +151,8 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
     donor = await session.get(Donor, donor_id)
     if donor is None:
         return
-    telegram_id = donor.telegram_id
+    telegram_id, marks = donor.telegram_id, {donor.phone, donor.full_name}
+    await _scrub_outbox(session, telegram_id, marks)
     await session.exec(delete(ClubMembership).where(ClubMembership.donor_id == donor_id))
     for table, column in _referencing_columns():
         if table is ClubMembership.__table__:
@@ -149,4 +166,51 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
         await session.exec(delete(TelegramUser).where(TelegramUser.telegram_id == telegram_id))
         await session.exec(delete(FsmRecord).where(FsmRecord.key.like(f"%:{telegram_id}:%")))
     audit(session, actor, "donor.forget", f"donor:{donor_id}", at=now)
+    await session.commit()
+    await _wipe_freed_pages(session)
+
+
+_UNSENT = ("pending", "sending")
+
+
+async def _scrub_outbox(session: AsyncSession, telegram_id: int | None, marks: set[str]) -> None:
+    """Messages to her, and messages naming her (a lead's call list, a nurse's nudge), sent or
+    waiting, lose what is hers; a waiting one left with nothing to say is dropped."""
+    O = OutboxMessage
+    if telegram_id is not None:
+        await session.exec(update(O).where(O.chat_id == telegram_id, O.state.in_(_UNSENT)).values(state="cancelled"))
+        await session.exec(update(O).where(O.chat_id == telegram_id).values(params={}))
+    # Matched in the stored JSON text (json.dumps escapes non-ASCII the same way), then checked exactly.
+    needles = [json.dumps(m)[1:-1] for m in marks if m]
+    if not needles:
+        return
+    as_text = cast(O.params, String)
+    rows = (await session.exec(select(O).where(or_(*[as_text.contains(n, autoescape=True) for n in needles])))).all()
+    for row in rows:
+        kept = _without(row.params, marks)
+        if kept == row.params:
+            continue
+        values: dict[str, Any] = {"params": kept or {}}
+        if not kept and row.state in _UNSENT:
+            values["state"] = "cancelled"
+        await session.exec(update(O).where(O.id == row.id).values(values))
+
+
+def _without(value: Any, marks: set[str]) -> Any:
+    """``value`` with every mapping that holds one of ``marks`` (her phone, her name) left out."""
+    if isinstance(value, dict):
+        if any(isinstance(v, str) and v in marks for v in value.values()):
+            return None
+        return {k: w for k, v in value.items() if (w := _without(v, marks)) is not None or v is None}
+    if isinstance(value, list):
+        return [w for v in value if (w := _without(v, marks)) is not None]
+    return value
+
+
+async def _wipe_freed_pages(session: AsyncSession) -> None:
+    """SQLite: secure_delete (models.engine) zeroes the deleted rows in the file, but the WAL still
+    holds the pages as they were until a checkpoint; a truncating one leaves no copy behind."""
+    conn = await session.connection()
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     await session.commit()

@@ -28,6 +28,9 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows (a /forget, a removed member) are overwritten with zeros, not left
+            # readable in free pages of the file (DOMAIN.md §7).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

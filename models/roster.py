@@ -10,7 +10,11 @@ Rules an import keeps:
   an old spreadsheet); a value that differs replaces the stored one.
 - An older file never rolls donation history back: a later last donation or a
   higher count already recorded stays.
-- A donor linked to a Telegram account keeps it; a file cannot re-link them.
+- A file touches only the importing club's own members: a phone that belongs to a donor
+  of another club, or to one who registered herself, is refused on its row (she joins a
+  club herself, with an invite). A club's data is its own (DOMAIN.md §7).
+- A ``telegram_id`` column never links anyone: an account is linked only when it shares
+  the donor's own phone with the bot (registration), and consents there.
 - Each batch is one transaction and each row goes in whole or not at all.
 """
 
@@ -43,6 +47,8 @@ from redreserve.roster_file import RosterRow, RowError, RowResult, RowWarning
 
 __all__ = ["BATCH_SIZE", "ImportReport", "export_roster", "import_roster"]
 
+UNUSED_TELEGRAM_IDS = Text(N_("The Telegram ID column was not used: a member's Telegram account is linked only "
+                                "when she shares this same phone number with the bot herself."))
 BATCH_SIZE = 5000  # 5,000 phones in one IN list stay well below SQLite's and asyncpg's 32,766-parameter limits
 MAX_DETAILS = 1000  # refusals and warnings kept word for word; the rest are counted
 
@@ -64,10 +70,9 @@ class ImportReport:
     club_id: int
     dry_run: bool
     created: int = 0
-    updated: int = 0  # includes donors already known elsewhere, now on this club's roster
+    updated: int = 0
     unchanged: int = 0
     refused: int = 0
-    added_to_club: int = 0
     warned: int = 0
     errors: list[RowError] = field(default_factory=list)  # the first MAX_DETAILS
     warnings: list[RowWarning] = field(default_factory=list)  # the first MAX_DETAILS
@@ -98,9 +103,6 @@ class ImportReport:
             N_("{created} new donors, {updated} updated, {unchanged} unchanged, {refused} rows refused."),
             {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
              "refused": self.refused}))
-        if self.added_to_club:
-            lines.append(Text(N_("{count} donors already known to RedReserve join this club's roster."),
-                              {"count": self.added_to_club}))
         lines.extend(self.notices)
         if self.refused:
             lines.append(Text(N_("Rows left out:")))
@@ -123,23 +125,23 @@ class _Plan:
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    join_donor_ids: list[int] = field(default_factory=list)  # existing donors to put on the roster
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     refusals: list[list[RowError]] = field(default_factory=list)
     warnings: list[list[RowWarning]] = field(default_factory=list)
-    claimed_telegram_ids: set[int] = field(default_factory=set)
+    unused_telegram_ids: bool = False  # some row names a Telegram account: not used for linking
 
     def record(self, report: ImportReport) -> None:
         report.created += self.created
         report.updated += self.updated
         report.unchanged += self.unchanged
-        report.added_to_club += len(self.join_donor_ids)
         for errors in self.refusals:
             report._refuse(errors)
         for warnings in self.warnings:
             report._warn(warnings)
+        if self.unused_telegram_ids and UNUSED_TELEGRAM_IDS not in report.notices:
+            report.notices.append(UNUSED_TELEGRAM_IDS)
 
 
 class _Importer:
@@ -153,7 +155,6 @@ class _Importer:
         self.now = now
         self.dry_run = dry_run
         self.seen_phones: dict[str, int] = {}
-        self.claimed_telegram_ids: dict[int, int] = {}
 
     def header(self, fld: str) -> str:
         return self.headers.get(fld, fld)
@@ -188,63 +189,47 @@ class _Importer:
         existing = {row.phone: row for row in
                     (await conn.execute(select(*_EXISTING_COLUMNS).where(_c.phone.in_(phones)))).all()}
         on_roster: set[int] = set()
+        elsewhere: set[int] = set()
         if existing:
             ids = [d.id for d in existing.values()]
-            on_roster = set((await conn.execute(
-                select(_member.c.donor_id).where(_member.c.club_id == self.club_id, _member.c.donor_id.in_(ids))
-            )).scalars())
-        wanted = [r.row.telegram_id for r in batch if r.row.telegram_id is not None  # type: ignore[union-attr]
-                  and (r.row.phone not in existing or existing[r.row.phone].telegram_id is None)]  # type: ignore[union-attr]
-        taken: dict[int, str] = {}
-        if wanted:
-            taken = {tg: phone for tg, phone in (await conn.execute(
-                select(_c.telegram_id, _c.phone).where(_c.telegram_id.in_(wanted)))).all()}
+            rows = (await conn.execute(select(_member.c.donor_id, _member.c.club_id).where(
+                _member.c.donor_id.in_(ids), _member.c.role == MemberRole.member.value))).all()
+            on_roster = {donor_id for donor_id, club_id in rows if club_id == self.club_id}
+            elsewhere = {donor_id for donor_id, club_id in rows if club_id != self.club_id}
 
-        claims: dict[int, int] = {}  # this batch's; earlier batches' are in self.claimed_telegram_ids
         for result in batch:
             row = result.row
             assert row is not None
-            refusal = self._telegram_refusal(result, existing.get(row.phone), taken, claims)
-            if refusal is not None:
-                plan.refusals.append([refusal])
-                continue
             warnings = list(result.warnings)
             donor = existing.get(row.phone)
             if donor is None:
                 plan.inserts.append(self._new_donor(row))
                 plan.created += 1
+            elif donor.id not in on_roster:
+                plan.refusals.append([self._not_ours(result, donor.id in elsewhere)])
+                continue
             else:
-                changes = self._changes(donor, row, number=result.row_number, warnings=warnings)
-                joins = donor.id not in on_roster
+                changes = self._changes(donor, row)
                 if changes:
                     plan.updates.append(self._updated(donor, changes))
-                if joins:
-                    plan.join_donor_ids.append(donor.id)
-                if changes or joins:
                     plan.updated += 1
                 else:
                     plan.unchanged += 1
-            if row.telegram_id is not None:
-                plan.claimed_telegram_ids.add(row.telegram_id)
-                claims.setdefault(row.telegram_id, result.row_number)
+            if row.telegram_id is not None and (donor is None or donor.telegram_id != row.telegram_id):
+                plan.unused_telegram_ids = True
             if warnings:
                 plan.warnings.append(warnings)
         return plan
 
-    def _telegram_refusal(self, result: RowResult, donor: Any, taken: dict[int, str],
-                          claims: dict[int, int]) -> RowError | None:
-        row = result.row
-        assert row is not None
-        tg = row.telegram_id
-        if tg is None or (donor is not None and donor.telegram_id is not None):
-            return None
-        holder = taken.get(tg)
-        first_row = self.claimed_telegram_ids.get(tg, claims.get(tg))
-        if (holder is not None and holder != row.phone) or (first_row not in (None, result.row_number)):
-            return RowError(result.row_number, self.header("telegram_id"), Text(
-                N_("Telegram id {telegram_id} already belongs to another donor; this row is left out."),
-                {"telegram_id": tg}))
-        return None
+    def _not_ours(self, result: RowResult, other_club: bool) -> RowError:
+        """Another club's donor, or one who registered herself: her record is not this club's to write."""
+        if other_club:
+            text = N_("{phone} belongs to another club — ask the donor to join your club with an invite "
+                      "(/invitelink). This row is left out.")
+        else:
+            text = N_("{phone} is registered with RedReserve by the donor herself — ask her to join your club "
+                      "with an invite (/invitelink). This row is left out.")
+        return RowError(result.row_number, self.header("phone"), Text(text, {"phone": result.row.phone}))
 
     def _new_donor(self, row: RosterRow) -> dict[str, Any]:
         if row.lat is not None and row.lon is not None:
@@ -253,7 +238,7 @@ class _Importer:
             lat, lon, cell = self.club_location
             approx = True
         return {
-            "full_name": row.full_name, "phone": row.phone, "telegram_id": row.telegram_id,
+            "full_name": row.full_name, "phone": row.phone, "telegram_id": None,
             "abo": row.abo, "rh": row.rh if row.abo is not None else None, "sex": row.sex,
             "birth_date": row.birth_date, "weight_kg": row.weight_kg,
             "lat": lat, "lon": lon, "location_approx": approx, "geo_cell": cell, "area": row.area,
@@ -263,9 +248,11 @@ class _Importer:
             # Left out, so NULL: last_donation_component (unknown: the longer whole-blood wait
             # applies), status_until, deferral_reason, locale (the donor picks it), and every
             # consent column — consent is the donor's to give, in the bot, when they link.
+            # telegram_id stays NULL whatever the file says: only the account that shares
+            # this phone with the bot is linked to it (registration).
         }
 
-    def _changes(self, donor: Any, row: RosterRow, *, number: int, warnings: list[RowWarning]) -> dict[str, Any]:
+    def _changes(self, donor: Any, row: RosterRow) -> dict[str, Any]:
         new: dict[str, Any] = {}
         if row.full_name != donor.full_name:
             new["full_name"] = row.full_name
@@ -290,13 +277,6 @@ class _Importer:
             new["area"] = row.area
         if row.note and row.note != donor.note:
             new["note"] = row.note
-        if row.telegram_id is not None and row.telegram_id != donor.telegram_id:
-            if donor.telegram_id is None:
-                new["telegram_id"] = row.telegram_id
-            else:
-                warnings.append(RowWarning(number, self.header("telegram_id"), Text(
-                    N_("kept, but this donor is already linked to another Telegram account; "
-                       "the file's Telegram id was not used."))))
         return new
 
     def _updated(self, donor: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -309,7 +289,7 @@ class _Importer:
     # -- writing --------------------------------------------------------------------
 
     async def apply(self, conn: AsyncConnection, plan: _Plan) -> None:
-        join_ids = list(plan.join_donor_ids)
+        join_ids: list[int] = []
         if plan.inserts:
             if conn.dialect.insert_executemany_returning:
                 result = await conn.execute(insert(_donor).returning(_c.id), plan.inserts)
@@ -330,18 +310,16 @@ class _Importer:
         conn = await self.session.connection()
         plan = await self.plan(conn, batch)
         if self.dry_run:
-            self._claim(plan, batch)
             plan.record(report)
             return
         try:
             await self.apply(conn, plan)
             await self.session.commit()
         except IntegrityError:
-            # Someone else wrote a phone or a Telegram id between our check and our write.
+            # Someone else wrote a phone between our check and our write.
             await self.session.rollback()
             await self._one_by_one(batch, report)
             return
-        self._claim(plan, batch)
         plan.record(report)
 
     async def _one_by_one(self, batch: list[RowResult], report: ImportReport) -> None:
@@ -357,14 +335,7 @@ class _Importer:
                     N_("could not be saved: another donor took this phone number or Telegram id "
                        "during the import. Import the file again to retry this row.")))])
                 continue
-            self._claim(plan, [result])
             plan.record(report)
-
-    def _claim(self, plan: _Plan, batch: list[RowResult]) -> None:
-        for result in batch:
-            tg = result.row.telegram_id  # type: ignore[union-attr]
-            if tg in plan.claimed_telegram_ids:
-                self.claimed_telegram_ids.setdefault(tg, result.row_number)
 
 
 def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:
@@ -437,7 +408,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
 
 def _counts(report: ImportReport) -> str:
     return (f"created={report.created} updated={report.updated} unchanged={report.unchanged} "
-            f"refused={report.refused} added_to_club={report.added_to_club}")
+            f"refused={report.refused}")
 
 
 async def export_roster(session: AsyncSession, club_id: int, *, actor: int | str,

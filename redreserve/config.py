@@ -148,6 +148,8 @@ class DispatchConfig(_Section):
     road_factor: float = Field(default=1.4, ge=1)
     speed_kmh: float = Field(default=30.0, gt=0)
     prep_min: float = Field(default=15.0, ge=0)
+    visit_min: int = Field(default=60, ge=0)  # at the hospital, whole blood or red cells (DOMAIN.md §6)
+    apheresis_min: int = Field(default=120, ge=0)  # platelets or plasma by apheresis (DOMAIN.md §6)
     initial_radius_km: float = Field(default=10.0, gt=0)
     radius_growth: float = Field(default=2.0, ge=1)
     max_radius_km: float = Field(default=100.0, gt=0)

@@ -153,6 +153,13 @@ _EMPTY_MARKERS = frozenset(
     for form in (marker, marker.upper(), marker.capitalize(), marker.title())
 )
 _HEADER_SEARCH_ROWS = 10  # templates often put a title above the header row
+# A workbook is a zip: a few hundred KB can unpack to gigabytes (a "zip bomb"), and openpyxl
+# holds every shared string in memory. A 100,000-member roster unpacks to about 70 MB
+# (bench/import_roster.py), its shared strings to under 10 MB; these bounds are checked in the
+# zip's directory before anything is unpacked (zipfile stops at the sizes it declares).
+MAX_XLSX_UNPACKED = 128 * 1024 * 1024
+MAX_XLSX_SHARED_STRINGS = 32 * 1024 * 1024
+MAX_XLSX_PARTS = 500
 _CSV_CHECK_CHUNK = 1 << 20
 
 
@@ -505,6 +512,7 @@ def _xlsx_rows(stream: IO[bytes], closers: list) -> Iterator[tuple[int, tuple[An
         raise RosterFileError(Text(N_(
             "This file is not an Excel workbook, whatever its name says. "
             "Send the roster as an Excel file (.xlsx) or a CSV file (.csv).")))
+    _check_unpacked_size(stream)
     try:
         book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
@@ -528,6 +536,29 @@ def _xlsx_rows(stream: IO[bytes], closers: list) -> Iterator[tuple[int, tuple[An
                                        {"row": number, "problem": type(exc).__name__})) from None
 
     return rows()
+
+
+def _check_unpacked_size(stream: IO[bytes]) -> None:
+    """Refuse a workbook that would unpack to far more than any roster, before unpacking any of it."""
+    start = stream.tell()
+    try:
+        with zipfile.ZipFile(stream) as book:
+            parts = book.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise RosterFileError(Text(N_("This Excel file cannot be opened ({problem}). "
+                                      "Send the roster as an Excel file (.xlsx) or a CSV file (.csv)."),
+                                   {"problem": type(exc).__name__})) from None
+    finally:
+        stream.seek(start)
+    unpacked = sum(p.file_size for p in parts)
+    shared = sum(p.file_size for p in parts if p.filename.lower().endswith("sharedstrings.xml"))
+    if len(parts) > MAX_XLSX_PARTS or unpacked > MAX_XLSX_UNPACKED or shared > MAX_XLSX_SHARED_STRINGS:
+        raise RosterFileError(Text(
+            N_("This Excel file unpacks to {size} MB in {parts} parts, far more than a roster needs (at most "
+               "{limit} MB): it may be damaged. Save the roster again with only the member rows, as .xlsx or "
+               "as CSV UTF-8, and send it again."),
+            {"size": f"{unpacked / 1024 / 1024:,.0f}", "parts": len(parts),
+             "limit": MAX_XLSX_UNPACKED // (1024 * 1024)}))
 
 
 # --- writing ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The seeded world shared by ``redreserve demo`` and ``redreserve playground``.
 
-Two clubs (Hải Phòng and Lào Cai, real coordinates), a hospital near each with one
-staff member, a lead per club and a synthetic roster (redreserve/synthetic.py), most
+Two reserve clubs (Hải Phòng and Lào Cai, real coordinates) and a small Rh− club in Hải
+Phòng, a hospital near each general club with one staff member, a lead per club and a synthetic roster (redreserve/synthetic.py), most
 of it linked to Telegram ids that have already started the bot in the simulator.
 Telegram ids come from fixed ranges so each simulated person is recognisable.
 """
@@ -26,9 +26,13 @@ from models.tables import (
 from redreserve.botapi_sim import BotAPISimulator
 from redreserve.synthetic import person
 
+# Realistic shares (DOMAIN.md §3): Rh− is 0.04–0.1 % of Vietnamese, so a general club has next to
+# none; the rare donors are gathered in a small club of their own, like Cà Mau's 26 (12 O−, 6 B−,
+# 6 A−, 2 AB−) or Hồ Chí Minh City's (285).
 CLUBS = [  # name, lat, lon, area, members, spread in km, Rh− share
-    ("CLB Hiến máu dự bị Hải Phòng", 20.8449, 106.6881, "Lê Chân, Hải Phòng", 220, 6.0, 0.10),
-    ("CLB Hiến máu dự bị Lào Cai", 22.4856, 103.9707, "TP Lào Cai", 130, 15.0, 0.06),
+    ("CLB Hiến máu dự bị Hải Phòng", 20.8449, 106.6881, "Lê Chân, Hải Phòng", 220, 6.0, 0.001),
+    ("CLB Hiến máu dự bị Lào Cai", 22.4856, 103.9707, "TP Lào Cai", 130, 15.0, 0.001),
+    ("CLB Máu hiếm Rh− Hải Phòng", 20.8600, 106.6700, "Hải Phòng", 60, 8.0, 1.0),
 ]
 HOSPITALS = [  # name, lat, lon, address, phone
     ("Bệnh viện Hữu nghị Việt Tiệp", 20.8561, 106.6822, "1 Nhà Thương, Lê Chân, Hải Phòng", "+842253846223"),

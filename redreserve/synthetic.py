@@ -1,8 +1,8 @@
 """Synthetic people for the demo and simulations: Vietnamese names, blood types and habits.
 
-Frequencies from DOMAIN.md §3 (ABO: O 45 %, B 30 %, A 20 %, AB 5 %); the demo's clubs
-get a deliberately larger Rh− group than the national 0.1 %, because a reserve club
-is exactly where the rare donors are gathered.
+Frequencies from DOMAIN.md §3 (ABO: O 45 %, B 30 %, A 20 %, AB 5 %; Rh− about 0.1 %). The
+demo's rare donors are gathered in a small Rh− club of their own (redreserve/seeding.py),
+as Vietnam's rare-blood clubs do.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.fail: list[Exception] = []
         self.ids = itertools.count(100)
+        self.params: dict[str, dict] = {}  # key -> the parameters delivered (the outbox clears personal ones)
 
     async def deliver(self, m):
         if self.fail:
@@ -40,6 +41,7 @@ class FakeTelegram:
         if m.chat_id in self.blocked:
             raise Unreachable("Forbidden: bot was blocked by the user")
         self.sent.append((time.monotonic(), m.chat_id, m.kind, m.key, m.edit_message_id))
+        self.params[m.key] = dict(m.params)
         return DeliveryResult(m.edit_message_id or next(self.ids))
 
     def kinds(self, chat=None):

@@ -187,7 +187,9 @@ async def test_roles_of_a_person_who_donates_leads_and_works_at_a_hospital(db_se
     club = await _club(db_sessionmaker)
     hospital = await _hospital(db_sessionmaker)
     async with db_sessionmaker() as s:
-        donor = Donor(full_name="Trần Thị B", phone="+84912345679", telegram_id=LEAD)
+        # Registered herself: the consent question answered in the bot.
+        donor = Donor(full_name="Trần Thị B", phone="+84912345679", telegram_id=LEAD,
+                      consent_profile_at=datetime(2026, 5, 1, tzinfo=timezone.utc))
         s.add(donor)
         await s.commit()
     await _redeem(db_sessionmaker, (await _invite(db_sessionmaker, "lead", club_id=club.id)).code, LEAD)
@@ -195,6 +197,13 @@ async def test_roles_of_a_person_who_donates_leads_and_works_at_a_hospital(db_se
     async with db_sessionmaker() as s:
         roles = await roles_of(s, LEAD)
     assert (roles.donor_id, roles.lead_club_ids, roles.staff_hospital_ids) == (donor.id, [club.id], [hospital.id])
+
+
+async def test_a_link_the_donor_never_confirmed_gives_the_account_no_donor_role(db_sessionmaker):
+    async with db_sessionmaker() as s:
+        s.add(Donor(full_name="Nhập từ file", phone="+84912345670", telegram_id=LEAD))  # an old file's link
+        await s.commit()
+        assert (await roles_of(s, LEAD)).donor_id is None
 
 
 async def test_revoking_removes_the_role_and_a_second_revoke_says_so(db_sessionmaker):

@@ -155,6 +155,23 @@ async def test_the_call_list_holds_the_donors_the_bot_cannot_reach_for_their_own
         entries = await call_list(s, search_for("B", "-"), RULES, [a.id])
         assert {e.donor_id for e in entries} == {d.id for d in donors[:6]}
         assert all(e.why == "not_linked" and e.phone.startswith("+84") for e in entries)
+        assert await call_list(s, search_for("B", "-"), RULES, []) == []  # no club of one's own: nobody
+
+
+async def test_a_donor_who_agreed_only_to_keep_her_profile_is_on_no_call_list(db_sessionmaker):
+    donors = setup(random.Random(3), 2, linked=False)
+    for d in donors:
+        d.abo, d.rh = "B", "-"
+    donors[1].consent_profile_at, donors[1].consent_contact_at = NOW, None
+    async with db_sessionmaker() as s:
+        s.add_all(donors)
+        club = Club(name="A", lat=0, lon=0)
+        s.add(club)
+        await s.flush()
+        s.add_all([ClubMembership(club_id=club.id, donor_id=d.id) for d in donors])
+        await s.commit()
+        entries = await call_list(s, search_for("B", "-"), RULES, [club.id])
+        assert [e.donor_id for e in entries] == [donors[0].id]
 
 
 def _planar_km2(lat, lon):

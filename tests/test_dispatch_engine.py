@@ -8,7 +8,9 @@ from sqlmodel import func, select
 
 from dispatcher.engine import InvalidRequest
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
-from models.tables import AuditLog, Club, ClubMembership, Donor
+from dispatcher.ranking import GROUP_REACHABLE, place_of
+from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital
+from redreserve.clock import as_utc
 from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, make, post, request, town
 
 
@@ -117,7 +119,8 @@ async def test_when_nobody_is_left_the_hospital_and_the_lead_are_told_with_the_c
         note = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "lead_exhausted"))).one()
         staff = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "exhausted"))).one()
         audit = (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_sent"))).all()
-    assert sorted(e["name"] for e in note.params["call_list"]) == ["Offline 0", "Offline 1"]
+    assert sorted(e["name"] for e in tg.params[note.key]["call_list"]) == ["Offline 0", "Offline 1"]
+    assert "call_list" not in note.params  # delivered: the outbox keeps no copy of the phones
     assert "call_list" not in staff.params  # names and phones go to the club's lead only
     assert len(audit) == 2  # who saw call lists (DOMAIN.md §7)
 
@@ -208,14 +211,17 @@ async def test_an_impossible_request_gets_a_clear_answer_and_creates_nothing(db_
         assert (await s.exec(select(func.count()).select_from(BloodRequest))).one() == 0
 
 
-async def test_a_rare_type_asks_every_match_at_once_everywhere_and_pages_the_lead(db_sessionmaker):
-    hid, donors = await town(db_sessionmaker, n=15, rh="-", spread=2.0)  # up to ~200 km away
+async def test_a_rare_type_asks_every_match_who_can_arrive_in_time_at_once_and_pages_the_lead(db_sessionmaker):
+    hid, donors = await town(db_sessionmaker, n=15, rh="-", spread=2.0, linked=True)  # up to ~200 km away
     d, sender, tg, clock = make(db_sessionmaker)
     rid = await post(d, hid, rh="-", urgency="critical")
     await sender.run_until_idle()
     req = await request(db_sessionmaker, rid)
     assert req.rare
-    assert len(await contacts(db_sessionmaker, rid)) == 15
+    asked = await contacts(db_sessionmaker, rid)
+    in_time = await in_time_donors(db_sessionmaker, d, hid, req)
+    # Issue 9: everyone who can arrive before the deadline, at once; the far ones only when those run out.
+    assert 0 < len(in_time) < 15 and {c.donor_id for c in asked} == in_time
     assert tg.kinds(LEAD_TG) == ["lead_rare"]
 
 
@@ -281,3 +287,12 @@ async def test_at_the_deadline_the_request_expires_and_the_silent_are_stood_down
     assert (await request(db_sessionmaker, rid)).state == "expired"
     assert tg.kinds(STAFF_TG)[-1] == "expired"
     assert "stand_down" in tg.kinds()
+
+
+async def in_time_donors(sm, d, hid, req) -> set[int]:
+    """Donors of the town who could arrive before the request's deadline if asked when it was posted."""
+    async with sm() as s:
+        hospital = await s.get(Hospital, hid)
+        ctx = d._ctx(hospital, req, as_utc(req.created_at))
+        rows = (await s.exec(select(Donor))).all()
+    return {x.id for x in rows if place_of(x.lat, x.lon, None, None, 0, 0, ctx)[0] == GROUP_REACHABLE}

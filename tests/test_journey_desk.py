@@ -94,7 +94,7 @@ async def test_a_donor_travels_arrives_donates_and_is_not_asked_again_before_the
     await env.drain()
     await donor.tap("On my way")
     assert [b["text"] for row in donor.find_button("I've arrived")[0]["reply_markup"]["inline_keyboard"]
-            for b in row] == ["🏥 I've arrived"]
+            for b in row] == ["🏥 I've arrived", "↩️ I can't come after all"]
     await donor.tap("I've arrived")
     await env.drain()
     (mine,) = [c for c in await contacts(env) if c.state == "arrived"]
@@ -290,10 +290,15 @@ async def test_the_call_list_goes_to_staff_privately(env):
         await s.flush()
         s.add(ClubMembership(club_id=club_id, donor_id=d.id))
         await s.commit()
+        s.add(TelegramUser(telegram_id=555_000, first_name="Quang", username="quang_lead"))
+        s.add(ClubMembership(club_id=club_id, role="lead", telegram_id=555_000))
+        await s.commit()
     await post(env, staff, "O+ 1")
     await staff.tap("Call list", board_of(staff))
     text = staff.last_text()
-    assert "Call list for request #1" in text and "Bà Tư không dùng Telegram" in text and "+84911222333" in text
+    # Staff ring the club's lead; the member's own name and phone stay with her club (DOMAIN.md §7).
+    assert "Request #1" in text and "Quang @quang_lead" in text and "1 members" in text
+    assert "Bà Tư không dùng Telegram" not in text and "+84911222333" not in text
     async with env.sessionmaker() as s:
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
 

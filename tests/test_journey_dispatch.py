@@ -81,7 +81,7 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     edited = [m for m in donors[0].bot_messages() if m["message_id"] == call["message_id"]][0]
     assert "expects you" in edited["text"]
     assert [b["text"] for row in edited["reply_markup"]["inline_keyboard"] for b in row] == [
-        "🚗 On my way", "🏥 I've arrived"]
+        "🚗 On my way", "🏥 I've arrived", "↩️ I can't come after all"]
     board = [m for m in staff.bot_messages() if m["message_id"] == board["message_id"]][0]
     assert "Said available" in board["text"] and "+8491" in board["text"]  # her name and phone, once she accepted
     assert len(staff.bot_messages()) == 2  # the board was edited, not re-sent

@@ -28,7 +28,7 @@ async def seed_donor(env, user, *, last=date(2026, 6, 1), **fields) -> int:
         donor = Donor(full_name="Nguyễn Thị Lan", phone="+84912345678", telegram_id=user.id, abo="O", rh="-",
                       sex="F", birth_date=date(1990, 5, 15), weight_kg=55, last_donation_date=last,
                       last_donation_component="whole_blood" if last else None, donation_count=3 if last else 0,
-                      locale="en", **fields)
+                      locale="en", **{"consent_profile_at": env.clock(), **fields})
         s.add(donor)
         await s.flush()
         s.add(ClubMembership(club_id=club.id, donor_id=donor.id))

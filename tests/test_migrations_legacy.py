@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -164,25 +165,29 @@ async def journeys(env) -> None:
         assert contact.state == "en_route" and contact.en_route_at is not None
 
 
-async def test_auto_upgrade_backs_up_then_upgrades_a_first_release_sqlite_database(tmp_path, capsys):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(first_release_sql("sqlite"))
-    conn.close()
-    config = write_config(tmp_path, f"sqlite+aiosqlite:///{path}", auto_upgrade=True)
+async def test_auto_upgrade_backs_up_then_upgrades_a_first_release_database(legacy_url, tmp_path, monkeypatch,
+                                                                           capsys):
+    monkeypatch.chdir(tmp_path)  # where a PostgreSQL dump goes
+    config = write_config(tmp_path, legacy_url, auto_upgrade=True)
     assert await asyncio.to_thread(cli.main, ["--config", str(config), "add-club", "CLB Mới", "--lat", "20.8",
                                                "--lon", "106.6"]) == 0
     err = capsys.readouterr().err
-    (backup,) = tmp_path.glob("old.db.before-*.bak")
-    assert str(backup) in err and "Upgraded the database" in err
-    saved = sqlite3.connect(backup)
-    try:  # the backup is the first release's database, untouched
-        assert saved.execute("SELECT count(*) FROM donor").fetchone() == (4,)
-        tables = {r[0] for r in saved.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert "alembic_version" not in tables
-    finally:
-        saved.close()
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    assert "Upgraded the database" in err
+    if legacy_url.startswith("sqlite"):
+        (backup,) = tmp_path.glob("first_release.db.before-*.bak")
+        saved = sqlite3.connect(backup)
+        try:  # the backup is the first release's database, untouched
+            assert saved.execute("SELECT count(*) FROM donor").fetchone() == (4,)
+            tables = {r[0] for r in saved.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            assert "alembic_version" not in tables
+        finally:
+            saved.close()
+    else:
+        (backup,) = tmp_path.glob("redreserve-before-*.dump")
+        listing = subprocess.run(["pg_restore", "--list", str(backup)], capture_output=True, text=True, check=True)
+        assert "TABLE DATA public donor" in listing.stdout and "alembic_version" not in listing.stdout
+    assert str(backup) in err
+    engine = make_engine(legacy_url)
     try:
         assert (await schema_status(engine)).state is SchemaState.current
         assert (await counts(engine))["club"] == 2

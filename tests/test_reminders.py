@@ -201,7 +201,9 @@ async def seed_club(env) -> tuple[list, dict]:
             fields = {"birth_date": date(1990, 1, 1), **extra}
             d = Donor(full_name=f"Thành viên {i}", phone=f"+849123450{i:02d}", telegram_id=user.id if user else None,
                       abo=abo, rh=rh, sex="M", weight_kg=60, last_donation_date=last,
-                      last_donation_component="whole_blood" if last else None, **fields)
+                      last_donation_component="whole_blood" if last else None,
+                      # A member on Telegram registered there, consenting (a link without it is not one).
+                      consent_profile_at=env.clock() if user else None, **fields)
             s.add(d)
             if user:
                 s.add(TelegramUser(telegram_id=user.id, first_name=user.first_name))

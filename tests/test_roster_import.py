@@ -68,7 +68,8 @@ async def test_a_new_roster_creates_donors_on_the_club_roster(db_sessionmaker):
     assert (lan.full_name, lan.abo, lan.rh, lan.sex, lan.weight_kg) == ("Nguyễn Thị Lan", "O", "-", "F", 50.0)
     assert (lan.lat, lan.lon, lan.location_approx) == (21.03, 105.85, False)
     assert lan.geo_cell == geo_cell(21.03, 105.85)
-    assert lan.telegram_id == 111111111
+    assert lan.telegram_id is None  # the file's Telegram id links nobody: she links by sharing her phone
+    assert "Telegram ID column was not used" in " ".join(str(n) for n in report.notices)
     assert lan.status == "active" and lan.locale is None
     assert lan.consent_profile_at is None and lan.consent_contact_at is None and lan.consent_location_at is None
 
@@ -136,74 +137,128 @@ async def test_empty_cells_and_older_donations_never_erase_what_is_known(db_sess
     assert report.unchanged == 1
     lan = (await donors(sm))["+84912345678"]
     assert (lan.abo, lan.weight_kg, lan.last_donation_date, lan.donation_count) == ("O", 50.0, date(2026, 3, 1), 4)
-    assert (lan.lat, lan.location_approx, lan.telegram_id) == (21.03, False, 111111111)
+    assert (lan.lat, lan.location_approx, lan.telegram_id) == (21.03, False, None)
 
 
-async def test_a_telegram_id_of_another_donor_refuses_the_row_without_writing_any_of_it(db_sessionmaker):
+async def test_a_telegram_id_column_never_links_a_donor_to_an_account(db_sessionmaker):
     sm = db_sessionmaker
     club_id = await make_club(sm)
     await run(sm, club_id, ROSTER)
     text = HEADER + (
         "Hoa,0912000003,AB+,F,,,,,,,,,\n"
-        "Kẻ mạo danh,0912000004,O+,M,,,,,,,,111111111,\n"  # Lan's Telegram id
-        "Trần Văn Nam,0987654321,B+,M,01/02/1985,66,,,,,,111111111,\n"  # Nam is not linked: same problem
-        "Đào,0912000005,A+,F,,,,,,,,,\n"
+        "Kẻ mạo danh,0912000004,O+,M,,,,,,,,111111111,\n"  # Lan's id in the file: links nobody either
+        "Trần Văn Nam,0987654321,B+,M,01/02/1985,66,,,,,,222222222,\n"  # the lead's own id, say
     )
     report = await run(sm, club_id, text, batch_size=2)
-    assert (report.created, report.updated, report.unchanged, report.refused) == (2, 0, 0, 2)
-    assert {(e.row_number, e.column) for e in report.errors} == {(3, "telegram_id"), (4, "telegram_id")}
-    by_phone = await donors(sm)
-    assert "+84912000004" not in by_phone
-    assert by_phone["+84987654321"].weight_kg == 65.0 and by_phone["+84987654321"].telegram_id is None
-    assert {"+84912000003", "+84912000005"} <= set(by_phone)
-    lines = [str(t) for t in report.summary()]
-    assert any(line.startswith("row 3, telegram_id: Telegram id 111111111 already belongs") for line in lines)
+    assert (report.created, report.updated, report.unchanged, report.refused) == (2, 1, 0, 0)
+    assert "Telegram ID column was not used" in " ".join(str(n) for n in report.notices)
+    assert all(d.telegram_id is None for d in (await donors(sm)).values())
 
 
 async def test_a_linked_donor_keeps_their_telegram_account(db_sessionmaker):
     sm = db_sessionmaker
     club_id = await make_club(sm)
     await run(sm, club_id, ROSTER)
+    async with sm() as s:
+        lan = (await s.exec(select(Donor).where(Donor.phone == "+84912345678"))).one()
+        lan.telegram_id, lan.consent_profile_at = 111111111, NOW
+        await s.commit()
     text = HEADER + "Nguyễn Thị Lan,0912345678,O−,F,25/12/1990,51,,,,,,222222222,\n"
     report = await run(sm, club_id, text)
     assert report.updated == 1
-    assert any("already linked" in str(w.text) for w in report.warnings)
     lan = (await donors(sm))["+84912345678"]
     assert (lan.telegram_id, lan.weight_kg) == (111111111, 51.0)
+    # Her own id in the file (an export read back) is no news: no notice.
+    report = await run(sm, club_id, HEADER + "Nguyễn Thị Lan,0912345678,O−,F,25/12/1990,51,,,,,,111111111,\n")
+    assert (report.unchanged, report.notices) == (1, [])
 
 
 async def test_a_row_the_database_refuses_goes_out_alone(db_sessionmaker, monkeypatch):
-    """When another writer takes a Telegram id between the check and the write."""
+    """When another writer takes a phone between the check and the write."""
     sm = db_sessionmaker
     club_id = await make_club(sm)
-    await run(sm, club_id, ROSTER)
-    monkeypatch.setattr(roster_module._Importer, "_telegram_refusal", lambda *args: None)
+    other = await make_club(sm, "CLB Lào Cai", 22.48, 103.97)
+    await run(sm, other, HEADER + "Kẻ khác,0912000004,O+,M,,,,,,,,,\n")
+    plan = roster_module._Importer.plan
+
+    async def blind_plan(self, conn, batch):  # as if the phone had not been there when checked
+        planned = await plan(self, conn, batch)
+        for result, _ in zip([r for r in batch if r.row.phone == "+84912000004"], planned.refusals):
+            planned.inserts.append(self._new_donor(result.row))
+        planned.refusals = []
+        return planned
+
+    monkeypatch.setattr(roster_module._Importer, "plan", blind_plan)
     text = HEADER + (
         "Hoa,0912000003,AB+,F,,,,,,,,,\n"
-        "Kẻ mạo danh,0912000004,O+,M,,,,,,,,111111111,\n"
+        "Kẻ mạo danh,0912000004,O+,M,,,,,,,,,\n"
         "Đào,0912000005,A+,F,,,,,,,,,\n"
     )
     report = await run(sm, club_id, text)
     assert (report.created, report.refused) == (2, 1)
     assert report.errors[0].row_number == 3
     by_phone = await donors(sm)
-    assert "+84912000004" not in by_phone and {"+84912000003", "+84912000005"} <= set(by_phone)
-    assert await count(sm, ClubMembership.__table__) == 6  # no membership for the refused row
+    assert by_phone["+84912000004"].full_name == "Kẻ khác" and {"+84912000003", "+84912000005"} <= set(by_phone)
+    assert await count(sm, ClubMembership.__table__) == 3  # no membership for the refused row
 
 
-async def test_a_donor_already_known_elsewhere_joins_this_clubs_roster(db_sessionmaker):
+async def test_a_donor_of_another_club_is_refused_on_her_row_and_left_as_she_is(db_sessionmaker):
     sm = db_sessionmaker
     first = await make_club(sm)
     second = await make_club(sm, "CLB Lào Cai", 22.48, 103.97)
     await run(sm, first, ROSTER)
-    report = await run(sm, second, HEADER + "Trần Văn Nam,0987654321,B+,M,01/02/1985,65,,,,,,,\n")
-    assert (report.created, report.updated, report.added_to_club) == (0, 1, 1)
+    before = (await donors(sm))["+84987654321"]
+    report = await run(sm, second, HEADER + "Tên Khác,0987654321,AB-,F,01/02/1985,45,,,,,,,\n"
+                                            "Người mới,0912000009,A+,F,,,,,,,,,\n")
+    assert (report.created, report.updated, report.refused) == (1, 0, 1)
+    assert report.errors[0].row_number == 2 and report.errors[0].column == "phone"
+    assert "belongs to another club — ask the donor to join your club with an invite" in str(report.errors[0].text)
+    after = (await donors(sm))["+84987654321"]
+    assert (after.full_name, after.abo, after.rh, after.weight_kg) == (before.full_name, "B", "+", 65.0)
     async with sm() as s:
         clubs = (await s.exec(select(ClubMembership.club_id).join(Donor, Donor.id == ClubMembership.donor_id)
                               .where(Donor.phone == "+84987654321"))).all()
-    assert sorted(clubs) == sorted([first, second])
-    # Still located at the first club: a second club's roster does not move anyone.
-    assert (await donors(sm))["+84987654321"].lat == 21.0
+    assert clubs == [first]
+
+
+async def test_a_donor_who_registered_herself_is_not_written_by_a_file(db_sessionmaker):
+    sm = db_sessionmaker
+    club_id = await make_club(sm)
+    async with sm() as s:
+        s.add(Donor(full_name="Chị Tự Đăng Ký", phone="+84912000007", telegram_id=42, consent_profile_at=NOW))
+        await s.commit()
+    report = await run(sm, club_id, HEADER + "Tên Khác,0912000007,O+,F,,,,,,,,,\n")
+    assert report.refused == 1 and "registered with RedReserve by the donor herself" in str(report.errors[0].text)
+    assert (await donors(sm))["+84912000007"].full_name == "Chị Tự Đăng Ký"
+    assert await count(sm, ClubMembership.__table__) == 0
+
+
+async def test_whatever_a_file_holds_it_touches_only_the_importing_clubs_members(db_sessionmaker):
+    """Seeded random files from two clubs over one pool of phones: each import writes only
+    donors on its own club's roster (or new ones), and links no account."""
+    import random
+
+    sm = db_sessionmaker
+    clubs = [await make_club(sm), await make_club(sm, "CLB Lào Cai", 22.48, 103.97)]
+    rng = random.Random(10)
+    phones = [f"09120000{i:02d}" for i in range(12)]
+    for round_no in range(12):
+        club_id = rng.choice(clubs)
+        before = await donors(sm)
+        async with sm() as s:
+            ours = set((await s.exec(select(Donor.phone).join(ClubMembership, ClubMembership.donor_id == Donor.id)
+                                     .where(ClubMembership.club_id == club_id))).all())
+        picked = rng.sample(phones, rng.randint(1, 6))
+        text = HEADER + "".join(
+            f"Tên {round_no}-{i},{p},{rng.choice(['O+', 'A-', ''])},,,{rng.choice(['50', '', '70'])},,,,,,"
+            f"{rng.choice(['', str(rng.randint(1, 10**9))])},\n" for i, p in enumerate(picked))
+        await run(sm, club_id, text, batch_size=rng.choice([1, 2, 1000]))
+        after = await donors(sm)
+        for phone, donor in after.items():
+            assert donor.telegram_id is None
+            if phone in before and phone not in ours:
+                assert (donor.full_name, donor.abo, donor.weight_kg) == (
+                    before[phone].full_name, before[phone].abo, before[phone].weight_kg)
 
 
 async def test_refused_rows_are_reported_by_row_and_column(db_sessionmaker):
@@ -279,7 +334,7 @@ async def test_an_unknown_club_is_an_error(db_sessionmaker):
         await run(db_sessionmaker, 999, ROSTER)
 
 
-async def test_one_telegram_id_on_two_rows_is_refused_the_second_time_even_across_batches(db_sessionmaker):
+async def test_one_telegram_id_on_two_rows_links_neither(db_sessionmaker):
     sm = db_sessionmaker
     club_id = await make_club(sm)
     rows = [RowResult(2, RosterRow("Lan", "+84912345678", telegram_id=5)),
@@ -287,5 +342,5 @@ async def test_one_telegram_id_on_two_rows_is_refused_the_second_time_even_acros
     for dry_run in (True, False):
         async with sm() as s:
             report = await import_roster(s, club_id, rows, today=TODAY, actor="cli", batch_size=1, dry_run=dry_run)
-        assert (report.created, report.refused) == (1, 1)
-        assert report.errors[0].row_number == 3
+        assert (report.created, report.refused) == (2, 0)
+    assert all(d.telegram_id is None for d in (await donors(sm)).values())

@@ -12,7 +12,7 @@ from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
 
 router = RouterTemplate("answers")
-ANSWERS = {"y": "available", "n": "declined", "w": "en_route", "h": "arrived"}
+ANSWERS = {"y": "available", "n": "declined", "w": "en_route", "h": "arrived", "x": "withdraw"}
 PROGRESS = ("en_route", "arrived")
 
 
@@ -33,6 +33,15 @@ async def answer(query: CallbackQuery, callback_data: AnswerCb, engine: Dispatch
         await query.answer(_("Thank you! The hospital is expecting you."))
     elif result.outcome == "declined":
         await query.answer(_("Thank you for answering."))
+    elif result.outcome == "withdrew":
+        await query.answer(_("Thank you for letting us know. We are asking someone else."))
+    elif result.outcome == "duplicate" and answer == "withdraw":
+        await query.answer(_("You have already told us you can't come. Thank you!"), show_alert=True)
+    elif result.outcome == "already_arrived":
+        await query.answer(_("You are marked as arrived: please tell the hospital staff at reception."),
+                           show_alert=True)
+    elif result.outcome == "already_donated":
+        await query.answer(_("Your donation is already recorded — thank you! Nothing to cancel."), show_alert=True)
     elif result.outcome == "duplicate":
         await query.answer(_("Your answer is already recorded. Thank you!"))
     elif result.outcome == "closed":

@@ -38,6 +38,7 @@ from bot.callbacks import BoardCb
 from bot.commands import command_filter
 from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
+from bot.texts import escape
 from bot.routing import RouterTemplate
 from dispatcher.board import is_group
 from dispatcher.desk import DeskResult
@@ -239,22 +240,41 @@ async def _redraw(query: CallbackQuery, engine: DispatchEngine, request_id: int)
 
 
 async def _call_list(query: CallbackQuery, req: BloodRequest, engine: DispatchEngine, bot: Bot) -> None:
-    """Names and phones of members the bot cannot message: to the presser privately, never into a group."""
+    """Who to phone, to the presser privately, never into a group: a lead gets her own club's members
+    the bot cannot message; staff get the club leads to ring and the donors who accepted (DOMAIN.md §7)."""
     result = await engine.call_list_for(req.id, by=query.from_user.id)
     if not result.ok:
         await query.answer(_("The call list is for staff of this hospital and club leads."), show_alert=True)
         return
-    entries = result.detail["entries"]
-    if not entries:
+    entries, leads, accepted = (result.detail.get(k) or [] for k in ("entries", "leads", "accepted"))
+    if not (entries or leads or accepted):
         await query.answer(_("Nobody to phone: every compatible member can be messaged by the bot."),
                            show_alert=True)
         return
-    text = _("📋 Call list for request #{id}: compatible members the bot cannot message. Please phone them:").format(
-        id=req.id) + call_list_lines({"call_list": entries})
+    parts = []
+    if entries:
+        parts.append(_("📋 Call list for request #{id}: compatible members the bot cannot message. "
+                       "Please phone them:").format(id=req.id) + call_list_lines({"call_list": entries}))
+    if leads:
+        parts.append(_("📋 Request #{id}: some compatible members can only be reached by phone, through their "
+                       "club. Please ring the club leads:").format(id=req.id) + lead_lines(leads))
+    if accepted:
+        parts.append(_("Donors who said available for request #{id}:").format(id=req.id)
+                     + call_list_lines({"call_list": accepted}))
     try:
-        await bot.send_message(query.from_user.id, text)
+        await bot.send_message(query.from_user.id, "\n\n".join(parts))
     except TelegramForbiddenError:
         await query.answer(_("Open a private chat with me first (tap my name, then Start), then press again."),
                            show_alert=True)
         return
     await query.answer(_("Sent to you in a private chat.") if is_group(query.message.chat.id) else None)
+
+
+def lead_lines(leads: list[dict]) -> str:
+    lines = []
+    for lead in leads:
+        contact = lead.get("phone") or (f"@{lead['username']}" if lead.get("username") else "")
+        lines.append("\n• " + _("{club}: {lead} {contact} — {count} members to phone").format(
+            club=escape(lead["club"]), lead=escape(lead.get("name") or "?"), contact=escape(contact),
+            count=lead["members"]).replace("  ", " "))
+    return "".join(lines)

@@ -6,6 +6,7 @@ An import is a trial run first, its report shown with "Import" and "Cancel"; onl
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -93,8 +94,12 @@ async def _import(ctx: LeadCtx, club_id: int, *, dry_run: bool) -> ImportReport 
     except (TelegramAPIError, KeyError):
         return _("I could not fetch the file from Telegram. Please send it again.")
     try:
-        with open_roster(content, filename=data.get("file_name"), today=ctx.today, rules=ctx.settings.eligibility,
-                         region=ctx.settings.bot.phone_region) as roster:
+        # Opening a workbook unpacks and parses it (openpyxl reads every shared string at once):
+        # in a worker thread, so everyone else is answered meanwhile; import_roster reads the rows
+        # in worker threads too. The size check in open_roster bounds what the worker may unpack.
+        roster = await asyncio.to_thread(open_roster, content, filename=data.get("file_name"), today=ctx.today,
+                                         rules=ctx.settings.eligibility, region=ctx.settings.bot.phone_region)
+        with roster:
             return await import_roster(ctx.session, club_id, roster, dry_run=dry_run, today=ctx.today,
                                        actor=ctx.actor, now=ctx.clock())
     except ParseError as err:  # RosterFileError: not a usable roster, or unreadable part-way

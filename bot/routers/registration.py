@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +33,7 @@ from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import list_clubs, nearest_clubs, roles_of
+from models.donors import consented_in_bot
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, TelegramUser
 from redreserve.clock import Clock, local_today
@@ -152,7 +154,7 @@ async def got_contact(
         await message.answer(render(err.text, i18n), reply_markup=keyboards.contact_keyboard())
         return
     existing = (await session.exec(select(Donor).where(Donor.phone == phone))).first()
-    if existing is not None and existing.telegram_id not in (None, message.from_user.id):
+    if existing is not None and linked_elsewhere(existing, message.from_user.id):
         await message.answer(
             _("This number is already registered by another Telegram account. "
               "Please ask your club lead to help."),
@@ -180,6 +182,13 @@ async def phone_not_contact(message: Message) -> None:
         _("Please use the “Share my phone number” button below, so the number is surely yours."),
         reply_markup=keyboards.contact_keyboard(),
     )
+
+
+def linked_elsewhere(donor: Donor, telegram_id: int) -> bool:
+    """Another account registered with this phone. A link the donor never confirmed in the bot
+    (an old roster file's Telegram id) does not count: the account that shares the phone is hers."""
+    return donor.telegram_id not in (None, telegram_id) and (
+        donor.consent_profile_at is not None or donor.consent_contact_at is not None)
 
 
 async def prefill_from_roster(donor: Donor, session: AsyncSession, state: FSMContext) -> None:
@@ -582,8 +591,12 @@ async def save_donor(
     the audit entry. Returns None when the phone was taken by another account meanwhile."""
     now = clock()
     existing = (await session.exec(select(Donor).where(Donor.phone == data["phone"]))).first()
-    if existing is not None and existing.telegram_id not in (None, telegram_id):
+    if existing is not None and linked_elsewhere(existing, telegram_id):
         return None
+    # This account may be on another donor's record without her consent (an old roster file
+    # linked it): that link was never real, and the account is now this donor's.
+    await session.exec(update(Donor).where(Donor.telegram_id == telegram_id, ~consented_in_bot(),
+                                           Donor.phone != data["phone"]).values(telegram_id=None))
     donor = existing or Donor(full_name=data["name"], phone=data["phone"])
     club = await session.get(Club, data["club_id"]) if data.get("club_id") else None
     blood = data.get("blood")

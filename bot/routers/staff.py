@@ -23,10 +23,11 @@ from bot.callbacks import UrgentCb
 from bot.commands import command_filter
 from bot.i18n import render
 from bot.inplace import edit_text
-from bot.texts import component_name, urgency_name
+from bot.texts import component_name, escape, urgency_name
 from bot.routing import RouterTemplate
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.engine import InvalidRequest
+from dispatcher.realism import DeadlineCheck
 from models.directory import Roles
 from models.tables import Hospital, HospitalChat
 from redreserve.config import Settings
@@ -53,7 +54,7 @@ class IsStaff(Filter):
 @router.message(command_filter("urgent"), IsStaff())
 async def urgent(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles,
-    settings: Settings, i18n: I18n,
+    settings: Settings, i18n: I18n, engine: DispatchEngine,
 ) -> None:
     try:
         form = parse_quick_request(command.args, max_units=settings.dispatch.max_units)
@@ -68,16 +69,39 @@ async def urgent(
         kb.button(text=label, callback_data=UrgentCb(action="send", hospital_id=hospital_id))
     kb.button(text=_("Cancel"), callback_data=UrgentCb(action="cancel"))
     kb.adjust(1)
+    warnings = []
+    for hospital_id in roles.staff_hospital_ids:  # before posting: can the deadline be met? (issue 9)
+        check = await engine.check_deadline(hospital_id=hospital_id, abo=form.abo, rh=form.rh,
+                                            component=form.component, units=form.units, urgency=form.urgency)
+        if check is not None and not check.ok:
+            hospital = await session.get(Hospital, hospital_id)
+            prefix = "" if len(roles.staff_hospital_ids) == 1 else escape(hospital.name) + ": "
+            warnings.append(prefix + deadline_warning(check, form.component, _))
     sent = await answer_in_chat(
         message,
         _("Request: <b>{type}</b> {component}, {units} unit(s), {urgency}.\n"
           "Donors nearby will be messaged now. Send?").format(
             type=format_blood_type(form.abo, form.rh), component=component_name(form.component, _),
-            units=form.units, urgency=urgency_name(form.urgency, _)),
+            units=form.units, urgency=urgency_name(form.urgency, _)) + "".join("\n\n" + w for w in warnings),
         reply_markup=kb.as_markup(),
     )
     # Tied to this confirmation: an older one's button cannot send this form.
     await state.update_data(urgent={**form.__dict__, "msg": sent.message_id})
+
+
+def deadline_warning(check: DeadlineCheck, component: str, _) -> str:
+    """The figures behind "this deadline is hard to meet" (DOMAIN.md §6), for the confirmation."""
+    if check.found == 0:
+        return _("⚠️ No likely-eligible donor of this type was found within reach. Consider the blood bank.")
+    if check.found < check.donors:
+        return _("⚠️ Only {found} likely-eligible donors of this type were found within reach; about {donors} need "
+                 "to say yes for this request. Consider the blood bank too.").format(
+            found=check.found, donors=check.donors)
+    return _("⚠️ The deadline {deadline} is {left} min away, but the nearest {donors} likely-eligible donors need "
+             "up to {travel} min to get ready and come, and collecting {component} takes about {collect} min: "
+             "about {need} min in all. Consider a later deadline, or the blood bank.").format(
+        deadline=check.deadline_local, left=check.minutes_left, donors=check.donors, travel=check.travel_min,
+        component=component_name(component, _), collect=check.collect_min, need=check.need_min)
 
 
 async def answer_in_chat(message: Message, text: str, **kwargs) -> Message:

@@ -39,7 +39,7 @@ from bot.i18n import render
 from bot.inplace import edit_text, remove_buttons
 from bot.keyboards import BLOOD_TYPES, BLOOD_VALUES, split_blood
 from bot.render import component_name, urgency_name
-from bot.routers.staff import IsStaff, answer_in_chat, post_request
+from bot.routers.staff import IsStaff, answer_in_chat, deadline_warning, post_request
 from bot.routing import RouterTemplate
 from bot.states import RequestFlow
 from bot.texts import escape
@@ -191,6 +191,8 @@ def screen(step: str, rq: dict[str, Any], ctx: Ctx) -> tuple[str, InlineKeyboard
         sizes = [2] if ctx.group else [1]
     elif step == RequestFlow.confirm.state:
         question = _("Please check. Donors nearby will be messaged as soon as you send.")
+        if rq.get("realism"):  # the deadline looks too short for the nearest donors (issue 9)
+            question = rq["realism"] + "\n\n" + question
         if len(ctx.hospitals) == 1:
             kb.button(text=_("📣 Send to donors"),
                       callback_data=RequestCb(action="send", hospital_id=ctx.hospitals[0].id))
@@ -362,11 +364,25 @@ async def button(
     elif action == "skip":
         rq.pop("note", None)
         await _drop_prompt(query.message, rq)
+        await _check_deadline(rq, ctx, engine)
         await _edit_to(query, state, rq, RequestFlow.confirm.state, ctx)
     elif action == "send":
         await _send(query, callback_data, state, rq, roles, ctx, engine, i18n)
     else:  # a value no button of ours carries
         await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+async def _check_deadline(rq: dict[str, Any], ctx: Ctx, engine: DispatchEngine) -> None:
+    """Before the confirmation: say so, with the figures, when the deadline looks too short (issue 9)."""
+    warnings = []
+    for hospital in ctx.hospitals:
+        check = await engine.check_deadline(hospital_id=hospital.id, abo=rq["abo"], rh=rq["rh"],
+                                            component=rq["component"], units=rq["units"], urgency=rq["urgency"],
+                                            deadline=_deadline(rq))
+        if check is not None and not check.ok:
+            prefix = "" if len(ctx.hospitals) == 1 else escape(hospital.name) + ": "
+            warnings.append(prefix + deadline_warning(check, rq["component"], _))
+    rq["realism"] = "\n".join(warnings)
 
 
 async def _send(query: CallbackQuery, callback_data: RequestCb, state: FSMContext, rq: dict[str, Any],
@@ -398,7 +414,7 @@ async def _send(query: CallbackQuery, callback_data: RequestCb, state: FSMContex
 @router.message(StateFilter(RequestFlow.units, RequestFlow.deadline, RequestFlow.note), F.text,
                 ~F.text.startswith("/"))
 async def typed(message: Message, state: FSMContext, roles: Roles, session: AsyncSession, settings: Settings,
-                clock: Clock, i18n: I18n) -> None:
+                clock: Clock, i18n: I18n, engine: DispatchEngine) -> None:
     data = await state.get_data()
     rq: dict[str, Any] = data.get("rq") or {}
     ctx = await _ctx(message, roles, session, settings, clock)
@@ -420,6 +436,8 @@ async def typed(message: Message, state: FSMContext, roles: Roles, session: Asyn
     except ParseError as err:
         await _retry(message, state, rq, step, ctx, render(err.text, i18n))
         return
+    if nxt == RequestFlow.confirm.state:
+        await _check_deadline(rq, ctx, engine)
     await _send_to(message, state, rq, nxt, ctx, data.get("form_msg"))
 
 

@@ -1,8 +1,9 @@
 """The playground's cast: the demo's roster, plus people a visitor can act as.
 
-The donor personas are taken from the roster and made to fit a `/urgent O- 2` at
-the staff persona's hospital (O−, likely able to give, a few km away, consenting to
-calls), so the first thing a visitor tries works. The new visitor has no profile and
+The donor personas are members of the roster's small Rh− club (DOMAIN.md §3: the rare
+donors are gathered in a club of their own), made to fit a `/urgent O- 2` at the staff
+persona's hospital (O−, likely able to give, a few km away, consenting to calls), so the
+first thing a visitor tries works. The lead persona leads that club. The new visitor has no profile and
 has never written to the bot, like someone who just found it.
 """
 
@@ -25,6 +26,7 @@ VISITOR_ID = 7_500_000_001
 VISITOR_PHONE = "+84912555001"  # not in the roster: the synthetic phones are drawn at random
 STAFF_PHONE, LEAD_PHONE, ADMIN_PHONE = "+84912555002", "+84912555003", "+84912555004"
 DONOR_PERSONAS = 3
+PERSONA_CLUB = 2  # index in seeding.CLUBS: the Rh− club
 # Where the donor personas live, from the hospital: a few minutes away, so the ranker calls them.
 DONOR_OFFSETS = [(0.012, 0.004), (-0.010, 0.015), (0.020, -0.012)]
 
@@ -74,13 +76,14 @@ async def prepare_world(sessionmaker: async_sessionmaker, sim: BotAPISimulator, 
 async def load_personas(sessionmaker: async_sessionmaker) -> list[Persona]:
     async with sessionmaker() as s:
         hospital = (await s.exec(select(Hospital).where(Hospital.name == HOSPITALS[0][0]))).one()
-        club = (await s.exec(select(Club).where(Club.name == CLUBS[0][0]))).one()
+        club = (await s.exec(select(Club).where(Club.name == CLUBS[PERSONA_CLUB][0]))).one()
         donors = await _donor_persona_rows(s, club.id)
     personas = [
         Persona(STAFF_BASE, "staff", "Điều dưỡng Thu", hospital.name, STAFF_PHONE, (hospital.lat, hospital.lon)),
         *(Persona(d.telegram_id, "donor", d.full_name, f"{d.abo}{'−' if d.rh == '-' else '+'} · {club.name}",
                   d.phone, (d.lat, d.lon), d.locale or "vi") for d in donors),
-        Persona(LEAD_BASE, "lead", "Trưởng CLB Hoàng Văn Nam", club.name, LEAD_PHONE, (club.lat, club.lon)),
+        Persona(LEAD_BASE + PERSONA_CLUB, "lead", "Trưởng CLB Hoàng Văn Nam", club.name, LEAD_PHONE,
+                (club.lat, club.lon)),
         Persona(ADMIN_ID, "admin", "Quản trị Lê Minh", "RedReserve admin", ADMIN_PHONE, (21.0285, 105.8542)),
         Persona(VISITOR_ID, "visitor", "Khách mới Minh", "New here: send /start", VISITOR_PHONE,
                 (hospital.lat + 0.006, hospital.lon - 0.008)),
@@ -99,7 +102,7 @@ async def _donor_persona_rows(s, club_id: int) -> list[Donor]:
 async def _fit_donor_personas(sessionmaker: async_sessionmaker, *, today: date, now: datetime) -> None:
     async with sessionmaker() as s:
         hospital = (await s.exec(select(Hospital).where(Hospital.name == HOSPITALS[0][0]))).one()
-        club = (await s.exec(select(Club).where(Club.name == CLUBS[0][0]))).one()
+        club = (await s.exec(select(Club).where(Club.name == CLUBS[PERSONA_CLUB][0]))).one()
         for k, donor in enumerate(await _donor_persona_rows(s, club.id)):
             lat, lon = hospital.lat + DONOR_OFFSETS[k][0], hospital.lon + DONOR_OFFSETS[k][1]
             donor.abo, donor.rh = "O", "-"
