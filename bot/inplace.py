@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardMarkup, MaybeInaccessibleMessage
 
@@ -25,7 +26,7 @@ def not_modified(err: TelegramBadRequest) -> bool:
 def _gone(err: TelegramBadRequest) -> bool:
     # Deleted, too old, or never ours to edit: Telegram's wordings for "it cannot be edited".
     text = str(err)
-    return "not found" in text or "can't be edited" in text
+    return "not found" in text or "can't be edited" in text or "MESSAGE_ID_INVALID" in text
 
 
 async def edit_text(message: MaybeInaccessibleMessage | None, text: str,
@@ -56,12 +57,19 @@ async def edit_markup(message: MaybeInaccessibleMessage | None,
 
     Its old buttons then answer "no longer active" when pressed, as every handler re-checks.
     """
-    if message is None:
-        return
+    if message is not None:
+        await _set_markup(message.bot, message.chat.id, message.message_id, reply_markup)
+
+
+async def remove_buttons(bot: Bot, chat_id: int, message_id: int) -> None:
+    """The buttons of an earlier form, known by id: one already without them, or deleted, is fine."""
+    await _set_markup(bot, chat_id, message_id, None)
+
+
+async def _set_markup(bot: Bot, chat_id: int, message_id: int, reply_markup: InlineKeyboardMarkup | None) -> None:
     try:
-        await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=message.message_id,
-                                                    reply_markup=reply_markup)
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=reply_markup)
     except TelegramBadRequest as err:
         if not (not_modified(err) or _gone(err)):
             raise
-        log.info("buttons of message %s in chat %s not edited: %s", message.message_id, message.chat.id, err)
+        log.info("buttons of message %s in chat %s not edited: %s", message_id, chat_id, err)

@@ -40,7 +40,7 @@ from models.tables import (
 )
 from redreserve.clock import VIETNAM
 from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude
+from redreserve.parsing import ParseError, parse_latitude, parse_longitude, quoted
 
 Actor = int | str
 
@@ -322,7 +322,7 @@ def _any_valid_phone(raw: str, region: str) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise DirectoryError(Text(N_("“{phone}” is not a valid phone number."), {"phone": raw}))
+        raise DirectoryError(Text(N_("“{phone}” is not a valid phone number."), {"phone": quoted(raw)}))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -176,7 +176,7 @@ def parse_blood_type(value: Any) -> tuple[str, str]:
     """``"O Rh(D) âm"`` → ``("O", "-")``. The Rh is required: an unknown Rh must not be guessed."""
     result = _blood_type(_as_text(value))
     if isinstance(result, Text):
-        raise ParseError(result)
+        raise _fail(result.msgid, **result.params)  # which quotes the value no longer than a message allows
     return result
 
 

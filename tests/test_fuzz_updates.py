@@ -33,6 +33,7 @@ UPDATES = {"sqlite": 2_000, "postgresql": 500}
 HUGE = "99999999999999999999"
 ODD_NUMBERS = ["¹", "②", "٣", "１２", HUGE, "-1", "0", "1.5", "1e9", "2147483648", "9" * 40]
 COMMANDS = [c for c, _d in DONOR + LEAD + STAFF + ADMIN + ALWAYS] + ["start", "language", "nonsense"]
+OWN_COMMANDS = {"donor": DONOR, "lead": LEAD, "staff": STAFF, "admin": ADMIN, "newcomer": ALWAYS}
 ARGS = ["", "O- 1", "O+ 2 platelets critical", "AB Rh- ¹", f"O- {HUGE}", "O- ②", "1", "<b>1</b>",
         "x" * 4000, "O-", "ab+", "ﬀ", "🩸", "1 2 3", "O- 0", "@", "#1", "#" + HUGE] + ODD_NUMBERS
 TEXTS = ["55", "55,5", "12/12/1990", "31/02/2000", "14:30", "14:30 23/11", "Nguyễn Thị Lan", "O-", "nam",
@@ -46,7 +47,9 @@ WORDS = ["", "y", "n", "en_route", "arrived", "no_show", "calls_on", "calls_off"
          "use_name", "confirm", "roster", "find", "add", "export", "invitelink", "import", "xlsx", "csv", "en",
          "vi", "xx", "O-", "AB+", "unknown", "M", "F", "donated350", "donated①", "O-.0", "O-.①", "O-." + HUGE,
          "red_cells", "critical", "other", "true", "false", "<b>"] + ODD_NUMBERS
-INTS = ["0", "1", "2", "3", "5", "1000"] + ODD_NUMBERS
+# Past a column's bounds: PostgreSQL INTEGER, SQLite INTEGER (a signed 64 bits), an unsigned 64 bits.
+TOO_BIG = [HUGE, "2147483648", "9223372036854775808", "18446744073709551616"]
+INTS = ["0", "1", "2", "3", "5", "1000"] + TOO_BIG * 2 + ODD_NUMBERS
 FACTORIES: list[type[CallbackData]] = [
     f for f in vars(callbacks).values()
     if isinstance(f, type) and issubclass(f, CallbackData) and f is not CallbackData
@@ -58,6 +61,7 @@ class Person:
     user: TgUser
     role: str
     private: bool = True
+    last_press: tuple[int, str] | None = None  # (message id, data): pressed again, it changes nothing
 
 
 @pytest.fixture
@@ -91,16 +95,22 @@ def _case(rng: random.Random, word: str) -> str:
     return rng.choice([word, word.upper(), word.capitalize(), word])
 
 
-def _command(rng: random.Random) -> str:
-    text = "/" + _case(rng, rng.choice(COMMANDS))
+def _command(rng: random.Random, role: str) -> str:
+    # Half of the time one of the person's own commands, so their flows and prompts are reached.
+    name = rng.choice([c for c, _d in OWN_COMMANDS[role]] if rng.random() < 0.5 else COMMANDS)
+    text = "/" + _case(rng, name)
     if rng.random() < 0.1:
         text += "@redreserve_test_bot"
     args = rng.choice(ARGS)
     return f"{text} {args}".strip()
 
 
-def _typed(rng: random.Random) -> str:
-    return _command(rng) if rng.random() < 0.45 else rng.choice(TEXTS)
+def _typed(rng: random.Random, role: str) -> str:
+    roll = rng.random()
+    if roll < 0.45:
+        return _command(rng, role)
+    # An answer to whatever prompt is open: often an odd number or a whole message's length.
+    return rng.choice(ODD_NUMBERS + ["x" * 4096, "9" * 4096]) if roll < 0.65 else rng.choice(TEXTS)
 
 
 def _forged(rng: random.Random) -> str:
@@ -127,17 +137,30 @@ def _push(env, rng: random.Random, person: Person) -> tuple[dict[str, Any], str]
                                       "chat_title": user.chat_title}
     bot_messages = user.bot_messages()
     roll = rng.random()
+    if roll < 0.06 and person.last_press and any(m["message_id"] == person.last_press[0] for m in bot_messages):
+        message_id, data = person.last_press  # the same button again, at once
+        update = sim.push_callback(user.id, message_id, data, chat_id=user.chat_id)
+        return update, f"press {data!r} on #{message_id} again"
     if roll < 0.40 and bot_messages:
         with_buttons = [m for m in bot_messages if _buttons(m)]
         message = (rng.choice(with_buttons[-3:]) if with_buttons and rng.random() < 0.7
                    else rng.choice(bot_messages))
-        data = rng.choice(_buttons(message)) if _buttons(message) and rng.random() < 0.5 else _forged(rng)
+        real = _buttons(message)
+        if real and rng.random() < 0.5:
+            data = rng.choice(real)
+            if rng.random() < 0.3:  # a real button with one field forged: it reaches the handler's own checks
+                fields = data.split(":")
+                fields[rng.randrange(1, len(fields))] = rng.choice(ODD_NUMBERS + WORDS)
+                data = ":".join(fields).encode()[:64].decode(errors="ignore")
+        else:
+            data = _forged(rng)
         inaccessible = rng.random() < 0.25
+        person.last_press = (message["message_id"], data)
         update = sim.push_callback(user.id, message["message_id"], data, chat_id=user.chat_id,
                                    inaccessible=inaccessible)
         return update, f"press {data!r} on #{message['message_id']}{' (inaccessible)' if inaccessible else ''}"
     if roll < 0.80 or not person.private:
-        text = _typed(rng)
+        text = _typed(rng, person.role)
         if not person.private and rng.random() < 0.3 and bot_messages:  # a reply to the bot: heard in groups
             update = sim.push_message(user.id, text, first_name=user.first_name, language_code=user.language_code,
                                       reply_to_message_id=bot_messages[-1]["message_id"], **chat)
@@ -146,7 +169,7 @@ def _push(env, rng: random.Random, person: Person) -> tuple[dict[str, Any], str]
                                       language_code=user.language_code, **chat)
         return update, f"text {text[:80]!r}"
     if roll < 0.88:
-        caption = _typed(rng) if rng.random() < 0.8 else None
+        caption = _typed(rng, person.role) if rng.random() < 0.8 else None
         return sim.push_photo(user.id, caption), f"photo captioned {(caption or '')[:80]!r}"
     if roll < 0.93:
         phone = rng.choice(["+84912345678", "0912 345 678", "+1 202 555 0100", "123", HUGE])
@@ -194,5 +217,9 @@ async def test_no_generated_update_crashes_the_bot_and_each_gets_an_answer(env, 
                 mine = update["message"]["message_id"]
                 if not any(m["message_id"] > max(before, mine) for m in person.user.bot_messages()):
                     unanswered.append(f"{person.role}: {what}")
-    assert crashed == [], f"{len(crashed)} of {sent} updates crashed a handler: {crashed[:10]}"
+    kinds = {}  # one example of each distinct failure
+    for line in crashed:
+        kinds.setdefault(line.rsplit(" → ", 1)[1][:120], line)
+    assert crashed == [], (f"{len(crashed)} of {sent} updates crashed a handler, {len(kinds)} ways: "
+                           f"{list(kinds.values())}")
     assert unanswered == [], f"{len(unanswered)} of {sent} updates got no answer, e.g. {unanswered[:10]}"

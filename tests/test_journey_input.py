@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.callbacks import AnswerCb, BoardCb, DonorCb, LangCb
 from models.dispatch_tables import BloodRequest
 from models.directory import create_club
-from models.tables import Donor, TelegramUser
+from models.tables import ClubMembership, Donor, TelegramUser
 from tests.harness import ADMIN_ID, start_bot, stop_bot
 from tests.test_journey_dispatch import calls, post, seed
 from tests.test_journey_donor import seed_donor
@@ -185,6 +185,13 @@ async def test_a_message_long_answer_is_not_quoted_back_whole(env):
     await lan.tap("Weight")
     replies = await lan.send("9" * TELEGRAM_MAX)
     assert "not a plausible weight" in replies[-1]["text"] and len(replies[-1]["text"]) < 400
+    lead = env.user(first_name="Minh", language_code="en")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=lead.id, first_name="Minh", locale="en"))
+        s.add(ClubMembership(club_id=1, telegram_id=lead.id, role="lead"))
+        await s.commit()
+    replies = await lead.send_photo("/find " + "x" * 1000)  # a caption holds 1,024 characters
+    assert "is not a blood type" in replies[-1]["text"] and len(replies[-1]["text"]) < 400
 
 
 # ------------------------------------------------------------------ the last line

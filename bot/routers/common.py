@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiogram import Bot, F
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -15,7 +14,7 @@ from bot import keyboards
 from bot.callbacks import LangCb
 from bot.commands import command_filter, commands_for, set_user_commands, start_command
 from bot.i18n import render
-from bot.inplace import edit_text
+from bot.inplace import edit_text, remove_buttons
 from bot.routers import registration
 from bot.routing import RouterTemplate
 from bot.states import Registration
@@ -105,10 +104,7 @@ async def cancel(message: Message, state: FSMContext) -> None:
     form_msg = (await state.get_data()).get("form_msg")
     await state.clear()
     if form_msg is not None:
-        try:
-            await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=form_msg)
-        except TelegramBadRequest:
-            pass  # already without buttons, or deleted
+        await remove_buttons(message.bot, message.chat.id, form_msg)
     if message.chat.type != "private":
         # No reply keyboards in groups; keep it short and tied to the person's command.
         text = _("Stopped. Nothing was saved.") if had_flow else _("There is nothing to stop.")

@@ -36,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import RequestCb
 from bot.commands import command_filter
 from bot.i18n import render
-from bot.inplace import edit_text
+from bot.inplace import edit_text, remove_buttons
 from bot.keyboards import BLOOD_TYPES, BLOOD_VALUES, split_blood
 from bot.render import component_name, urgency_name
 from bot.routers.staff import IsStaff, answer_in_chat, deadline_warning, post_request
@@ -239,10 +239,7 @@ async def _send_to(message: Message, state: FSMContext, rq: dict[str, Any], step
     text, markup = screen(step, rq, ctx)
     await _drop_prompt(message, rq)
     if old_form is not None:
-        try:
-            await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=old_form)
-        except TelegramBadRequest:
-            pass  # already without buttons, or deleted
+        await remove_buttons(message.bot, message.chat.id, old_form)
     sent = await answer_in_chat(message, text, reply_markup=markup)
     await state.set_state(step)
     await state.update_data(rq=rq, form_msg=sent.message_id)
