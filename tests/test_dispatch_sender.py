@@ -37,7 +37,9 @@ async def test_limits_are_kept_exactly_at_the_configured_rate(db_sessionmaker):
     took = time.monotonic() - t0
     assert len(tg.sent) == 90
     assert tg.violations(global_per_s=60, per_chat_per_s=4) == 0
-    assert 1.3 < took < 2.5  # 90 at 60/s, evenly spaced: 1.5 s
+    # 90 at 60/s cannot finish sooner than the limit allows; how close to the limit it runs
+    # is a figure for bench/send.py, not an assertion a busy machine can break.
+    assert took > 1.3
 
 
 async def test_a_429_storm_pauses_everything_and_loses_nothing(db_sessionmaker):
