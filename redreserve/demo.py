@@ -32,6 +32,7 @@ from bot.app import build_bot, build_dispatcher
 from bot.callbacks import AnswerCb, BoardCb
 from dispatcher.coverage import late_condition
 from dispatcher.eligibility import max_volume_ml
+from dispatcher.headline import request_headline
 from dispatcher.ranking import render_reasons
 from models.dispatch_tables import (
     SAID_AVAILABLE_STATES,
@@ -237,15 +238,13 @@ async def summary(demo: Demo, sessionmaker) -> bool:
             in_time = (await s.exec(select(func.count()).select_from(RequestContact).where(
                 RequestContact.request_id == req.id, RequestContact.state == "donated",
                 RequestContact.outcome_at <= req.deadline))).one()
-            first = (await s.exec(select(func.min(RequestContact.outcome_at)).where(
-                RequestContact.request_id == req.id, RequestContact.state == "donated"))).one()
+            times = await request_headline(s, req)  # the same minutes as the board and /report
             late = (await s.exec(select(func.count()).select_from(RequestContact).where(
                 RequestContact.request_id == req.id, late_condition(req.deadline)))).one()
             sent = (await s.exec(select(func.count()).select_from(OutboxMessage)
                                  .where(OutboxMessage.request_id == req.id, OutboxMessage.state == "sent"))).one()
-            to_cover = "–" if req.covered_at is None else \
-                f"{(as_utc(req.covered_at) - as_utc(req.created_at)).total_seconds() / 60:.0f}"
-            to_first = "–" if first is None else f"{(as_utc(first) - as_utc(req.created_at)).total_seconds() / 60:.0f}"
+            to_cover = "–" if times.covered is None else times.covered
+            to_first = "–" if times.first_donation is None else times.first_donation
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
             rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()), said,
                          req.target_available, f"{in_time}/{req.units}", to_first, to_cover, sent))
