@@ -28,8 +28,8 @@ from dispatcher.reminders import Reminders
 from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
 from dispatcher.staff_nudges import StaffNudges
 from dispatcher.sender import RateLimiter, Sender, replace_unreachable
-from redreserve.clock import Clock
-from redreserve.config import Settings
+from ground.clock import Clock
+from ground.config import Settings
 
 
 class Runtime:

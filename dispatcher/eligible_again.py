@@ -1,11 +1,11 @@
 """Donors: "you may donate again", on the local day the wait after their last donation ends.
 
-The day is :func:`dispatcher.eligibility.next_donation_date` (the most recent donation's
+The day is :func:`ground.eligibility.next_donation_date` (the most recent donation's
 kind sets the wait, DOMAIN.md §2); SQL only narrows the search by date. Sent at the
 configured local time, once per (donor, day), to donors the bot may write to: linked to
 Telegram and not blocked (DOMAIN.md §8), consented to be contacted (§7), opted in
 (``Donor.remind_eligible``), and with nothing else standing in the way that day (a pause,
-a deferral, age, weight: :func:`dispatcher.eligibility.assess`). A day the bot missed
+a deferral, age, weight: :func:`ground.eligibility.assess`). A day the bot missed
 entirely is not made up later: "you may donate again" a week late is noise.
 """
 
@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from dispatcher.candidates import messageable_conditions
 from dispatcher.compat import COMPONENTS
-from dispatcher.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
+from ground.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
 from dispatcher.messages import Kind
 from dispatcher.outbox import enqueue
 from dispatcher.reminders import hh_mm, local_at

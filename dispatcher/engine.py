@@ -79,8 +79,8 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import Clock, as_utc
-from redreserve.i18n import N_, Text
+from ground.clock import Clock, as_utc
+from ground.i18n import N_, Text
 
 log = logging.getLogger(__name__)
 

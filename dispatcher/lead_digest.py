@@ -2,7 +2,7 @@
 
 Per club, once per ISO week, at the configured local weekday and time, to every lead of
 that club the bot may write to: how many members are likely able to give today per blood
-type, Rh− first (the SQL form of :func:`dispatcher.eligibility.assess`,
+type, Rh− first (the SQL form of :func:`ground.eligibility.assess`,
 dispatcher.candidates.medical_conditions); how many are paused or deferred, and how many
 the bot cannot reach (the lead phones them); and the requests posted at hospitals within
 ``dispatch.max_radius_km`` of the club during the past ``digest_days`` days, by blood
@@ -26,7 +26,7 @@ from dispatcher.reminders import hh_mm, local_at
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestState
 from models.geo import haversine_km
 from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser
-from redreserve.config import WEEKDAYS
+from ground.config import WEEKDAYS
 
 # Rh− first: the types a club is shortest of, and the ones hospitals page leads about (DOMAIN.md §3).
 TYPE_ORDER = [(abo, rh) for rh in ("-", "+") for abo in ABO]

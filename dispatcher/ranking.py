@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from dispatcher.eligibility import interval_days
+from ground.eligibility import interval_days
 from models.geo import haversine_km
 
 DONOR_PRIOR_STRENGTH = 4.0  # pseudo-asks behind a donor's own answer rate: 5 of 6 matters, 1 of 1 barely

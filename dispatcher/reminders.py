@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from models.dispatch_tables import ReminderRun
-from redreserve.clock import Clock
+from ground.clock import Clock
 
 log = logging.getLogger(__name__)
 

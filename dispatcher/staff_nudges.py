@@ -32,7 +32,7 @@ from models.dispatch_tables import (
     RequestContact,
 )
 from models.tables import Donor, TelegramUser
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 UNKNOWN_TRAVEL_MIN = 60  # no location on file: an hour is what DOMAIN.md §6 expects of a nearby donor
 LOOKBACK = timedelta(days=2)  # a nudge about a request older than this is no longer useful

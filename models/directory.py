@@ -38,9 +38,9 @@ from models.tables import (
     InviteKind,
     MemberRole,
 )
-from redreserve.clock import VIETNAM
-from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude, quoted
+from ground.clock import VIETNAM
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, parse_latitude, parse_longitude, quoted
 
 Actor = int | str
 

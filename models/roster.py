@@ -1,4 +1,4 @@
-"""Roster import and export: the database side of :mod:`redreserve.roster_file`.
+"""Roster import and export: the database side of :mod:`ground.roster_file`.
 
 Import upserts donors by phone (E.164) and puts them on the club's roster.
 It works in batches with SQLAlchemy Core — one ``IN`` query to find who exists,
@@ -41,9 +41,9 @@ from models.tables import (
     MemberRole,
     utcnow,
 )
-from redreserve.i18n import N_, Text
-from redreserve.parsing import format_date
-from redreserve.roster_file import RosterRow, RowError, RowResult, RowWarning
+from ground.i18n import N_, Text
+from ground.parsing import format_date
+from ground.roster_file import RosterRow, RowError, RowResult, RowWarning
 
 __all__ = ["BATCH_SIZE", "ImportReport", "export_roster", "import_roster"]
 
@@ -354,7 +354,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
                         now: datetime | None = None, batch_size: int = BATCH_SIZE) -> ImportReport:
     """Upsert the file's donors by phone and put them on club ``club_id``'s roster.
 
-    ``rows`` is usually an open :class:`~redreserve.roster_file.RosterFile` (its
+    ``rows`` is usually an open :class:`~ground.roster_file.RosterFile` (its
     notices and column headers then appear in the report). ``actor`` is the
     Telegram id of the club lead, or "cli". The session is committed after each
     batch; with ``dry_run`` nothing is written and the report says what would be.

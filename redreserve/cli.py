@@ -27,11 +27,11 @@ from models import directory
 from models import roster as roster_db
 from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
 from redreserve import dbadmin
-from redreserve.clock import local_today, system_clock
-from redreserve.config import ConfigError, Settings, load_settings
-from redreserve.logs import logging_to_stderr
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude
-from redreserve.roster_file import open_roster, write_roster
+from ground.clock import local_today, system_clock
+from ground.config import ConfigError, Settings, load_settings
+from ground.logs import logging_to_stderr
+from ground.parsing import ParseError, parse_latitude, parse_longitude
+from ground.roster_file import open_roster, write_roster
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

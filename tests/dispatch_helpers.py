@@ -15,8 +15,8 @@ from dispatcher.sender import DeliveryResult, RateLimiter, RetryAfter, Sender, T
 from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
-from redreserve.clock import FrozenClock
-from redreserve.config import DispatchConfig, Settings
+from ground.clock import FrozenClock
+from ground.config import DispatchConfig, Settings
 
 # 09:00 in Hà Nội: outside quiet hours
 START = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ from dispatcher.engine import Dispatcher
 from dispatcher.scheduling import Alarm, DispatchScheduler
 from dispatcher.sender import RateLimiter, Sender
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
-from redreserve.clock import system_clock
+from ground.clock import system_clock
 from tests.dispatch_helpers import STAFF_TG, FakeTelegram, settings, town
 
 

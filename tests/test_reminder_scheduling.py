@@ -11,8 +11,8 @@ from dispatcher.reminders import Reminders, hh_mm, local_at
 from dispatcher.scheduling import ReminderScheduler
 from models.dispatch_tables import OutboxMessage
 from models.tables import Donor, TelegramUser
-from redreserve.clock import VIETNAM, local_today, system_clock
-from redreserve.config import Settings
+from ground.clock import VIETNAM, local_today, system_clock
+from ground.config import Settings
 
 TG = 7_100_000_001
 

@@ -11,12 +11,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess
 from dispatcher.reminders import RETRY_AFTER, Reminders
 from models.dispatch_tables import BloodRequest, OutboxMessage
 from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, TelegramUser
-from redreserve.clock import VIETNAM, FrozenClock
-from redreserve.config import Settings
+from ground.clock import VIETNAM, FrozenClock
+from ground.config import Settings
 from tests.harness import start_bot, stop_bot
 
 # Wednesday 25 November 2026: the day the donors below may give again.

@@ -45,10 +45,10 @@ from models.directory import (
     list_hospitals,
 )
 from models.tables import Club, Hospital
-from redreserve.clock import VIETNAM, Clock
-from redreserve.config import Settings
-from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude
+from ground.clock import VIETNAM, Clock
+from ground.config import Settings
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, parse_latitude, parse_longitude
 
 
 class IsAdmin(Filter):

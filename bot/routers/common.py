@@ -22,7 +22,7 @@ from bot.texts import escape
 from models import members
 from models.directory import DirectoryError, Roles, redeem_invite, roles_of
 from models.tables import Donor, TelegramUser
-from redreserve.clock import Clock
+from ground.clock import Clock
 
 router = RouterTemplate("common")
 

@@ -21,14 +21,14 @@ from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
+from ground.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
 from dispatcher.reminders import Reminders
 from models import donors
 from models.directory import Roles
 from models.tables import Donor
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_past_date, parse_weight, whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import ParseError, parse_past_date, parse_weight, whole_number
 
 router = RouterTemplate("donor")
 router.message.filter(F.chat.type == "private")

@@ -39,9 +39,9 @@ from bot.texts import escape, fmt_date, fmt_sex, fmt_type
 from models import members
 from models.directory import Roles
 from models.members import NewMember
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import (
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import (
     ParseError,
     parse_birth_date,
     parse_name,

@@ -34,8 +34,8 @@ from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import Roles
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
+from ground.clock import Clock, local_today
+from ground.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from bot.states import ImportRoster
 from bot.texts import escape, fmt_date
 from models.directory import DirectoryError, Roles, create_invite, deep_link
 from models.roster import ImportReport, export_roster, import_roster
-from redreserve.clock import VIETNAM
-from redreserve.parsing import ParseError, fold
-from redreserve.roster_file import open_roster, write_roster
+from ground.clock import VIETNAM
+from ground.parsing import ParseError, fold
+from ground.roster_file import open_roster, write_roster
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from bot.routers.lead_common import (
     split_blood,
 )
 from bot.texts import escape, explain, fmt_date, fmt_number, fmt_type
-from dispatcher import eligibility as elig
-from dispatcher.eligibility import DonorFacts, assess
+from ground import eligibility as elig
+from ground.eligibility import DonorFacts, assess
 from models import members
 from models.directory import Roles
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import whole_number
 
 router = lead_router("lead_roster")
 

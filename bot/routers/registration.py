@@ -28,7 +28,7 @@ from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess
 from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
@@ -36,9 +36,9 @@ from models.directory import list_clubs, nearest_clubs, roles_of
 from models.donors import consented_in_bot
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, TelegramUser
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import (
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import (
     ParseError,
     parse_birth_date,
     parse_past_date,

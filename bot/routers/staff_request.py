@@ -47,10 +47,10 @@ from dispatcher.compat import COMPONENTS
 from dispatcher.engine import Dispatcher as DispatchEngine
 from models.directory import Roles
 from models.tables import Hospital
-from redreserve.clock import Clock
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, format_blood_type, whole_number
-from redreserve.request_form import MAX_NOTE_LENGTH, clean_note, format_local, parse_deadline, parse_units
+from ground.clock import Clock
+from ground.config import Settings
+from ground.parsing import ParseError, format_blood_type, whole_number
+from ground.request_form import MAX_NOTE_LENGTH, clean_note, format_local, parse_deadline, parse_units
 
 router = RouterTemplate("staff_request")
 

@@ -32,8 +32,8 @@ from models.directory import roles_of
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.tables import Club, Donor, Hospital
 from redreserve.botapi_sim import BotAPISimulator
-from redreserve.clock import local_today, system_clock
-from redreserve.config import Settings
+from ground.clock import local_today, system_clock
+from ground.config import Settings
 from redreserve.playground.app import make_app
 from redreserve.playground.seed import ADMIN_ID, NotAPlaygroundDatabase, Persona, prepare_world
 
