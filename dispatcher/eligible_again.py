@@ -12,7 +12,6 @@ entirely is not made up later: "you may donate again" a week late is noise.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -36,7 +35,7 @@ class EligibleAgain:
     def __init__(self, settings) -> None:
         self.enabled = settings.reminders.eligible_enabled
         self.at = hh_mm(settings.reminders.eligible_time)
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
         self.rules = settings.eligibility
         # Every wait a donation can set (None: a donation of unknown kind).
         self.intervals = sorted({interval_days(c, self.rules) for c in (None, *COMPONENTS)})

@@ -24,7 +24,6 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -125,7 +124,7 @@ class Dispatcher(DeskActions):
         self.sm = sessionmaker
         self.cfg = settings.dispatch
         self.rules = settings.eligibility
-        self.tz = ZoneInfo(settings.bot.timezone)  # local days and quiet hours, one key for the whole bot
+        self.tz = settings.bot.tz  # local days and quiet hours, one key for the whole bot
         self.clock = clock
         self.rng = rng or random.SystemRandom()
         self.arm = arm or (lambda request_id, when, deadline: None)  # the scheduler's hook (dispatcher.scheduling)

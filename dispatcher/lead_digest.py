@@ -13,7 +13,6 @@ A week whose wake-up was missed gets its digest once, late, within that week.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import select
@@ -47,7 +46,7 @@ class LeadDigest:
         self.weekday = WEEKDAYS.index(cfg.digest_weekday)
         self.at = hh_mm(cfg.digest_time)
         self.days = cfg.digest_days
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
         self.radius_km = settings.dispatch.max_radius_km
         self.rules = settings.eligibility
 

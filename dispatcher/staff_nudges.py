@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator
-from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -43,7 +42,7 @@ class StaffNudges:
 
     def __init__(self, settings):
         self.cfg = settings.reminders
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
 
     async def run(self, s, now: datetime) -> datetime | None:
         upcoming = [await self._arrivals(s, now), await self._deadlines(s, now)]

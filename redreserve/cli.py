@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -142,7 +141,7 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
         made = await directory.create_invite(
             session, args.kind, club_id=club.id if club else None, hospital_id=hospital.id if hospital else None,
             uses=args.uses, expires_hours=args.expires, now=system_clock(), actor=ACTOR)
-        expires = made.expires_at.astimezone(ZoneInfo(settings.bot.timezone))
+        expires = made.expires_at.astimezone(settings.bot.tz)
         uses = "1 use" if made.max_uses == 1 else f"{made.max_uses} uses"
         print(f"{made.kind.capitalize()} invite for {target}: {uses}, "
               f"expires {expires:%d/%m/%Y %H:%M} ({settings.bot.timezone}).")
@@ -156,7 +155,7 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def import_roster(settings: Settings, args: argparse.Namespace) -> int:
-    today = local_today(system_clock, ZoneInfo(settings.bot.timezone))
+    today = local_today(system_clock, settings.bot.tz)
 
     async def work(session: AsyncSession) -> None:
         club = await _club_named(session, args.club)

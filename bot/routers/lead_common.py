@@ -70,7 +70,7 @@ class LeadCtx:
 
     @property
     def today(self) -> date:
-        return local_today(self.clock)
+        return local_today(self.clock, self.settings.bot.tz)
 
 
 def lead_ctx(data: dict[str, Any], actor: int) -> LeadCtx:

@@ -324,7 +324,7 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
         await state.clear()
         await message.answer(_("This member is no longer on your roster."))
         return
-    today = local_today(clock)
+    today = local_today(clock, settings.bot.tz)
     try:
         changes = parse_field(field, message.text, today, settings.bot.phone_region)
     except ParseError as err:

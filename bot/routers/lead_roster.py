@@ -183,5 +183,5 @@ async def find_turn_page(query: CallbackQuery, callback_data: FindCb, roles: Rol
         await expired(query)
         return
     await query.answer()
-    text, markup = await find_page(session, cb.club_id, cb.blood, cb.page, local_today(clock), settings)
+    text, markup = await find_page(session, cb.club_id, cb.blood, cb.page, local_today(clock, settings.bot.tz), settings)
     await edit(query.message, text, markup)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
@@ -78,7 +77,7 @@ class Ctx:
         self.settings = settings
         self.clock = clock
         self.hospitals = hospitals
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
 
     @property
     def max_units(self) -> int:
