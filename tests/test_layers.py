@@ -89,3 +89,30 @@ def test_the_check_catches_an_upward_import(tmp_path, where, source, expected):
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / where).write_text(source)
     assert upward_imports(tmp_path) == ([expected] if expected else [])
+
+
+def _geo_cell_writes(path: Path) -> list[int]:
+    """Lines of ``path`` that set a donor's grid cell by hand: ``geo_cell=…``, ``x.geo_cell = …``, ``{"geo_cell": …}``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.keyword) and node.arg == "geo_cell":
+            lines.append(node.value.lineno)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Attribute) and part.attr == "geo_cell":
+                        lines.append(node.lineno)
+        elif isinstance(node, ast.Dict):
+            lines += [key.lineno for key in node.keys if isinstance(key, ast.Constant) and key.value == "geo_cell"]
+    return lines
+
+
+def test_a_donors_grid_cell_has_one_writer():
+    # The dispatcher finds donors by geo_cell: a writer that moved lat/lon and forgot the cell would
+    # hide that donor from every search near her new home. models.geo.placed sets them together.
+    home = ROOT / "models" / "geo.py"
+    offences = [f"{path.relative_to(ROOT)}:{line}"
+                 for package in LAYERS for path in sorted((ROOT / package).rglob("*.py")) if path != home
+                 for line in _geo_cell_writes(path)]
+    assert not offences, "set the location through models.geo.placed, not geo_cell by hand:\n" + "\n".join(offences)

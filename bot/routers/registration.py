@@ -34,7 +34,7 @@ from models import members
 from models.audit import audit
 from models.directory import list_clubs, nearest_clubs, roles_of
 from models.donors import consented_in_bot
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, TelegramUser
 from ground.clock import Clock, local_today
 from ground.config import Settings
@@ -598,14 +598,12 @@ async def save_donor(
     donor.birth_date = date.fromisoformat(data["birth_date"]) if data.get("birth_date") else None
     donor.weight_kg = data.get("weight")
     if data.get("lat") is not None:
-        donor.lat, donor.lon, donor.location_approx = data["lat"], data["lon"], False
+        donor.sqlmodel_update(placed(data["lat"], data["lon"], approx=False))
     elif club is not None:
         # No pin: the club's location stands in, marked as an approximation (issue #2).
-        donor.lat, donor.lon, donor.location_approx = club.lat, club.lon, True
+        donor.sqlmodel_update(placed(club.lat, club.lon, approx=True))
     else:
-        donor.lat = donor.lon = None
-        donor.location_approx = False
-    donor.geo_cell = geo_cell(donor.lat, donor.lon)
+        donor.sqlmodel_update(placed(None, None, approx=False))
     donor.area = data.get("area") or ""
     donor.last_donation_date = date.fromisoformat(data["last_donation"]) if data.get("last_donation") else None
     if donor.last_donation_date and existing is None:
