@@ -97,14 +97,13 @@ def make(sm, clock=None, **cfg):
     clock = clock or FrozenClock(START)
     tg = FakeTelegram()
     d = Dispatcher(sm, st, clock=clock, rng=random.Random(7))
-    sender = Sender(sm, tg, st.dispatch.send, clock=clock,
-                    limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": d.board_params})
 
     async def _replace(ids):
         for rid in ids:
             await d.tick(rid)
 
-    sender.on_unreachable = _replace
+    sender = Sender(sm, tg, st.dispatch.send, clock=clock, limiter=RateLimiter(10_000, 10_000, 10_000, 0),
+                    prepare={"board": d.board_params}, on_unreachable=_replace)
     return d, sender, tg, clock
 
 
