@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.compat import Tier
-from ground.eligibility import APHERESIS, add_years
+from ground.eligibility import APHERESIS, Rules, add_years
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
@@ -92,7 +96,7 @@ def _medical_values(today: date, rules) -> dict:
     }
 
 
-def medical_conditions(component: str, today: date, rules) -> list[ColumnElement]:
+def medical_conditions(component: str, today: date, rules: Rules) -> list[ColumnElement]:
     """assess(facts, today, rules, component).eligible, as SQL on the donor table."""
     return _medical(component in APHERESIS, _medical_values(today, rules))
 
@@ -124,12 +128,12 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
     return conds
 
 
-def type_condition(tiers) -> ColumnElement:
+def type_condition(tiers: Sequence[Tier]) -> ColumnElement:
     D = Donor.__table__.c
     return or_(*[and_(D.abo == a, D.rh == r) for t in tiers for a, r in t.types])
 
 
-def tier_expression(tiers, D=None) -> ColumnElement:
+def tier_expression(tiers: Sequence[Tier], D: ReadOnlyColumnCollection | None = None) -> ColumnElement:
     D = Donor.__table__.c if D is None else D
     return case(*[(and_(D.abo == a, D.rh == r), t.index) for t in tiers for a, r in t.types], else_=99)
 
@@ -156,7 +160,7 @@ class Search:
         return (self.component in APHERESIS, self.request_id is not None, self.cap_count is not None,
                 self.require_consent)
 
-    def values(self, rules) -> dict:
+    def values(self, rules: Rules) -> dict[str, Any]:
         return {**_medical_values(self.today, rules), "now": self.now, "request_id": self.request_id,
                 "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count}
 
@@ -189,7 +193,7 @@ def _count_statement(tiers: tuple[Tier, ...], shape: tuple, local: bool):
     return select(func.count()).select_from(sub)
 
 
-async def count_eligible(session, search: Search, rules, *, at_most: int) -> int:
+async def count_eligible(session: AsyncSession, search: Search, rules: Rules, *, at_most: int) -> int:
     """How many messageable eligible donors the search would find, counting no further than ``at_most``."""
     local = search.radius_km is not None
     values = {**search.values(rules), "at_most": at_most}
@@ -205,7 +209,7 @@ NATIONWIDE_AT_ONCE = 5000  # a compatible pool this small is read whole, without
 CELL_LIST_MAX_KM = 150.0  # beyond this a cell list grows too long; the lat/lon box alone narrows the search
 
 
-async def fetch_ranked(session, search: Search, ctx: RankContext, rules, limit: int,
+async def fetch_ranked(session: AsyncSession, search: Search, ctx: RankContext, rules: Rules, limit: int,
                        *, start_radius_km: float = 4.0, in_time_only: bool = False) -> list[RankedDonor]:
     """The best ``limit`` eligible, messageable donors for ``search``, ranked (dispatcher.ranking).
 
@@ -423,7 +427,8 @@ class CallListEntry:
     why: str  # not_linked | not_started | blocked | no_consent
 
 
-async def call_list(session, search: Search, rules, club_ids: list[int], limit: int = 200) -> list[CallListEntry]:
+async def call_list(session: AsyncSession, search: Search, rules: Rules, club_ids: list[int],
+                    limit: int = 200) -> list[CallListEntry]:
     """Likely-eligible compatible donors the bot cannot message, for the leads of ``club_ids`` (DOMAIN.md §8).
 
     Names and phones go to the leads of the donor's own club only, never to a hospital
@@ -447,7 +452,7 @@ async def call_list(session, search: Search, rules, club_ids: list[int], limit: 
             for r in (await _execute(session, stmt, search.values(rules))).all()]
 
 
-async def unreachable_counts(session, search: Search, rules) -> dict[int, int]:
+async def unreachable_counts(session: AsyncSession, search: Search, rules: Rules) -> dict[int, int]:
     """Per club, how many compatible likely-eligible members only a phone call reaches: counts, no names."""
     D, M = Donor.__table__.c, ClubMembership.__table__.c
     reachable = and_(*messageable_conditions(search.require_consent))

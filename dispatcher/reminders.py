@@ -25,6 +25,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import ReminderRun
@@ -39,7 +40,7 @@ RETRY_AFTER = timedelta(minutes=5)
 class Source(Protocol):
     name: str
 
-    async def run(self, session, now: datetime) -> datetime | None: ...
+    async def run(self, session: AsyncSession, now: datetime) -> datetime | None: ...
 
 
 def hh_mm(value: str) -> time:

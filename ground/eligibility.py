@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 APHERESIS = frozenset({"platelets", "plasma"})
 
@@ -41,7 +41,7 @@ class DonorFacts:
     status_until: date | None = None
 
     @classmethod
-    def of(cls, donor) -> "DonorFacts":
+    def of(cls, donor: Any) -> "DonorFacts":  # a Donor row, or anything with its fields
         return cls(
             abo=donor.abo,
             rh=donor.rh,
