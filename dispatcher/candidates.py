@@ -276,15 +276,8 @@ class _Rings:
         min_tier = min(t.index for t in tiers)
         nationwide = search.radius_km is None and cap_km is None
         full = cap_km if cap_km is not None else search.radius_km if search.radius_km is not None else NATIONWIDE_KM * 2
-        r = min(self.start_radius_km, full)
         k = max(K_MUL * limit, 300)
-        # A small pool (a rare type nationwide, DOMAIN.md §3, or a sparse province) is read at once, no rings.
-        at_once = NATIONWIDE_AT_ONCE if nationwide else k
-        full_area = "all" if nationwide else "cells" if full <= CELL_LIST_MAX_KM else "box"
-        count = (await _execute(session, _pool_statement(tiers, full_area),
-                                {**self.values, **self._area(full, full_area), "at_most": at_once + 1})).scalar_one()
-        if count <= at_once:
-            r = full
+        r = await self._first_radius(tiers, full, nationwide, k)
         slack, travel_min = self.slack, ctx.travel_min
         done = 0.0  # every compatible donor within ``done`` km has been read
         after = None  # in the current ring, every row up to this (group, tier, d2, id) has been read
@@ -324,16 +317,28 @@ class _Rings:
                 k *= 2  # read on from ``after`` in the same ring
                 continue
             done, after = r, None
-            if worst_kept is not None and worst_kept[0] == 0:
-                # Far enough that the bonuses cannot lift anyone beyond over the limit-th kept donor.
-                km = (worst_kept[2] + slack) / 60.0 * ctx.speed_kmh / ctx.road_factor
-                r = min(max(r * 1.25, km * 1.02), full)
-            elif order:
-                # Density so far says how far the ring must reach to hold ``limit`` donors.
-                r = min(r * min(max(math.sqrt(1.3 * limit / len(order)), 1.25), 4.0), full)
-            else:
-                r = min(r * 4, full)
+            r = self._wider(r, full, worst_kept, len(order), limit)
         return [(key, _candidate(row, tier_of)) for key, row in order[:limit]]
+
+    async def _first_radius(self, tiers: tuple[Tier, ...], full: float, nationwide: bool, k: int) -> float:
+        """The first ring's radius: the search's start, or the whole area when its pool is small
+        (a rare type nationwide, DOMAIN.md §3, or a sparse province), read at once with no rings."""
+        at_once = NATIONWIDE_AT_ONCE if nationwide else k
+        full_area = "all" if nationwide else "cells" if full <= CELL_LIST_MAX_KM else "box"
+        count = (await _execute(self.session, _pool_statement(tiers, full_area),
+                                {**self.values, **self._area(full, full_area), "at_most": at_once + 1})).scalar_one()
+        return full if count <= at_once else min(self.start_radius_km, full)
+
+    def _wider(self, r: float, full: float, worst_kept: tuple | None, kept: int, limit: int) -> float:
+        """The next ring's radius, once every donor within ``r`` km has been read."""
+        if worst_kept is not None and worst_kept[0] == 0:
+            # Far enough that the bonuses cannot lift anyone beyond over the limit-th kept donor.
+            km = (worst_kept[2] + self.slack) / 60.0 * self.ctx.speed_kmh / self.ctx.road_factor
+            return min(max(r * 1.25, km * 1.02), full)
+        if kept:
+            # Density so far says how far the ring must reach to hold ``limit`` donors.
+            return min(r * min(max(math.sqrt(1.3 * limit / kept), 1.25), 4.0), full)
+        return min(r * 4, full)
 
 
 def _candidate(row, tier_of: dict) -> Candidate:
