@@ -165,7 +165,7 @@ def place_of(lat: float | None, lon: float | None, last_donation_date: date | No
 def rank_one(c: Candidate, ctx: RankContext, placed: Placement | None = None) -> RankedDonor:
     group, km, travel, _, cost = placed or place(c, ctx)
     reasons = [Reason("tier", {"type": f"{c.abo}{c.rh}", "kind": c.tier_kind, "tier": c.tier})]
-    if km is None:
+    if km is None or travel is None:
         reasons.append(Reason("no_location", {}))
     else:
         reasons.append(Reason("distance", {"km": round(km, 1), "min": round(travel)}))

@@ -61,8 +61,8 @@ async def deadline_check(s: AsyncSession, *, hospital: Hospital, abo: str, rh: s
                     require_consent=cfg.require_contact_consent)
     ctx = RankContext.of(hospital_lat=hospital.lat, hospital_lon=hospital.lon, now=now, today=today,
                          deadline=now + LOOK_AHEAD, dispatch=cfg, eligibility=rules)
-    ranked = [r for r in await fetch_ranked(s, search, ctx, rules, want) if r.travel_min is not None]
-    travels = sorted(r.travel_min for r in ranked)
+    ranked = await fetch_ranked(s, search, ctx, rules, want)
+    travels = sorted(r.travel_min for r in ranked if r.travel_min is not None)
     collect = collect_minutes(component, cfg)
     travel = round(cfg.prep_min + travels[-1]) if travels else None
     need = None if travel is None else travel + collect

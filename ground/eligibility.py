@@ -16,6 +16,16 @@ from typing import Any, Protocol
 APHERESIS = frozenset({"platelets", "plasma"})
 
 
+class Intervals(Protocol):
+    """The waits after a donation (the settings, or a ranking context that copied them)."""
+
+    @property
+    def interval_whole_blood_days(self) -> int: ...
+
+    @property
+    def interval_apheresis_days(self) -> int: ...
+
+
 class Rules(Protocol):
     min_age: int
     max_age: int
@@ -86,7 +96,7 @@ def add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def interval_days(last_component: str | None, rules: Rules) -> int:
+def interval_days(last_component: str | None, rules: Intervals) -> int:
     """Art. 6.4: the kind of the most recent donation sets the wait."""
     if last_component in APHERESIS:
         return rules.interval_apheresis_days
