@@ -31,6 +31,7 @@ from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_,
 from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
+from dispatcher.donor_keys import REASKABLE_STATES
 from dispatcher.eligibility import APHERESIS, add_years
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
@@ -116,7 +117,11 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
     D, C, K = Donor.__table__.c, RequestContact.__table__.c, DonorCommitment.__table__.c
     conds = [~exists().where(K.donor_id == D.id, K.until > _param("now", K.until.type))]
     if asked_for_request:
-        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id))
+        # Told "no longer needed" in an earlier wave of a request that has since reopened: she may be
+        # asked again (dispatcher.donor_keys); anyone else asked for this request is not.
+        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id,
+                                     or_(C.state.not_in(REASKABLE_STATES),
+                                         C.wave_no >= _param("reask_before_wave", Integer))))
     if capped:
         recent = (select(func.count()).where(C.donor_id == D.id, C.asked_at >= _param("cap_since", C.asked_at.type))
                   .scalar_subquery())
@@ -150,6 +155,8 @@ class Search:
     cap_count: int | None = 3  # None: the cap is overridden (critical request for a rare type)
     cap_days: int = 7
     require_consent: bool = True
+    # Donors told "no longer needed" in a wave before this one may be asked again (0: nobody).
+    reask_before_wave: int = 0
 
     def shape(self) -> tuple:
         """What decides the SQL's text (the rest are bind parameters, see :meth:`values`)."""
@@ -158,7 +165,8 @@ class Search:
 
     def values(self, rules) -> dict:
         return {**_medical_values(self.today, rules), "now": self.now, "request_id": self.request_id,
-                "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count}
+                "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count,
+                "reask_before_wave": self.reask_before_wave}
 
 
 def _donor_conditions(shape: tuple) -> list[ColumnElement]:
