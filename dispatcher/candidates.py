@@ -32,12 +32,12 @@ from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
 from dispatcher.donor_keys import REASKABLE_STATES
-from dispatcher.eligibility import APHERESIS, add_years
+from dispatcher.eligibility import APHERESIS, DonorFacts, add_years, year_window_start
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
-from models.tables import ClubMembership, Donor, TelegramUser
+from models.tables import ClubMembership, Donation, Donor, TelegramUser
 
 KM_PER_DEG_LAT = 111.2
 # What counts as "asked" in a donor's history: delivered and either open, answered or left silent
@@ -61,7 +61,7 @@ def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]
     else:
         weight_ok = D.weight_kg >= case((D.sex == "F", _param("min_weight_female", D.weight_kg.type, values)),
                                         else_=_param("min_weight_male", D.weight_kg.type, values))
-    return [
+    conds = [
         D.abo.is_not(None),
         D.rh.is_not(None),
         or_(D.status == "active",
@@ -78,6 +78,16 @@ def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]
             and_(or_(D.last_donation_component.is_(None), D.last_donation_component.not_in(_APHERESIS)),
                  D.last_donation_date <= _param("rested_whole_blood", D.last_donation_date.type, values))),
     ]
+    if not apheresis:
+        # At most max_whole_blood_per_year red-cell donations in the last 12 months (eligibility.yearly_limit_ends):
+        # a lookup on the donation's donor index, for the donors read only.
+        Dn = Donation.__table__.c
+        given = (select(func.count()).where(Dn.donor_id == D.id, Dn.component.not_in(_APHERESIS),
+                                            Dn.donated_on > _param("year_start", Dn.donated_on.type, values),
+                                            Dn.donated_on <= _param("today", Dn.donated_on.type, values))
+                 .scalar_subquery())
+        conds.append(given < _param("max_per_year", Integer, values))
+    return conds
 
 
 def _medical_values(today: date, rules) -> dict:
@@ -90,7 +100,27 @@ def _medical_values(today: date, rules) -> dict:
         "min_weight_male": rules.min_weight_male_kg,
         "rested_apheresis": today - timedelta(days=rules.interval_apheresis_days),
         "rested_whole_blood": today - timedelta(days=rules.interval_whole_blood_days),
+        "year_start": year_window_start(today),
+        "max_per_year": rules.max_whole_blood_per_year,
     }
+
+
+async def donor_facts(session, donor, today: date) -> DonorFacts:
+    """What eligibility needs about one donor: her row and her donations of the last 12 months."""
+    return DonorFacts.of(donor, (await red_cell_days(session, [donor.id], today)).get(donor.id, ()))
+
+
+async def red_cell_days(session, donor_ids: list[int], today: date) -> dict[int, tuple[date, ...]]:
+    """Each donor's whole-blood and red-cell donation days of the 12 months up to ``today``, for
+    eligibility.DonorFacts (the yearly limit); donors with none are left out."""
+    out: dict[int, list[date]] = {}
+    for i in range(0, len(donor_ids), 500):
+        rows = (await _execute(session, select(Donation.donor_id, Donation.donated_on).where(
+            Donation.donor_id.in_(donor_ids[i:i + 500]), Donation.component.not_in(_APHERESIS),
+            Donation.donated_on > year_window_start(today), Donation.donated_on <= today), {})).all()
+        for donor_id, day in rows:
+            out.setdefault(donor_id, []).append(day)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 def medical_conditions(component: str, today: date, rules) -> list[ColumnElement]:
