@@ -358,8 +358,8 @@ class Dispatcher(DeskActions):
         3. The other RhD (from ``last_resort_from_wave``), in time, likewise.
         4. Only when nobody who can arrive in time is left anywhere (the widest wave): donors
            who cannot, whose call says so honestly.
-        A rare type asks every match of a stage it reaches at once; otherwise a stage gives at most
-        what is still wanted.
+        A rare type asks every match of a stage it reaches at once until donors first cover it; otherwise
+        a stage gives at most what is still wanted.
         """
         ctx = self._ctx(hospital, req, now)
         tiers = self._tiers(req, params.last_resort)
@@ -367,10 +367,14 @@ class Dispatcher(DeskActions):
         stages = [(own[:1], self.cfg.max_radius_km), (own[1:], params.radius_km),
                   ([t for t in tiers if t.last_resort], params.radius_km)]
         found: list[RankedDonor] = []
+        # Everyone at once is how a rare request starts (DOMAIN.md §3). Once donors have covered it, it
+        # reopens only because one dropped out: asking again everyone it told "no longer needed" would
+        # message a whole club twice more for one place; it asks the best few, like any request (§5).
+        everyone = req.rare and req.covered_at is None
         for k, (stage, radius) in enumerate(stages):
             if not stage or (k > 0 and len(found) >= n):
                 break
-            limit = self.cfg.rare_max_wave if req.rare else n - len(found)
+            limit = self.cfg.rare_max_wave if everyone else n - len(found)
             if limit <= 0:
                 break
             search = self._search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)

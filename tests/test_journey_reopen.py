@@ -138,3 +138,20 @@ async def test_undoing_the_donation_that_fulfilled_a_request_asks_again_the_dono
     await b.tap("Available")
     await env.drain()
     assert await state(env) == "covered"
+
+
+async def test_a_rare_request_that_reopens_asks_the_best_few_again_not_the_whole_club(env):
+    # Rh−: everyone at once at first (DOMAIN.md §3); after a withdrawal, the nearest few (§5), not all 18 again.
+    staff, donors = await seed(env, [("O", "-", k) for k in range(1, 21)])
+    await post(env, staff, "O- 1")
+    assert all(call_of(u) for u in donors)
+    await donors[0].tap("Available")
+    await donors[1].tap("Available")
+    await env.drain()
+    assert await state(env) == "covered"
+    msg, withdraw = donors[0].find_button("I can't come after all")
+    await donors[0].press(msg["message_id"], withdraw["callback_data"])
+    await env.drain()
+    asked_again = [i for i, u in enumerate(donors) if again_calls(u)]
+    assert 3 <= len(asked_again) <= 8, asked_again
+    assert asked_again == list(range(2, 2 + len(asked_again)))  # the nearest of those told "not needed"
