@@ -1,6 +1,6 @@
 """Finding eligible donors near a hospital, in SQL, without scoring the whole country.
 
-The medical pre-filter here is :func:`dispatcher.eligibility.assess` written as SQL
+The medical pre-filter here is :func:`ground.eligibility.assess` written as SQL
 (tests/test_dispatch_candidates.py checks that the two agree donor by donor). On top
 come the dispatcher's own filters (issue 3): reachable on Telegram, consent to be
 contacted (DOMAIN.md §7), not committed elsewhere, not already asked, under the
@@ -32,7 +32,7 @@ from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
 from dispatcher.donor_keys import REASKABLE_STATES
-from dispatcher.eligibility import APHERESIS, DonorFacts, add_years, year_window_start
+from ground.eligibility import APHERESIS, DonorFacts, add_years, year_window_start
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact

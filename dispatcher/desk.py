@@ -25,7 +25,7 @@ from sqlmodel import select
 from dispatcher import messages as M
 from dispatcher.board import STOPPED_BY_STAFF, UNDO_WINDOW, buckets, donated_by, refresh_boards
 from dispatcher.candidates import call_list, unreachable_counts
-from dispatcher.eligibility import (
+from ground.eligibility import (
     ALLOWED_VOLUMES_ML,
     APHERESIS,
     MAX_DEFERRAL_DAYS,
@@ -62,7 +62,7 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 # How a request ended, for the report's timeline (state, close_reason) → label code: asking
 # stopped (covered, nobody left, deadline) is not the same as closed (issue 9).

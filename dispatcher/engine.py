@@ -23,8 +23,6 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Callable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -61,6 +59,7 @@ from dispatcher.waves import (
 from dispatcher import board
 from dispatcher.board import STOPPED_BY_STAFF, refresh_boards
 from dispatcher.desk import DeskActions
+from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     COMMITTED_CONTACT_STATES,
@@ -86,12 +85,11 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import Clock, as_utc
-from redreserve.i18n import N_, Text
+from ground.clock import Clock, as_utc
+from ground.i18n import N_, Text
 
 log = logging.getLogger(__name__)
 
-Arm = Callable[[int, datetime, datetime], None]
 CALL_LIST_PER_CLUB = 50
 CALL_LIST_FETCH = 2000  # (request_id, next wake-up, deadline)
 
@@ -128,19 +126,23 @@ class WaveParams:
 
 class Dispatcher(DeskActions):
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
-                 arm: Arm | None = None, kick: Callable[[], None] | None = None):
+                 wakeups: Wakeups | None = None) -> None:
         self.sm = sessionmaker
         self.cfg = settings.dispatch
         self.rules = settings.eligibility
-        self.tz = ZoneInfo(settings.bot.timezone)  # local days and quiet hours, one key for the whole bot
+        self.tz = settings.bot.tz  # local days and quiet hours, one key for the whole bot
         self.clock = clock
         self.rng = rng or random.SystemRandom()
-        self.arm = arm or (lambda request_id, when, deadline: None)  # the scheduler's hook (dispatcher.scheduling)
-        self.kick = kick or (lambda: None)  # wakes the sender after messages were written
+        self.wakeups = wakeups or Wakeups()  # who hears of written messages and due moments: bot.runtime says
         self.rates_prior = Rates.of(self.cfg.rates)
         # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
         # its own transactions from interleaving, and the row "touch" guards against any other.
         self._lock = asyncio.Lock()
+
+    def kick(self) -> None:
+        """After a transaction: its messages are in the outbox, and the request may have moved."""
+        self.wakeups.outbox_written()
+        self.wakeups.requests_changed()
 
     # ---------------------------------------------------------------- create
     async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
@@ -234,7 +236,7 @@ class Dispatcher(DeskActions):
                 nxt = await self._tick(s, request_id)
                 deadline = (await s.exec(select(BloodRequest.deadline).where(BloodRequest.id == request_id))).first()
         if nxt is not None:
-            self.arm(request_id, nxt, deadline)
+            self.wakeups.request_due(request_id, nxt, deadline)
         self.kick()
         return nxt
 

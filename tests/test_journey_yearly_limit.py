@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from models.tables import Donation, Donor
-from redreserve.config import EligibilityConfig
-from dispatcher.eligibility import YEARLY_LIMIT, DonorFacts, add_years, assess
+from ground.config import EligibilityConfig
+from ground.eligibility import YEARLY_LIMIT, DonorFacts, add_years, assess
 from sqlmodel import select
 from tests.test_journey_arrival import call_of
 from tests.test_journey_dispatch import env, post, seed  # noqa: F401 (env is a fixture)

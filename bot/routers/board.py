@@ -52,9 +52,9 @@ from dispatcher.engine import Dispatcher as DispatchEngine
 from models.dispatch_tables import BloodRequest
 from models.directory import Roles
 from models.tables import Hospital
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_future_date, whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import ParseError, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
