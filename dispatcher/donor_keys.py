@@ -13,7 +13,9 @@ wave after the one they were last asked in, so nobody gets two calls for one wav
 
 from __future__ import annotations
 
-from sqlmodel import select
+from typing import Any
+
+from sqlmodel import col, select
 
 from models.dispatch_tables import ContactState, OutboxMessage, RequestContact
 
@@ -23,7 +25,7 @@ from models.dispatch_tables import ContactState, OutboxMessage, RequestContact
 REASKABLE_STATES = (ContactState.stood_down.value, ContactState.released.value, ContactState.cancelled.value)
 
 
-def call_key(request_id: int, donor_id: int, wave_no: int | None = None) -> str:
+def call_key(request_id: int, donor_id: int | None, wave_no: int | None = None) -> str:
     """The first call has the key it always had; a call again names the wave it belongs to."""
     base = f"call:{request_id}:{donor_id}"
     return base if wave_no is None else f"{base}:w{wave_no}"
@@ -39,7 +41,7 @@ def per_ask_key(kind: str, contact: RequestContact) -> str:
     return f"{kind}:{contact.request_id}:{contact.donor_id}:w{contact.wave_no}"
 
 
-async def current_call_keys(session, request_id: int, contact_ids: list[int]) -> dict[int, str]:
+async def current_call_keys(session: Any, request_id: int, contact_ids: list[int]) -> dict[int, str]:
     """The key of the latest call each contact got: the message her later news edits."""
     if not contact_ids:
         return {}
@@ -47,13 +49,13 @@ async def current_call_keys(session, request_id: int, contact_ids: list[int]) ->
     for i in range(0, len(contact_ids), 500):
         rows = (await session.exec(select(OutboxMessage.contact_id, OutboxMessage.id, OutboxMessage.key).where(
             OutboxMessage.request_id == request_id, OutboxMessage.kind == "call",
-            OutboxMessage.contact_id.in_(contact_ids[i:i + 500])))).all()
+            col(OutboxMessage.contact_id).in_(contact_ids[i:i + 500])))).all()
         for contact_id, row_id, key in rows:
             if contact_id not in out or out[contact_id][0] < row_id:
                 out[contact_id] = (row_id, key)
     return {cid: key for cid, (_, key) in out.items()}
 
 
-async def current_call_key(session, contact: RequestContact) -> str:
-    found = await current_call_keys(session, contact.request_id, [contact.id])
-    return found.get(contact.id) or call_key(contact.request_id, contact.donor_id)
+async def current_call_key(session: Any, contact: RequestContact) -> str:
+    found = {} if contact.id is None else await current_call_keys(session, contact.request_id, [contact.id])
+    return found.get(contact.id or 0) or call_key(contact.request_id, contact.donor_id)

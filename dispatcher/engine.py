@@ -18,6 +18,7 @@ donor_commitment, whose primary key is the donor: two requests cannot both get h
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import logging
 import random
@@ -91,7 +92,7 @@ from ground.i18n import N_, Text
 log = logging.getLogger(__name__)
 
 CALL_LIST_PER_CLUB = 50
-CALL_LIST_FETCH = 2000  # (request_id, next wake-up, deadline)
+CALL_LIST_FETCH = 2000  # the most donors a call list is picked from
 
 
 class InvalidRequest(ValueError):
@@ -103,17 +104,38 @@ class InvalidRequest(ValueError):
         self.text = text
 
 
+class AnswerOutcome(str, enum.Enum):
+    """What a donor's button did; the bot words its reply from this alone."""
+    accepted = "accepted"
+    declined = "declined"
+    en_route = "en_route"
+    arrived = "arrived"
+    withdrew = "withdrew"
+    duplicate = "duplicate"  # the same answer again (a second tap, a redelivered update): nothing changed
+    closed = "closed"  # the request is no longer asking
+    committed_elsewhere = "committed_elsewhere"  # she is already coming to another request
+    refused = "refused"  # not her button, or forged
+    # A withdrawal the hospital overtook: nothing changed.
+    already_arrived = "already_arrived"
+    already_donated = "already_donated"
+
+
+ANSWER_OK = frozenset({AnswerOutcome.accepted, AnswerOutcome.declined, AnswerOutcome.en_route, AnswerOutcome.arrived,
+                       AnswerOutcome.withdrew, AnswerOutcome.duplicate})
+
+
 @dataclass(frozen=True)
 class AnswerResult:
-    # accepted | declined | en_route | arrived | withdrew | duplicate | closed | committed_elsewhere | refused
-    # | already_arrived | already_donated (a withdrawal from the hospital: nothing changed)
-    outcome: str
+    outcome: AnswerOutcome  # a plain string is taken and checked: an unknown outcome fails here, not in the bot
     request_id: int
     covered: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", AnswerOutcome(self.outcome))
+
     @property
     def ok(self) -> bool:
-        return self.outcome in ("accepted", "declined", "en_route", "arrived", "withdrew", "duplicate")
+        return self.outcome in ANSWER_OK
 
 
 @dataclass(frozen=True)
@@ -500,7 +522,7 @@ class Dispatcher(DeskActions):
         """A donor's press on her call: available, declined, on my way, arrived, or "I can't come after all"
         (``withdraw``). Bound to (request, donor, token); idempotent."""
         if answer not in ("available", "declined", "en_route", "arrived", "withdraw"):
-            return AnswerResult("refused", request_id)
+            return AnswerResult(AnswerOutcome.refused, request_id)
         async with self._lock:
             async with self.sm() as s, s.begin():
                 result, top_up = await self._answer(s, request_id, answer, token, telegram_id, donor_id)
@@ -523,7 +545,7 @@ class Dispatcher(DeskActions):
             # Callback data can be forged (DOMAIN.md §8): not this donor's, not this request's, or a bad token.
             await self._audit(s, now, telegram_id, "dispatch_answer_refused",
                               f"request:{request_id}", f"answer={answer} donor={donor_id}")
-            return AnswerResult("refused", request_id), False
+            return AnswerResult(AnswerOutcome.refused, request_id), False
         if answer in ("en_route", "arrived"):
             return await self._progress(s, req, contact, answer, now, telegram_id), False
         if answer == "withdraw":
@@ -531,7 +553,7 @@ class Dispatcher(DeskActions):
         want = ContactState.available.value if answer == "available" else ContactState.declined.value
         if contact.state == want or (want == ContactState.available.value
                                      and contact.state in COMMITTED_CONTACT_STATES):
-            return AnswerResult("duplicate", request_id, req.state == RequestState.covered.value), False
+            return AnswerResult(AnswerOutcome.duplicate, request_id, req.state == RequestState.covered.value), False
         open_states = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value,
                        ContactState.declined.value, ContactState.available.value, ContactState.en_route.value)
         committed = contact.state in (ContactState.available.value, ContactState.en_route.value)
@@ -545,7 +567,7 @@ class Dispatcher(DeskActions):
         if not active or contact.state not in open_states or now >= req.deadline:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
                               f"answer={answer} donor={donor_id} state={req.state}")
-            return AnswerResult("closed", request_id), False
+            return AnswerResult(AnswerOutcome.closed, request_id), False
         if want == ContactState.available.value:
             return await self._accept(s, req, contact, now)
         # declined: either before answering, or a change of mind after "available"
@@ -559,14 +581,14 @@ class Dispatcher(DeskActions):
         await refresh_boards(s, req.id, now)
         if committed:
             await self._reopen_if_short(s, req, now)
-        return AnswerResult("declined", request_id), True  # replaced at once (DOMAIN.md §5)
+        return AnswerResult(AnswerOutcome.declined, request_id), True  # replaced at once (DOMAIN.md §5)
 
     async def _accept(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                       replaces: RequestContact | None = None) -> tuple[AnswerResult, bool]:
         """She said available: hold her, tell her where to go, count her if she arrives in time."""
         donor_id = contact.donor_id
         if not await self._commit_donor(s, donor_id, req, now):
-            return AnswerResult("committed_elsewhere", req.id), False
+            return AnswerResult(AnswerOutcome.committed_elsewhere, req.id), False
         if replaces is not None:
             await self._release(s, req, replaces, now)
             # Her own stand-down, if not sent yet.
@@ -593,8 +615,8 @@ class Dispatcher(DeskActions):
         await refresh_boards(s, req.id, now)
         if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
             await self._close(s, req, RequestState.covered.value, now)
-            return AnswerResult("accepted", req.id, covered=True), False
-        return AnswerResult("accepted", req.id, covered=req.state == RequestState.covered.value), False
+            return AnswerResult(AnswerOutcome.accepted, req.id, covered=True), False
+        return AnswerResult(AnswerOutcome.accepted, req.id, covered=req.state == RequestState.covered.value), False
 
     async def _nearer_than_counted(self, s, req: BloodRequest, contact: RequestContact,
                                    now: datetime) -> RequestContact | None:
@@ -626,7 +648,7 @@ class Dispatcher(DeskActions):
                         telegram_id: int | None) -> tuple[AnswerResult, bool]:
         """"I can't come after all" (issue 9): replaced at once, shown to staff, not held against her."""
         if contact.state == ContactState.withdrew.value:
-            return AnswerResult("duplicate", req.id), False
+            return AnswerResult(AnswerOutcome.duplicate, req.id), False
         if contact.state in (ContactState.arrived.value, ContactState.donated.value):
             # Nothing changes: at the hospital, the staff record what happens (the bot says so).
             return AnswerResult(f"already_{contact.state}", req.id), False
@@ -634,7 +656,7 @@ class Dispatcher(DeskActions):
                 or req.state not in RECEIVING_REQUEST_STATES:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer=withdraw donor={contact.donor_id} state={req.state}/{contact.state}")
-            return AnswerResult("closed", req.id), False
+            return AnswerResult(AnswerOutcome.closed, req.id), False
         contact.state, contact.outcome_at = ContactState.withdrew.value, now
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
                                                    DonorCommitment.request_id == req.id))
@@ -646,7 +668,7 @@ class Dispatcher(DeskActions):
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
         await self._reopen_if_short(s, req, now)
-        return AnswerResult("withdrew", req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
+        return AnswerResult(AnswerOutcome.withdrew, req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
 
     async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
                         telegram_id: int | None) -> AnswerResult:
@@ -656,9 +678,9 @@ class Dispatcher(DeskActions):
         if contact.state not in order or req.state not in RECEIVING_REQUEST_STATES:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer={step} donor={contact.donor_id} state={req.state}/{contact.state}")
-            return AnswerResult("closed", req.id)
+            return AnswerResult(AnswerOutcome.closed, req.id)
         if order.index(contact.state) >= order.index(step):
-            return AnswerResult("duplicate", req.id)
+            return AnswerResult(AnswerOutcome.duplicate, req.id)
         contact.state = step
         if step == ContactState.en_route.value:
             contact.en_route_at = now

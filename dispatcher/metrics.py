@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 
 from models.dispatch_tables import (
@@ -98,7 +99,7 @@ class Metrics:
     def rate_limited(self, kind: str) -> None:
         self._rate_limited.labels(kind).inc()
 
-    async def refresh(self, sessionmaker, now: datetime) -> None:
+    async def refresh(self, sessionmaker: async_sessionmaker, now: datetime) -> None:
         """Read the database's figures (call before :meth:`render`)."""
         async with sessionmaker() as s:
             waiting = (OutboxState.pending.value, OutboxState.sending.value)

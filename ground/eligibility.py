@@ -13,9 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 APHERESIS = frozenset({"platelets", "plasma"})
+
+
+class Intervals(Protocol):
+    """The waits after a donation (the settings, or a ranking context that copied them)."""
+
+    @property
+    def interval_whole_blood_days(self) -> int: ...
+
+    @property
+    def interval_apheresis_days(self) -> int: ...
 
 
 class Rules(Protocol):
@@ -47,7 +57,7 @@ class DonorFacts:
     red_cell_days: tuple[date, ...] = ()
 
     @classmethod
-    def of(cls, donor, red_cell_days: tuple[date, ...] = ()) -> "DonorFacts":
+    def of(cls, donor: Any, red_cell_days: tuple[date, ...] = ()) -> "DonorFacts":  # a Donor row, or alike
         return cls(
             abo=donor.abo,
             rh=donor.rh,
@@ -94,7 +104,7 @@ def add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def interval_days(last_component: str | None, rules: Rules) -> int:
+def interval_days(last_component: str | None, rules: Intervals) -> int:
     """Art. 6.4: the kind of the most recent donation sets the wait."""
     if last_component in APHERESIS:
         return rules.interval_apheresis_days

@@ -215,14 +215,18 @@ class _FastMobile:
             and (md.national_prefix_for_parsing or md.national_prefix) == md.national_prefix
             and not md.leading_digits
         )
-        if not self.usable:
+        if not self.usable or md is None or md.general_desc is None or md.mobile is None:
+            return
+        general, mobile = md.general_desc.national_number_pattern, md.mobile.national_number_pattern
+        if general is None or mobile is None:
+            self.usable = False
             return
         cc = str(md.country_code)
         prefix = re.escape(md.national_prefix or "")
         self.country_code = cc
         self.shape = re.compile(rf"(?:\+{cc}|{prefix})?([0-9]+)" if prefix else rf"(?:\+{cc})?([0-9]+)")
-        self.general = re.compile(md.general_desc.national_number_pattern)
-        self.mobile = re.compile(md.mobile.national_number_pattern)
+        self.general = re.compile(general)
+        self.mobile = re.compile(mobile)
         excluded = [desc.national_number_pattern for name in self._EARLIER_TYPES
                     if (desc := getattr(md, name)) is not None and desc.national_number_pattern]
         self.excluded = re.compile("|".join(f"(?:{p})" for p in excluded)) if excluded else None

@@ -218,6 +218,19 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
         await session.commit()
         return await _redemption(session, kind, club_id, hospital_id, already=True)
 
+    _grant(session, invite_id, kind, club_id, hospital_id, telegram_id, now)
+    try:
+        await session.commit()
+    except IntegrityError:
+        # The same person redeemed another invite to the same club at the same moment.
+        await session.rollback()
+        return await _redemption(session, kind, club_id, hospital_id, already=True)
+    return await _redemption(session, kind, club_id, hospital_id, already=False)
+
+
+def _grant(session: AsyncSession, invite_id: int, kind: str, club_id: int | None, hospital_id: int | None,
+           telegram_id: int, now: datetime) -> None:
+    """Add what a claimed use of the invite grants, with its audit rows (committed by the caller)."""
     if kind == InviteKind.lead.value:
         session.add(ClubMembership(club_id=club_id, role=MemberRole.lead.value, telegram_id=telegram_id,
                                    created_at=now))
@@ -228,13 +241,6 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
               at=now)
     # A donor invite grants nothing yet: registration attaches the donor to the club.
     audit(session, telegram_id, "invite.redeem", f"invite:{invite_id}", f"kind={kind}", at=now)
-    try:
-        await session.commit()
-    except IntegrityError:
-        # The same person redeemed another invite to the same club at the same moment.
-        await session.rollback()
-        return await _redemption(session, kind, club_id, hospital_id, already=True)
-    return await _redemption(session, kind, club_id, hospital_id, already=False)
 
 
 # --- roles -----------------------------------------------------------------------------
