@@ -71,6 +71,9 @@ def render_outgoing(message: Outgoing, i18n: I18n, default_locale: str) -> Rende
             lines.append(_("📍 {km} km from you, about {minutes} min.").format(
                 km=p["distance_km"], minutes=p["travel_min"]))
         lines.append(_("⏰ Needed by {deadline}.").format(deadline=p["deadline_local"]))
+        if p.get("again"):
+            # Issue 9: she was told it was no longer needed; the truth changed, so the call says so.
+            lines.append(_("🔁 Needed again: we told you it was no longer needed, but it is short once more."))
         if p.get("note"):
             lines.append("📝 " + escape(p["note"]))
         if p.get("late") and p.get("arrive_local"):

@@ -70,6 +70,8 @@ def explain(assessment: Assessment, facts: DonorFacts) -> str:
             parts.append(_("below the minimum weight"))
         elif reason == elig.INTERVAL:
             parts.append(_("recently gave blood"))
+        elif reason == elig.YEARLY_LIMIT:
+            parts.append(_("gave whole blood as often as advised in 12 months"))
     line = "⏳ " + "; ".join(parts)
     if assessment.eligible_from is not None:
         line += " — " + _("may give again from {date}").format(date=fmt_date(assessment.eligible_from))

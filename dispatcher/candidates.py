@@ -35,12 +35,13 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.compat import Tier
-from ground.eligibility import APHERESIS, Rules, add_years
+from dispatcher.donor_keys import REASKABLE_STATES
+from ground.eligibility import APHERESIS, DonorFacts, Rules, add_years, year_window_start
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
-from models.tables import ClubMembership, Donor, TelegramUser
+from models.tables import ClubMembership, Donation, Donor, TelegramUser
 
 KM_PER_DEG_LAT = 111.2
 # What counts as "asked" in a donor's history: delivered and either open, answered or left silent
@@ -64,7 +65,7 @@ def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]
     else:
         weight_ok = D.weight_kg >= case((D.sex == "F", _param("min_weight_female", D.weight_kg.type, values)),
                                         else_=_param("min_weight_male", D.weight_kg.type, values))
-    return [
+    conds = [
         D.abo.is_not(None),
         D.rh.is_not(None),
         or_(D.status == "active",
@@ -81,6 +82,16 @@ def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]
             and_(or_(D.last_donation_component.is_(None), D.last_donation_component.not_in(_APHERESIS)),
                  D.last_donation_date <= _param("rested_whole_blood", D.last_donation_date.type, values))),
     ]
+    if not apheresis:
+        # At most max_whole_blood_per_year red-cell donations in the last 12 months (eligibility.yearly_limit_ends):
+        # a lookup on the donation's donor index, for the donors read only.
+        Dn = Donation.__table__.c
+        given = (select(func.count()).where(Dn.donor_id == D.id, Dn.component.not_in(_APHERESIS),
+                                            Dn.donated_on > _param("year_start", Dn.donated_on.type, values),
+                                            Dn.donated_on <= _param("today", Dn.donated_on.type, values))
+                 .scalar_subquery())
+        conds.append(given < _param("max_per_year", Integer, values))
+    return conds
 
 
 def _medical_values(today: date, rules) -> dict:
@@ -93,7 +104,27 @@ def _medical_values(today: date, rules) -> dict:
         "min_weight_male": rules.min_weight_male_kg,
         "rested_apheresis": today - timedelta(days=rules.interval_apheresis_days),
         "rested_whole_blood": today - timedelta(days=rules.interval_whole_blood_days),
+        "year_start": year_window_start(today),
+        "max_per_year": rules.max_whole_blood_per_year,
     }
+
+
+async def donor_facts(session: Any, donor: Any, today: date) -> DonorFacts:
+    """What eligibility needs about one donor: her row and her donations of the last 12 months."""
+    return DonorFacts.of(donor, (await red_cell_days(session, [donor.id], today)).get(donor.id, ()))
+
+
+async def red_cell_days(session: Any, donor_ids: list[int], today: date) -> dict[int, tuple[date, ...]]:
+    """Each donor's whole-blood and red-cell donation days of the 12 months up to ``today``, for
+    eligibility.DonorFacts (the yearly limit); donors with none are left out."""
+    out: dict[int, list[date]] = {}
+    for i in range(0, len(donor_ids), 500):
+        rows = (await _execute(session, select(Donation.donor_id, Donation.donated_on).where(
+            Donation.donor_id.in_(donor_ids[i:i + 500]), Donation.component.not_in(_APHERESIS),
+            Donation.donated_on > year_window_start(today), Donation.donated_on <= today), {})).all()
+        for donor_id, day in rows:
+            out.setdefault(donor_id, []).append(day)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 def medical_conditions(component: str, today: date, rules: Rules) -> list[ColumnElement]:
@@ -120,7 +151,11 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
     D, C, K = Donor.__table__.c, RequestContact.__table__.c, DonorCommitment.__table__.c
     conds = [~exists().where(K.donor_id == D.id, K.until > _param("now", K.until.type))]
     if asked_for_request:
-        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id))
+        # Told "no longer needed" in an earlier wave of a request that has since reopened: she may be
+        # asked again (dispatcher.donor_keys); anyone else asked for this request is not.
+        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id,
+                                     or_(C.state.not_in(REASKABLE_STATES),
+                                         C.wave_no >= _param("reask_before_wave", Integer))))
     if capped:
         recent = (select(func.count()).where(C.donor_id == D.id, C.asked_at >= _param("cap_since", C.asked_at.type))
                   .scalar_subquery())
@@ -154,6 +189,8 @@ class Search:
     cap_count: int | None = 3  # None: the cap is overridden (critical request for a rare type)
     cap_days: int = 7
     require_consent: bool = True
+    # Donors told "no longer needed" in a wave before this one may be asked again (0: nobody).
+    reask_before_wave: int = 0
 
     def shape(self) -> tuple:
         """What decides the SQL's text (the rest are bind parameters, see :meth:`values`)."""
@@ -162,7 +199,8 @@ class Search:
 
     def values(self, rules: Rules) -> dict[str, Any]:
         return {**_medical_values(self.today, rules), "now": self.now, "request_id": self.request_id,
-                "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count}
+                "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count,
+                "reask_before_wave": self.reask_before_wave}
 
 
 def _donor_conditions(shape: tuple) -> list[ColumnElement]:

@@ -324,8 +324,8 @@ class DeskActions:
         """Take back the last desk mark on a donor, within ``UNDO_WINDOW`` of making it (audited).
 
         The record is restored as it was (state, the donor's dates and count, the deferral); a donation's
-        row is deleted. A request the donation had fulfilled reopens; donors already thanked and let go
-        are not called back.
+        row is deleted. A request the donation had fulfilled reopens; when it is short, the next wave asks
+        again the best donors, those thanked and let go on fulfilment among them.
         """
         async def act(s, req, now):
             contact = await s.get(RequestContact, contact_id)
@@ -366,6 +366,9 @@ class DeskActions:
                 req.closed_at = None if was["closed_at"] is None else datetime.fromisoformat(was["closed_at"])
                 if req.state in ACTIVE_REQUEST_STATES:
                     req.next_wave_at = now
+                # The donors thanked and let go when it was fulfilled no longer count: if it is short now,
+                # asking resumes, and they are among those asked again (dispatcher.donor_keys).
+                await self._reopen_if_short(s, req, now)
             await self._audit(s, now, by, "desk_undone", f"request:{req.id}", f"donor:{donor.id} action={action}")
             return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "action": action}), True
         return await self._as_staff(request_id, by, "undo", act)

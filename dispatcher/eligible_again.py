@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatcher.candidates import messageable_conditions
+from dispatcher.candidates import messageable_conditions, red_cell_days
 from dispatcher.compat import COMPONENTS
 from ground.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
 from dispatcher.messages import Kind
@@ -64,8 +64,9 @@ class EligibleAgain:
         rows = (await session.exec(self._reachable(select(Donor, TelegramUser.locale))
                                    .where(Donor.last_donation_date.in_(days)).order_by(Donor.id))).all()
         out = []
+        given = await red_cell_days(session, [donor.id for donor, _ in rows], today)
         for donor, locale in rows:
-            facts = DonorFacts.of(donor)
+            facts = DonorFacts.of(donor, given.get(donor.id, ()))
             if next_donation_date(facts, self.rules) != today:
                 continue
             # Not knowing one's blood type does not stop anyone from giving at a blood drive.

@@ -40,6 +40,13 @@ from dispatcher.candidates import (
 )
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
 from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
+from dispatcher.donor_keys import (
+    call_key,
+    current_call_key,
+    current_call_keys,
+    per_ask_key,
+    stand_down_key,
+)
 from dispatcher.outbox import cancel_pending, enqueue
 from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor, Reason, with_reason
 from dispatcher.realism import DeadlineCheck, deadline_check
@@ -358,7 +365,7 @@ class Dispatcher(DeskActions):
         return Search(hospital.lat, hospital.lon, req.component, self._tiers(req, last_resort), now,
                       now.astimezone(self.tz).date(), req.deadline, radius, request_id=req.id,
                       cap_count=None if override else self.cfg.contact_cap_count, cap_days=self.cfg.contact_cap_days,
-                      require_consent=self.cfg.require_contact_consent)
+                      require_consent=self.cfg.require_contact_consent, reask_before_wave=req.wave_no)
 
     def _ctx(self, hospital: Hospital, req: BloodRequest, now: datetime) -> RankContext:
         return RankContext.of(hospital_lat=hospital.lat, hospital_lon=hospital.lon, now=now,
@@ -375,8 +382,8 @@ class Dispatcher(DeskActions):
         3. The other RhD (from ``last_resort_from_wave``), in time, likewise.
         4. Only when nobody who can arrive in time is left anywhere (the widest wave): donors
            who cannot, whose call says so honestly.
-        A rare type asks every match of a stage it reaches at once; otherwise a stage gives at most
-        what is still wanted.
+        A rare type asks every match of a stage it reaches at once until donors first cover it; otherwise
+        a stage gives at most what is still wanted.
         """
         ctx = self._ctx(hospital, req, now)
         tiers = self._tiers(req, params.last_resort)
@@ -384,10 +391,14 @@ class Dispatcher(DeskActions):
         stages = [(own[:1], self.cfg.max_radius_km), (own[1:], params.radius_km),
                   ([t for t in tiers if t.last_resort], params.radius_km)]
         found: list[RankedDonor] = []
+        # Everyone at once is how a rare request starts (DOMAIN.md §3). Once donors have covered it, it
+        # reopens only because one dropped out: asking again everyone it told "no longer needed" would
+        # message a whole club twice more for one place; it asks the best few, like any request (§5).
+        everyone = req.rare and req.covered_at is None
         for k, (stage, radius) in enumerate(stages):
             if not stage or (k > 0 and len(found) >= n):
                 break
-            limit = self.cfg.rare_max_wave if req.rare else n - len(found)
+            limit = self.cfg.rare_max_wave if everyone else n - len(found)
             if limit <= 0:
                 break
             search = self._search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)
@@ -408,16 +419,27 @@ class Dispatcher(DeskActions):
         # One batched INSERT of the contacts and one of their calls: a 300-donor wave written row by row
         # kept every call waiting 1–1.5 s (issue 10).
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
+        before = {c.donor_id: c for c in (await s.exec(select(RequestContact).where(
+            RequestContact.request_id == req.id,
+            RequestContact.donor_id.in_([r.donor_id for r in ranked])))).all()} if ranked else {}
         for r in ranked:
             token = f"{self.rng.getrandbits(48):012x}"
             arrival = expected_arrival(now, r.travel_min, self.cfg.prep_min)
-            c = RequestContact(request_id=req.id, donor_id=r.donor_id, state=ContactState.queued.value,
-                               wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km, travel_min=r.travel_min,
-                               expected_arrival_at=arrival, score=r.score, reasons=r.reasons_json(), token=token,
-                               asked_at=now)
-            s.add(c)
+            fields = dict(state=ContactState.queued.value, wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km,
+                          travel_min=r.travel_min, expected_arrival_at=arrival, score=r.score,
+                          reasons=r.reasons_json(), token=token, asked_at=now)
+            c = before.get(r.donor_id)
+            again = c is not None  # told "no longer needed" before the request reopened (dispatcher.donor_keys)
+            if again:
+                for name, value in (fields | dict(notified_at=None, answered_at=None, en_route_at=None,
+                                                  arrived_at=None, outcome_at=None, undo=None)).items():
+                    setattr(c, name, value)
+            else:
+                c = RequestContact(request_id=req.id, donor_id=r.donor_id, **fields)
+                s.add(c)
             await s.flush()
-            await enqueue(s, key=f"call:{req.id}:{r.donor_id}", chat_id=r.candidate.telegram_id, kind=M.Kind.call.value,
+            await enqueue(s, key=call_key(req.id, r.donor_id, req.wave_no if again else None),
+                          chat_id=r.candidate.telegram_id, kind=M.Kind.call.value,
                           locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params={
                               "request_id": req.id, "token": token, "hospital": hospital.name,
                               "address": hospital.address, "abo": req.abo, "rh": req.rh,
@@ -429,6 +451,7 @@ class Dispatcher(DeskActions):
                               # Issue 9: a donor who cannot make it in time is asked only when nobody who
                               # can is left, and her call says how late she would be.
                               "late": r.group == GROUP_LATE,
+                              "again": again,
                               "arrive_local": None if arrival is None else self._local(arrival)})
 
     async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
@@ -554,7 +577,7 @@ class Dispatcher(DeskActions):
                                                    DonorCommitment.request_id == req.id))
         await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                       kind=M.Kind.declined.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=f"call:{req.id}:{donor_id}", params={"request_id": req.id})
+                      edit_of_key=await current_call_key(s, contact), params={"request_id": req.id})
         await refresh_boards(s, req.id, now)
         if committed:
             await self._reopen_if_short(s, req, now)
@@ -568,7 +591,8 @@ class Dispatcher(DeskActions):
             return AnswerResult(AnswerOutcome.committed_elsewhere, req.id), False
         if replaces is not None:
             await self._release(s, req, replaces, now)
-            await cancel_pending(s, [f"stand_down:{req.id}:{donor_id}"])  # her stand-down, if not sent yet
+            # Her own stand-down, if not sent yet.
+            await cancel_pending(s, [stand_down_key(contact, cause) for cause in ("covered", "stopped")])
         hospital = await s.get(Hospital, req.hospital_id)
         donor = await s.get(Donor, donor_id)
         contact.state, contact.answered_at = ContactState.available.value, now
@@ -582,10 +606,10 @@ class Dispatcher(DeskActions):
             "arrive_local": None if contact.expected_arrival_at is None else self._local(contact.expected_arrival_at)}
         await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                       kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=f"call:{req.id}:{donor_id}", params=params)
+                      edit_of_key=await current_call_key(s, contact), params=params)
         # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
         # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
-        await enqueue(s, key=f"venue:{req.id}:{donor_id}", chat_id=donor.telegram_id, kind=M.Kind.venue.value,
+        await enqueue(s, key=per_ask_key("venue", contact), chat_id=donor.telegram_id, kind=M.Kind.venue.value,
                       locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
         # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
         await refresh_boards(s, req.id, now)
@@ -614,9 +638,9 @@ class Dispatcher(DeskActions):
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
                                                    DonorCommitment.request_id == req.id))
         donor = await s.get(Donor, contact.donor_id)
-        await enqueue(s, key=f"replaced:{req.id}:{contact.donor_id}", chat_id=donor.telegram_id,
+        await enqueue(s, key=per_ask_key("replaced", contact), chat_id=donor.telegram_id,
                       kind=M.Kind.stand_down.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=f"call:{req.id}:{contact.donor_id}",
+                      edit_of_key=await current_call_key(s, contact),
                       params={"request_id": req.id, "reason": "replaced"})
         await self._audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
 
@@ -637,9 +661,9 @@ class Dispatcher(DeskActions):
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
                                                    DonorCommitment.request_id == req.id))
         donor = await s.get(Donor, contact.donor_id)
-        await enqueue(s, key=f"withdrew:{req.id}:{contact.donor_id}", chat_id=donor.telegram_id,
+        await enqueue(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
                       kind=M.Kind.withdrew.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=f"call:{req.id}:{contact.donor_id}", params={"request_id": req.id})
+                      edit_of_key=await current_call_key(s, contact), params={"request_id": req.id})
         await self._audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
@@ -723,11 +747,13 @@ class Dispatcher(DeskActions):
                              .join(Donor, Donor.id == RequestContact.donor_id)
                              .where(RequestContact.request_id == req.id,
                                     RequestContact.state.in_(stand_down)))).all()
-        await cancel_pending(s, [f"call:{req.id}:{c.donor_id}" for c, _, _ in rows
-                                 if c.state == ContactState.queued.value])
+        calls = await current_call_keys(s, req.id, [c.id for c, _, _ in rows])
+        await cancel_pending(s, [calls[c.id] for c, _, _ in rows if c.state == ContactState.queued.value
+                                 and c.id in calls])
         stopped = state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF
         reason = "stopped" if stopped else {"covered": "covered", "cancelled": "cancelled",
                                              "fulfilled": "covered"}.get(state, "expired")
+        cause = "stopped" if stopped else state
         for c, chat, locale in rows:
             if c.state == ContactState.queued.value:
                 c.state = ContactState.cancelled.value
@@ -736,8 +762,9 @@ class Dispatcher(DeskActions):
             else:
                 c.state = ContactState.stood_down.value
             # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
-            await enqueue(s, key=f"stand_down:{req.id}:{c.donor_id}", chat_id=chat, kind=M.Kind.stand_down.value,
-                          locale=locale, request_id=req.id, now=now, edit_of_key=f"call:{req.id}:{c.donor_id}",
+            await enqueue(s, key=stand_down_key(c, cause), chat_id=chat, kind=M.Kind.stand_down.value,
+                          locale=locale, request_id=req.id, now=now,
+                          edit_of_key=calls.get(c.id) or call_key(req.id, c.donor_id),
                           params={"request_id": req.id, "reason": reason})
         confirmed = await self._confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)

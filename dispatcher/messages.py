@@ -61,7 +61,8 @@ def render_plain(kind: str, p: dict[str, Any]) -> str:
     k = Kind(kind)
     if k is Kind.call:
         late = f" You would arrive around {p['arrive_local']}, after that." if p.get("late") else ""
-        return (f"Urgent: {p['hospital']} needs {_type(p)} {p['component']} by {p['deadline_local']}. "
+        again = "Needed again. " if p.get("again") else ""
+        return (f"{again}Urgent: {p['hospital']} needs {_type(p)} {p['component']} by {p['deadline_local']}. "
                 f"{p['distance_km']} km, about {p['travel_min']} min away.{late} Can you come?")
     if k is Kind.confirmed:
         return f"Thank you! {p['hospital']} expects you by {p['deadline_local']}. Show this message at reception."

@@ -156,7 +156,8 @@ class EligibilityConfig(_Section):
     min_weight_apheresis_kg: float = 50.0
     interval_whole_blood_days: int = 84
     interval_apheresis_days: int = 14
-    max_whole_blood_per_year: int = 4
+    # DOMAIN.md §2: no legal cap; NIHBT advises 3–4 whole-blood donations a year (dispatcher.eligibility).
+    max_whole_blood_per_year: int = Field(default=4, ge=1)
 
 
 class PerUrgency(_Section):

@@ -4,7 +4,9 @@ RedReserve pre-filters; the blood facility screens on site (DOMAIN.md, preamble)
 Rules and defaults: DOMAIN.md §2 (Circular 26/2013/TT-BYT, Art. 5–6):
 18–60 years on the day of donation; women ≥ 42 kg, men ≥ 45 kg, apheresis ≥ 50 kg;
 12 weeks (84 days) after whole blood or apheresis red cells, 2 weeks (14 days)
-after apheresis platelets or plasma; the most recent donation's kind sets the wait.
+after apheresis platelets or plasma; the most recent donation's kind sets the wait; at most
+``max_whole_blood_per_year`` whole-blood (or apheresis red-cell) donations in the last 12 months
+(NIHBT's advice, default 4), a limit on whole blood and red cells only.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Rules(Protocol):
     min_weight_apheresis_kg: float
     interval_whole_blood_days: int
     interval_apheresis_days: int
+    max_whole_blood_per_year: int
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,12 @@ class DonorFacts:
     last_donation_component: str | None = None
     status: str = "active"
     status_until: date | None = None
+    # The days of her recorded whole-blood and apheresis red-cell donations, at least those of the last
+    # 12 months (Donation rows: dispatcher.candidates.red_cell_days); empty when not looked up.
+    red_cell_days: tuple[date, ...] = ()
 
     @classmethod
-    def of(cls, donor: Any) -> "DonorFacts":  # a Donor row, or anything with its fields
+    def of(cls, donor: Any, red_cell_days: tuple[date, ...] = ()) -> "DonorFacts":  # a Donor row, or alike
         return cls(
             abo=donor.abo,
             rh=donor.rh,
@@ -62,6 +68,7 @@ class DonorFacts:
             last_donation_component=donor.last_donation_component,
             status=donor.status,
             status_until=donor.status_until,
+            red_cell_days=tuple(red_cell_days),
         )
 
 
@@ -74,6 +81,7 @@ TOO_YOUNG = "too_young"
 TOO_OLD = "too_old"
 UNDERWEIGHT = "underweight"
 INTERVAL = "interval"
+YEARLY_LIMIT = "yearly_limit"
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,26 @@ def interval_days(last_component: str | None, rules: Intervals) -> int:
     if last_component in APHERESIS:
         return rules.interval_apheresis_days
     return rules.interval_whole_blood_days
+
+
+def year_window_start(on: date) -> date:
+    """A donation counts towards the yearly limit on day ``on`` when it was made after this day."""
+    return add_years(on, -1)
+
+
+def yearly_limit_ends(days: tuple[date, ...] | list[date], on: date, rules: Rules) -> date | None:
+    """None when fewer than the yearly limit of whole-blood/red-cell donations fall in the 12 months up
+    to ``on``; else the first day enough of the oldest have left the window for one more."""
+    start = year_window_start(on)
+    inside = sorted(d for d in days if start < d <= on)
+    over = len(inside) - rules.max_whole_blood_per_year
+    if over < 0:
+        return None
+    oldest = inside[over]  # once it (and all before it) is out, one fewer than the limit remain
+    ends = add_years(oldest, 1)
+    while year_window_start(ends) < oldest:  # 29 February: add_years lands a day short
+        ends += timedelta(days=1)
+    return ends
 
 
 def next_donation_date(facts: DonorFacts, rules: Rules) -> date | None:
@@ -229,6 +257,11 @@ def assess(facts: DonorFacts, on: date, rules: Rules, component: str = "whole_bl
     if next_date is not None and next_date > on:
         reasons.append(INTERVAL)
         waits.append(next_date)
+    if component not in APHERESIS:
+        limit_ends = yearly_limit_ends(facts.red_cell_days, on, rules)
+        if limit_ends is not None:
+            reasons.append(YEARLY_LIMIT)
+            waits.append(limit_ends)
 
     if not reasons:
         return Assessment(True, (), on)

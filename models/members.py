@@ -62,7 +62,7 @@ async def named_clubs(session: AsyncSession, club_ids: list[int]) -> list[tuple[
 async def roster_facts(session: AsyncSession, club_id: int) -> list:
     """Every member's eligibility facts and Telegram id: one query for a whole roster."""
     return list((await session.exec(
-        select(*FACT_COLUMNS, Donor.telegram_id).join(ClubMembership, _ROSTER_JOIN)
+        select(Donor.id, *FACT_COLUMNS, Donor.telegram_id).join(ClubMembership, _ROSTER_JOIN)
         .where(*_on_roster(club_id)))).all())
 
 

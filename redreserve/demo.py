@@ -81,6 +81,7 @@ class Action:
     who: str  # donor | staff
     data: str
     says: str
+    token: str = ""  # the ask it belongs to: a request that reopened asks her again with a new token
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Demo:
     shown_waves: set[tuple[int, int]] = field(default_factory=set)
     states: dict[int, str] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
-    tracked: set[int] = field(default_factory=set)
+    tracked: set[tuple[int, str]] = field(default_factory=set)  # (contact, token): each time she said yes
 
     def say(self, text: str) -> None:
         local = self.clock().astimezone(VIETNAM).strftime("%H:%M:%S")
@@ -148,19 +149,20 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
                              .join(Donor, Donor.id == RequestContact.donor_id)
                              .where(RequestContact.state == "available"))).all()
     for c, name, weight in rows:
-        if c.id in demo.tracked:
+        if (c.id, c.token) in demo.tracked:
             continue
-        demo.tracked.add(c.id)
+        demo.tracked.add((c.id, c.token))
         start = demo.clock()
         travel = timedelta(minutes=max(c.travel_min or 20, 5) * demo.rng.uniform(0.8, 1.3))
 
         def donor(at, a, says):
             demo.actions.append(Action(at, c.request_id, c.id, "donor", AnswerCb(r=c.request_id, t=c.token,
-                                                                                  a=a).pack(), f"{name} {says}"))
+                                                                                  a=a).pack(), f"{name} {says}",
+                                       c.token))
 
         def staff(at, x, says):
             demo.actions.append(Action(at, c.request_id, c.id, "staff", BoardCb(a="mark", r=c.request_id, v=c.id,
-                                                                                 x=x).pack(), says))
+                                                                                 x=x).pack(), says, c.token))
 
         if demo.rng.random() >= ARRIVES or travel > FAR:
             if demo.rng.random() < TELLS:
@@ -189,11 +191,13 @@ async def act_due(demo: Demo, sessionmaker) -> None:
             board = (await s.exec(select(OutboxMessage.message_id).where(
                 OutboxMessage.request_id == a.request_id, OutboxMessage.kind == "board",
                 OutboxMessage.edit_of_key.is_(None), OutboxMessage.state == "sent"))).first()
-            call = (await s.exec(select(OutboxMessage.message_id).where(
-                OutboxMessage.key == f"call:{a.request_id}:{c.donor_id}"))).first()
+            call = (await s.exec(select(OutboxMessage.message_id).where(  # her latest call: she may be asked again
+                OutboxMessage.request_id == a.request_id, OutboxMessage.contact_id == c.id,
+                OutboxMessage.kind == "call").order_by(OutboxMessage.id.desc()))).first()
             donor_tg = (await s.exec(select(Donor.telegram_id).where(Donor.id == c.donor_id))).first()
-        if c.state not in ("available", "en_route", "arrived") or req.state in ("fulfilled", "cancelled"):
-            continue  # released when the donations covered the units: she was told not to come
+        if c.state not in ("available", "en_route", "arrived") or req.state in ("fulfilled", "cancelled") \
+                or c.token != a.token:
+            continue  # released when the donations covered the units (she was told not to come), or asked anew
         if a.who == "donor" and call is not None:
             demo.sim.push_callback(donor_tg, call, a.data)
         elif a.who == "staff" and board is not None:

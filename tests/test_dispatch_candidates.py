@@ -5,13 +5,13 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from dispatcher.candidates import Search, call_list, count_eligible, fetch_ranked, medical_conditions
+from dispatcher.candidates import Search, call_list, count_eligible, fetch_ranked, medical_conditions, red_cell_days
 from dispatcher.compat import compatible_tiers
 from ground.eligibility import DonorFacts, assess
 from dispatcher.ranking import RankContext
 from models.dispatch_tables import DonorCommitment, RequestContact
 from models.geo import geo_cell
-from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser
+from models.tables import Club, ClubMembership, Donation, Donor, Hospital, TelegramUser
 from ground.config import DispatchConfig, EligibilityConfig
 
 RULES = EligibilityConfig()
@@ -52,15 +52,34 @@ def random_donor(rng, i):
 async def test_the_sql_filter_agrees_with_assess_donor_by_donor(db_sessionmaker):
     rng = random.Random(3)
     donors = [random_donor(rng, i) for i in range(600)]
+    # Donation histories around the yearly limit's window (a year back from a leap day), of every kind.
+    year_edges = [date(2023, 2, 27), date(2023, 2, 28), date(2023, 3, 1), date(2023, 6, 1), date(2023, 9, 1),
+                  date(2023, 12, 1), TODAY, TODAY + timedelta(days=1)]
     async with db_sessionmaker() as s:
         s.add_all(donors)
+        await s.flush()
+        history: dict[int, list[date]] = {}
+        for d in donors:
+            for day in rng.sample(year_edges, rng.choice([0, 0, 3, 4, 5, 6, 7, 8])):
+                kind = rng.choice(["whole_blood", "red_cells", "whole_blood", "platelets", "plasma"])
+                s.add(Donation(donor_id=d.id, donated_on=day, component=kind))
+                if kind in ("whole_blood", "red_cells"):
+                    history.setdefault(d.id, []).append(day)
         await s.commit()
+        assert any(len(v) >= 4 for v in history.values())
+        found = await red_cell_days(s, [d.id for d in donors], TODAY)
+        assert found == {k: tuple(sorted(x for x in v if date(2023, 2, 28) < x <= TODAY))
+                         for k, v in history.items() if any(date(2023, 2, 28) < x <= TODAY for x in v)}
         for component in ("whole_blood", "red_cells", "platelets", "plasma"):
             rows = await s.exec(select(Donor.id).where(*medical_conditions(component, TODAY, RULES)))
             in_sql = {r[0] for r in rows}
-            by_assess = {d.id for d in donors if assess(DonorFacts.of(d), TODAY, RULES, component).eligible}
+            by_assess = {d.id for d in donors
+                         if assess(DonorFacts.of(d, tuple(history.get(d.id, ()))), TODAY, RULES, component).eligible}
             assert in_sql == by_assess, component
         assert 10 < len(in_sql) < 590  # the edges really are on both sides
+        limited = {d.id for d in donors
+                   if assess(DonorFacts.of(d, tuple(history.get(d.id, ()))), TODAY, RULES).reasons == ("yearly_limit",)}
+        assert limited  # the yearly limit alone really does hold some back
 
 
 def test_the_day_before_the_interval_ends_she_waits_and_on_the_day_she_may_give():

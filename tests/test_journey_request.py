@@ -400,3 +400,47 @@ async def test_new_staff_learn_about_request_and_see_it_in_their_menu(env):
     assert menu[:2] == ["request", "urgent"]
     await nurse.send("/request")
     assert "Which blood type" in nurse.last_text()
+
+
+async def test_the_guided_form_warns_before_sending_when_the_deadline_is_too_short(env):
+    # Issue 9, point 7, as /urgent does it: the nearest O+ donors are ~60 km away (≈ 3 h to get ready and come).
+    staff, donors = await seed(env, [("O", "+", 60 + k) for k in range(4)], locale="vi")
+    await staff.send("/request")
+    await staff.tap("O+")
+    await staff.tap("Khối hồng cầu")
+    await staff.tap("1")
+    await staff.tap("Cấp cứu")  # the critical default: 3 h
+    await staff.tap("Bỏ qua")
+    confirm = staff.last_text()
+    assert "⚠️ Hạn" in confirm and "2 người hiến gần nhất có khả năng hiến được cần tới" in confirm, confirm
+    assert "lấy khối hồng cầu mất khoảng 60 phút" in confirm
+    assert "cân nhắc đặt hạn muộn hơn, hoặc lấy máu từ ngân hàng máu" in confirm
+    assert confirm.index("⚠️") < confirm.index("Xin kiểm tra lại")  # read before the Send button
+    assert await requests(env) == []  # the warning posts nothing
+
+    # Start over with a deadline the same donors can meet (the urgent default, 12 h): no warning.
+    await staff.tap("Làm lại")
+    await staff.tap("O+")
+    await staff.tap("Khối hồng cầu")
+    await staff.tap("1")
+    await staff.tap("Gấp")
+    await staff.tap("Bỏ qua")
+    assert "⚠️" not in staff.last_text(), staff.last_text()
+
+
+async def test_a_typed_deadline_too_short_for_platelets_is_warned_about_with_the_collection_time(env):
+    staff, donors = await seed(env, [("A", "+", 1 + k) for k in range(8)])
+    await staff.send("/request")
+    await staff.tap("A+")
+    await staff.tap("Platelets")
+    await staff.tap("1")
+    await staff.tap("Set a deadline")
+    await staff.send("11:00")  # 10:00 now: an hour, and apheresis takes up to two (DOMAIN.md §6)
+    await staff.tap("Urgent")
+    replies = await staff.send("ICU bed 4")
+    confirm = replies[-1]["text"]
+    assert "⚠️ The deadline 11:00" in confirm and "collecting platelets takes about 120 min" in confirm, confirm
+    assert "Consider a later deadline, or the blood bank" in confirm
+    await staff.tap("Send to donors")  # a warning, not a refusal: staff may still send
+    await env.drain()
+    assert len(await requests(env)) == 1

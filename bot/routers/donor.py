@@ -22,6 +22,7 @@ from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
+from dispatcher.candidates import donor_facts
 from ground.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
 from dispatcher.reminders import Reminders
 from models import donors
@@ -84,8 +85,9 @@ async def donor_command(
 # --- /me ----------------------------------------------------------------------------------
 
 
-def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Settings) -> str:
-    facts = DonorFacts.of(donor)
+def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Settings,
+                 facts: DonorFacts | None = None) -> str:
+    facts = facts or DonorFacts.of(donor)
     assessment = assess(facts, local_today(clock, settings.bot.tz), settings.eligibility)
     next_date = next_donation_date(facts, settings.eligibility)
     lines = [
@@ -132,7 +134,8 @@ def profile_keyboard(donor: Donor):
 
 async def show_profile(message: Message, session: AsyncSession, donor: Donor, clock: Clock, settings: Settings):
     clubs = await donors.club_names(session, donor.id)
-    await message.answer(profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
+    facts = await donor_facts(session, donor, local_today(clock, settings.bot.tz))
+    await message.answer(profile_text(donor, clubs, clock, settings, facts), reply_markup=profile_keyboard(donor))
 
 
 async def _own_donor(query: CallbackQuery, session: AsyncSession, roles: Roles) -> Donor | None:
@@ -158,7 +161,9 @@ async def toggle_contact(
     reminders.poke()  # consent or the reminder switched on may bring a reminder forward
     await query.answer(_("Saved."))
     clubs = await donors.club_names(session, donor.id)
-    await edit_text(query.message, profile_text(donor, clubs, clock, settings), reply_markup=profile_keyboard(donor))
+    facts = await donor_facts(session, donor, local_today(clock, settings.bot.tz))
+    await edit_text(query.message, profile_text(donor, clubs, clock, settings, facts),
+                    reply_markup=profile_keyboard(donor))
 
 
 @router.callback_query(DonorCb.filter(F.action == "edit_blood"))
@@ -273,7 +278,7 @@ async def resume(message: Message, session: AsyncSession, donor: Donor, clock: C
         await message.answer(_("Your status was set by your club lead. Please ask them to change it."))
         return
     await donors.update_fields(session, donor, now=clock(), status="active", status_until=None)
-    facts = DonorFacts.of(donor)
+    facts = await donor_facts(session, donor, local_today(clock, settings.bot.tz))
     await message.answer(
         _("▶️ Welcome back! You can be called again.") + "\n"
         + explain(assess(facts, local_today(clock, settings.bot.tz), settings.eligibility), facts)

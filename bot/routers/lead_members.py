@@ -36,6 +36,7 @@ from bot.routers.lead_common import (
 from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
 from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type
+from dispatcher.candidates import donor_facts
 from ground.eligibility import DEFERRAL_DAYS, DonorFacts, assess
 from dispatcher.reminders import Reminders
 from models import members
@@ -81,8 +82,8 @@ def status_text(donor: Donor) -> str:
     return _("active")
 
 
-def card_text(donor: Donor, today: date, settings: Settings) -> str:
-    facts = DonorFacts.of(donor)
+def card_text(donor: Donor, today: date, settings: Settings, facts: DonorFacts | None = None) -> str:
+    facts = facts or DonorFacts.of(donor)
     details = [fmt_sex(donor.sex),
                _("born {date}").format(date=fmt_date(donor.birth_date)),
                _("{kg} kg").format(kg=f"{donor.weight_kg:g}" if donor.weight_kg else "—")]
@@ -133,7 +134,8 @@ async def member_action(query: CallbackQuery, callback_data: MemberCb, roles: Ro
 
 async def _open(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
     await query.answer()
-    await edit(query.message, card_text(donor, ctx.today, ctx.settings), card_markup(cb.club_id, donor.id, cb.back))
+    await edit(query.message, card_text(donor, ctx.today, ctx.settings, await donor_facts(ctx.session, donor, ctx.today)),
+               card_markup(cb.club_id, donor.id, cb.back))
 
 
 async def _back(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
@@ -239,7 +241,8 @@ async def _save(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx, 
     if ctx.reminders is not None:
         ctx.reminders.poke()  # a changed status or donation date may bring the "donate again" day forward
     await query.answer(_("Saved."))
-    await edit(query.message, card_text(donor, ctx.today, ctx.settings), card_markup(cb.club_id, donor.id, cb.back))
+    await edit(query.message, card_text(donor, ctx.today, ctx.settings, await donor_facts(ctx.session, donor, ctx.today)),
+               card_markup(cb.club_id, donor.id, cb.back))
 
 
 async def _set_blood(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
@@ -348,7 +351,8 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
         return
     reminders.poke()
     await state.clear()
-    await message.answer(card_text(donor, today, settings), reply_markup=card_markup(club_id, donor.id,
+    await message.answer(card_text(donor, today, settings, await donor_facts(session, donor, today)),
+                         reply_markup=card_markup(club_id, donor.id,
                                                                                    data.get("back", "")))
 
 

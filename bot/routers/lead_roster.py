@@ -26,6 +26,7 @@ from bot.routers.lead_common import (
     split_blood,
 )
 from bot.texts import escape, explain, fmt_date, fmt_number, fmt_type
+from dispatcher.candidates import red_cell_days
 from ground import eligibility as elig
 from ground.eligibility import DonorFacts, assess
 from models import members
@@ -84,9 +85,11 @@ async def roster_counts(session: AsyncSession, club_id: int, today: date,
                         rules) -> dict[tuple[str | None, str | None], TypeCounts]:
     """Counts by blood type for one club: one query for the columns, eligibility assessed here."""
     counts = {key: TypeCounts() for key in ROSTER_ORDER}
-    for row in await members.roster_facts(session, club_id):
+    rows = await members.roster_facts(session, club_id)
+    given = await red_cell_days(session, [row.id for row in rows], today)
+    for row in rows:
         key = (row.abo, row.rh) if row.abo and row.rh else (None, None)
-        verdict = assess(DonorFacts.of(row), today, rules)
+        verdict = assess(DonorFacts.of(row, given.get(row.id, ())), today, rules)
         c = counts[key]
         c.members += 1
         c.ready += verdict.eligible
@@ -140,8 +143,9 @@ async def find_page(session: AsyncSession, club_id: int, blood: str, page: int, 
     if not rows:
         return _("No members with blood type {type} in <b>{club}</b>.").format(type=type_text, club=club), None
     rated = []
+    given = await red_cell_days(session, [row.id for row in rows], today)
     for row in rows:
-        facts = DonorFacts.of(row)
+        facts = DonorFacts.of(row, given.get(row.id, ()))
         rated.append((row, facts, assess(facts, today, settings.eligibility)))
     rated.sort(key=lambda r: (not r[2].eligible, r[2].eligible_from or date.max, r[0].full_name.casefold()))
     size = settings.bot.page_size
