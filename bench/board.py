@@ -29,7 +29,7 @@ from bot.i18n import make_i18n  # noqa: E402
 from bot.render import render_outgoing  # noqa: E402
 from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
-from dispatcher.messages import Kind  # noqa: E402
+from dispatcher import messages as M  # noqa: E402
 from dispatcher.sender import Sender, replace_unreachable  # noqa: E402
 from models.dispatch_tables import RequestContact  # noqa: E402
 from models.engine import create_schema, make_engine, make_sessionmaker  # noqa: E402
@@ -87,7 +87,7 @@ async def main(donors: int, seconds: float, rate: float) -> None:
         bot = sim.create_bot()
         d = Dispatcher(sm, settings, clock=system_clock)
         sender = Sender(sm, AiogramTransport(bot, partial(render_outgoing, i18n=i18n, default_locale="vi")),
-                        cfg.send, prepare={Kind.board.value: d.board_params})
+                        cfg.send, prepare={M.Board.kind: d.board_message})
         d.kick = sender.kick
         sender.on_unreachable = replace_unreachable(d)
         await sender.start()

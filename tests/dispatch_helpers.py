@@ -41,7 +41,7 @@ class FakeTelegram:
         if m.chat_id in self.blocked:
             raise Unreachable("Forbidden: bot was blocked by the user")
         self.sent.append((time.monotonic(), m.chat_id, m.kind, m.key, m.edit_message_id))
-        self.params[m.key] = dict(m.params)
+        self.params[m.key] = m.params.to_json()
         return DeliveryResult(m.edit_message_id or next(self.ids))
 
     def kinds(self, chat=None):
@@ -98,7 +98,7 @@ def make(sm, clock=None, **cfg):
     tg = FakeTelegram()
     d = Dispatcher(sm, st, clock=clock, rng=random.Random(7))
     sender = Sender(sm, tg, st.dispatch.send, clock=clock,
-                    limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": d.board_params})
+                    limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": d.board_message})
 
     async def _replace(ids):
         for rid in ids:

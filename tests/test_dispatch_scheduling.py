@@ -50,7 +50,7 @@ class Process:
     def __init__(self, sm, st, tg):
         self.d = Dispatcher(sm, st, clock=system_clock, rng=random.Random(1))
         self.sender = Sender(sm, tg, st.dispatch.send, clock=system_clock,
-                             limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": self.d.board_params})
+                             limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": self.d.board_message})
         self.sched = DispatchScheduler(self.d)
         self.d.kick = self.sender.kick
 
