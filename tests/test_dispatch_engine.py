@@ -10,7 +10,7 @@ from dispatcher.engine import InvalidRequest
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
 from dispatcher.ranking import GROUP_REACHABLE, place_of
 from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, make, post, request, town
 
 
