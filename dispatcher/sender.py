@@ -37,7 +37,7 @@ from models.dispatch_tables import (
     OutboxState,
     RequestContact,
 )
-from dispatcher.messages import Message, load
+from dispatcher.messages import InvalidParams, Message, load
 from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
@@ -338,10 +338,16 @@ class Sender:
                     await self._retry(row, 0.5, count=False, error="waiting for the original")
                     return
                 edit_id = original.message_id
+            try:
+                params = load(row.kind, row.params)
+            except InvalidParams as exc:  # a row no version of the code can read: retrying will not fix it
+                self.metrics.failed(row.kind)
+                await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
+                await self._call_failed(row)
+                return
             async with self._sem:
                 slot = await self.limiter.acquire(row.chat_id, rank=row.priority)
                 try:
-                    params = load(row.kind, row.params)
                     if row.kind in self.prepare and row.request_id is not None:
                         # Read after the turn came: an edit that waited for the limiter shows the latest state.
                         params = await self.prepare[row.kind](row.request_id, row.chat_id)

@@ -169,3 +169,15 @@ async def test_rows_written_before_the_registry_are_still_sent_in_the_same_words
     assert text == ("🩸 <b>Urgent blood request</b>\nBV Bạch Mai needs <b>O−</b> red cells (🚨 critical).\n"
                     "📍 3.4 km from you, about 12 min.\n⏰ Needed by 12:00 10/03/2026.\nCan you come?")
     assert markup is not None  # the answer buttons, bound to the stored token
+
+
+async def test_a_stored_row_nobody_can_read_fails_once_with_the_reason_and_is_not_retried(db_sessionmaker):
+    async with db_sessionmaker() as s:
+        s.add(OutboxMessage(key="broken", chat_id=5, kind="stand_down", params={"request_id": 1}, priority=1,
+                            next_attempt_at=NOW, created_at=NOW))
+        await s.commit()
+    tg = FakeTelegram()
+    await Sender(db_sessionmaker, tg, settings().dispatch.send).run_until_idle()
+    async with db_sessionmaker() as s:
+        row = (await s.exec(select(OutboxMessage))).one()
+    assert (row.state, row.last_error, tg.sent) == ("failed", "stored StandDown lacks reason", [])
