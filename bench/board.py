@@ -29,7 +29,7 @@ from bot.i18n import make_i18n  # noqa: E402
 from bot.render import render_outgoing  # noqa: E402
 from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
-from dispatcher.messages import Kind  # noqa: E402
+from dispatcher import messages as M  # noqa: E402
 from dispatcher.sender import Sender, replace_unreachable  # noqa: E402
 from dispatcher.wakeups import Wakeups  # noqa: E402
 from models.dispatch_tables import RequestContact  # noqa: E402
@@ -89,7 +89,7 @@ async def main(donors: int, seconds: float, rate: float) -> None:
         wakeups = Wakeups()
         d = Dispatcher(sm, settings, clock=system_clock, wakeups=wakeups)
         sender = Sender(sm, AiogramTransport(bot, partial(render_outgoing, i18n=i18n, default_locale="vi")),
-                        cfg.send, prepare={Kind.board.value: d.board_params}, on_unreachable=replace_unreachable(d))
+                        cfg.send, prepare={M.Board.kind: d.board_message}, on_unreachable=replace_unreachable(d))
         wakeups.on_outbox_written(sender.kick)
         await sender.start()
         try:

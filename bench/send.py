@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
-from dispatcher.messages import render_plain  # noqa: E402
 from dispatcher.sender import Sender, replace_unreachable  # noqa: E402
 from dispatcher.wakeups import Wakeups  # noqa: E402
 from models.engine import create_schema, make_engine, make_sessionmaker  # noqa: E402
@@ -81,7 +80,7 @@ async def main(donors: int, first_wave: int, rate: float) -> None:
     async with BotAPISimulator() as sim:
         sim.set_limits(global_per_second=int(rate), per_chat_per_second=1, group_per_minute=20)
         bot = sim.create_bot()
-        transport = AiogramTransport(bot, lambda m: (render_plain(m.kind, m.params), None))
+        transport = AiogramTransport(bot, lambda m: (m.params.plain(), None))
         wakeups = Wakeups()
         d = Dispatcher(sm, settings, clock=system_clock, wakeups=wakeups)
         sender = Sender(sm, transport, cfg.send, on_unreachable=replace_unreachable(d))

@@ -22,7 +22,7 @@ from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
-from dispatcher.messages import Kind
+from dispatcher import messages as M
 from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
 from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
@@ -70,7 +70,7 @@ class Runtime:
         render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
-                             prepare={Kind.board.value: self.engine.board_params}, metrics=self.metrics)
+                             prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics)
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
         if self.scheduler is not None:

@@ -19,7 +19,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from dispatcher.messages import Kind
+from dispatcher import messages as M
 from dispatcher.sender import (
     DeliveryResult,
     Outgoing,
@@ -50,13 +50,13 @@ class AiogramTransport:
                         return DeliveryResult(message.edit_message_id)
                     if "can't be edited" not in str(exc) and "not found" not in str(exc):
                         raise
-                    if message.kind == Kind.board_moved.value:
+                    if isinstance(message.params, M.BoardMoved):
                         return DeliveryResult(message.edit_message_id)  # an old board gone: nothing to say
                     # Too old or deleted: a stand-down must still reach the donor, so send it anew.
-            if message.kind == Kind.venue.value:
+            if isinstance(message.params, M.Venue):
                 p = message.params
-                sent = await self.bot.send_venue(chat_id=message.chat_id, latitude=p["lat"], longitude=p["lon"],
-                                                 title=p["hospital"], address=p.get("address") or text)
+                sent = await self.bot.send_venue(chat_id=message.chat_id, latitude=p.lat, longitude=p.lon,
+                                                 title=p.hospital, address=p.address or text)
                 return DeliveryResult(sent.message_id)
             sent = await self.bot.send_message(chat_id=message.chat_id, text=text, reply_markup=markup)
             return DeliveryResult(sent.message_id)

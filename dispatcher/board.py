@@ -23,6 +23,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
+from dispatcher import messages as M
 from ground.eligibility import max_volume_ml
 from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
@@ -40,8 +41,8 @@ from models.dispatch_tables import (
 from models.tables import Donor, Hospital
 from ground.clock import as_utc
 
-KIND = "board"
-MOVED = "board_moved"  # an old board after /board N: edited once to point at the live one
+KIND = M.Board.kind
+MOVED = M.BoardMoved.kind  # an old board after /board N: edited once to point at the live one
 
 # Every asked donor is in exactly one bucket on the board and in the report (issue 9): the one
 # mapping from contact states, in the order the board lists them. A state missing here fails
@@ -118,13 +119,14 @@ async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str 
                      .values(state=OutboxState.cancelled.value))
         if old.state == OutboxState.sent.value:
             old.kind = MOVED  # no longer a board: refresh_boards passes it by
-            await enqueue(s, key=f"{old.key}:moved", chat_id=chat_id, kind=MOVED, locale=old.locale,
-                          params={"request_id": request_id, "time": local_time}, request_id=request_id,
+            await enqueue(s, key=f"{old.key}:moved", chat_id=chat_id, locale=old.locale,
+                          params=M.BoardMoved(request_id=request_id, time=local_time), request_id=request_id,
                           edit_of_key=old.key, now=now)
         else:
             old.state = OutboxState.cancelled.value
     key = f"board:{request_id}:{chat_id}:{message_id}"
-    s.add(OutboxMessage(key=key, chat_id=chat_id, kind=KIND, params={"request_id": request_id}, locale=locale,
+    s.add(OutboxMessage(key=key, chat_id=chat_id, kind=KIND, params=M.Board(request_id=request_id).to_json(),
+                        locale=locale,
                         state=OutboxState.sent.value, request_id=request_id, message_id=message_id,
                         created_at=now, sent_at=now, next_attempt_at=now))
     return key
@@ -142,8 +144,8 @@ async def refresh_boards(s, request_id: int, now: datetime) -> int:
                                 .limit(1))).first()
         if waiting is not None:
             continue  # the waiting edit will show this change too: it renders at send time
-        queued += await enqueue(s, key=f"{key}:{secrets.token_hex(6)}", chat_id=chat_id, kind=KIND,
-                                params={"request_id": request_id}, locale=locale, request_id=request_id,
+        queued += await enqueue(s, key=f"{key}:{secrets.token_hex(6)}", chat_id=chat_id,
+                                params=M.Board(request_id=request_id), locale=locale, request_id=request_id,
                                 edit_of_key=key, now=now)
     return queued
 

@@ -268,8 +268,8 @@ class DeskActions:
         if donor.telegram_id is not None:
             hospital = await s.get(Hospital, req.hospital_id)
             await enqueue(s, key=f"deferred:{req.id}:{donor.id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                          kind=M.Kind.deferred.value, locale=donor.locale, request_id=req.id, now=now,
-                          params={"request_id": req.id, "hospital": hospital.name, "until": end.strftime("%d/%m/%Y")})
+                          locale=donor.locale, request_id=req.id, now=now,
+                          params=M.Deferred(request_id=req.id, hospital=hospital.name, until=end.strftime("%d/%m/%Y")))
         # The category is health data (DOMAIN.md §7): it stays on the donor, not in the audit trail.
         await self._audit(s, now, by, "donor_deferred", f"request:{req.id}", f"donor:{donor.id}")
         return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "until": end.strftime("%d/%m/%Y")}), True
@@ -307,11 +307,10 @@ class DeskActions:
         if donor.telegram_id is not None:
             hospital = await s.get(Hospital, req.hospital_id)
             await enqueue(s, key=f"donated:{req.id}:{donor.id}", chat_id=donor.telegram_id,
-                          kind=M.Kind.donated.value, locale=donor.locale, request_id=req.id, now=now, params={
-                              "request_id": req.id, "hospital": hospital.name, "volume_ml": volume_ml,
-                              "component": component, "count": donor.donation_count,
-                              "milestone": donor.donation_count in MILESTONES,
-                              "next_date": None if nxt is None else nxt.strftime("%d/%m/%Y")})
+                          locale=donor.locale, request_id=req.id, now=now, params=M.Donated(
+                              request_id=req.id, hospital=hospital.name, volume_ml=volume_ml, component=component,
+                              count=donor.donation_count, milestone=donor.donation_count in MILESTONES,
+                              next_date=None if nxt is None else nxt.strftime("%d/%m/%Y")))
         await self._audit(s, now, by, "donation_recorded", f"request:{req.id}",
                           f"donor:{donor.id} volume={volume_ml} component={component}")
         await s.flush()

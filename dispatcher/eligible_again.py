@@ -19,8 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.candidates import messageable_conditions, red_cell_days
 from dispatcher.compat import COMPONENTS
+from dispatcher import messages as M
 from ground.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
-from dispatcher.messages import Kind
 from dispatcher.outbox import enqueue
 from dispatcher.reminders import hh_mm, local_at
 from models.tables import Donor, TelegramUser
@@ -49,7 +49,7 @@ class EligibleAgain:
         if time_has_come:
             for donor, locale in await self._due(session, today):
                 await enqueue(session, key=eligible_key(donor.id, today), chat_id=donor.telegram_id,
-                              kind=Kind.eligible_again.value, params={"count": donor.donation_count},
+                              params=M.EligibleAgain(count=donor.donation_count),
                               now=now, locale=donor.locale or locale)
         day = await self._next_day(session, today + timedelta(days=1) if time_has_come else today)
         return None if day is None else local_at(day, self.at, self.tz)

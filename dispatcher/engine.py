@@ -24,6 +24,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -439,20 +440,15 @@ class Dispatcher(DeskActions):
                 s.add(c)
             await s.flush()
             await enqueue(s, key=call_key(req.id, r.donor_id, req.wave_no if again else None),
-                          chat_id=r.candidate.telegram_id, kind=M.Kind.call.value,
-                          locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params={
-                              "request_id": req.id, "token": token, "hospital": hospital.name,
-                              "address": hospital.address, "abo": req.abo, "rh": req.rh,
-                              "component": req.component, "units": req.units, "urgency": req.urgency,
-                              "deadline": req.deadline.isoformat(), "deadline_local": deadline_local,
-                              "distance_km": None if r.distance_km is None else round(r.distance_km, 1),
-                              "travel_min": None if r.travel_min is None else round(r.travel_min),
-                              "note": req.note,
-                              # Issue 9: a donor who cannot make it in time is asked only when nobody who
-                              # can is left, and her call says how late she would be.
-                              "late": r.group == GROUP_LATE,
-                              "again": again,
-                              "arrive_local": None if arrival is None else self._local(arrival)})
+                          chat_id=r.candidate.telegram_id,
+                          locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params=M.Call(
+                              request_id=req.id, token=token, hospital=hospital.name, address=hospital.address,
+                              abo=req.abo, rh=req.rh, component=req.component, units=req.units, urgency=req.urgency,
+                              deadline=req.deadline.isoformat(), deadline_local=deadline_local,
+                              distance_km=None if r.distance_km is None else round(r.distance_km, 1),
+                              travel_min=None if r.travel_min is None else round(r.travel_min), note=req.note,
+                              late=r.group == GROUP_LATE, again=again,
+                              arrive_local=None if arrival is None else self._local(arrival)))
 
     async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
         rows = (await s.exec(select(RequestContact.state, RequestContact.notified_at)
@@ -576,8 +572,8 @@ class Dispatcher(DeskActions):
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor_id,
                                                    DonorCommitment.request_id == req.id))
         await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                      kind=M.Kind.declined.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params={"request_id": req.id})
+                      locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=await current_call_key(s, contact), params=M.Declined(request_id=req.id))
         await refresh_boards(s, req.id, now)
         if committed:
             await self._reopen_if_short(s, req, now)
@@ -601,16 +597,17 @@ class Dispatcher(DeskActions):
         await s.flush()
         confirmed = await self._confirmed(s, req)
         late = not arrives_in_time(contact.expected_arrival_at, as_utc(req.deadline))
-        params = self._donor_params(req, hospital) | {
-            "token": contact.token, "late": late,
-            "arrive_local": None if contact.expected_arrival_at is None else self._local(contact.expected_arrival_at)}
+        confirmation = M.Confirmed(
+            **self._destination(req, hospital), token=contact.token, late=late,
+            arrive_local=None if contact.expected_arrival_at is None else self._local(contact.expected_arrival_at))
         await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                      kind=M.Kind.confirmed.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params=params)
+                      locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=await current_call_key(s, contact), params=confirmation)
         # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
         # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
-        await enqueue(s, key=per_ask_key("venue", contact), chat_id=donor.telegram_id, kind=M.Kind.venue.value,
-                      locale=donor.locale, request_id=req.id, now=now, params=self._donor_params(req, hospital))
+        await enqueue(s, key=per_ask_key("venue", contact), chat_id=donor.telegram_id,
+                      locale=donor.locale, request_id=req.id, now=now,
+                      params=M.Venue(**self._destination(req, hospital)))
         # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
         await refresh_boards(s, req.id, now)
         if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
@@ -639,9 +636,9 @@ class Dispatcher(DeskActions):
                                                    DonorCommitment.request_id == req.id))
         donor = await s.get(Donor, contact.donor_id)
         await enqueue(s, key=per_ask_key("replaced", contact), chat_id=donor.telegram_id,
-                      kind=M.Kind.stand_down.value, locale=donor.locale, request_id=req.id, now=now,
+                      locale=donor.locale, request_id=req.id, now=now,
                       edit_of_key=await current_call_key(s, contact),
-                      params={"request_id": req.id, "reason": "replaced"})
+                      params=M.StandDown(request_id=req.id, reason="replaced"))
         await self._audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
 
     async def _withdraw(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
@@ -662,8 +659,8 @@ class Dispatcher(DeskActions):
                                                    DonorCommitment.request_id == req.id))
         donor = await s.get(Donor, contact.donor_id)
         await enqueue(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
-                      kind=M.Kind.withdrew.value, locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params={"request_id": req.id})
+                      locale=donor.locale, request_id=req.id, now=now,
+                      edit_of_key=await current_call_key(s, contact), params=M.Withdrew(request_id=req.id))
         await self._audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
@@ -721,7 +718,8 @@ class Dispatcher(DeskActions):
         local, today = as_utc(at).astimezone(self.tz), self.clock().astimezone(self.tz).date()
         return local.strftime("%H:%M") if local.date() == today else local.strftime("%H:%M %d/%m")
 
-    def _donor_params(self, req: BloodRequest, hospital: Hospital) -> dict:
+    def _destination(self, req: BloodRequest, hospital: Hospital) -> dict[str, Any]:
+        """The fields of M.Destination: a confirmation and its map pin share them."""
         return {"request_id": req.id, "hospital": hospital.name, "address": hospital.address,
                 "hospital_phone": hospital.phone, "lat": hospital.lat, "lon": hospital.lon,
                 "deadline": req.deadline.isoformat(),
@@ -762,42 +760,42 @@ class Dispatcher(DeskActions):
             else:
                 c.state = ContactState.stood_down.value
             # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
-            await enqueue(s, key=stand_down_key(c, cause), chat_id=chat, kind=M.Kind.stand_down.value,
+            await enqueue(s, key=stand_down_key(c, cause), chat_id=chat,
                           locale=locale, request_id=req.id, now=now,
                           edit_of_key=calls.get(c.id) or call_key(req.id, c.donor_id),
-                          params={"request_id": req.id, "reason": reason})
+                          params=M.StandDown(request_id=req.id, reason=reason))
         confirmed = await self._confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
-        summary = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
-                   "units": req.units, "confirmed": confirmed, "target": req.target_available, "asked": asked}
-        kind = {"covered": M.Kind.covered, "exhausted": M.Kind.exhausted, "expired": M.Kind.expired}.get(state)
+        kind = {"covered": M.Covered, "exhausted": M.Exhausted, "expired": M.Expired}.get(state)
         if kind is not None and not stopped:  # staff who stopped it see it on the board; it is not coverage
+            summary = kind(request_id=req.id, abo=req.abo, rh=req.rh, component=req.component, units=req.units,
+                           confirmed=confirmed, target=req.target_available, asked=asked)
             # A separate message, not only the board's edit: reaching the goal (or failing to) should ring.
             for chat, locale in await self._staff(s, req, with_origin=True):
-                await enqueue(s, key=f"{kind.value}:{req.id}:{chat}", chat_id=chat, kind=kind.value, locale=locale,
+                await enqueue(s, key=f"{summary.kind}:{req.id}:{chat}", chat_id=chat, locale=locale,
                               request_id=req.id, now=now, params=summary)
         if state == RequestState.exhausted.value:
-            await self._page_leads(s, req, now, M.Kind.lead_exhausted)
+            await self._page_leads(s, req, now, M.LeadExhausted)
         await refresh_boards(s, req.id, now)
 
     async def _posted(self, s, req: BloodRequest, hospital: Hospital, asked: list[RankedDonor], now: datetime) -> None:
         late = sum(r.group == GROUP_LATE for r in asked)
         minutes_left = (req.deadline - now).total_seconds() / 60
-        params = {"request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
-                  "units": req.units, "asked": len(asked), "rare": req.rare,
-                  "next_wave_min": None if req.next_wave_at is None
-                  else round((req.next_wave_at - now).total_seconds() / 60),
-                  # DOMAIN.md §6: under 2–3 hours is hard to meet with new donors.
-                  "warn_travel": minutes_left < 150 or (bool(asked) and late * 2 >= len(asked))}
+        params = M.Posted(request_id=req.id, abo=req.abo, rh=req.rh, component=req.component, units=req.units,
+                          asked=len(asked), rare=req.rare,
+                          next_wave_min=None if req.next_wave_at is None
+                          else round((req.next_wave_at - now).total_seconds() / 60),
+                          # DOMAIN.md §6: under 2–3 hours is hard to meet with new donors.
+                          warn_travel=minutes_left < 150 or (bool(asked) and late * 2 >= len(asked)))
         # The chat it was posted from gets the live board instead (bot.routers.board).
         for chat, locale in await self._staff(s, req, with_origin=False):
-            await enqueue(s, key=f"posted:{req.id}:{chat}", chat_id=chat, kind=M.Kind.posted.value, locale=locale,
+            await enqueue(s, key=f"posted:{req.id}:{chat}", chat_id=chat, locale=locale,
                           request_id=req.id, now=now, params=params)
         if req.rare:
-            await self._page_leads(s, req, now, M.Kind.lead_rare, hospital)
+            await self._page_leads(s, req, now, M.LeadRare, hospital)
 
-    async def _page_leads(self, s, req: BloodRequest, now: datetime, kind: M.Kind,
+    async def _page_leads(self, s, req: BloodRequest, now: datetime, kind: type[M.LeadRare] | type[M.LeadExhausted],
                           hospital: Hospital | None = None) -> None:
         """Tell the leads of the clubs concerned, each with the call list of their own club only (DOMAIN.md §7)."""
         hospital = hospital or await s.get(Hospital, req.hospital_id)
@@ -829,13 +827,13 @@ class Dispatcher(DeskActions):
                                      ClubMembership.telegram_id.is_not(None)))).all()
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
         for club_id, chat, locale in leads:
-            listed = [{"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why}
-                      for e in by_club.get(club_id, [])]
-            added = await enqueue(s, key=f"{kind.value}:{req.id}:{club_id}:{chat}", chat_id=chat, kind=kind.value,
-                                  locale=locale, request_id=req.id, now=now, params={
-                                      "request_id": req.id, "club_id": club_id, "hospital": hospital.name,
-                                      "abo": req.abo, "rh": req.rh, "component": req.component,
-                                      "deadline_local": deadline_local, "call_list": listed})
+            listed = tuple(M.Listed(name=e.full_name, phone=e.phone, type=e.blood_type, why=e.why)
+                           for e in by_club.get(club_id, []))
+            added = await enqueue(s, key=f"{kind.kind}:{req.id}:{club_id}:{chat}", chat_id=chat,
+                                  locale=locale, request_id=req.id, now=now, params=kind(
+                                      request_id=req.id, club_id=club_id, hospital=hospital.name, abo=req.abo,
+                                      rh=req.rh, component=req.component, deadline_local=deadline_local,
+                                      call_list=listed))
             if added and listed:
                 await self._audit(s, now, chat, "call_list_sent", f"club:{club_id}",
                                   f"request:{req.id} entries={len(listed)}")
@@ -881,9 +879,14 @@ class Dispatcher(DeskActions):
                                    local_time=now.astimezone(self.tz).strftime("%H:%M"))
 
     async def board_params(self, request_id: int, chat_id: int) -> dict | None:
-        """The board as it is now (the sender asks for it at the moment it edits)."""
+        """The board as it is now, for that chat (None when the request is gone)."""
         async with self.sm() as s:
             return await board.snapshot(s, request_id, chat_id=chat_id, tz=self.tz, now=self.clock())
+
+    async def board_message(self, request_id: int, chat_id: int) -> M.Board | None:
+        """The board edit as it is now: the sender asks for it at the moment it edits."""
+        view = await self.board_params(request_id, chat_id)
+        return None if view is None else M.Board(request_id=request_id, view=view)
 
     async def refresh(self, request_id: int) -> None:
         """Staff pressed Refresh: queue an edit (a no-op when one is waiting)."""

@@ -22,7 +22,7 @@ from sqlmodel.sql.expression import Select
 
 from dispatcher.candidates import medical_conditions, messageable_conditions
 from dispatcher.compat import ABO
-from dispatcher.messages import Kind
+from dispatcher import messages as M
 from dispatcher.outbox import enqueue
 from dispatcher.reminders import hh_mm, local_at
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestState
@@ -70,18 +70,17 @@ class LeadDigest:
             .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id)
             .where(ClubMembership.role == "lead", TelegramUser.blocked_at.is_(None))
             .order_by(ClubMembership.club_id, ClubMembership.telegram_id))).all()
-        summaries: dict[int, dict] = {}
+        summaries: dict[int, M.LeadDigest] = {}
         for club_id, lead_tg, locale in leads:
             key = digest_key(club_id, lead_tg, today)
             if (await session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key))).first() is not None:
                 continue
             if club_id not in summaries:
                 summaries[club_id] = await self.summary(session, club_id, today, now)
-            await enqueue(session, key=key, chat_id=lead_tg, kind=Kind.lead_digest.value,
-                          params=summaries[club_id], now=now, locale=locale)
+            await enqueue(session, key=key, chat_id=lead_tg, params=summaries[club_id], now=now, locale=locale)
         return self.slot(today + timedelta(days=7))
 
-    async def summary(self, session: AsyncSession, club_id: int, today: date, now: datetime) -> dict[str, Any]:
+    async def summary(self, session: AsyncSession, club_id: int, today: date, now: datetime) -> M.LeadDigest:
         club = await session.get(Club, club_id)
         year, week, _ = today.isocalendar()
         def members(*columns: Any) -> Select:
@@ -101,27 +100,27 @@ class LeadDigest:
             members(func.count()).join(TelegramUser, TelegramUser.telegram_id == Donor.telegram_id)
             .where(*messageable_conditions(require_consent=False)))).one()
         requests = await self._requests_around(session, club, now)
-        return {
-            "club": club.name,
-            "week": f"{year}-W{week:02d}",
-            "members": total,
-            "eligible": [[abo, rh, by_type.get((abo, rh), 0)] for abo, rh in TYPE_ORDER],
-            "eligible_total": sum(by_type.values()),
-            "paused": paused,
-            "unreachable": total - reachable,
-            "radius_km": self.radius_km,
-            "days": self.days,
-            "requests": requests,
-            "requests_total": sum(r[2] for r in requests),
-            "covered_total": sum(r[3] for r in requests),
-        }
+        return M.LeadDigest(
+            club=club.name,
+            week=f"{year}-W{week:02d}",
+            members=total,
+            eligible=tuple((abo, rh, by_type.get((abo, rh), 0)) for abo, rh in TYPE_ORDER),
+            eligible_total=sum(by_type.values()),
+            paused=paused,
+            unreachable=total - reachable,
+            radius_km=self.radius_km,
+            days=self.days,
+            requests=requests,
+            requests_total=sum(r[2] for r in requests),
+            covered_total=sum(r[3] for r in requests),
+        )
 
-    async def _requests_around(self, session, club: Club, now: datetime) -> list[list]:
-        """[[abo, rh, posted, covered], …], Rh− first, for hospitals within the widest dispatch radius."""
+    async def _requests_around(self, session, club: Club, now: datetime) -> tuple[tuple[str, str, int, int], ...]:
+        """((abo, rh, posted, covered), …), Rh− first, for hospitals within the widest dispatch radius."""
         hospitals = [h.id for h in (await session.exec(select(Hospital))).all()
                      if haversine_km(club.lat, club.lon, h.lat, h.lon) <= self.radius_km]
         if not hospitals:
-            return []
+            return ()
         covered = func.sum(case((BloodRequest.state.in_(COVERED_STATES), 1), else_=0))
         rows = (await session.exec(
             select(BloodRequest.abo, BloodRequest.rh, func.count(), covered)
@@ -129,4 +128,4 @@ class LeadDigest:
                    BloodRequest.created_at <= now)
             .group_by(BloodRequest.abo, BloodRequest.rh))).all()
         found = {(abo, rh): (n, int(c or 0)) for abo, rh, n, c in rows}
-        return [[abo, rh, *found[(abo, rh)]] for abo, rh in TYPE_ORDER if (abo, rh) in found]
+        return tuple((abo, rh, *found[(abo, rh)]) for abo, rh in TYPE_ORDER if (abo, rh) in found)

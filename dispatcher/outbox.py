@@ -11,28 +11,22 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from dispatcher.messages import KINDS, Message, personal_fields
 from models.dispatch_tables import OutboxMessage, OutboxState
 
-# Lower goes first. A board edit goes ahead even of calls: the per-chat limit holds it to about one
-# a second per board (a thirtieth of the budget), and a nurse watching a frozen board phones around.
-# Reminders wait behind everything else.
-PRIORITY = {"board": 0, "call": 1, "stand_down": 1, "confirmed": 2, "venue": 2, "declined": 3, "withdrew": 3,
-            "lead_rare": 2, "donated": 3, "nudge_arrival": 3, "nudge_deadline": 3, "eligible_again": 9, "lead_digest": 9}
-
-
-# What a message's parameters say about a person, by kind. Once the message has left (or never
-# will), those are cleared: the outbox keeps no copy of a call list's phones, a nudge's name or a
-# donor's donation after Telegram has them, and /forget has nothing to chase (DOMAIN.md §7).
-PERSONAL_PARAMS = {"lead_rare": ("call_list",), "lead_exhausted": ("call_list",), "nudge_arrival": ("name", "phone"),
-                   "donated": ("volume_ml", "count", "next_date", "milestone"), "eligible_again": ("count",)}
+# Each kind's priority and personal fields are declared with it (dispatcher.messages). Once a message
+# has left (or never will), its personal fields are cleared: the outbox keeps no copy of a call list's
+# phones, a nudge's name or a donor's donation after Telegram has them, and /forget has nothing to
+# chase (DOMAIN.md §7).
 TERMINAL_STATES = (OutboxState.sent.value, OutboxState.failed.value, OutboxState.cancelled.value,
                    OutboxState.unreachable.value)
 
 
 def scrubbed(kind: str, params: dict) -> dict | None:
     """``params`` without what names or describes a person, or None when the kind carries nothing such."""
-    keys = PERSONAL_PARAMS.get(kind)
+    keys = personal_fields(kind)
     if not keys or not any(k in params for k in keys):
         return None
     return {k: v for k, v in params.items() if k not in keys}
@@ -41,8 +35,9 @@ def scrubbed(kind: str, params: dict) -> dict | None:
 async def scrub_delivered(session) -> int:
     """Clear the personal parameters of every message already done with (rows written before
     messages were scrubbed as they left, or by a process that died in between)."""
+    with_personal = [kind for kind, cls in KINDS.items() if cls.personal]
     rows = (await session.exec(select(OutboxMessage).where(
-        OutboxMessage.kind.in_(list(PERSONAL_PARAMS)), OutboxMessage.state.in_(TERMINAL_STATES)))).all()
+        OutboxMessage.kind.in_(with_personal), OutboxMessage.state.in_(TERMINAL_STATES)))).all()
     n = 0
     for row in rows:
         kept = scrubbed(row.kind, row.params)
@@ -52,21 +47,25 @@ async def scrub_delivered(session) -> int:
     return n
 
 
-def message(*, key: str, chat_id: int, kind: str, params: dict, now: datetime, locale: str | None = None,
+def message(*, key: str, chat_id: int, params: Message, now: datetime, locale: str | None = None,
             request_id: int | None = None, contact_id: int | None = None,
             edit_of_key: str | None = None) -> OutboxMessage:
-    """An outbox row, not yet added: for ``enqueue_many``."""
-    return OutboxMessage(key=key, chat_id=chat_id, kind=kind, params=params, locale=locale,
-                         priority=PRIORITY.get(kind, 5), next_attempt_at=now, created_at=now,
+    """An outbox row, not yet added: for ``enqueue_many``. ``params`` is one of dispatcher.messages'
+    kinds, already checked when it was built; the row stores its kind and its JSON."""
+    if not isinstance(params, Message):
+        raise TypeError(f"outbox message {key!r}: params must be a message kind (dispatcher.messages), "
+                        f"not {type(params).__name__}")
+    return OutboxMessage(key=key, chat_id=chat_id, kind=params.kind, params=params.to_json(), locale=locale,
+                         priority=params.priority, next_attempt_at=now, created_at=now,
                          request_id=request_id, contact_id=contact_id, edit_of_key=edit_of_key)
 
 
-async def enqueue(session, *, key: str, chat_id: int, kind: str, params: dict, now: datetime,
+async def enqueue(session: AsyncSession, *, key: str, chat_id: int, params: Message, now: datetime,
                   locale: str | None = None, request_id: int | None = None, contact_id: int | None = None,
                   edit_of_key: str | None = None) -> bool:
     """Add a message unless one with ``key`` exists; True when added."""
     return bool(await enqueue_many(session, [message(
-        key=key, chat_id=chat_id, kind=kind, params=params, now=now, locale=locale, request_id=request_id,
+        key=key, chat_id=chat_id, params=params, now=now, locale=locale, request_id=request_id,
         contact_id=contact_id, edit_of_key=edit_of_key)]))
 
 

@@ -37,6 +37,7 @@ from models.dispatch_tables import (
     OutboxState,
     RequestContact,
 )
+from dispatcher.messages import InvalidParams, Message, load
 from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
@@ -72,7 +73,7 @@ class Outgoing:
     key: str
     chat_id: int
     kind: str
-    params: dict[str, Any]
+    params: Message  # one of dispatcher.messages' kinds
     locale: str | None
     edit_message_id: int | None  # set when this message edits an earlier one (a stand-down edits the call)
 
@@ -96,7 +97,7 @@ class _Slot:
         self.done = False
 
 
-FIRST_RANK = -1  # a reply to a person, before any outbox rank (dispatcher.outbox.PRIORITY)
+FIRST_RANK = -1  # a reply to a person, before any outbox rank (each kind's priority, dispatcher.messages)
 
 
 class RateLimiter:
@@ -162,7 +163,7 @@ class RateLimiter:
         """Wait for a turn. The global budget goes to the best ``rank`` first, across chats, among those
         whose chat allows a send (1/s per chat still holds for everyone). ``first``: a reply to someone
         who just tapped or typed, ahead of everything (a board edit can wait a second; the presser should
-        not); then the outbox's ranks (dispatcher.outbox.PRIORITY: board edits, then calls)."""
+        not); then the outbox's ranks (dispatcher.messages: board edits, then calls)."""
         me, rank = object(), FIRST_RANK if first else rank
         self._waiters[me] = (rank, chat_id)
         self._ranks[rank] += 1
@@ -192,8 +193,9 @@ class RateLimiter:
 
 
 OnUnreachable = Callable[[list[int]], Awaitable[None]]
-# A kind whose content is read when it is sent (the live board): (request_id, chat_id) -> params, or None to drop.
-Prepare = Callable[[int, int], Awaitable[dict[str, Any] | None]]
+# A kind whose content is read when it is sent (the live board): (request_id, chat_id) -> the message, or None
+# to drop it.
+Prepare = Callable[[int, int], Awaitable[Message | None]]
 
 
 class Sender:
@@ -336,10 +338,16 @@ class Sender:
                     await self._retry(row, 0.5, count=False, error="waiting for the original")
                     return
                 edit_id = original.message_id
+            try:
+                params = load(row.kind, row.params)
+            except InvalidParams as exc:  # a row no version of the code can read: retrying will not fix it
+                self.metrics.failed(row.kind)
+                await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
+                await self._call_failed(row)
+                return
             async with self._sem:
                 slot = await self.limiter.acquire(row.chat_id, rank=row.priority)
                 try:
-                    params = dict(row.params)
                     if row.kind in self.prepare and row.request_id is not None:
                         # Read after the turn came: an edit that waited for the limiter shows the latest state.
                         params = await self.prepare[row.kind](row.request_id, row.chat_id)
@@ -446,7 +454,7 @@ class Sender:
 
 
 def _left(row: OutboxMessage) -> dict[str, Any]:
-    """The row's personal parameters go once it is done with (dispatcher.outbox.PERSONAL_PARAMS)."""
+    """The row's personal parameters go once it is done with (each kind's ``personal``, dispatcher.messages)."""
     kept = scrubbed(row.kind, row.params)
     return {} if kept is None else {"params": kept}
 

@@ -66,12 +66,10 @@ class StaffNudges:
         due, nxt = _split([(due_at(row[0]), row) for row in rows], now)
         async for key, (c, req, name, phone), chat, locale in _unsent(s, [(f"nudge_arrival:{r[0].id}", r[1], r)
                                                                           for r in due]):
-            await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_arrival.value, locale=locale,
-                          request_id=req.id, now=now, params={
-                              "request_id": req.id, "contact_id": c.id, "name": name,
-                              "phone": None if is_group(chat) else phone,
-                              "minutes": round((now - as_utc(c.answered_at)).total_seconds() / 60),
-                              "en_route": c.state == ContactState.en_route.value})
+            await enqueue(s, key=key, chat_id=chat, locale=locale, request_id=req.id, now=now, params=M.NudgeArrival(
+                request_id=req.id, contact_id=c.id, name=name, phone=None if is_group(chat) else phone,
+                minutes=round((now - as_utc(c.answered_at)).total_seconds() / 60),
+                en_route=c.state == ContactState.en_route.value))
         return nxt
 
     async def _deadlines(self, s, now: datetime) -> datetime | None:
@@ -87,12 +85,11 @@ class StaffNudges:
         due, nxt = _split([(due_at(req), req) for req in rows], now)
         async for key, req, chat, locale in _unsent(s, [(f"nudge_deadline:{r.id}", r, r) for r in due]):
             committed = await count_counted(s, req.id, req.deadline)  # expected in time (issue 9)
-            await enqueue(s, key=key, chat_id=chat, kind=M.Kind.nudge_deadline.value, locale=locale,
-                          request_id=req.id, now=now, params={
-                              "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component,
-                              "confirmed": committed, "target": req.target_available,
-                              "deadline_local": as_utc(req.deadline).astimezone(self.tz).strftime("%H:%M"),
-                              "minutes_left": round((as_utc(req.deadline) - now).total_seconds() / 60)})
+            await enqueue(s, key=key, chat_id=chat, locale=locale, request_id=req.id, now=now, params=M.NudgeDeadline(
+                request_id=req.id, abo=req.abo, rh=req.rh, component=req.component, confirmed=committed,
+                target=req.target_available,
+                deadline_local=as_utc(req.deadline).astimezone(self.tz).strftime("%H:%M"),
+                minutes_left=round((as_utc(req.deadline) - now).total_seconds() / 60)))
         return nxt
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlmodel import select
 
 from dispatcher.engine import Dispatcher
+from dispatcher.messages import Message
 from dispatcher.sender import DeliveryResult, RateLimiter, RetryAfter, Sender, TransientError, Unreachable
 from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
@@ -33,7 +34,7 @@ class FakeTelegram:
         self.blocked: set[int] = set()
         self.fail: list[Exception] = []
         self.ids = itertools.count(100)
-        self.params: dict[str, dict] = {}  # key -> the parameters delivered (the outbox clears personal ones)
+        self.params: dict[str, Message] = {}  # key -> the message delivered (the outbox then clears personal data)
 
     async def deliver(self, m):
         if self.fail:
@@ -41,7 +42,7 @@ class FakeTelegram:
         if m.chat_id in self.blocked:
             raise Unreachable("Forbidden: bot was blocked by the user")
         self.sent.append((time.monotonic(), m.chat_id, m.kind, m.key, m.edit_message_id))
-        self.params[m.key] = dict(m.params)
+        self.params[m.key] = m.params
         return DeliveryResult(m.edit_message_id or next(self.ids))
 
     def kinds(self, chat=None):
@@ -103,7 +104,7 @@ def make(sm, clock=None, **cfg):
             await d.tick(rid)
 
     sender = Sender(sm, tg, st.dispatch.send, clock=clock, limiter=RateLimiter(10_000, 10_000, 10_000, 0),
-                    prepare={"board": d.board_params}, on_unreachable=_replace)
+                    prepare={"board": d.board_message}, on_unreachable=_replace)
     return d, sender, tg, clock
 
 

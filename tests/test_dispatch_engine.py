@@ -119,7 +119,7 @@ async def test_when_nobody_is_left_the_hospital_and_the_lead_are_told_with_the_c
         note = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "lead_exhausted"))).one()
         staff = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "exhausted"))).one()
         audit = (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_sent"))).all()
-    assert sorted(e["name"] for e in tg.params[note.key]["call_list"]) == ["Offline 0", "Offline 1"]
+    assert sorted(e.name for e in tg.params[note.key].call_list) == ["Offline 0", "Offline 1"]
     assert "call_list" not in note.params  # delivered: the outbox keeps no copy of the phones
     assert "call_list" not in staff.params  # names and phones go to the club's lead only
     assert len(audit) == 2  # who saw call lists (DOMAIN.md §7)

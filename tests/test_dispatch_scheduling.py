@@ -52,7 +52,7 @@ class Process:
         wakeups = Wakeups()
         self.d = Dispatcher(sm, st, clock=system_clock, rng=random.Random(1), wakeups=wakeups)
         self.sender = Sender(sm, tg, st.dispatch.send, clock=system_clock,
-                             limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": self.d.board_params})
+                             limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": self.d.board_message})
         self.sched = DispatchScheduler(self.d)
         wakeups.on_outbox_written(self.sender.kick)
 

@@ -5,6 +5,7 @@ import time
 
 from sqlmodel import select
 
+from dispatcher import messages as M
 from dispatcher.outbox import enqueue
 from dispatcher.sender import RateLimiter, RetryAfter, Sender, TransientError
 from models.dispatch_tables import OutboxMessage, RequestContact
@@ -13,12 +14,12 @@ from ground.clock import system_clock
 from tests.dispatch_helpers import FakeTelegram, make, settings, town
 
 
-async def fill(sm, n, *, chats=None, kind="notice"):
+async def fill(sm, n, *, chats=None):
     now = system_clock()
     async with sm() as s:
         for i in range(n):
-            await enqueue(s, key=f"k{i}", chat_id=(chats[i % len(chats)] if chats else 5_000 + i), kind=kind,
-                          params={"i": i}, now=now)
+            await enqueue(s, key=f"k{i}", chat_id=(chats[i % len(chats)] if chats else 5_000 + i),
+                          params=M.Declined(request_id=i), now=now)
         await s.commit()
 
 

@@ -233,6 +233,7 @@ async def test_forget_leaves_no_copy_in_the_outbox_nor_in_the_database_file(env,
 async def test_forget_takes_her_off_a_call_list_still_waiting_to_be_sent(db_sessionmaker):
     from datetime import UTC, datetime
 
+    from dispatcher import messages as M
     from dispatcher.outbox import enqueue
     from models import donors as donor_records
     from models.dispatch_tables import OutboxMessage
@@ -242,18 +243,19 @@ async def test_forget_takes_her_off_a_call_list_still_waiting_to_be_sent(db_sess
         tu = Donor(full_name="Bà Tư", phone="+84911222333")
         s.add(tu)
         await s.flush()
-        listed = [{"name": "Bà Tư", "phone": "+84911222333", "type": "O+"},
-                  {"name": "Anh Nam", "phone": "+84911666777", "type": "O+"}]
-        await enqueue(s, key="lead_rare:1:1:5", chat_id=5, kind="lead_rare", now=now,
-                      params={"request_id": 1, "hospital": "BV", "call_list": listed})
-        await enqueue(s, key="nudge_arrival:9", chat_id=6, kind="nudge_arrival", now=now,
-                      params={"request_id": 1, "name": "Bà Tư", "phone": "+84911222333", "minutes": 40})
+        listed = (M.Listed(name="Bà Tư", phone="+84911222333", type="O+"),
+                  M.Listed(name="Anh Nam", phone="+84911666777", type="O+"))
+        await enqueue(s, key="lead_rare:1:1:5", chat_id=5, now=now, params=M.LeadRare(
+            request_id=1, club_id=1, hospital="BV", abo="O", rh="+", component="red_cells",
+            deadline_local="10:00 22/11/2026", call_list=listed))
+        await enqueue(s, key="nudge_arrival:9", chat_id=6, now=now, params=M.NudgeArrival(
+            request_id=1, contact_id=9, name="Bà Tư", phone="+84911222333", minutes=40, en_route=False))
         await s.commit()
         await donor_records.forget(s, tu.id, now=now, actor="cli")
     async with db_sessionmaker() as s:
         rows = {r.key: r for r in (await s.exec(select(OutboxMessage))).all()}
     assert rows["lead_rare:1:1:5"].state == "pending"
-    assert rows["lead_rare:1:1:5"].params["call_list"] == [listed[1]]
+    assert rows["lead_rare:1:1:5"].params["call_list"] == [listed[1].to_json()]
     assert (rows["nudge_arrival:9"].state, rows["nudge_arrival:9"].params) == ("cancelled", {})
 
 

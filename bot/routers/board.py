@@ -335,13 +335,13 @@ async def _call_list(query: CallbackQuery, req: BloodRequest, engine: DispatchEn
     parts = []
     if entries:
         parts.append(_("📋 Call list for request #{id}: compatible members the bot cannot message. "
-                       "Please phone them:").format(id=req.id) + call_list_lines({"call_list": entries}))
+                       "Please phone them:").format(id=req.id) + call_list_lines((e["name"], e["phone"], e["type"]) for e in entries))
     if leads:
         parts.append(_("📋 Request #{id}: some compatible members can only be reached by phone, through their "
                        "club. Please ring the club leads:").format(id=req.id) + lead_lines(leads))
     if accepted:
         parts.append(_("Donors who said available for request #{id}:").format(id=req.id)
-                     + call_list_lines({"call_list": accepted}))
+                     + call_list_lines((e["name"], e["phone"], e["type"]) for e in accepted))
     try:
         await bot.send_message(query.from_user.id, "\n\n".join(parts))
     except TelegramForbiddenError:
