@@ -31,13 +31,14 @@ from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
 from dispatcher.messages import Kind  # noqa: E402
 from dispatcher.sender import Sender, replace_unreachable  # noqa: E402
+from dispatcher.wakeups import Wakeups  # noqa: E402
 from models.dispatch_tables import RequestContact  # noqa: E402
 from models.engine import create_schema, make_engine, make_sessionmaker  # noqa: E402
 from models.geo import geo_cell  # noqa: E402
 from models.tables import Donor, Hospital, HospitalStaff, TelegramUser  # noqa: E402
 from redreserve.botapi_sim import BotAPISimulator  # noqa: E402
-from redreserve.clock import system_clock  # noqa: E402
-from redreserve.config import DispatchConfig, Settings  # noqa: E402
+from ground.clock import system_clock  # noqa: E402
+from ground.config import DispatchConfig, Settings  # noqa: E402
 
 HOSP = (20.8561, 106.6822)
 STAFF = 900_000_001
@@ -85,11 +86,11 @@ async def main(donors: int, seconds: float, rate: float) -> None:
     async with BotAPISimulator() as sim:
         sim.set_limits(global_per_second=int(rate), per_chat_per_second=1, group_per_minute=20)
         bot = sim.create_bot()
-        d = Dispatcher(sm, settings, clock=system_clock)
+        wakeups = Wakeups()
+        d = Dispatcher(sm, settings, clock=system_clock, wakeups=wakeups)
         sender = Sender(sm, AiogramTransport(bot, partial(render_outgoing, i18n=i18n, default_locale="vi")),
-                        cfg.send, prepare={Kind.board.value: d.board_params})
-        d.kick = sender.kick
-        sender.on_unreachable = replace_unreachable(d)
+                        cfg.send, prepare={Kind.board.value: d.board_params}, on_unreachable=replace_unreachable(d))
+        wakeups.on_outbox_written(sender.kick)
         await sender.start()
         try:
             # Twice the pool, so that every "not this time" is replaced by a new ask, as in the field.

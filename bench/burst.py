@@ -34,8 +34,8 @@ from models.engine import create_schema, make_engine, make_sessionmaker  # noqa:
 from models.geo import geo_cell  # noqa: E402
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser  # noqa: E402
 from redreserve.botapi_sim import BotAPISimulator  # noqa: E402
-from redreserve.clock import system_clock  # noqa: E402
-from redreserve.config import Settings  # noqa: E402
+from ground.clock import system_clock  # noqa: E402
+from ground.config import Settings  # noqa: E402
 
 HOSP = (20.8561, 106.6822)
 STAFF = 900_000_001

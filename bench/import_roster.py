@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.roster import export_roster, import_roster
 from models.tables import Club
-from redreserve.roster_file import open_roster, write_roster
+from ground.roster_file import open_roster, write_roster
 
 TODAY = date(2026, 5, 9)
 SURNAMES = ["Nguyễn"] * 38 + ["Trần"] * 11 + ["Lê"] * 9 + ["Phạm"] * 7 + ["Hoàng"] * 5 + [

@@ -28,7 +28,7 @@ from dispatcher.candidates import Search, count_eligible, fetch_ranked  # noqa: 
 from dispatcher.compat import compatible_tiers  # noqa: E402
 from dispatcher.ranking import RankContext  # noqa: E402
 from models.engine import make_engine, make_sessionmaker  # noqa: E402
-from redreserve.config import DispatchConfig, EligibilityConfig  # noqa: E402
+from ground.config import DispatchConfig, EligibilityConfig  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
 TODAY = date(2026, 3, 10)

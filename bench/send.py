@@ -26,12 +26,13 @@ from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
 from dispatcher.messages import render_plain  # noqa: E402
 from dispatcher.sender import Sender, replace_unreachable  # noqa: E402
+from dispatcher.wakeups import Wakeups  # noqa: E402
 from models.engine import create_schema, make_engine, make_sessionmaker  # noqa: E402
 from models.geo import geo_cell  # noqa: E402
 from models.tables import Donor, Hospital, HospitalStaff, TelegramUser  # noqa: E402
 from redreserve.botapi_sim import BotAPISimulator  # noqa: E402
-from redreserve.clock import system_clock  # noqa: E402
-from redreserve.config import DispatchConfig, Settings  # noqa: E402
+from ground.clock import system_clock  # noqa: E402
+from ground.config import DispatchConfig, Settings  # noqa: E402
 
 HOSP = (10.7578, 106.6594)
 STAFF = 900_000_001
@@ -81,9 +82,10 @@ async def main(donors: int, first_wave: int, rate: float) -> None:
         sim.set_limits(global_per_second=int(rate), per_chat_per_second=1, group_per_minute=20)
         bot = sim.create_bot()
         transport = AiogramTransport(bot, lambda m: (render_plain(m.kind, m.params), None))
-        sender = Sender(sm, transport, cfg.send)
-        d = Dispatcher(sm, settings, clock=system_clock, kick=sender.kick)
-        sender.on_unreachable = replace_unreachable(d)
+        wakeups = Wakeups()
+        d = Dispatcher(sm, settings, clock=system_clock, wakeups=wakeups)
+        sender = Sender(sm, transport, cfg.send, on_unreachable=replace_unreachable(d))
+        wakeups.on_outbox_written(sender.kick)
         await sender.start()
         try:
             # Part 1: the rare-type wave, everyone at once.

@@ -46,8 +46,8 @@ from bot.routers import (
 from bot.runtime import Runtime
 from bot.storage import SqlStorage
 from dispatcher.metrics import SendMetrics
-from redreserve.clock import Clock, system_clock
-from redreserve.config import Settings
+from ground.clock import Clock, system_clock
+from ground.config import Settings
 
 log = logging.getLogger(__name__)
 

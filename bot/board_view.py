@@ -15,9 +15,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BoardCb
 from bot.texts import DEFERRAL_LABELS, component_name, escape, urgency_name
-from dispatcher.eligibility import ALLOWED_VOLUMES_ML, APHERESIS
+from ground.eligibility import ALLOWED_VOLUMES_ML, APHERESIS
 from models.dispatch_tables import ACTIVE_REQUEST_STATES, RECEIVING_REQUEST_STATES
-from redreserve.parsing import format_blood_type
+from ground.parsing import format_blood_type
 
 ASKING = ACTIVE_REQUEST_STATES
 RECEIVING = RECEIVING_REQUEST_STATES

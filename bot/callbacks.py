@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from aiogram.filters.callback_data import CallbackData
 from pydantic import BeforeValidator
 
-from redreserve.parsing import whole_number
+from ground.parsing import whole_number
 
 
 def _row_id(value: Any) -> int:

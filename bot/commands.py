@@ -9,7 +9,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandSc
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LOCALES
-from redreserve.i18n import N_
+from ground.i18n import N_
 
 def command_filter(*names: str) -> Command:
     """The filter for typed commands. Any case: a phone may capitalise "/Start" itself, or

@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from bot.texts import escape
-from redreserve.i18n import Text
+from ground.i18n import Text
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 LOCALES = ("vi", "en")

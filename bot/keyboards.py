@@ -7,7 +7,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BloodCb, ConsentCb, LangCb, SexCb
-from redreserve.parsing import format_blood_type
+from ground.parsing import format_blood_type
 
 BLOOD_TYPES = [("O", "-"), ("A", "-"), ("B", "-"), ("AB", "-"), ("O", "+"), ("A", "+"), ("B", "+"), ("AB", "+")]
 BLOOD_VALUES = frozenset(f"{abo}{rh}" for abo, rh in BLOOD_TYPES)  # what the buttons send, besides "unknown"

@@ -17,7 +17,7 @@ from bot.storage import SqlStorage
 from models.bot_state import ProcessedUpdate
 from models.directory import roles_of
 from models.tables import TelegramUser
-from redreserve.logs import log_context
+from ground.logs import log_context
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 log = logging.getLogger(__name__)

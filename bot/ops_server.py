@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from dispatcher.metrics import Metrics
-from redreserve.clock import Clock
+from ground.clock import Clock
 
 log = logging.getLogger(__name__)
 

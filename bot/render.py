@@ -19,7 +19,7 @@ from bot.callbacks import AnswerCb, BoardCb
 from bot.texts import component_name, escape, fmt_number, urgency_name
 from dispatcher.messages import Kind
 from dispatcher.sender import Outgoing
-from redreserve.parsing import format_blood_type
+from ground.parsing import format_blood_type
 
 Rendered = tuple[str, InlineKeyboardMarkup | None]
 

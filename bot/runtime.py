@@ -28,8 +28,9 @@ from dispatcher.reminders import Reminders
 from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
 from dispatcher.staff_nudges import StaffNudges
 from dispatcher.sender import RateLimiter, Sender, replace_unreachable
-from redreserve.clock import Clock
-from redreserve.config import Settings
+from dispatcher.wakeups import Wakeups
+from ground.clock import Clock
+from ground.config import Settings
 
 
 class Runtime:
@@ -41,13 +42,17 @@ class Runtime:
         self.sessionmaker = sessionmaker
         self.i18n = i18n
         self.clock = clock
-        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng)
+        # Who answers which bell (dispatcher.wakeups): the sender hears of written messages once it
+        # exists (start), the schedulers of due moments, the reminders of moved requests.
+        self.wakeups = Wakeups()
+        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups)
         # Tests and simulations drive time themselves (engine.tick after moving their clock);
         # APScheduler only ever runs on the wall clock.
         self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
         # Each source is one kind of scheduled message (dispatcher.reminders); tests call reminders.run_due().
-        self.reminders = Reminders(sessionmaker, settings, clock=clock,
+        self.reminders = Reminders(sessionmaker, settings, clock=clock, wakeups=self.wakeups,
                                    sources=[EligibleAgain(settings), LeadDigest(settings), StaffNudges(settings)])
+        self.wakeups.on_requests_changed(self.reminders.poke)  # an answer may bring a staff nudge forward
         self.reminder_scheduler = (ReminderScheduler(self.reminders, self.scheduler.scheduler)
                                    if self.scheduler is not None else None)
         self.sender: Sender | None = None
@@ -66,15 +71,7 @@ class Runtime:
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={Kind.board.value: self.engine.board_params}, metrics=self.metrics)
-        sender = self.sender
-
-        def after_change() -> None:
-            # Every engine transaction may have written messages, and may bring a nudge forward.
-            sender.kick()
-            self.reminders.poke()
-
-        self.engine.kick = after_change
-        self.reminders.kick = self.sender.kick
+        self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
         if self.scheduler is not None:
             await self.scheduler.start()  # re-arms open requests from the database

@@ -37,8 +37,8 @@ from bot.commands import set_default_commands
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from dispatcher.metrics import Metrics
 from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
-from redreserve.clock import Clock, system_clock
-from redreserve.config import Settings
+from ground.clock import Clock, system_clock
+from ground.config import Settings
 
 log = logging.getLogger("redreserve.run")
 

@@ -8,13 +8,13 @@ from html import escape as _html_escape
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
-from dispatcher import eligibility as elig
-from dispatcher.eligibility import Assessment, DonorFacts
-from redreserve.i18n import N_
-from redreserve.parsing import format_blood_type
+from ground import eligibility as elig
+from ground.eligibility import Assessment, DonorFacts
+from ground.i18n import N_
+from ground.parsing import format_blood_type
 
 
-# A deferral's coarse category in words (dispatcher.eligibility.DEFERRAL_DAYS has the waits).
+# A deferral's coarse category in words (ground.eligibility.DEFERRAL_DAYS has the waits).
 DEFERRAL_LABELS: dict[str, str] = {
     "12m": N_("Surgery, childbirth, transfusion (12 months)"),
     "6m": N_("Tattoo, piercing, blood exposure (6 months)"),

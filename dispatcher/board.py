@@ -23,7 +23,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
-from dispatcher.eligibility import max_volume_ml
+from ground.eligibility import max_volume_ml
 from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
 from dispatcher.ranking import LATE_SCORE
@@ -38,7 +38,7 @@ from models.dispatch_tables import (
     RequestState,
 )
 from models.tables import Donor, Hospital
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 KIND = "board"
 MOVED = "board_moved"  # an old board after /board N: edited once to point at the live one

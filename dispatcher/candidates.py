@@ -1,6 +1,6 @@
 """Finding eligible donors near a hospital, in SQL, without scoring the whole country.
 
-The medical pre-filter here is :func:`dispatcher.eligibility.assess` written as SQL
+The medical pre-filter here is :func:`ground.eligibility.assess` written as SQL
 (tests/test_dispatch_candidates.py checks that the two agree donor by donor). On top
 come the dispatcher's own filters (issue 3): reachable on Telegram, consent to be
 contacted (DOMAIN.md §7), not committed elsewhere, not already asked, under the
@@ -31,7 +31,7 @@ from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_,
 from sqlalchemy.sql import ColumnElement
 
 from dispatcher.compat import Tier
-from dispatcher.eligibility import APHERESIS, add_years
+from ground.eligibility import APHERESIS, add_years
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact

@@ -15,6 +15,7 @@ thank-you with her next date, and the outcome that teaches the wave model its
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Awaitable, Callable
@@ -25,7 +26,7 @@ from sqlmodel import select
 from dispatcher import messages as M
 from dispatcher.board import STOPPED_BY_STAFF, UNDO_WINDOW, buckets, donated_by, refresh_boards
 from dispatcher.candidates import call_list, unreachable_counts
-from dispatcher.eligibility import (
+from ground.eligibility import (
     ALLOWED_VOLUMES_ML,
     APHERESIS,
     MAX_DEFERRAL_DAYS,
@@ -62,7 +63,7 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 # How a request ended, for the report's timeline (state, close_reason) → label code: asking
 # stopped (covered, nobody left, deadline) is not the same as closed (issue 9).
@@ -82,17 +83,34 @@ OUTCOMES = ("arrived", "donated", "no_show", "deferred")
 COMPONENTS = tuple(c.value for c in Component)
 
 
+class DeskOutcome(str, enum.Enum):
+    """What a staff action on the desk did; the bot words its answer from this alone."""
+    ok = "ok"
+    duplicate = "duplicate"  # already so: a second tap or a redelivered update
+    closed = "closed"
+    not_staff = "not_staff"
+    not_found = "not_found"
+    not_accepted = "not_accepted"  # the donor never said available
+    bad_volume = "bad_volume"
+    bad_units = "bad_units"
+    bad_deferral = "bad_deferral"
+    nothing_to_undo = "nothing_to_undo"
+    too_late = "too_late"  # the undo window has passed
+    committed_elsewhere = "committed_elsewhere"
+
+
 @dataclass(frozen=True)
 class DeskResult:
-    # ok | duplicate | closed | not_staff | not_found | not_accepted | bad_volume | bad_units | bad_deferral
-    # | nothing_to_undo | too_late | committed_elsewhere
-    outcome: str
+    outcome: DeskOutcome  # a plain string is taken and checked: an unknown outcome fails here, not in the bot
     request_id: int
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", DeskOutcome(self.outcome))
+
     @property
     def ok(self) -> bool:
-        return self.outcome == "ok"
+        return self.outcome is DeskOutcome.ok
 
 
 Action = Callable[[Any, BloodRequest, datetime], Awaitable[tuple[DeskResult, bool]]]
@@ -107,10 +125,10 @@ class DeskActions:
                 now = self.clock()
                 req = await self._touch(s, request_id, now)
                 if req is None:
-                    return DeskResult("not_found", request_id)
+                    return DeskResult(DeskOutcome.not_found, request_id)
                 if not await self.is_staff_of(s, req.hospital_id, by):
                     await self._audit(s, now, by, "desk_refused", f"request:{request_id}", f"action={name}")
-                    return DeskResult("not_staff", request_id)
+                    return DeskResult(DeskOutcome.not_staff, request_id)
                 result, retick = await action(s, req, now)
                 if result.ok:
                     await refresh_boards(s, request_id, now)
@@ -132,14 +150,14 @@ class DeskActions:
         """Stop asking now: the outstanding calls are stood down; donors who said available still come."""
         async def act(s, req, now):
             if req.state not in ACTIVE_REQUEST_STATES:
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.closed_by, req.close_reason = by, STOPPED_BY_STAFF
             await self._close(s, req, RequestState.covered.value, now)
             donated = await donated_by(s, req.id, None)
             # The timeline reads "staff stopped asking at 1/2 donated" from this line (report).
             await self._audit(s, now, by, "request_marked_covered", f"request:{req.id}",
                               f"donated={donated} units={req.units}")
-            return DeskResult("ok", req.id), False
+            return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "covered", act)
 
     async def add_units(self, request_id: int, *, by: int | None, expected_units: int, add: int) -> DeskResult:
@@ -147,11 +165,11 @@ class DeskActions:
         async def act(s, req, now):
             if req.state not in ACTIVE_REQUEST_STATES + (RequestState.covered.value, RequestState.exhausted.value) \
                     or now >= req.deadline:
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             if req.units != expected_units:
-                return DeskResult("duplicate", req.id, {"units": req.units}), False
+                return DeskResult(DeskOutcome.duplicate, req.id, {"units": req.units}), False
             if add < 1 or req.units + add > self.cfg.max_units:
-                return DeskResult("bad_units", req.id, {"max": self.cfg.max_units}), False
+                return DeskResult(DeskOutcome.bad_units, req.id, {"max": self.cfg.max_units}), False
             req.units += add
             req.target_available = target_available(req.units, self.rates_prior, self.cfg.margin)
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
@@ -159,29 +177,29 @@ class DeskActions:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
                 req.close_reason = ""  # more units: asking resumes, whoever had stopped it
             await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
-            return DeskResult("ok", req.id, {"units": req.units}), True
+            return DeskResult(DeskOutcome.ok, req.id, {"units": req.units}), True
         return await self._as_staff(request_id, by, "units", act)
 
     async def close(self, request_id: int, *, by: int | None) -> DeskResult:
         """Staff close the request as fulfilled: donors still expected are thanked and released."""
         async def act(s, req, now):
             if req.state not in RECEIVING_REQUEST_STATES:
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.close_reason, req.closed_by = "staff", by
             await self._close(s, req, RequestState.fulfilled.value, now)
             await self._audit(s, now, by, "request_closed", f"request:{req.id}", "")
-            return DeskResult("ok", req.id), False
+            return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "close", act)
 
     async def cancel(self, request_id: int, *, by: int | None, reason: str = "") -> DeskResult:
         """Staff cancel: everyone asked or coming is stood down and released."""
         async def act(s, req, now):
             if req.state not in RECEIVING_REQUEST_STATES:
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.close_reason, req.closed_by = reason, by
             await self._close(s, req, RequestState.cancelled.value, now)
             await self._audit(s, now, by, "dispatch_request_cancelled", f"request:{req.id}", f"reason={reason}")
-            return DeskResult("ok", req.id), False
+            return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "cancel", act)
 
     # ------------------------------------------------------------ one donor
@@ -194,26 +212,26 @@ class DeskActions:
             contact = await s.get(RequestContact, contact_id)
             if outcome not in OUTCOMES or contact is None or contact.request_id != req.id \
                     or contact.donor_id is None:
-                return DeskResult("not_found", req.id), False
+                return DeskResult(DeskOutcome.not_found, req.id), False
             if req.state in (RequestState.cancelled.value, RequestState.fulfilled.value):
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             if contact.state == outcome or (outcome == "arrived" and contact.state == ContactState.donated.value):
-                return DeskResult("duplicate", req.id, {"state": contact.state}), False
+                return DeskResult(DeskOutcome.duplicate, req.id, {"state": contact.state}), False
             coming = (ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value)
             if contact.state not in coming:
-                return DeskResult("not_accepted", req.id, {"state": contact.state}), False
+                return DeskResult(DeskOutcome.not_accepted, req.id, {"state": contact.state}), False
             donor = await s.get(Donor, contact.donor_id)
             undo = {"action": outcome, "at": now.isoformat(), "by": by, "state": contact.state,
                     "arrived_at": None if contact.arrived_at is None else as_utc(contact.arrived_at).isoformat()}
             if outcome == "arrived":
                 contact.state, contact.arrived_at, contact.undo = outcome, now, undo
                 await self._audit(s, now, by, "donor_marked_arrived", f"request:{req.id}", f"donor:{donor.id}")
-                return DeskResult("ok", req.id, {"name": donor.full_name}), False
+                return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name}), False
             if outcome == "no_show":
                 contact.state, contact.outcome_at, contact.undo = outcome, now, undo
                 await self._let_go(s, req, donor, now)
                 await self._audit(s, now, by, "donor_marked_no_show", f"request:{req.id}", f"donor:{donor.id}")
-                return DeskResult("ok", req.id, {"name": donor.full_name}), True
+                return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name}), True
             if outcome == "deferred":
                 return await self._deferred(s, req, contact, donor, category, until, undo, by, now)
             return await self._donated(s, req, contact, donor, volume_ml, component, undo, by, now)
@@ -232,7 +250,7 @@ class DeskActions:
         try:
             end = deferral_until(category or "", today, until)
         except DeferralError as err:
-            return DeskResult("bad_deferral", req.id, {"why": err.code, "name": donor.full_name,
+            return DeskResult(DeskOutcome.bad_deferral, req.id, {"why": err.code, "name": donor.full_name,
                                                        "max": MAX_DEFERRAL_DAYS}), False
         undo["donor"] = {"status": donor.status, "deferral_reason": donor.deferral_reason,
                          "status_until": None if donor.status_until is None else donor.status_until.isoformat()}
@@ -254,18 +272,18 @@ class DeskActions:
                           params={"request_id": req.id, "hospital": hospital.name, "until": end.strftime("%d/%m/%Y")})
         # The category is health data (DOMAIN.md §7): it stays on the donor, not in the audit trail.
         await self._audit(s, now, by, "donor_deferred", f"request:{req.id}", f"donor:{donor.id}")
-        return DeskResult("ok", req.id, {"name": donor.full_name, "until": end.strftime("%d/%m/%Y")}), True
+        return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "until": end.strftime("%d/%m/%Y")}), True
 
     async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
                        component: str | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
         component = component or req.component
         if component not in COMPONENTS:
-            return DeskResult("not_found", req.id), False
+            return DeskResult(DeskOutcome.not_found, req.id), False
         limit = max_volume_ml(donor.weight_kg)
         if component in APHERESIS:
             volume_ml = None  # the machine decides an apheresis volume; the weight rule is for whole blood
         elif volume_ml not in ALLOWED_VOLUMES_ML or volume_ml > limit:
-            return DeskResult("bad_volume", req.id, {"max": limit, "name": donor.full_name}), False
+            return DeskResult(DeskOutcome.bad_volume, req.id, {"max": limit, "name": donor.full_name}), False
         today = now.astimezone(self.tz).date()
         undo["donor"] = {"last_donation_date": None if donor.last_donation_date is None
                          else donor.last_donation_date.isoformat(),
@@ -300,7 +318,7 @@ class DeskActions:
         if await self._count(s, req.id, ContactState.donated.value) >= req.units:
             req.close_reason = "donations"
             await self._close(s, req, RequestState.fulfilled.value, now)
-        return DeskResult("ok", req.id, {"name": donor.full_name, "count": donor.donation_count}), False
+        return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "count": donor.donation_count}), False
 
     async def undo(self, request_id: int, contact_id: int, *, by: int | None) -> DeskResult:
         """Take back the last desk mark on a donor, within ``UNDO_WINDOW`` of making it (audited).
@@ -312,22 +330,22 @@ class DeskActions:
         async def act(s, req, now):
             contact = await s.get(RequestContact, contact_id)
             if contact is None or contact.request_id != req.id or contact.donor_id is None:
-                return DeskResult("not_found", req.id), False
+                return DeskResult(DeskOutcome.not_found, req.id), False
             u = contact.undo
             if not u:
-                return DeskResult("nothing_to_undo", req.id), False
+                return DeskResult(DeskOutcome.nothing_to_undo, req.id), False
             donor = await s.get(Donor, contact.donor_id)
             if now - datetime.fromisoformat(u["at"]) > UNDO_WINDOW:
-                return DeskResult("too_late", req.id, {"minutes": int(UNDO_WINDOW.total_seconds() // 60),
+                return DeskResult(DeskOutcome.too_late, req.id, {"minutes": int(UNDO_WINDOW.total_seconds() // 60),
                                                        "name": donor.full_name}), False
             if req.state == RequestState.cancelled.value:
-                return DeskResult("closed", req.id, {"state": req.state}), False
+                return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             action = u["action"]
             if action in ("no_show", "deferred", "donated") \
                     and u["state"] in (ContactState.available.value, ContactState.en_route.value,
                                        ContactState.arrived.value) \
                     and not await self._commit_donor(s, donor.id, req, now):
-                return DeskResult("committed_elsewhere", req.id, {"name": donor.full_name}), False
+                return DeskResult(DeskOutcome.committed_elsewhere, req.id, {"name": donor.full_name}), False
             before = u.get("donor") or {}
             for name, value in before.items():
                 if name in ("status_until", "last_donation_date") and value is not None:
@@ -349,7 +367,7 @@ class DeskActions:
                 if req.state in ACTIVE_REQUEST_STATES:
                     req.next_wave_at = now
             await self._audit(s, now, by, "desk_undone", f"request:{req.id}", f"donor:{donor.id} action={action}")
-            return DeskResult("ok", req.id, {"name": donor.full_name, "action": action}), True
+            return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "action": action}), True
         return await self._as_staff(request_id, by, "undo", act)
 
     # ------------------------------------------------------------ reading
@@ -391,7 +409,7 @@ class DeskActions:
             timeline = [[what, at.astimezone(self.tz).strftime("%H:%M %d/%m"), extra]
                         for at, _i, what, extra in happened]
             times = await request_headline(s, req)
-            return DeskResult("ok", req.id, {
+            return DeskResult(DeskOutcome.ok, req.id, {
                 "request_id": req.id, "abo": req.abo, "rh": req.rh, "component": req.component, "units": req.units,
                 "state": req.state, "close_reason": req.close_reason,
                 "stopped_donated": await donated_by(s, req.id, req.closed_at)
@@ -417,13 +435,13 @@ class DeskActions:
                 now = self.clock()
                 req = await s.get(BloodRequest, request_id)
                 if req is None:
-                    return DeskResult("not_found", request_id)
+                    return DeskResult(DeskOutcome.not_found, request_id)
                 staff = await self.is_staff_of(s, req.hospital_id, by)
                 lead_clubs = list((await s.exec(select(ClubMembership.club_id).where(
                     ClubMembership.telegram_id == by, ClubMembership.role == "lead"))).all()) if by else []
                 if not staff and not lead_clubs:
                     await self._audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
-                    return DeskResult("not_staff", request_id)
+                    return DeskResult(DeskOutcome.not_staff, request_id)
                 hospital = await s.get(Hospital, req.hospital_id)
                 search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                                       last_resort=True)
@@ -436,7 +454,7 @@ class DeskActions:
                     detail["accepted"] = await self._accepted(s, req.id)
                 await self._audit(s, now, by, "call_list_viewed", f"request:{request_id}",
                                   f"entries={len(entries)} staff={int(staff)}")
-        return DeskResult("ok", request_id, detail)
+        return DeskResult(DeskOutcome.ok, request_id, detail)
 
     @staticmethod
     async def _leads_to_ring(s, counts: dict[int, int]) -> list[dict[str, Any]]:
@@ -469,9 +487,9 @@ class DeskActions:
         async with self.sm() as s:
             req = await s.get(BloodRequest, request_id)
             if req is None:
-                return DeskResult("not_found", request_id)
+                return DeskResult(DeskOutcome.not_found, request_id)
             if not await self.is_staff_of(s, req.hospital_id, by):
-                return DeskResult("not_staff", request_id)
+                return DeskResult(DeskOutcome.not_staff, request_id)
             result, _ = await act(s, req, self.clock())
             return result
 

@@ -1,25 +1,24 @@
 """Donors: "you may donate again", on the local day the wait after their last donation ends.
 
-The day is :func:`dispatcher.eligibility.next_donation_date` (the most recent donation's
+The day is :func:`ground.eligibility.next_donation_date` (the most recent donation's
 kind sets the wait, DOMAIN.md §2); SQL only narrows the search by date. Sent at the
 configured local time, once per (donor, day), to donors the bot may write to: linked to
 Telegram and not blocked (DOMAIN.md §8), consented to be contacted (§7), opted in
 (``Donor.remind_eligible``), and with nothing else standing in the way that day (a pause,
-a deferral, age, weight: :func:`dispatcher.eligibility.assess`). A day the bot missed
+a deferral, age, weight: :func:`ground.eligibility.assess`). A day the bot missed
 entirely is not made up later: "you may donate again" a week late is noise.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from dispatcher.candidates import messageable_conditions
 from dispatcher.compat import COMPONENTS
-from dispatcher.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
+from ground.eligibility import UNKNOWN_TYPE, DonorFacts, assess, interval_days, next_donation_date
 from dispatcher.messages import Kind
 from dispatcher.outbox import enqueue
 from dispatcher.reminders import hh_mm, local_at
@@ -36,7 +35,7 @@ class EligibleAgain:
     def __init__(self, settings) -> None:
         self.enabled = settings.reminders.eligible_enabled
         self.at = hh_mm(settings.reminders.eligible_time)
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
         self.rules = settings.eligibility
         # Every wait a donation can set (None: a donation of unknown kind).
         self.intervals = sorted({interval_days(c, self.rules) for c in (None, *COMPONENTS)})

@@ -18,13 +18,12 @@ donor_commitment, whose primary key is the donor: two requests cannot both get h
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Callable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +53,7 @@ from dispatcher.waves import (
 from dispatcher import board
 from dispatcher.board import STOPPED_BY_STAFF, refresh_boards
 from dispatcher.desk import DeskActions
+from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     COMMITTED_CONTACT_STATES,
@@ -79,14 +79,13 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from redreserve.clock import Clock, as_utc
-from redreserve.i18n import N_, Text
+from ground.clock import Clock, as_utc
+from ground.i18n import N_, Text
 
 log = logging.getLogger(__name__)
 
-Arm = Callable[[int, datetime, datetime], None]
 CALL_LIST_PER_CLUB = 50
-CALL_LIST_FETCH = 2000  # (request_id, next wake-up, deadline)
+CALL_LIST_FETCH = 2000  # the most donors a call list is picked from
 
 
 class InvalidRequest(ValueError):
@@ -98,17 +97,38 @@ class InvalidRequest(ValueError):
         self.text = text
 
 
+class AnswerOutcome(str, enum.Enum):
+    """What a donor's button did; the bot words its reply from this alone."""
+    accepted = "accepted"
+    declined = "declined"
+    en_route = "en_route"
+    arrived = "arrived"
+    withdrew = "withdrew"
+    duplicate = "duplicate"  # the same answer again (a second tap, a redelivered update): nothing changed
+    closed = "closed"  # the request is no longer asking
+    committed_elsewhere = "committed_elsewhere"  # she is already coming to another request
+    refused = "refused"  # not her button, or forged
+    # A withdrawal the hospital overtook: nothing changed.
+    already_arrived = "already_arrived"
+    already_donated = "already_donated"
+
+
+ANSWER_OK = frozenset({AnswerOutcome.accepted, AnswerOutcome.declined, AnswerOutcome.en_route, AnswerOutcome.arrived,
+                       AnswerOutcome.withdrew, AnswerOutcome.duplicate})
+
+
 @dataclass(frozen=True)
 class AnswerResult:
-    # accepted | declined | en_route | arrived | withdrew | duplicate | closed | committed_elsewhere | refused
-    # | already_arrived | already_donated (a withdrawal from the hospital: nothing changed)
-    outcome: str
+    outcome: AnswerOutcome  # a plain string is taken and checked: an unknown outcome fails here, not in the bot
     request_id: int
     covered: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", AnswerOutcome(self.outcome))
+
     @property
     def ok(self) -> bool:
-        return self.outcome in ("accepted", "declined", "en_route", "arrived", "withdrew", "duplicate")
+        return self.outcome in ANSWER_OK
 
 
 @dataclass(frozen=True)
@@ -121,15 +141,14 @@ class WaveParams:
 
 class Dispatcher(DeskActions):
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
-                 arm: Arm | None = None, kick: Callable[[], None] | None = None):
+                 wakeups: Wakeups | None = None) -> None:
         self.sm = sessionmaker
         self.cfg = settings.dispatch
         self.rules = settings.eligibility
-        self.tz = ZoneInfo(settings.bot.timezone)  # local days and quiet hours, one key for the whole bot
+        self.tz = settings.bot.tz  # local days and quiet hours, one key for the whole bot
         self.clock = clock
         self.rng = rng or random.SystemRandom()
-        self.arm = arm or (lambda request_id, when, deadline: None)  # the scheduler's hook (dispatcher.scheduling)
-        self.kick = kick or (lambda: None)  # wakes the sender after messages were written
+        self.wakeups = wakeups or Wakeups()  # who hears of written messages and due moments: bot.runtime says
         self.rates_prior = Rates.of(self.cfg.rates)
         # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
         # its own transactions from interleaving, and the row "touch" guards against any other.
@@ -138,6 +157,11 @@ class Dispatcher(DeskActions):
         # one second of the sender's global budget, so the sender is never idle waiting for the rest.
         self.first_chunk = max(1, int(self.cfg.send.global_per_second))
         self._rest: dict[int, list[RankedDonor]] = {}  # request id → the decided rest of its wave (tick only)
+
+    def kick(self) -> None:
+        """After a transaction: its messages are in the outbox, and the request may have moved."""
+        self.wakeups.outbox_written()
+        self.wakeups.requests_changed()
 
     # ---------------------------------------------------------------- create
     async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
@@ -233,7 +257,7 @@ class Dispatcher(DeskActions):
                 deadline = (await s.exec(select(BloodRequest.deadline).where(BloodRequest.id == request_id))).first()
             rest = self._rest.pop(request_id, None)
         if nxt is not None:
-            self.arm(request_id, nxt, deadline)
+            self.wakeups.request_due(request_id, nxt, deadline)
         self.kick()  # the wave's first chunk leaves while the rest is written
         while rest:
             # The rest in chunks, each its own short transaction: on SQLite a single one would hold the
@@ -547,7 +571,7 @@ class Dispatcher(DeskActions):
         """A donor's press on her call: available, declined, on my way, arrived, or "I can't come after all"
         (``withdraw``). Bound to (request, donor, token); idempotent."""
         if answer not in ("available", "declined", "en_route", "arrived", "withdraw"):
-            return AnswerResult("refused", request_id)
+            return AnswerResult(AnswerOutcome.refused, request_id)
         async with self._lock:
             async with self.sm() as s, s.begin():
                 result, top_up = await self._answer(s, request_id, answer, token, telegram_id, donor_id)
@@ -570,7 +594,7 @@ class Dispatcher(DeskActions):
             # Callback data can be forged (DOMAIN.md §8): not this donor's, not this request's, or a bad token.
             await self._audit(s, now, telegram_id, "dispatch_answer_refused",
                               f"request:{request_id}", f"answer={answer} donor={donor_id}")
-            return AnswerResult("refused", request_id), False
+            return AnswerResult(AnswerOutcome.refused, request_id), False
         if answer in ("en_route", "arrived"):
             return await self._progress(s, req, contact, answer, now, telegram_id), False
         if answer == "withdraw":
@@ -578,7 +602,7 @@ class Dispatcher(DeskActions):
         want = ContactState.available.value if answer == "available" else ContactState.declined.value
         if contact.state == want or (want == ContactState.available.value
                                      and contact.state in COMMITTED_CONTACT_STATES):
-            return AnswerResult("duplicate", request_id, req.state == RequestState.covered.value), False
+            return AnswerResult(AnswerOutcome.duplicate, request_id, req.state == RequestState.covered.value), False
         open_states = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value,
                        ContactState.declined.value, ContactState.available.value, ContactState.en_route.value)
         committed = contact.state in (ContactState.available.value, ContactState.en_route.value)
@@ -592,7 +616,7 @@ class Dispatcher(DeskActions):
         if not active or contact.state not in open_states or now >= req.deadline:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
                               f"answer={answer} donor={donor_id} state={req.state}")
-            return AnswerResult("closed", request_id), False
+            return AnswerResult(AnswerOutcome.closed, request_id), False
         if want == ContactState.available.value:
             return await self._accept(s, req, contact, now)
         # declined: either before answering, or a change of mind after "available"
@@ -606,14 +630,14 @@ class Dispatcher(DeskActions):
         await refresh_boards(s, req.id, now)
         if committed:
             await self._reopen_if_short(s, req, now)
-        return AnswerResult("declined", request_id), True  # replaced at once (DOMAIN.md §5)
+        return AnswerResult(AnswerOutcome.declined, request_id), True  # replaced at once (DOMAIN.md §5)
 
     async def _accept(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                       replaces: RequestContact | None = None) -> tuple[AnswerResult, bool]:
         """She said available: hold her, tell her where to go, count her if she arrives in time."""
         donor_id = contact.donor_id
         if not await self._commit_donor(s, donor_id, req, now):
-            return AnswerResult("committed_elsewhere", req.id), False
+            return AnswerResult(AnswerOutcome.committed_elsewhere, req.id), False
         if replaces is not None:
             await self._release(s, req, replaces, now)
             await cancel_pending(s, [f"stand_down:{req.id}:{donor_id}"])  # her stand-down, if not sent yet
@@ -639,8 +663,8 @@ class Dispatcher(DeskActions):
         await refresh_boards(s, req.id, now)
         if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
             await self._close(s, req, RequestState.covered.value, now)
-            return AnswerResult("accepted", req.id, covered=True), False
-        return AnswerResult("accepted", req.id, covered=req.state == RequestState.covered.value), False
+            return AnswerResult(AnswerOutcome.accepted, req.id, covered=True), False
+        return AnswerResult(AnswerOutcome.accepted, req.id, covered=req.state == RequestState.covered.value), False
 
     async def _nearer_than_counted(self, s, req: BloodRequest, contact: RequestContact,
                                    now: datetime) -> RequestContact | None:
@@ -672,7 +696,7 @@ class Dispatcher(DeskActions):
                         telegram_id: int | None) -> tuple[AnswerResult, bool]:
         """"I can't come after all" (issue 9): replaced at once, shown to staff, not held against her."""
         if contact.state == ContactState.withdrew.value:
-            return AnswerResult("duplicate", req.id), False
+            return AnswerResult(AnswerOutcome.duplicate, req.id), False
         if contact.state in (ContactState.arrived.value, ContactState.donated.value):
             # Nothing changes: at the hospital, the staff record what happens (the bot says so).
             return AnswerResult(f"already_{contact.state}", req.id), False
@@ -680,7 +704,7 @@ class Dispatcher(DeskActions):
                 or req.state not in RECEIVING_REQUEST_STATES:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer=withdraw donor={contact.donor_id} state={req.state}/{contact.state}")
-            return AnswerResult("closed", req.id), False
+            return AnswerResult(AnswerOutcome.closed, req.id), False
         contact.state, contact.outcome_at = ContactState.withdrew.value, now
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
                                                    DonorCommitment.request_id == req.id))
@@ -692,7 +716,7 @@ class Dispatcher(DeskActions):
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
         await self._reopen_if_short(s, req, now)
-        return AnswerResult("withdrew", req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
+        return AnswerResult(AnswerOutcome.withdrew, req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
 
     async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
                         telegram_id: int | None) -> AnswerResult:
@@ -702,9 +726,9 @@ class Dispatcher(DeskActions):
         if contact.state not in order or req.state not in RECEIVING_REQUEST_STATES:
             await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer={step} donor={contact.donor_id} state={req.state}/{contact.state}")
-            return AnswerResult("closed", req.id)
+            return AnswerResult(AnswerOutcome.closed, req.id)
         if order.index(contact.state) >= order.index(step):
-            return AnswerResult("duplicate", req.id)
+            return AnswerResult(AnswerOutcome.duplicate, req.id)
         contact.state = step
         if step == ContactState.en_route.value:
             contact.en_route_at = now

@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from models.dispatch_tables import SAID_AVAILABLE_STATES, BloodRequest, ContactState, RequestContact, RequestState
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Per club, once per ISO week, at the configured local weekday and time, to every lead of
 that club the bot may write to: how many members are likely able to give today per blood
-type, Rh− first (the SQL form of :func:`dispatcher.eligibility.assess`,
+type, Rh− first (the SQL form of :func:`ground.eligibility.assess`,
 dispatcher.candidates.medical_conditions); how many are paused or deferred, and how many
 the bot cannot reach (the lead phones them); and the requests posted at hospitals within
 ``dispatch.max_radius_km`` of the club during the past ``digest_days`` days, by blood
@@ -13,7 +13,6 @@ A week whose wake-up was missed gets its digest once, late, within that week.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import select
@@ -26,7 +25,7 @@ from dispatcher.reminders import hh_mm, local_at
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestState
 from models.geo import haversine_km
 from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser
-from redreserve.config import WEEKDAYS
+from ground.config import WEEKDAYS
 
 # Rh− first: the types a club is shortest of, and the ones hospitals page leads about (DOMAIN.md §3).
 TYPE_ORDER = [(abo, rh) for rh in ("-", "+") for abo in ABO]
@@ -47,7 +46,7 @@ class LeadDigest:
         self.weekday = WEEKDAYS.index(cfg.digest_weekday)
         self.at = hh_mm(cfg.digest_time)
         self.days = cfg.digest_days
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
         self.radius_km = settings.dispatch.max_radius_km
         self.rules = settings.eligibility
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from dispatcher.eligibility import interval_days
+from ground.eligibility import interval_days
 from models.geo import haversine_km
 
 DONOR_PRIOR_STRENGTH = 4.0  # pseudo-asks behind a donor's own answer rate: 5 of 6 matters, 1 of 1 barely
@@ -89,14 +89,15 @@ class RankContext:
     now: datetime
     today: date  # local calendar day (donation dates are local dates)
     deadline: datetime
-    road_factor: float = 1.4
-    speed_kmh: float = 30.0
-    prep_min: float = 15.0
-    response_weight_min: float = 30.0
-    rest_weight_min: float = 10.0
-    prior_answer_rate: float = 0.85
-    interval_whole_blood_days: int = 84
-    interval_apheresis_days: int = 14
+    # No defaults here: they live in ground.config ([dispatch], [eligibility]); build with ``of``.
+    road_factor: float
+    speed_kmh: float
+    prep_min: float
+    response_weight_min: float
+    rest_weight_min: float
+    prior_answer_rate: float
+    interval_whole_blood_days: int
+    interval_apheresis_days: int
 
     @classmethod
     def of(cls, *, hospital_lat, hospital_lon, now, today, deadline, dispatch, eligibility) -> "RankContext":

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from dispatcher.candidates import Search, fetch_ranked
 from dispatcher.compat import compatible_tiers
-from dispatcher.eligibility import APHERESIS
+from ground.eligibility import APHERESIS
 from dispatcher.ranking import RankContext
 from dispatcher.waves import Rates, target_available
 from models.tables import Hospital

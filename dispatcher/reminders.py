@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date, datetime, time, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
+from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import ReminderRun
-from redreserve.clock import Clock
+from ground.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,12 @@ def local_at(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 class Reminders:
     def __init__(self, sessionmaker, settings, *, clock: Clock, sources: list[Source],
-                 kick: Callable[[], None] | None = None,
-                 arm: Callable[[datetime | None], None] | None = None) -> None:
+                 wakeups: Wakeups | None = None) -> None:
         self.sm = sessionmaker
         self.settings = settings
         self.clock = clock
         self.sources = list(sources)
-        self.kick = kick or (lambda: None)  # wakes the sender after messages were written
-        self.arm = arm or (lambda when: None)  # the scheduler's hook: wake run_due at ``when``
-        self.run_soon: Callable[[], None] = lambda: None  # the scheduler's hook: wake run_due now
+        self.wakeups = wakeups or Wakeups()  # the sender hears of messages, the scheduler of the next run
         # One process runs the reminders (one poller per bot token); runs never interleave.
         self._lock = asyncio.Lock()
         self._pokes = 0
@@ -69,7 +67,7 @@ class Reminders:
     def poke(self) -> None:
         """Something changed that may bring a reminder forward: run again soon (after the commit)."""
         self._pokes += 1
-        self.run_soon()
+        self.wakeups.reminders_now()
 
     async def run_due(self) -> datetime | None:
         """Enqueue whatever is due now in every source; returns the earliest next due time."""
@@ -85,10 +83,10 @@ class Reminders:
             if nxt is not None and nxt <= now:  # a source must look forward; never spin
                 log.warning("reminders: a source returned %s, not after %s", nxt, now)
                 nxt = now + RETRY_AFTER
-        self.kick()
-        self.arm(nxt)
+        self.wakeups.outbox_written()
+        self.wakeups.reminders_due(nxt)
         if self._pokes != pokes:  # poked during the run, maybe after it read: the arm above must not hide it
-            self.run_soon()
+            self.wakeups.reminders_now()
         return nxt
 
     async def _run_one(self, source: Source, now: datetime) -> datetime | None:

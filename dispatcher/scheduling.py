@@ -105,7 +105,7 @@ class DispatchScheduler:
         self.scheduler = scheduler or AsyncIOScheduler(timezone=timezone.utc)
         self.alarm = Alarm(self._tick, self._schedule, "dispatch wake-up for request")
         self._armed: dict[int, datetime] = {}  # what a tick asked for, while its alarm runs
-        dispatcher.arm = self.arm
+        dispatcher.wakeups.on_request_due(self.arm)
 
     def arm(self, request_id: int, when: datetime, deadline: datetime | None = None) -> None:
         """(Re)place the request's wake-ups; called by the dispatcher after every tick."""
@@ -163,8 +163,8 @@ class ReminderScheduler:
         self.scheduler = scheduler
         self.alarm = Alarm(self._run, self._schedule, "reminders run")
         self._armed: datetime | None = None
-        reminders.arm = self.arm
-        reminders.run_soon = self.run_soon
+        reminders.wakeups.on_reminders_due(self.arm)
+        reminders.wakeups.on_reminders_now(self.run_soon)
 
     def arm(self, when: datetime | None) -> None:
         if self.alarm.running(self.JOB_ID):

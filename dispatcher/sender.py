@@ -40,8 +40,8 @@ from models.dispatch_tables import (
 from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
-from redreserve.clock import Clock, system_clock
-from redreserve.logs import log_context
+from ground.clock import Clock, system_clock
+from ground.logs import log_context
 
 log = logging.getLogger(__name__)
 

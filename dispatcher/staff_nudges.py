@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator
-from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
@@ -32,7 +31,7 @@ from models.dispatch_tables import (
     RequestContact,
 )
 from models.tables import Donor, TelegramUser
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 
 UNKNOWN_TRAVEL_MIN = 60  # no location on file: an hour is what DOMAIN.md §6 expects of a nearby donor
 LOOKBACK = timedelta(days=2)  # a nudge about a request older than this is no longer useful
@@ -43,7 +42,7 @@ class StaffNudges:
 
     def __init__(self, settings):
         self.cfg = settings.reminders
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
 
     async def run(self, s, now: datetime) -> datetime | None:
         upcoming = [await self._arrivals(s, now), await self._deadlines(s, now)]

@@ -16,6 +16,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import TypeVar
 
 import phonenumbers
@@ -38,9 +39,8 @@ from models.tables import (
     InviteKind,
     MemberRole,
 )
-from redreserve.clock import VIETNAM
-from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude, quoted
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, parse_latitude, parse_longitude, quoted
 
 Actor = int | str
 
@@ -172,7 +172,8 @@ def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
 
 
-async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, now: datetime) -> Redemption:
+async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, now: datetime,
+                        tz: ZoneInfo) -> Redemption:
     """Grant what the invite grants, consuming one use, at most ``max_uses`` times in all.
 
     Telegram delivers an update at least once and people tap a link twice, so a
@@ -194,7 +195,7 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
     if invite.expires_at <= now:
         raise DirectoryError(Text(
             N_("This invite expired on {expired_at:%d/%m/%Y %H:%M}. Ask the person who sent it for a new one."),
-            {"expired_at": invite.expires_at.astimezone(VIETNAM)}))
+            {"expired_at": invite.expires_at.astimezone(tz)}))
     used_up = Text(N_("This invite has already been used as many times as it allows. "
                       "Ask the person who sent it for a new one."))
     if invite.uses >= invite.max_uses:

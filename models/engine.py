@@ -22,7 +22,7 @@ metadata = SQLModel.metadata
 def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None, max_overflow: int | None = None,
                 pool_timeout: float | None = None) -> AsyncEngine:
     """An engine for ``url``; the pool's settings (None: SQLAlchemy's 5 + 10, 30 s) come from
-    ``[database]`` (redreserve.config.DatabaseConfig.pool_options), the bot sizes its admission of
+    ``[database]`` (ground.config.DatabaseConfig.pool_options), the bot sizes its admission of
     updates from them (bot.app.updates_admitted)."""
     pool: dict[str, float] = {k: v for k, v in (("pool_size", pool_size), ("max_overflow", max_overflow),
                                                 ("pool_timeout", pool_timeout)) if v is not None}

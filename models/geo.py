@@ -8,6 +8,7 @@ on SQLite and PostgreSQL alike, instead of scoring every donor in the country.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 CELL_DEG = 0.1
 _COLS = 3600  # cells per row: 360° / CELL_DEG
@@ -20,6 +21,13 @@ def geo_cell(lat: float | None, lon: float | None) -> int | None:
     row = math.floor((lat + 90.0) / CELL_DEG)
     col = math.floor((lon + 180.0) / CELL_DEG) % _COLS
     return row * _COLS + col
+
+
+def placed(lat: float | None, lon: float | None, *, approx: bool) -> dict[str, Any]:
+    """A donor's location columns, her grid cell among them. Every writer of a donor's location
+    (registration, /add, import, the seeds) sets them together through this, so the cell the
+    dispatcher searches by cannot fall behind the coordinates (tests/test_layers.py holds it)."""
+    return {"lat": lat, "lon": lon, "location_approx": approx, "geo_cell": geo_cell(lat, lon)}
 
 
 def cells_within(lat: float, lon: float, radius_km: float) -> list[int]:

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import donors
 from models.audit import audit
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, MemberRole
 
 # The facts eligibility needs, read as plain columns: no ORM objects for a whole roster.
@@ -114,7 +114,7 @@ async def add_member(session: AsyncSession, club_id: int, phone: str, new: NewMe
             full_name=new.full_name, phone=phone, abo=new.abo, rh=new.rh, sex=new.sex,
             birth_date=new.birth_date, weight_kg=new.weight_kg, last_donation_date=new.last_donation_date,
             # No pin from a lead: the club's location stands in, marked as approximate (as on import).
-            lat=club.lat, lon=club.lon, location_approx=True, geo_cell=geo_cell(club.lat, club.lon),
+            **placed(club.lat, club.lon, approx=True),
             # Consent is the donor's to give, in the bot, when they link; a lead cannot give it.
             created_at=now, updated_at=now,
         )

@@ -1,4 +1,4 @@
-"""Roster import and export: the database side of :mod:`redreserve.roster_file`.
+"""Roster import and export: the database side of :mod:`ground.roster_file`.
 
 Import upserts donors by phone (E.164) and puts them on the club's roster.
 It works in batches with SQLAlchemy Core — one ``IN`` query to find who exists,
@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from models.audit import audit
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import (
     Club,
     ClubMembership,
@@ -41,9 +41,9 @@ from models.tables import (
     MemberRole,
     utcnow,
 )
-from redreserve.i18n import N_, Text
-from redreserve.parsing import format_date
-from redreserve.roster_file import RosterRow, RowError, RowResult, RowWarning
+from ground.i18n import N_, Text
+from ground.parsing import format_date
+from ground.roster_file import RosterRow, RowError, RowResult, RowWarning
 
 __all__ = ["BATCH_SIZE", "ImportReport", "export_roster", "import_roster"]
 
@@ -149,7 +149,7 @@ class _Importer:
                  headers: dict[str, str], today: date, now: datetime, dry_run: bool) -> None:
         self.session = session
         self.club_id = club_id
-        self.club_location = (club_lat, club_lon, geo_cell(club_lat, club_lon))
+        self.club_location = placed(club_lat, club_lon, approx=True)
         self.headers = headers
         self.today = today
         self.now = now
@@ -232,16 +232,13 @@ class _Importer:
         return RowError(result.row_number, self.header("phone"), Text(text, {"phone": result.row.phone}))
 
     def _new_donor(self, row: RosterRow) -> dict[str, Any]:
-        if row.lat is not None and row.lon is not None:
-            lat, lon, approx, cell = row.lat, row.lon, False, geo_cell(row.lat, row.lon)
-        else:
-            lat, lon, cell = self.club_location
-            approx = True
+        where = placed(row.lat, row.lon, approx=False) if row.lat is not None and row.lon is not None \
+            else self.club_location
         return {
             "full_name": row.full_name, "phone": row.phone, "telegram_id": None,
             "abo": row.abo, "rh": row.rh if row.abo is not None else None, "sex": row.sex,
             "birth_date": row.birth_date, "weight_kg": row.weight_kg,
-            "lat": lat, "lon": lon, "location_approx": approx, "geo_cell": cell, "area": row.area,
+            **where, "area": row.area,
             "last_donation_date": row.last_donation_date, "donation_count": row.donation_count or 0,
             "status": DonorStatus.active.value, "note": row.note,
             "created_at": self.now, "updated_at": self.now,
@@ -272,7 +269,7 @@ class _Importer:
             new["donation_count"] = row.donation_count
         if row.lat is not None and row.lon is not None and (
                 (row.lat, row.lon, False) != (donor.lat, donor.lon, donor.location_approx)):
-            new.update(lat=row.lat, lon=row.lon, location_approx=False, geo_cell=geo_cell(row.lat, row.lon))
+            new.update(placed(row.lat, row.lon, approx=False))
         if row.area and row.area != donor.area:
             new["area"] = row.area
         if row.note and row.note != donor.note:
@@ -354,7 +351,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
                         now: datetime | None = None, batch_size: int = BATCH_SIZE) -> ImportReport:
     """Upsert the file's donors by phone and put them on club ``club_id``'s roster.
 
-    ``rows`` is usually an open :class:`~redreserve.roster_file.RosterFile` (its
+    ``rows`` is usually an open :class:`~ground.roster_file.RosterFile` (its
     notices and column headers then appear in the report). ``actor`` is the
     Telegram id of the club lead, or "cli". The session is committed after each
     batch; with ``dry_run`` nothing is written and the report says what would be.

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,11 +26,11 @@ from models import directory
 from models import roster as roster_db
 from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
 from redreserve import dbadmin
-from redreserve.clock import local_today, system_clock
-from redreserve.config import ConfigError, Settings, load_settings
-from redreserve.logs import logging_to_stderr
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude
-from redreserve.roster_file import open_roster, write_roster
+from ground.clock import local_today, system_clock
+from ground.config import ConfigError, Settings, load_settings
+from ground.logs import logging_to_stderr
+from ground.parsing import ParseError, parse_latitude, parse_longitude
+from ground.roster_file import open_roster, write_roster
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -142,7 +141,7 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
         made = await directory.create_invite(
             session, args.kind, club_id=club.id if club else None, hospital_id=hospital.id if hospital else None,
             uses=args.uses, expires_hours=args.expires, now=system_clock(), actor=ACTOR)
-        expires = made.expires_at.astimezone(ZoneInfo(settings.bot.timezone))
+        expires = made.expires_at.astimezone(settings.bot.tz)
         uses = "1 use" if made.max_uses == 1 else f"{made.max_uses} uses"
         print(f"{made.kind.capitalize()} invite for {target}: {uses}, "
               f"expires {expires:%d/%m/%Y %H:%M} ({settings.bot.timezone}).")
@@ -156,7 +155,7 @@ def invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def import_roster(settings: Settings, args: argparse.Namespace) -> int:
-    today = local_today(system_clock, ZoneInfo(settings.bot.timezone))
+    today = local_today(system_clock, settings.bot.tz)
 
     async def work(session: AsyncSession) -> None:
         club = await _club_named(session, args.club)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.backup import BackupError, backup_sqlite, inspect_backup, restore_sqlite
 from models.engine import make_engine
 from models.schema import SchemaNewerError, SchemaState, SchemaStatus, schema_status, upgrade
-from redreserve.config import Settings
+from ground.config import Settings
 
 EXIT_OK = 0
 UPGRADE_HINT = "redreserve db upgrade"

@@ -31,7 +31,7 @@ from sqlmodel import func, select
 from bot.app import build_bot, build_dispatcher
 from bot.callbacks import AnswerCb, BoardCb
 from dispatcher.coverage import late_condition
-from dispatcher.eligibility import max_volume_ml
+from ground.eligibility import max_volume_ml
 from dispatcher.headline import request_headline
 from dispatcher.ranking import render_reasons
 from models.dispatch_tables import (
@@ -44,8 +44,8 @@ from models.dispatch_tables import (
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.tables import Donor
 from redreserve.botapi_sim import BotAPISimulator
-from redreserve.clock import VIETNAM, FrozenClock, as_utc
-from redreserve.config import Settings
+from ground.clock import VIETNAM, FrozenClock, as_utc
+from ground.config import Settings
 from redreserve.seeding import CLUBS, HOSPITALS, STAFF_BASE, seed_roster
 
 SCENARIO = [  # (virtual minutes after the start, hospital index, quick form)

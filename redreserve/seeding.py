@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import (
     Club,
     ClubMembership,
@@ -83,8 +83,7 @@ async def seed_roster(sessionmaker: async_sessionmaker, sim: BotAPISimulator, rn
                 status, until = ("paused", today + timedelta(days=20)) if rng.random() < 0.08 else ("active", None)
                 donor = Donor(
                     full_name=p.full_name, phone=p.phone, telegram_id=tg, abo=p.abo, rh=p.rh, sex=p.sex,
-                    birth_date=p.birth_date, weight_kg=p.weight_kg, lat=p.lat, lon=p.lon,
-                    geo_cell=geo_cell(p.lat, p.lon), area=area, last_donation_date=p.last_donation,
+                    birth_date=p.birth_date, weight_kg=p.weight_kg, **placed(p.lat, p.lon, approx=False), area=area, last_donation_date=p.last_donation,
                     last_donation_component="whole_blood" if p.last_donation else None, donation_count=p.donations,
                     status=status, status_until=until, locale="vi",
                     consent_profile_at=now, consent_contact_at=now if linked else None,

@@ -15,8 +15,8 @@ from dispatcher.sender import DeliveryResult, RateLimiter, RetryAfter, Sender, T
 from models.dispatch_tables import BloodRequest, RequestContact
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
-from redreserve.clock import FrozenClock
-from redreserve.config import DispatchConfig, Settings
+from ground.clock import FrozenClock
+from ground.config import DispatchConfig, Settings
 
 # 09:00 in Hà Nội: outside quiet hours
 START = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
@@ -97,14 +97,13 @@ def make(sm, clock=None, **cfg):
     clock = clock or FrozenClock(START)
     tg = FakeTelegram()
     d = Dispatcher(sm, st, clock=clock, rng=random.Random(7))
-    sender = Sender(sm, tg, st.dispatch.send, clock=clock,
-                    limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": d.board_params})
 
     async def _replace(ids):
         for rid in ids:
             await d.tick(rid)
 
-    sender.on_unreachable = _replace
+    sender = Sender(sm, tg, st.dispatch.send, clock=clock, limiter=RateLimiter(10_000, 10_000, 10_000, 0),
+                    prepare={"board": d.board_params}, on_unreachable=_replace)
     return d, sender, tg, clock
 
 

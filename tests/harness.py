@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.app import build_bot, build_dispatcher
 from redreserve.botapi_sim import BotAPISimulator
-from redreserve.clock import FrozenClock
-from redreserve.config import Settings
+from ground.clock import FrozenClock
+from ground.config import Settings
 
 ADMIN_ID = 900_000_001
 START = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc)  # 10:00 in Hà Nội

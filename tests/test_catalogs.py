@@ -9,7 +9,7 @@ KeyError at ``.format()``, in the middle of an emergency call) and the same HTML
 When one of these tests fails after you added or changed a string, run
 
     .venv/bin/pybabel extract -F babel.cfg -k _ -k N_ -k __ --no-location --sort-output \\
-        -o bot/locales/messages.pot bot dispatcher models redreserve
+        -o bot/locales/messages.pot bot dispatcher ground models redreserve
     .venv/bin/pybabel update -i bot/locales/messages.pot -d bot/locales -D messages --no-fuzzy-matching
 
 and translate the listed msgids in bot/locales/vi/LC_MESSAGES/messages.po.
@@ -31,7 +31,7 @@ from babel.messages.pofile import read_po
 from bot.i18n import DOMAIN, LOCALES_DIR, compile_catalogs
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIRS = ("bot", "dispatcher", "models", "redreserve")
+SOURCE_DIRS = ("bot", "dispatcher", "ground", "models", "redreserve")
 KEYWORDS = {"_": None, "N_": None, "__": None}
 METHOD_MAP = [("**.py", "python")]
 VI_PO = LOCALES_DIR / "vi" / "LC_MESSAGES" / f"{DOMAIN}.po"

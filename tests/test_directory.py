@@ -14,6 +14,7 @@ from models.directory import (
     list_clubs, nearest_clubs, redeem_invite, revoke_lead, revoke_staff, roles_of,
 )
 from models.tables import AuditLog, ClubMembership, Donor, HospitalStaff, Invite
+from ground.clock import VIETNAM
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 LEAD, NURSE, DONOR, OTHER = 7_000_000_001, 7_000_000_002, 7_000_000_003, 7_000_000_004
@@ -37,7 +38,7 @@ async def _invite(sm, kind="lead", **kw):
 
 async def _redeem(sm, code, who, now=NOW):
     async with sm() as s:
-        return await redeem_invite(s, code, who, now=now)
+        return await redeem_invite(s, code, who, now=now, tz=VIETNAM)
 
 
 async def test_a_club_is_found_by_its_name_whatever_the_case_spacing_or_unicode_form(db_sessionmaker):

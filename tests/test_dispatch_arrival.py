@@ -20,7 +20,7 @@ from models.dispatch_tables import BloodRequest, RequestContact
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
-from redreserve.clock import FrozenClock, as_utc
+from ground.clock import FrozenClock, as_utc
 from tests.dispatch_helpers import HOSP, STAFF_TG, START
 from tests.dispatch_helpers import settings as dispatch_settings
 

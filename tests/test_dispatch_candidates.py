@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from dispatcher.candidates import Search, call_list, count_eligible, fetch_ranked, medical_conditions
 from dispatcher.compat import compatible_tiers
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess
 from dispatcher.ranking import RankContext
 from models.dispatch_tables import DonorCommitment, RequestContact
 from models.geo import geo_cell
 from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser
-from redreserve.config import DispatchConfig, EligibilityConfig
+from ground.config import DispatchConfig, EligibilityConfig
 
 RULES = EligibilityConfig()
 TODAY = date(2024, 2, 29)  # a leap day: age and interval edges at their worst

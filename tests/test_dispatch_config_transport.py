@@ -7,7 +7,7 @@ import pytest
 
 from dispatcher.messages import Kind, render_plain
 from dispatcher.sender import Outgoing, RetryAfter, TransientError, Unreachable
-from redreserve.config import DispatchConfig, Settings
+from ground.config import DispatchConfig, Settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

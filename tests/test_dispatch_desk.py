@@ -93,3 +93,18 @@ async def test_donations_covering_the_units_fulfil_the_request_and_release_the_r
     # A late press on the closed request changes nothing.
     assert (await d.mark(rid, b.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "closed"
     assert (await d.close(rid, by=STAFF_TG)).outcome == "closed"
+
+
+def test_an_outcome_the_bot_cannot_word_fails_where_it_is_made():
+    # The bot words its answer from the outcome alone: a misspelt one must not reach it as "Nothing was changed".
+    import pytest
+
+    from dispatcher.desk import DeskOutcome, DeskResult
+    from dispatcher.engine import AnswerOutcome, AnswerResult
+
+    assert DeskResult("too_late", 1).outcome is DeskOutcome.too_late
+    assert AnswerResult("already_donated", 1).outcome is AnswerOutcome.already_donated
+    with pytest.raises(ValueError):
+        DeskResult("to_late", 1)
+    with pytest.raises(ValueError):
+        AnswerResult("accpted", 1)

@@ -10,7 +10,7 @@ from dispatcher.engine import InvalidRequest
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
 from dispatcher.ranking import GROUP_REACHABLE, place_of
 from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital
-from redreserve.clock import as_utc
+from ground.clock import as_utc
 from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, make, post, request, town
 
 
@@ -303,11 +303,8 @@ class Died(Exception):
     """The process was killed right after the wave's first chunk was committed."""
 
 
-def _dies_at_first_kick():
-    def kick():
-        raise Died
-
-    return kick
+def _die():
+    raise Died
 
 
 @pytest.mark.parametrize("then", ["restart", "an answer before the restart"])
@@ -318,7 +315,7 @@ async def test_a_big_wave_commits_its_best_chunk_first_and_is_completed_once_aft
     sm = db_sessionmaker
     hid, donors = await town(sm, n=300, rh="-", spread=0.3)
     d, sender, tg, clock = make(sm, quiet_start="00:00", quiet_end="00:00")
-    d.kick = _dies_at_first_kick()
+    d.wakeups.on_outbox_written(_die)  # the first chunk's calls are written: the process dies
     with pytest.raises(Died):
         await d.create_request(hospital_id=hid, abo="O", rh="-", component="red_cells", units=2,
                                urgency="critical", posted_by=STAFF_TG, chat_id=STAFF_TG, board_message_id=555)
@@ -352,7 +349,7 @@ async def test_a_big_wave_without_a_crash_asks_everyone_once_and_the_board_count
     hid, _ = await town(sm, n=300, rh="-", spread=0.3)
     d, sender, tg, clock = make(sm, quiet_start="00:00", quiet_end="00:00")
     woken_with: list[int] = []
-    d.kick = lambda: woken_with.append(len(woken_with))
+    d.wakeups.on_outbox_written(lambda: woken_with.append(len(woken_with)))
     rid = await d.create_request(hospital_id=hid, abo="O", rh="-", component="red_cells", units=2,
                                  urgency="critical", posted_by=STAFF_TG, chat_id=STAFF_TG, board_message_id=555)
     assert len(woken_with) >= 300 // d.first_chunk  # the sender is woken after each chunk, the first one first

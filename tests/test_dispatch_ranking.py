@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.ranking import Candidate, RankContext, rank_donors, rank_one
+from ground.config import DispatchConfig, EligibilityConfig
 
 NOW = datetime(2026, 3, 10, 3, 0, tzinfo=timezone.utc)
 TODAY = date(2026, 3, 10)
@@ -14,7 +15,8 @@ HOSP = (10.7769, 106.7009)  # Ho Chi Minh City
 
 
 def ctx(hours=6.0):
-    return RankContext(*HOSP, now=NOW, today=TODAY, deadline=NOW + timedelta(hours=hours))
+    return RankContext.of(hospital_lat=HOSP[0], hospital_lon=HOSP[1], now=NOW, today=TODAY,
+                          deadline=NOW + timedelta(hours=hours), dispatch=DispatchConfig(), eligibility=EligibilityConfig())
 
 
 candidates = st.builds(

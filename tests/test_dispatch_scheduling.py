@@ -8,8 +8,9 @@ from sqlmodel import func, select
 from dispatcher.engine import Dispatcher
 from dispatcher.scheduling import Alarm, DispatchScheduler
 from dispatcher.sender import RateLimiter, Sender
+from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestWave
-from redreserve.clock import system_clock
+from ground.clock import system_clock
 from tests.dispatch_helpers import STAFF_TG, FakeTelegram, settings, town
 
 
@@ -48,11 +49,12 @@ class Process:
     """What bot.runtime assembles around the dispatcher, on the wall clock: one 'process' of the bot."""
 
     def __init__(self, sm, st, tg):
-        self.d = Dispatcher(sm, st, clock=system_clock, rng=random.Random(1))
+        wakeups = Wakeups()
+        self.d = Dispatcher(sm, st, clock=system_clock, rng=random.Random(1), wakeups=wakeups)
         self.sender = Sender(sm, tg, st.dispatch.send, clock=system_clock,
                              limiter=RateLimiter(10_000, 10_000, 10_000, 0), prepare={"board": self.d.board_params})
         self.sched = DispatchScheduler(self.d)
-        self.d.kick = self.sender.kick
+        wakeups.on_outbox_written(self.sender.kick)
 
     async def start(self):
         await self.sender.start()

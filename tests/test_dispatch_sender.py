@@ -9,7 +9,7 @@ from dispatcher.outbox import enqueue
 from dispatcher.sender import RateLimiter, RetryAfter, Sender, TransientError
 from models.dispatch_tables import OutboxMessage, RequestContact
 from models.tables import TelegramUser
-from redreserve.clock import system_clock
+from ground.clock import system_clock
 from tests.dispatch_helpers import FakeTelegram, make, settings, town
 
 

@@ -99,8 +99,8 @@ async def test_could_not_donate_is_a_deferral_with_its_wait_not_a_no_show_vi(env
     await post_vi(env, staff, "O+ 2")
     assert not [c for c in await contacts(env, 2) if c.donor_id == donor.id]
     async with env.sessionmaker() as s:
-        from dispatcher.eligibility import DonorFacts, assess
-        from redreserve.config import Settings
+        from ground.eligibility import DonorFacts, assess
+        from ground.config import Settings
         facts = DonorFacts.of(await s.get(Donor, donor.id))
         rules = Settings().eligibility
         assert not assess(facts, until - timedelta(days=1), rules).eligible

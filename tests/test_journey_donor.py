@@ -70,6 +70,22 @@ async def test_pause_and_resume(env):
         assert (await s.get(Donor, donor_id)).status == "active"
 
 
+async def test_a_pause_counts_days_in_the_bots_own_time_zone(db_sessionmaker, db_url):
+    # 03:00 UTC on 22/11 is still 21/11 in Los Angeles: a bot set to that zone pauses until 05/12,
+    # where a hard-coded Vietnamese "today" would say 06/12.
+    env = await start_bot(db_sessionmaker, db_url, timezone="America/Los_Angeles")
+    try:
+        lan = env.user()
+        donor_id = await seed_donor(env, lan)
+        await lan.send("/pause")
+        await lan.tap("14 days")
+        assert "05/12/2026" in lan.last_text()
+        async with env.sessionmaker() as s:
+            assert (await s.get(Donor, donor_id)).status_until == date(2026, 12, 5)
+    finally:
+        await stop_bot(env)
+
+
 async def test_pause_refuses_a_silly_number_of_days(env):
     lan = env.user()
     await seed_donor(env, lan)

@@ -15,8 +15,8 @@ from bot.routers.lead_files import REPORT_LINE_CHARS, report_text
 from models.directory import create_club
 from models.roster import ImportReport
 from models.tables import AuditLog, ClubMembership, Donor, TelegramUser
-from redreserve.i18n import Text
-from redreserve.roster_file import RowError
+from ground.i18n import Text
+from ground.roster_file import RowError
 from tests.harness import start_bot, stop_bot
 
 TODAY = date(2026, 11, 22)  # harness START, 10:00 in Hà Nội

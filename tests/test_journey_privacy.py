@@ -309,7 +309,7 @@ async def test_others_are_answered_while_a_workbook_is_being_read(env, monkeypat
 def a_workbook() -> bytes:
     import io
 
-    from redreserve.roster_file import RosterRow, write_roster
+    from ground.roster_file import RosterRow, write_roster
 
     out = io.BytesIO()
     write_roster(out, "xlsx", [RosterRow("Người Mới", "+84911999888", "O", "+")])

@@ -9,7 +9,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redreserve.logs import log_context, logging_to_stderr, redact
+from ground.logs import log_context, logging_to_stderr, redact
 
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from redreserve.parsing import (
+from ground.parsing import (
     MINUS,
     ParseError,
     _parse_phone_slow,

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess
 from models.directory import create_club
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.geo import haversine_km

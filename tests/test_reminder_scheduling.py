@@ -11,8 +11,8 @@ from dispatcher.reminders import Reminders, hh_mm, local_at
 from dispatcher.scheduling import ReminderScheduler
 from models.dispatch_tables import OutboxMessage
 from models.tables import Donor, TelegramUser
-from redreserve.clock import VIETNAM, local_today, system_clock
-from redreserve.config import Settings
+from ground.clock import VIETNAM, local_today, system_clock
+from ground.config import Settings
 
 TG = 7_100_000_001
 
@@ -25,7 +25,7 @@ def assemble(sm, settings):
 
 async def test_the_job_is_armed_at_the_next_due_time_rearmed_at_start_up_and_fired_by_a_poke(db_sessionmaker):
     settings = Settings(reminders={"eligible_time": "00:00", "digest_enabled": False})
-    today = local_today(system_clock)
+    today = local_today(system_clock, settings.bot.tz)
     tomorrow = today + timedelta(days=1)
     async with db_sessionmaker() as s:
         donor = Donor(full_name="Lan", phone="+84901234567", telegram_id=TG, abo="O", rh="+",

@@ -11,12 +11,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess
 from dispatcher.reminders import RETRY_AFTER, Reminders
+from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import BloodRequest, OutboxMessage
 from models.tables import AuditLog, Club, ClubMembership, Donor, Hospital, TelegramUser
-from redreserve.clock import VIETNAM, FrozenClock
-from redreserve.config import Settings
+from ground.clock import VIETNAM, FrozenClock
+from ground.config import Settings
 from tests.harness import start_bot, stop_bot
 
 # Wednesday 25 November 2026: the day the donors below may give again.
@@ -293,6 +294,8 @@ async def test_run_due_returns_the_earliest_next_time_and_a_broken_source_stops_
 
     broken = FakeSource("broken", None, fail=True)
     armed = []
-    reminders = Reminders(db_sessionmaker, Settings(), clock=clock, sources=[broken, late], arm=armed.append)
+    wakeups = Wakeups()
+    wakeups.on_reminders_due(armed.append)
+    reminders = Reminders(db_sessionmaker, Settings(), clock=clock, sources=[broken, late], wakeups=wakeups)
     assert await reminders.run_due() == now + RETRY_AFTER  # the broken one is tried again soon
     assert late.runs == 2 and armed == [now + RETRY_AFTER]

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redreserve.parsing import ParseError, format_blood_type
-from redreserve.request_form import COMPONENT_WORDS, URGENCY_WORDS, QuickRequest, parse_quick_request
+from ground.parsing import ParseError, format_blood_type
+from ground.request_form import COMPONENT_WORDS, URGENCY_WORDS, QuickRequest, parse_quick_request
 
 
 @pytest.mark.parametrize(

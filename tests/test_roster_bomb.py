@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.xlsx_bomb import make_bomb, rss_mb
-from redreserve import roster_file
-from redreserve.roster_file import RosterFileError, RosterRow, open_roster, write_roster
+from ground import roster_file
+from ground.roster_file import RosterFileError, RosterRow, open_roster, write_roster
 
 TODAY = date(2026, 5, 9)
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import openpyxl
 import pytest
 
-from redreserve.roster_file import RosterFileError, RosterRow, open_roster, write_roster
+from ground.roster_file import RosterFileError, RosterRow, open_roster, write_roster
 
 TODAY = date(2026, 5, 9)
 

@@ -13,7 +13,7 @@ import models.roster as roster_module
 from models.geo import geo_cell
 from models.roster import export_roster, import_roster
 from models.tables import AuditLog, Club, ClubMembership, Donor
-from redreserve.roster_file import RosterRow, RowResult, open_roster, write_roster
+from ground.roster_file import RosterRow, RowResult, open_roster, write_roster
 
 TODAY = date(2026, 5, 9)
 NOW = datetime(2026, 5, 9, 3, 0, tzinfo=UTC)

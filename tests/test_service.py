@@ -20,8 +20,8 @@ from dispatcher.engine import Dispatcher
 from models.dispatch_tables import BloodRequest
 from models.engine import create_schema, make_engine, make_sessionmaker
 from redreserve.botapi_sim import BotAPISimulator
-from redreserve.clock import system_clock
-from redreserve.config import Settings
+from ground.clock import system_clock
+from ground.config import Settings
 from tests.conftest import _admin, _postgres_base_url, _with_database
 from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, post, town
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F
 from aiogram.filters import CommandObject, Filter
@@ -45,10 +46,10 @@ from models.directory import (
     list_hospitals,
 )
 from models.tables import Club, Hospital
-from redreserve.clock import VIETNAM, Clock
-from redreserve.config import Settings
-from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, parse_latitude, parse_longitude
+from ground.clock import Clock
+from ground.config import Settings
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, parse_latitude, parse_longitude
 
 
 class IsAdmin(Filter):
@@ -299,7 +300,7 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCb, is_admin: b
             _("{kind} — <b>{name}</b>.\nHow many people may use it? (1 for one person)").format(
                 kind=_kind_label(cb.kind), name=escape(target.name)), reply_markup=builder.as_markup())
         return
-    await _make_invite(query, cb, target, session, data["clock"], data["bot"], data["i18n"])
+    await _make_invite(query, cb, target, session, data["clock"], data["settings"].bot.tz, data["bot"], data["i18n"])
 
 
 async def _ask_target(query: CallbackQuery, cb: InviteCb, session: AsyncSession) -> None:
@@ -318,7 +319,7 @@ async def _ask_target(query: CallbackQuery, cb: InviteCb, session: AsyncSession)
 
 
 async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospital, session: AsyncSession,
-                       clock: Clock, bot: Bot, i18n: I18n) -> None:
+                       clock: Clock, tz: ZoneInfo, bot: Bot, i18n: I18n) -> None:
     name = target.name
     try:
         made = await create_invite(
@@ -330,7 +331,7 @@ async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospit
         return
     me = await bot.me()
     link = deep_link(me.username or "", made.code)
-    expires = made.expires_at.astimezone(VIETNAM)
+    expires = made.expires_at.astimezone(tz)
     uses = _("1 use") if made.max_uses == 1 else _("{n} uses").format(n=made.max_uses)
     whom = {
         "lead": _("Send it to the new lead only: whoever opens it leads the club."),

@@ -47,14 +47,14 @@ from bot.routing import RouterTemplate
 from bot.states import DeskDeferral
 from bot.texts import escape
 from dispatcher.board import is_group
-from dispatcher.desk import DeskResult
+from dispatcher.desk import DeskOutcome, DeskResult
 from dispatcher.engine import Dispatcher as DispatchEngine
 from models.dispatch_tables import BloodRequest
 from models.directory import Roles
 from models.tables import Hospital
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_future_date, whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import ParseError, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -211,7 +211,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         if a == "nmark":
             await query.answer(done.format(name=name) if result.ok else _desk_refusal(result),
                                show_alert=not result.ok)
-            if result.ok or result.outcome in ("duplicate", "closed"):
+            if result.ok or result.outcome in (DeskOutcome.duplicate, DeskOutcome.closed):
                 await _buttons(query, None)
         else:
             await _after(query, engine, result, done.format(name=name))
@@ -261,7 +261,7 @@ async def deferral_date(message: Message, state: FSMContext, engine: DispatchEng
         return
     result = await engine.mark(data["desk_r"], data["desk_c"], "deferred", by=message.from_user.id,
                                category="other", until=until)
-    if not result.ok and result.outcome == "bad_deferral":
+    if not result.ok and result.outcome is DeskOutcome.bad_deferral:
         await message.answer(_desk_refusal(result) + "\n" + _("Try again, or /cancel."))
         return
     await state.clear()
@@ -280,23 +280,23 @@ async def _after(query: CallbackQuery, engine: DispatchEngine, result: DeskResul
 def _desk_refusal(result: DeskResult) -> str:
     d = result.detail
     return {
-        "duplicate": _("Already done — the board shows the current state."),
-        "closed": _("This request is closed; nothing was changed."),
-        "not_staff": _("Only staff of the request's hospital can do this."),
-        "not_found": _("This request or donor was not found."),
-        "not_accepted": _("This donor has not said they are coming, so nothing was recorded."),
-        "bad_volume": _("Not recorded: {ml} ml is the most this donor may give for their weight.").format(
+        DeskOutcome.duplicate: _("Already done — the board shows the current state."),
+        DeskOutcome.closed: _("This request is closed; nothing was changed."),
+        DeskOutcome.not_staff: _("Only staff of the request's hospital can do this."),
+        DeskOutcome.not_found: _("This request or donor was not found."),
+        DeskOutcome.not_accepted: _("This donor has not said they are coming, so nothing was recorded."),
+        DeskOutcome.bad_volume: _("Not recorded: {ml} ml is the most this donor may give for their weight.").format(
             ml=d.get("max", "?")),
-        "bad_units": _("A request can need at most {n} units.").format(n=d.get("max", "?")),
-        "bad_deferral": {
+        DeskOutcome.bad_units: _("A request can need at most {n} units.").format(n=d.get("max", "?")),
+        DeskOutcome.bad_deferral: {
             "past": _("Not recorded: the end of a deferral must be a day after today."),
             "too_long": _("Not recorded: a deferral in these categories lasts at most 12 months; for a longer "
                           "one choose “Other — until a date” (within two years)."),
         }.get(d.get("why", ""), _("Not recorded: choose one of the categories.")),
-        "nothing_to_undo": _("There is nothing to undo for this donor."),
-        "too_late": _("Not undone: a record can be undone only within {n} minutes of making it. Please "
+        DeskOutcome.nothing_to_undo: _("There is nothing to undo for this donor."),
+        DeskOutcome.too_late: _("Not undone: a record can be undone only within {n} minutes of making it. Please "
                       "correct it with your blood bank's records.").format(n=d.get("minutes", 10)),
-        "committed_elsewhere": _("Not undone: this donor has since said she is coming for another request."),
+        DeskOutcome.committed_elsewhere: _("Not undone: this donor has since said she is coming for another request."),
     }.get(result.outcome, _("Nothing was changed."))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, F
-from aiogram.filters import CommandObject, StateFilter
+from aiogram.filters import CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -22,7 +22,8 @@ from bot.texts import escape
 from models import members
 from models.directory import DirectoryError, Roles, redeem_invite, roles_of
 from models.tables import Donor, TelegramUser
-from redreserve.clock import Clock
+from ground.clock import Clock
+from ground.config import Settings
 
 router = RouterTemplate("common")
 
@@ -30,13 +31,13 @@ router = RouterTemplate("common")
 @router.message(start_command(), F.chat.type == "private")
 async def start(
     message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, roles: Roles,
-    is_admin: bool, tg_user: TelegramUser, clock: Clock, bot: Bot, i18n: I18n,
+    is_admin: bool, tg_user: TelegramUser, clock: Clock, settings: Settings, bot: Bot, i18n: I18n,
 ) -> None:
     code = (command.args or "").strip()
     club_id = None
     if code:
         try:
-            redemption = await redeem_invite(session, code, message.from_user.id, now=clock())
+            redemption = await redeem_invite(session, code, message.from_user.id, now=clock(), tz=settings.bot.tz)
         except DirectoryError as err:
             await message.answer(render(err.text, i18n))
             return
@@ -121,12 +122,12 @@ async def language(message: Message) -> None:
     await message.answer("Chọn ngôn ngữ / Choose your language:", reply_markup=keyboards.language_keyboard())
 
 
-@router.callback_query(LangCb.filter(), ~StateFilter(Registration.language), F.message.chat.type == "private")
+@router.callback_query(LangCb.filter(), F.message.chat.type == "private")
 async def set_language(
     query: CallbackQuery, callback_data: LangCb, state: FSMContext, session: AsyncSession, tg_user: TelegramUser,
     roles: Roles, is_admin: bool, bot: Bot, i18n: I18n,
 ) -> None:
-    """/language outside registration (registration has its own handler for its first step)."""
+    """A language button: /language's, or registration's first step (which then goes on to consent)."""
     if callback_data.code not in i18n.available_locales:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
@@ -137,6 +138,9 @@ async def set_language(
         donor.locale = callback_data.code
         session.add(donor)
     await session.commit()
+    if await state.get_state() == Registration.language.state:
+        await registration.language_chosen(query, state, callback_data.code, i18n)
+        return
     with i18n.use_locale(callback_data.code):
         await query.answer()
         await edit_text(query.message, _("Language set: English"))

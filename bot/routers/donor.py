@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram import F
 from aiogram.filters import CommandObject
@@ -21,14 +22,14 @@ from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
+from ground.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
 from dispatcher.reminders import Reminders
 from models import donors
 from models.directory import Roles
 from models.tables import Donor
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, parse_past_date, parse_weight, whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import ParseError, parse_past_date, parse_weight, whole_number
 
 router = RouterTemplate("donor")
 router.message.filter(F.chat.type == "private")
@@ -85,7 +86,7 @@ async def donor_command(
 
 def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Settings) -> str:
     facts = DonorFacts.of(donor)
-    assessment = assess(facts, local_today(clock), settings.eligibility)
+    assessment = assess(facts, local_today(clock, settings.bot.tz), settings.eligibility)
     next_date = next_donation_date(facts, settings.eligibility)
     lines = [
         f"🩸 <b>{escape(donor.full_name)}</b>",
@@ -234,7 +235,7 @@ async def ask_pause(message: Message, state: FSMContext) -> None:
 @router.callback_query(Pause.days, DonorCb.filter(F.action == "pause"))
 async def pause_button(
     query: CallbackQuery, callback_data: DonorCb, state: FSMContext, session: AsyncSession, roles: Roles,
-    clock: Clock,
+    clock: Clock, settings: Settings,
 ) -> None:
     donor = await _own_donor(query, session, roles)
     if donor is None:
@@ -244,22 +245,24 @@ async def pause_button(
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    text = await pause_for(session, donor, days, state, clock)
+    text = await pause_for(session, donor, days, state, clock, settings.bot.tz)
     await edit_text(query.message, text)
 
 
 @router.message(Pause.days, F.text)
-async def pause_typed(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock):
+async def pause_typed(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
+                      settings: Settings) -> None:
     days = whole_number(message.text, low=1, high=MAX_PAUSE_DAYS)
     if days is None:
         await message.answer(_("Please type a number of days from 1 to {max}, or /cancel.").format(max=MAX_PAUSE_DAYS))
         return
     donor = await session.get(Donor, roles.donor_id)
-    await message.answer(await pause_for(session, donor, days, state, clock))
+    await message.answer(await pause_for(session, donor, days, state, clock, settings.bot.tz))
 
 
-async def pause_for(session: AsyncSession, donor: Donor, days: int, state: FSMContext, clock: Clock) -> str:
-    until = local_today(clock) + timedelta(days=days)
+async def pause_for(session: AsyncSession, donor: Donor, days: int, state: FSMContext, clock: Clock,
+                    tz: ZoneInfo) -> str:
+    until = local_today(clock, tz) + timedelta(days=days)
     await donors.update_fields(session, donor, now=clock(), status="paused", status_until=until)
     await state.clear()
     return _("⏸ Paused. We will not call you until {date}. /resume to come back earlier.").format(date=fmt_date(until))
@@ -273,7 +276,7 @@ async def resume(message: Message, session: AsyncSession, donor: Donor, clock: C
     facts = DonorFacts.of(donor)
     await message.answer(
         _("▶️ Welcome back! You can be called again.") + "\n"
-        + explain(assess(facts, local_today(clock), settings.eligibility), facts)
+        + explain(assess(facts, local_today(clock, settings.bot.tz), settings.eligibility), facts)
     )
 
 
@@ -318,7 +321,7 @@ async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncS
     if donor is None:
         return
     await query.answer()
-    if await record_elsewhere(query.message, session, donor, local_today(clock), state, clock, settings):
+    if await record_elsewhere(query.message, session, donor, local_today(clock, settings.bot.tz), state, clock, settings):
         await edit_markup(query.message)
     reminders.poke()
 
@@ -327,7 +330,7 @@ async def donated_today(query: CallbackQuery, state: FSMContext, session: AsyncS
 async def donated_on(message: Message, state: FSMContext, session: AsyncSession, roles: Roles, clock: Clock,
                      settings: Settings, i18n: I18n, reminders: Reminders) -> None:
     try:
-        when = parse_past_date(message.text, today=local_today(clock))
+        when = parse_past_date(message.text, today=local_today(clock, settings.bot.tz))
     except ParseError as err:
         await message.answer(render(err.text, i18n))
         return

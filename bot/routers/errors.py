@@ -1,6 +1,6 @@
 """The last line: an update whose handler failed is logged whole and its sender still answered.
 
-Each failure found is fixed where it belongs (bot/inplace.py, redreserve/parsing.py,
+Each failure found is fixed where it belongs (bot/inplace.py, ground/parsing.py,
 bot/commands.py); this only makes sure a bug not yet found leaves nobody in silence
 (UX.md: every press answered, never silence).
 """

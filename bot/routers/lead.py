@@ -33,7 +33,7 @@ from bot.routers.lead_common import (
 from bot.states import ImportRoster
 from bot.texts import escape
 from models.directory import Roles
-from redreserve.parsing import ParseError, parse_blood_type
+from ground.parsing import ParseError, parse_blood_type
 
 router = lead_router("lead")
 

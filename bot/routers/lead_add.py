@@ -39,9 +39,9 @@ from bot.texts import escape, fmt_date, fmt_sex, fmt_type
 from models import members
 from models.directory import Roles
 from models.members import NewMember
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import (
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import (
     ParseError,
     parse_birth_date,
     parse_name,
@@ -215,8 +215,8 @@ async def add_sex(query: CallbackQuery, callback_data: SexCb, state: FSMContext)
 
 
 @router.message(AddMember.birth_date, F.text)
-async def add_birth(message: Message, state: FSMContext, clock: Clock, i18n: I18n) -> None:
-    today = local_today(clock)
+async def add_birth(message: Message, state: FSMContext, clock: Clock, settings: Settings, i18n: I18n) -> None:
+    today = local_today(clock, settings.bot.tz)
     await _typed_step(message, state, i18n, "birth_date",
                       lambda t: parse_birth_date(t, today=today).isoformat())
 
@@ -227,8 +227,8 @@ async def add_weight(message: Message, state: FSMContext, i18n: I18n) -> None:
 
 
 @router.message(AddMember.last_donation, F.text)
-async def add_last(message: Message, state: FSMContext, clock: Clock, i18n: I18n) -> None:
-    today = local_today(clock)
+async def add_last(message: Message, state: FSMContext, clock: Clock, settings: Settings, i18n: I18n) -> None:
+    today = local_today(clock, settings.bot.tz)
     await _typed_step(message, state, i18n, "last_donation",
                       lambda t: parse_past_date(t, today=today).isoformat())
 
@@ -293,5 +293,5 @@ async def add_save(query: CallbackQuery, state: FSMContext, session: AsyncSessio
         await edit(query.message, _("Stopped. Nothing was saved."))
         return
     await query.answer(_("Saved."))
-    await edit(query.message, _("✅ Added to the roster.") + "\n\n" + card_text(donor, local_today(clock), settings),
+    await edit(query.message, _("✅ Added to the roster.") + "\n\n" + card_text(donor, local_today(clock, settings.bot.tz), settings),
                card_markup(club_id, donor.id, ""))

@@ -34,8 +34,8 @@ from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import Roles
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
+from ground.clock import Clock, local_today
+from ground.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class LeadCtx:
 
     @property
     def today(self) -> date:
-        return local_today(self.clock)
+        return local_today(self.clock, self.settings.bot.tz)
 
 
 def lead_ctx(data: dict[str, Any], actor: int) -> LeadCtx:

@@ -38,9 +38,8 @@ from bot.states import ImportRoster
 from bot.texts import escape, fmt_date
 from models.directory import DirectoryError, Roles, create_invite, deep_link
 from models.roster import ImportReport, export_roster, import_roster
-from redreserve.clock import VIETNAM
-from redreserve.parsing import ParseError, fold
-from redreserve.roster_file import open_roster, write_roster
+from ground.parsing import ParseError, fold
+from ground.roster_file import open_roster, write_roster
 
 log = logging.getLogger(__name__)
 
@@ -235,5 +234,5 @@ async def send_invite_link(message: Message, ctx: LeadCtx, club_id: int) -> None
         _("🔗 Invite link for <b>{club}</b>:\n{link}\n\nShare it in your club's group. Whoever opens it registers "
           "as a donor of your club. It works for {uses} people until {date}.").format(
             club=escape(await club_name(ctx.session, club_id)), link=link, uses=INVITE_USES,
-            date=fmt_date(invite.expires_at.astimezone(VIETNAM).date()))
+            date=fmt_date(invite.expires_at.astimezone(ctx.settings.bot.tz).date()))
     )

@@ -36,14 +36,14 @@ from bot.routers.lead_common import (
 from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
 from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DEFERRAL_DAYS, DonorFacts, assess
+from ground.eligibility import DEFERRAL_DAYS, DonorFacts, assess
 from dispatcher.reminders import Reminders
 from models import members
 from models.directory import Roles
 from models.tables import Donor, DonorStatus
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import (
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import (
     ParseError,
     parse_birth_date,
     parse_future_date,
@@ -57,7 +57,7 @@ router = lead_router("lead_members")
 
 # Deferrals by their coarse category only, never a diagnosis (DOMAIN.md §2, §7). The
 # days give the usual end date, offered as a button; the lead may type another. The waits
-# live with the rule (dispatcher.eligibility), the labels in bot.texts (the desk uses them too).
+# live with the rule (ground.eligibility), the labels in bot.texts (the desk uses them too).
 DEFERRAL_CATEGORIES: tuple[tuple[str, int | None, str], ...] = tuple(
     (code, DEFERRAL_DAYS[code], DEFERRAL_LABELS[code]) for code in ("12m", "6m", "4w", "7d", "pregnancy", "other"))
 _DEFERRAL = {code: (days, label) for code, days, label in DEFERRAL_CATEGORIES}
@@ -324,7 +324,7 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
         await state.clear()
         await message.answer(_("This member is no longer on your roster."))
         return
-    today = local_today(clock)
+    today = local_today(clock, settings.bot.tz)
     try:
         changes = parse_field(field, message.text, today, settings.bot.phone_region)
     except ParseError as err:

@@ -26,13 +26,13 @@ from bot.routers.lead_common import (
     split_blood,
 )
 from bot.texts import escape, explain, fmt_date, fmt_number, fmt_type
-from dispatcher import eligibility as elig
-from dispatcher.eligibility import DonorFacts, assess
+from ground import eligibility as elig
+from ground.eligibility import DonorFacts, assess
 from models import members
 from models.directory import Roles
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import whole_number
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import whole_number
 
 router = lead_router("lead_roster")
 
@@ -183,5 +183,5 @@ async def find_turn_page(query: CallbackQuery, callback_data: FindCb, roles: Rol
         await expired(query)
         return
     await query.answer()
-    text, markup = await find_page(session, cb.club_id, cb.blood, cb.page, local_today(clock), settings)
+    text, markup = await find_page(session, cb.club_id, cb.blood, cb.page, local_today(clock, settings.bot.tz), settings)
     await edit(query.message, text, markup)

@@ -21,24 +21,24 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keyboards
-from bot.callbacks import BloodCb, ClubCb, ConsentCb, EditCb, LangCb, RegCb, SexCb
+from bot.callbacks import BloodCb, ClubCb, ConsentCb, EditCb, RegCb, SexCb
 from bot.commands import set_user_commands
 from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import Registration
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
-from dispatcher.eligibility import DonorFacts, assess
+from ground.eligibility import DonorFacts, assess, assess_age, min_weight
 from dispatcher.reminders import Reminders
 from models import members
 from models.audit import audit
 from models.directory import list_clubs, nearest_clubs, roles_of
 from models.donors import consented_in_bot
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, TelegramUser
-from redreserve.clock import Clock, local_today
-from redreserve.config import Settings
-from redreserve.parsing import (
+from ground.clock import Clock, local_today
+from ground.config import Settings
+from ground.parsing import (
     ParseError,
     parse_birth_date,
     parse_past_date,
@@ -67,20 +67,11 @@ async def begin(message: Message, state: FSMContext, *, club_id: int | None = No
 # --- language and consent -------------------------------------------------------------------
 
 
-@router.callback_query(Registration.language, LangCb.filter())
-async def chose_language(
-    query: CallbackQuery, callback_data: LangCb, state: FSMContext, session: AsyncSession,
-    tg_user: TelegramUser, i18n: I18n,
-) -> None:
-    if callback_data.code not in i18n.available_locales:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    tg_user.locale = callback_data.code
-    session.add(tg_user)
-    await session.commit()
-    await state.update_data(locale=callback_data.code, consent={})
+async def language_chosen(query: CallbackQuery, state: FSMContext, code: str, i18n: I18n) -> None:
+    """Registration's first step is done (common.set_language stored the choice): ask consent, in it."""
+    await state.update_data(locale=code, consent={})
     await state.set_state(Registration.consent)
-    with i18n.use_locale(callback_data.code):
+    with i18n.use_locale(code):
         await edit_text(query.message, consent_text(), reply_markup=keyboards.consent_keyboard({}))
     await query.answer()
 
@@ -300,7 +291,7 @@ async def ask_birth_date(message: Message, state: FSMContext) -> None:
 async def got_birth_date(
     message: Message, state: FSMContext, session: AsyncSession, clock: Clock, settings: Settings, i18n: I18n
 ) -> None:
-    today = local_today(clock)
+    today = local_today(clock, settings.bot.tz)
     try:
         born = parse_birth_date(message.text, today=today)
     except ParseError as err:
@@ -308,7 +299,7 @@ async def got_birth_date(
         return
     await state.update_data(birth_date=born.isoformat())
     rules = settings.eligibility
-    age_check = assess(DonorFacts("O", "+", None, born, None, None), today, rules)
+    age_check = assess_age(born, today, rules)
     if not age_check.eligible:
         # Kept, not refused: a 17-year-old can join now and be called once 18 (issue #2).
         if age_check.eligible_from:
@@ -343,7 +334,7 @@ async def got_weight(
     data = await state.get_data()
     await state.update_data(weight=weight)
     rules = settings.eligibility
-    minimum = rules.min_weight_female_kg if data.get("sex") == "F" else rules.min_weight_male_kg
+    minimum = min_weight(data.get("sex"), "whole_blood", rules)
     if weight < minimum:
         await message.answer(
             _("Thank you. The minimum to give blood is {min} kg, so we will not call you for now. "
@@ -415,10 +406,10 @@ async def never_donated(query: CallbackQuery, state: FSMContext, session: AsyncS
 
 @router.message(Registration.last_donation, F.text)
 async def got_last_donation(
-    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, i18n: I18n
+    message: Message, state: FSMContext, session: AsyncSession, clock: Clock, settings: Settings, i18n: I18n
 ) -> None:
     try:
-        when = parse_past_date(message.text, today=local_today(clock))
+        when = parse_past_date(message.text, today=local_today(clock, settings.bot.tz))
     except ParseError as err:
         await message.answer(render(err.text, i18n))
         return
@@ -570,7 +561,7 @@ async def confirmed(
     await query.answer()
     await edit_markup(query.message)
     facts = DonorFacts.of(donor)
-    status = explain(assess(facts, local_today(clock), settings.eligibility), facts)
+    status = explain(assess(facts, local_today(clock, settings.bot.tz), settings.eligibility), facts)
     text = _("🩸 Thank you, {name}! You are now on the reserve list.").format(name=escape(donor.full_name))
     text += "\n" + status
     if donor.consent_contact_at:
@@ -607,14 +598,12 @@ async def save_donor(
     donor.birth_date = date.fromisoformat(data["birth_date"]) if data.get("birth_date") else None
     donor.weight_kg = data.get("weight")
     if data.get("lat") is not None:
-        donor.lat, donor.lon, donor.location_approx = data["lat"], data["lon"], False
+        donor.sqlmodel_update(placed(data["lat"], data["lon"], approx=False))
     elif club is not None:
         # No pin: the club's location stands in, marked as an approximation (issue #2).
-        donor.lat, donor.lon, donor.location_approx = club.lat, club.lon, True
+        donor.sqlmodel_update(placed(club.lat, club.lon, approx=True))
     else:
-        donor.lat = donor.lon = None
-        donor.location_approx = False
-    donor.geo_cell = geo_cell(donor.lat, donor.lon)
+        donor.sqlmodel_update(placed(None, None, approx=False))
     donor.area = data.get("area") or ""
     donor.last_donation_date = date.fromisoformat(data["last_donation"]) if data.get("last_donation") else None
     if donor.last_donation_date and existing is None:

@@ -30,9 +30,9 @@ from dispatcher.engine import InvalidRequest
 from dispatcher.realism import DeadlineCheck
 from models.directory import Roles
 from models.tables import Hospital, HospitalChat
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, format_blood_type
-from redreserve.request_form import parse_quick_request
+from ground.config import Settings
+from ground.parsing import ParseError, format_blood_type
+from ground.request_form import parse_quick_request
 
 router = RouterTemplate("staff")
 

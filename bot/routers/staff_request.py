@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
@@ -47,10 +46,10 @@ from dispatcher.compat import COMPONENTS
 from dispatcher.engine import Dispatcher as DispatchEngine
 from models.directory import Roles
 from models.tables import Hospital
-from redreserve.clock import Clock
-from redreserve.config import Settings
-from redreserve.parsing import ParseError, format_blood_type, whole_number
-from redreserve.request_form import MAX_NOTE_LENGTH, clean_note, format_local, parse_deadline, parse_units
+from ground.clock import Clock
+from ground.config import Settings
+from ground.parsing import ParseError, format_blood_type, whole_number
+from ground.request_form import MAX_NOTE_LENGTH, clean_note, format_local, parse_deadline, parse_units
 
 router = RouterTemplate("staff_request")
 
@@ -78,7 +77,7 @@ class Ctx:
         self.settings = settings
         self.clock = clock
         self.hospitals = hospitals
-        self.tz = ZoneInfo(settings.bot.timezone)
+        self.tz = settings.bot.tz
 
     @property
     def max_units(self) -> int:

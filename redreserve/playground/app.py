@@ -44,95 +44,97 @@ class ApiError(web.HTTPException):
         super().__init__(text=json.dumps({"error": message}), content_type="application/json")
 
 
-def make_app(sim: BotAPISimulator, personas: list[Persona], places: list[dict[str, Any]]) -> web.Application:
-    """``places``: hospitals and clubs to mark on the location map ({name, kind, lat, lon})."""
-    by_id = {p.user_id: p for p in personas}
-    app = web.Application(client_max_size=MAX_UPLOAD + 64 * 1024, middlewares=[_headers, _same_origin])
+class PlaygroundApi:
+    """The page's endpoints: the personas, their chats, and what a persona sends or taps."""
 
-    def persona(value: Any) -> Persona:
+    def __init__(self, sim: BotAPISimulator, personas: list[Persona], places: list[dict[str, Any]]) -> None:
+        self.sim, self.personas, self.places = sim, personas, places
+        self.by_id = {p.user_id: p for p in personas}
+
+    def persona(self, value: Any) -> Persona:
         try:
-            found = by_id.get(int(value))
+            found = self.by_id.get(int(value))
         except (TypeError, ValueError):
             found = None
         if found is None:
             raise ApiError(404, "no such persona")
         return found
 
-    async def index(request: web.Request) -> web.Response:
+    async def index(self, request: web.Request) -> web.Response:
         return _static("index.html")
 
-    async def static(request: web.Request) -> web.Response:
+    async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC:
             raise web.HTTPNotFound()
         return _static(name)
 
-    async def list_personas(request: web.Request) -> web.Response:
+    async def list_personas(self, request: web.Request) -> web.Response:
         rows = []
-        for p in personas:
-            bot_messages = [m for m in sim.messages(p.user_id) if sim.world.is_from_bot(m)]
+        for p in self.personas:
+            bot_messages = [m for m in self.sim.messages(p.user_id) if self.sim.world.is_from_bot(m)]
             last = bot_messages[-1] if bot_messages else None
             rows.append({**asdict(p), "id": p.user_id, "bot_messages": len(bot_messages),
                          "last": _preview(last) if last else ""})
-        me = sim.world.bot_user
-        return web.json_response({"personas": rows, "places": places,
+        me = self.sim.world.bot_user
+        return web.json_response({"personas": rows, "places": self.places,
                                   "bot": {"name": me["first_name"], "username": me["username"]}})
 
-    async def chat(request: web.Request) -> web.Response:
-        p = persona(request.match_info["user_id"])
-        messages = [message_view(m, from_bot=sim.world.is_from_bot(m)) for m in sim.messages(p.user_id)]
+    async def chat(self, request: web.Request) -> web.Response:
+        p = self.persona(request.match_info["user_id"])
+        messages = [message_view(m, from_bot=self.sim.world.is_from_bot(m)) for m in self.sim.messages(p.user_id)]
         notices = [{"id": a["callback_query_id"], "text": a["text"], "alert": bool(a.get("show_alert"))}
-                   for a in sim.callback_answers(user_id=p.user_id) if a.get("text")]
-        keyboard = reply_keyboard_view(sim.reply_keyboard(p.user_id))
+                   for a in self.sim.callback_answers(user_id=p.user_id) if a.get("text")]
+        keyboard = reply_keyboard_view(self.sim.reply_keyboard(p.user_id))
         if keyboard is not None:
             # Which message brought it: a keyboard sent again is shown again, as clients do.
             keyboard["message_id"] = next((m["id"] for m in reversed(messages)
                                            if m["from_bot"] and m.get("reply_keyboard")), None)
-        body = {"messages": messages, "reply_keyboard": keyboard, "notices": notices, "commands": _menu(sim, p)}
+        body = {"messages": messages, "reply_keyboard": keyboard, "notices": notices, "commands": _menu(self.sim, p)}
         # The page polls: an unchanged chat costs one short answer, and edits count as changes.
         version = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         if request.query.get("since") == version:
             return web.json_response({"version": version, "changed": False})
         return web.json_response({"version": version, "changed": True, **body})
 
-    async def send(request: web.Request) -> web.Response:
+    async def send(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        p = persona(data.get("user_id"))
+        p = self.persona(data.get("user_id"))
         text = data.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ApiError(400, "the message is empty")
         if len(text) > MAX_TEXT:
             raise ApiError(400, f"the message is longer than {MAX_TEXT} characters")
-        update = sim.push_message(p.user_id, text)
+        update = self.sim.push_message(p.user_id, text)
         return web.json_response({"ok": True, "update_id": update["update_id"]})
 
-    async def tap(request: web.Request) -> web.Response:
+    async def tap(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        p = persona(data.get("user_id"))
+        p = self.persona(data.get("user_id"))
         if not isinstance(data.get("data"), str) or not isinstance(data.get("message_id"), int):
             raise ApiError(400, "message_id (a number) and data (text) are required")
         try:
-            update = sim.push_callback(p.user_id, data["message_id"], data["data"])
+            update = self.sim.push_callback(p.user_id, data["message_id"], data["data"])
         except ValueError:
             raise ApiError(404, "no such bot message in this chat") from None
         return web.json_response({"ok": True, "update_id": update["update_id"],
                                   "query_id": update["callback_query"]["id"]})
 
-    async def contact(request: web.Request) -> web.Response:
+    async def contact(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        p = persona(data.get("user_id"))
+        p = self.persona(data.get("user_id"))
         # The request_contact button shares the person's own number, never a typed one.
-        update = sim.push_contact(p.user_id, p.phone, first_name=p.first_name)
+        update = self.sim.push_contact(p.user_id, p.phone, first_name=p.first_name)
         return web.json_response({"ok": True, "update_id": update["update_id"], "phone": p.phone})
 
-    async def location(request: web.Request) -> web.Response:
+    async def location(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        p = persona(data.get("user_id"))
+        p = self.persona(data.get("user_id"))
         lat, lon = _coordinate(data.get("lat"), 90, "latitude"), _coordinate(data.get("lon"), 180, "longitude")
-        update = sim.push_location(p.user_id, lat, lon)
+        update = self.sim.push_location(p.user_id, lat, lon)
         return web.json_response({"ok": True, "update_id": update["update_id"]})
 
-    async def upload(request: web.Request) -> web.Response:
+    async def upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise ApiError(400, "send the file as multipart/form-data")
         fields: dict[str, Any] = {}
@@ -142,15 +144,15 @@ def make_app(sim: BotAPISimulator, personas: list[Persona], places: list[dict[st
                                   await part.read(decode=False))
             elif part.name == "user_id":
                 fields["user_id"] = await part.text()
-        p = persona(fields.get("user_id"))
+        p = self.persona(fields.get("user_id"))
         if "file" not in fields or not fields["file"][2]:
             raise ApiError(400, "no file, or an empty one")
         name, mime, data = fields["file"]
-        update = sim.push_document(p.user_id, name, bytes(data), mime_type=mime)
+        update = self.sim.push_document(p.user_id, name, bytes(data), mime_type=mime)
         return web.json_response({"ok": True, "update_id": update["update_id"]})
 
-    async def download(request: web.Request) -> web.Response:
-        sim_file = sim.file(request.match_info["file_id"])
+    async def download(self, request: web.Request) -> web.Response:
+        sim_file = self.sim.file(request.match_info["file_id"])
         if sim_file is None:
             raise ApiError(404, "no such file")
         # Always a download, never rendered: a file's bytes are not the page's to interpret.
@@ -159,16 +161,22 @@ def make_app(sim: BotAPISimulator, personas: list[Persona], places: list[dict[st
                             headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}"; '
                                                             f"filename*=UTF-8''{_quote(name)}"})
 
-    app.router.add_get("/", index)
-    app.router.add_get("/static/{name}", static)
-    app.router.add_get("/api/personas", list_personas)
-    app.router.add_get("/api/chat/{user_id}", chat)
-    app.router.add_post("/api/send", send)
-    app.router.add_post("/api/tap", tap)
-    app.router.add_post("/api/contact", contact)
-    app.router.add_post("/api/location", location)
-    app.router.add_post("/api/upload", upload)
-    app.router.add_get("/api/file/{file_id}", download)
+
+
+def make_app(sim: BotAPISimulator, personas: list[Persona], places: list[dict[str, Any]]) -> web.Application:
+    """``places``: hospitals and clubs to mark on the location map ({name, kind, lat, lon})."""
+    api = PlaygroundApi(sim, personas, places)
+    app = web.Application(client_max_size=MAX_UPLOAD + 64 * 1024, middlewares=[_headers, _same_origin])
+    app.router.add_get("/", api.index)
+    app.router.add_get("/static/{name}", api.static)
+    app.router.add_get("/api/personas", api.list_personas)
+    app.router.add_get("/api/chat/{user_id}", api.chat)
+    app.router.add_post("/api/send", api.send)
+    app.router.add_post("/api/tap", api.tap)
+    app.router.add_post("/api/contact", api.contact)
+    app.router.add_post("/api/location", api.location)
+    app.router.add_post("/api/upload", api.upload)
+    app.router.add_get("/api/file/{file_id}", api.download)
     return app
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 
-from models.geo import geo_cell
+from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
 from redreserve.botapi_sim import BotAPISimulator
 from redreserve.seeding import CLUBS, DONOR_BASE, HOSPITALS, LEAD_BASE, STAFF_BASE, seed_roster
@@ -110,7 +110,7 @@ async def _fit_donor_personas(sessionmaker: async_sessionmaker, *, today: date, 
             donor.birth_date = today - timedelta(days=365 * (28 + 5 * k) + 40)
             donor.weight_kg = max(donor.weight_kg or 0, 56.0)
             donor.last_donation_date = today - timedelta(days=200) if donor.donation_count else None
-            donor.lat, donor.lon, donor.geo_cell, donor.location_approx = lat, lon, geo_cell(lat, lon), False
+            donor.sqlmodel_update(placed(lat, lon, approx=False))
             donor.consent_contact_at = donor.consent_location_at = now
             # The last one speaks English, to show that each person keeps their own language.
             donor.locale = "en" if k == DONOR_PERSONAS - 1 else "vi"

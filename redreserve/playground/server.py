@@ -32,8 +32,8 @@ from models.directory import roles_of
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.tables import Club, Donor, Hospital
 from redreserve.botapi_sim import BotAPISimulator
-from redreserve.clock import local_today, system_clock
-from redreserve.config import Settings
+from ground.clock import VIETNAM, local_today, system_clock
+from ground.config import Settings
 from redreserve.playground.app import make_app
 from redreserve.playground.seed import ADMIN_ID, NotAPlaygroundDatabase, Persona, prepare_world
 
@@ -113,7 +113,7 @@ async def _running(sock: socket.socket, db_path: Path, seed: int,
         sim.set_limits()  # Telegram's own: 30/s overall, 1/s per chat, 20/min per group
         try:
             personas, seeded_now = await prepare_world(sessionmaker, sim, seed=seed,
-                                                       today=local_today(system_clock), now=system_clock())
+                                                       today=local_today(system_clock, VIETNAM), now=system_clock())
         except NotAPlaygroundDatabase as exc:
             raise PlaygroundError(f"{db_path}: {exc}") from None
         config = _merge({

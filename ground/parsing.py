@@ -2,7 +2,7 @@
 
 Each parser takes what a person typed or what a spreadsheet cell holds (text,
 or the int/float/date openpyxl gives) and returns a clean value, or raises
-:class:`ParseError` carrying a translatable :class:`~redreserve.i18n.Text`.
+:class:`ParseError` carrying a translatable :class:`~ground.i18n.Text`.
 Nothing here may raise anything else on any input: the property tests feed
 them garbage.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberType
 
-from dispatcher.eligibility import age_on
-from redreserve.i18n import N_, Text
+from ground.eligibility import age_on
+from ground.i18n import N_, Text
 
 __all__ = [
     "ParseError",

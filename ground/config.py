@@ -144,6 +144,11 @@ class BotConfig(_Section):
             raise ValueError("must be 'vi' or 'en'")
         return v
 
+    @property
+    def tz(self) -> ZoneInfo:
+        """The zone of every local day and hour: donation dates, quiet hours, invite expiries."""
+        return ZoneInfo(self.timezone)  # ZoneInfo keeps one instance per key
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from redreserve.i18n import N_, Text
-from redreserve.parsing import ParseError, fold, parse_blood_type, quoted, whole_number
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, fold, parse_blood_type, quoted, whole_number
 
 MAX_DEADLINE_HOURS = 72  # the planned default (DOMAIN.md §6): a later need is not a call to donors yet
 MAX_NOTE_LENGTH = 200

@@ -176,6 +176,16 @@ def min_weight(sex: str | None, component: str, rules: Rules) -> float:
     return rules.min_weight_male_kg
 
 
+def assess_age(birth: date, on: date, rules: Rules) -> Assessment:
+    """The age rule alone: registration asks it before the donor's type or weight is known."""
+    age = age_on(birth, on)
+    if age < rules.min_age:
+        return Assessment(False, (TOO_YOUNG,), add_years(birth, rules.min_age))
+    if age > rules.max_age:
+        return Assessment(False, (TOO_OLD,), None)
+    return Assessment(True, (), on)
+
+
 def assess(facts: DonorFacts, on: date, rules: Rules, component: str = "whole_blood") -> Assessment:
     """Is the donor likely able to give ``component`` on day ``on``, and if not, from when?"""
     reasons: list[str] = []
@@ -196,13 +206,12 @@ def assess(facts: DonorFacts, on: date, rules: Rules, component: str = "whole_bl
             else:
                 waits.append(facts.status_until)
     if facts.birth_date is not None:
-        age = age_on(facts.birth_date, on)
-        if age < rules.min_age:
-            reasons.append(TOO_YOUNG)
-            waits.append(add_years(facts.birth_date, rules.min_age))
-        elif age > rules.max_age:
-            reasons.append(TOO_OLD)
+        by_age = assess_age(facts.birth_date, on, rules)
+        reasons += by_age.reasons
+        if TOO_OLD in by_age.reasons:
             lasting = True
+        elif by_age.eligible_from is not None and not by_age.eligible:
+            waits.append(by_age.eligible_from)
     if facts.weight_kg is not None and facts.weight_kg < min_weight(facts.sex, component, rules):
         reasons.append(UNDERWEIGHT)
         lasting = True

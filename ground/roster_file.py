@@ -6,8 +6,8 @@ sits in memory as a whole. Every row comes back as a :class:`RowResult`: a
 checked :class:`RosterRow` with warnings, or the list of what is wrong with it,
 each problem named by the row number the spreadsheet shows and the column.
 
-Parsing each value is :mod:`redreserve.parsing`'s job; eligibility warnings
-come from :func:`dispatcher.eligibility.assess`.
+Parsing each value is :mod:`ground.parsing`'s job; eligibility warnings
+come from :func:`ground.eligibility.assess`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any, Self
 
-from dispatcher import eligibility
-from dispatcher.eligibility import DonorFacts, Rules, assess
-from redreserve.config import EligibilityConfig
-from redreserve.i18n import N_, Text
-from redreserve.parsing import (
+from ground import eligibility
+from ground.eligibility import DonorFacts, Rules, assess
+from ground.config import EligibilityConfig
+from ground.i18n import N_, Text
+from ground.parsing import (
     ParseError,
     fold,
     format_blood_type,

@@ -18,7 +18,7 @@ def system_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def local_today(clock: Clock, tz: ZoneInfo = VIETNAM) -> date:
+def local_today(clock: Clock, tz: ZoneInfo) -> date:
     """Today's date where the donors live: a donation interval ends on a local calendar day."""
     return clock().astimezone(tz).date()
 
