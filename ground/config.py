@@ -135,6 +135,8 @@ class BotConfig(_Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     policy_version: str = "2026-01"
     max_upload_mb: float = 5.0
+    # Rows of a roster file sent in chat (blank ones included): a small workbook can hold a million.
+    max_roster_rows: int = Field(default=10_000, ge=1)
     page_size: int = Field(default=10, ge=1, le=50)
 
     @field_validator("default_locale")
