@@ -46,13 +46,13 @@ def donor_rows(n: int, seed: int = 1, today: date = date(2026, 3, 10), linked_sh
         yield ((f"Donor {i}", f"+849{i:08d}", tg, abo, rh, rng.choice("MF"), birth.isoformat(),
                 round(rng.uniform(45, 85), 1), lat, lon, geo_cell(lat, lon), last and last.isoformat(),
                 None if last is None else rng.choice(["whole_blood", "whole_blood", "platelets"]),
-                rng.randint(0, 30), status, None, now if tg else None, now, now, False, "", "", ""), tg)
+                rng.randint(0, 30), status, None, now if tg else None, now, now, False, "", "", "", True), tg)
 
 
 DONOR_COLUMNS = ("full_name", "phone", "telegram_id", "abo", "rh", "sex", "birth_date", "weight_kg", "lat", "lon",
                  "geo_cell", "last_donation_date", "last_donation_component", "donation_count", "status",
                  "status_until", "consent_contact_at", "created_at", "updated_at", "location_approx", "area", "note",
-                 "consent_policy_version")
+                 "consent_policy_version", "remind_eligible")
 
 
 async def build_sqlite(path: str, n: int, seed: int = 1) -> None:

@@ -48,7 +48,10 @@ async def run(size: int, repeat: int, limit: int, url: str | None) -> None:
         path = f"/tmp/redreserve_bench_{size}.db"
         if not os.path.exists(path):
             t0 = time.perf_counter()
-            await build_sqlite(path, size)
+            # Built aside and moved in whole: a build that fails (a schema the loader lags behind)
+            # must not leave an empty cache that every later run would measure as "found 0".
+            await build_sqlite(path + ".part", size)
+            os.replace(path + ".part", path)
             print(f"  built {size:,} donors in {time.perf_counter() - t0:.1f} s -> {path}")
         url = f"sqlite+aiosqlite:///{path}"
     engine = make_engine(url)

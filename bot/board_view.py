@@ -8,6 +8,7 @@ chat's language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
@@ -18,6 +19,8 @@ from bot.texts import DEFERRAL_LABELS, component_name, escape, urgency_name
 from ground.eligibility import ALLOWED_VOLUMES_ML, APHERESIS
 from models.dispatch_tables import ACTIVE_REQUEST_STATES, RECEIVING_REQUEST_STATES
 from ground.parsing import format_blood_type
+
+Gettext = Callable[[str], str]  # aiogram's gettext, bound to the reader's language
 
 ASKING = ACTIVE_REQUEST_STATES
 RECEIVING = RECEIVING_REQUEST_STATES
@@ -33,7 +36,7 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
     return "▰" * filled + "▱" * (cells - filled)
 
 
-def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
+def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = ()) -> str:
     """The ranking reasons (dispatcher.ranking codes) in the reader's language, but those in ``skip``."""
     kinds = {"exact": _("exact"), "compatible": _("compatible"), "rh_negative": _("Rh− last resort"),
              "rh_positive_allowed": _("Rh+ allowed by staff")}
@@ -65,7 +68,7 @@ def reasons_text(reasons: list, _, *, skip: tuple[str, ...] = ()) -> str:
     return ", ".join(parts)
 
 
-def _donor_state(d: dict[str, Any], _) -> str:
+def _donor_state(d: dict[str, Any], _: Gettext) -> str:
     st = d["state"]
     if st == "donated":
         given = component_name(d["component"], _) + " " if d.get("component") else ""
@@ -77,7 +80,7 @@ def _donor_state(d: dict[str, Any], _) -> str:
             "deferred": _("⏸ could not donate (deferred)"), "withdrew": _("↩️ can't come after all")}.get(st, st)
 
 
-def bucket_name(bucket: str, _) -> str:
+def bucket_name(bucket: str, _: Gettext) -> str:
     """The board's and the report's word for each bucket of dispatcher.board.BUCKETS."""
     return {"waiting": _("waiting"), "available": _("coming"), "en_route": _("on the way"),
             "arrived": _("arrived"), "donated": _("donated"), "declined": _("declined"),
@@ -86,14 +89,14 @@ def bucket_name(bucket: str, _) -> str:
             "no_show": _("did not come")}.get(bucket, bucket)
 
 
-def buckets_line(p: dict[str, Any], _) -> str:
+def buckets_line(p: dict[str, Any], _: Gettext) -> str:
     """"Asked 12: waiting 3 · coming 2 · declined 7": every asked donor once, the parts add up."""
     parts = [f"{bucket_name(b, _)} {n}" for b, n in p["buckets"].items() if n]
     line = _("Asked {n}").format(n=p["asked"])
     return line + (": " + " · ".join(parts) if parts else "")
 
 
-def headline_line(h: dict[str, int | None], _) -> str | None:
+def headline_line(h: dict[str, int | None], _: Gettext) -> str | None:
     """The headline times (dispatcher.headline), those that happened."""
     parts = []
     if h.get("first_available") is not None:
@@ -107,7 +110,7 @@ def headline_line(h: dict[str, int | None], _) -> str | None:
     return ("⏱ " + _("After posting: ") + " · ".join(parts)) if parts else None
 
 
-def _arrival(d: dict[str, Any], _) -> str:
+def _arrival(d: dict[str, Any], _: Gettext) -> str:
     """Her expected arrival beside the deadline (issue 9); a late one is marked and not counted."""
     if d.get("late"):
         return " · " + _("⚠️ arrives ≈ {time}, after the deadline").format(time=d["arrive_local"])
@@ -116,7 +119,7 @@ def _arrival(d: dict[str, Any], _) -> str:
     return ""
 
 
-def _state_line(p: dict[str, Any], _) -> str:
+def _state_line(p: dict[str, Any], _: Gettext) -> str:
     st = p["state"]
     if st in ASKING:
         if p["wave_no"] == 0 and p.get("next_wave_local"):
@@ -145,12 +148,12 @@ def _state_line(p: dict[str, Any], _) -> str:
     return st
 
 
-def cancel_reason_name(reason: str, _) -> str:
+def cancel_reason_name(reason: str, _: Gettext) -> str:
     return {"not_needed": _("no longer needed"), "blood_bank": _("supplied by the blood bank"),
             "mistake": _("posted by mistake"), "other": _("other reason")}.get(reason, _("other reason"))
 
 
-def board_text(p: dict[str, Any], _) -> str:
+def board_text(p: dict[str, Any], _: Gettext) -> str:
     kind = format_blood_type(p["abo"], p["rh"])
     lines = [
         _("🩸 <b>Request #{id}: {type} {component} × {units}</b> · {urgency}").format(
@@ -192,7 +195,7 @@ def board_text(p: dict[str, Any], _) -> str:
     return "\n".join(lines)
 
 
-def board_keyboard(p: dict[str, Any], _) -> InlineKeyboardMarkup | None:
+def board_keyboard(p: dict[str, Any], _: Gettext) -> InlineKeyboardMarkup | None:
     r, st = p["request_id"], p["state"]
     kb = InlineKeyboardBuilder()
     sizes = []
@@ -216,7 +219,7 @@ def board_keyboard(p: dict[str, Any], _) -> InlineKeyboardMarkup | None:
     return kb.as_markup()
 
 
-def confirm_keyboard(request_id: int, action: str, _) -> InlineKeyboardMarkup:
+def confirm_keyboard(request_id: int, action: str, _: Gettext) -> InlineKeyboardMarkup:
     """In place of the board's buttons: a second tap before anything irreversible (UX.md)."""
     kb = InlineKeyboardBuilder()
     label = {"covered": _("✅ Yes, stop asking"), "close": _("🏁 Yes, close the request")}[action]
@@ -226,7 +229,7 @@ def confirm_keyboard(request_id: int, action: str, _) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def cancel_keyboard(request_id: int, _) -> InlineKeyboardMarkup:
+def cancel_keyboard(request_id: int, _: Gettext) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for reason in CANCEL_REASONS:
         kb.button(text=cancel_reason_name(reason, _).capitalize(),
@@ -236,7 +239,7 @@ def cancel_keyboard(request_id: int, _) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def units_keyboard(request_id: int, units: int, max_units: int, _) -> InlineKeyboardMarkup:
+def units_keyboard(request_id: int, units: int, max_units: int, _: Gettext) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     n = 0
     for add in ADD_UNITS:
@@ -248,7 +251,7 @@ def units_keyboard(request_id: int, units: int, max_units: int, _) -> InlineKeyb
     return kb.as_markup()
 
 
-def donors_keyboard(request_id: int, donors: list[dict], _) -> InlineKeyboardMarkup:
+def donors_keyboard(request_id: int, donors: list[dict], _: Gettext) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for d in donors:
         kb.button(text=f"{_donor_state(d, _)[:2]} {d['name']}", callback_data=BoardCb(a="pick", r=request_id,
@@ -258,7 +261,7 @@ def donors_keyboard(request_id: int, donors: list[dict], _) -> InlineKeyboardMar
     return kb.as_markup()
 
 
-def donor_actions_keyboard(request_id: int, donor: dict, request_component: str, _,
+def donor_actions_keyboard(request_id: int, donor: dict, request_component: str, _: Gettext,
                            component: str | None = None) -> InlineKeyboardMarkup:
     """One donor's panel: her name first, then what can be recorded, the component given, and undo."""
     kb = InlineKeyboardBuilder()
@@ -303,7 +306,7 @@ def donor_actions_keyboard(request_id: int, donor: dict, request_component: str,
 DESK_DEFERRALS = ("7d", "4w", "6m", "12m")
 
 
-def deferral_keyboard(request_id: int, contact_id: int, _) -> InlineKeyboardMarkup:
+def deferral_keyboard(request_id: int, contact_id: int, _: Gettext) -> InlineKeyboardMarkup:
     """The coarse categories with DOMAIN.md §2's waits; never the diagnosis."""
     kb = InlineKeyboardBuilder()
     for code in DESK_DEFERRALS:
@@ -315,13 +318,13 @@ def deferral_keyboard(request_id: int, contact_id: int, _) -> InlineKeyboardMark
     return kb.as_markup()
 
 
-def moved_text(request_id: int, time: str, _) -> str:
+def moved_text(request_id: int, time: str, _: Gettext) -> str:
     """An old board after /board N posted a new one in the same chat: it no longer changes."""
     return _("↪️ Request #{id}: this board is no longer updated. The live board was posted below at {time} "
              "(/board {id} posts it again).").format(id=request_id, time=time)
 
 
-def report_text(p: dict[str, Any], _) -> str:
+def report_text(p: dict[str, Any], _: Gettext) -> str:
     labels = {"posted": _("posted"), "first_available": _("first donor available"),
               "first_arrival": _("first arrival"), "first_donation": _("first donation"),
               "covered": _("covered: enough donors said available"),

@@ -13,6 +13,7 @@ start), the webhook is removed, the database closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from bot.app import build_bot, build_dispatcher
 from bot.commands import set_default_commands
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from dispatcher.metrics import Metrics
-from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
+from models.engine import InstanceLocked, make_engine, make_sessionmaker, single_instance, sqlite_path_problem
 from ground.clock import Clock, system_clock
 from ground.config import Settings
 
@@ -109,8 +110,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
     engine = make_engine(settings.database.url, **settings.database.pool_options())
     bot: Bot | None = None
     server: OpsServer | None = None
+    instance = contextlib.ExitStack()
     try:
         await _check_database(engine, settings.database.url)
+        try:
+            instance.enter_context(single_instance(settings.database.url))
+        except InstanceLocked:
+            raise StartupError(
+                f"[database] url: another RedReserve is already running on {make_url(settings.database.url).database}; "
+                "a SQLite database serves one running bot (stop the other, or use PostgreSQL)") from None
         sessionmaker = make_sessionmaker(engine)
         metrics = Metrics()
         bot = build_bot(settings)
@@ -158,6 +166,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         if bot is not None:
             await bot.session.close()
         await engine.dispose()
+        instance.close()
         log.info("stopped")
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy.sql import ColumnElement
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.dispatch_tables import ContactState, RequestContact
 
@@ -41,16 +41,14 @@ def arrives_in_time(arrival: datetime | None, deadline: datetime) -> bool:
 
 def counted_condition(deadline: datetime) -> ColumnElement:
     """SQL: a contact whose "available" counts towards the target of a request with this deadline."""
-    C = RequestContact
-    return or_(C.state.in_(THERE_STATES),
-               and_(C.state.in_(COMING_STATES),
-                    or_(C.expected_arrival_at.is_(None), C.expected_arrival_at <= deadline)))
+    state, arrival = col(RequestContact.state), col(RequestContact.expected_arrival_at)
+    return or_(state.in_(THERE_STATES), and_(state.in_(COMING_STATES), or_(arrival.is_(None), arrival <= deadline)))
 
 
 def late_condition(deadline: datetime) -> ColumnElement:
     """SQL: said available, still to come, and expected after the deadline (shown as late, never counted)."""
-    C = RequestContact
-    return and_(C.state.in_(COMING_STATES), C.expected_arrival_at.is_not(None), C.expected_arrival_at > deadline)
+    state, arrival = col(RequestContact.state), col(RequestContact.expected_arrival_at)
+    return and_(state.in_(COMING_STATES), arrival.is_not(None), arrival > deadline)
 
 
 async def count_counted(s, request_id: int, deadline: datetime) -> int:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.candidates import messageable_conditions
 from dispatcher.compat import COMPONENTS
@@ -40,7 +41,7 @@ class EligibleAgain:
         # Every wait a donation can set (None: a donation of unknown kind).
         self.intervals = sorted({interval_days(c, self.rules) for c in (None, *COMPONENTS)})
 
-    async def run(self, session, now: datetime) -> datetime | None:
+    async def run(self, session: AsyncSession, now: datetime) -> datetime | None:
         if not self.enabled:
             return None
         today = now.astimezone(self.tz).date()

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.dispatch_tables import SAID_AVAILABLE_STATES, BloodRequest, ContactState, RequestContact, RequestState
 from ground.clock import as_utc
@@ -44,11 +45,11 @@ def headline(posted: datetime, *, first_available: datetime | None, covered: dat
                     minutes_after(posted, first_donation), minutes_after(posted, fulfilled))
 
 
-async def request_headline(s, req: BloodRequest) -> Headline:
+async def request_headline(s: AsyncSession, req: BloodRequest) -> Headline:
     """The request's headline times, read from its contacts and its own timestamps."""
     C = RequestContact
     first_available = (await s.exec(select(func.min(C.answered_at)).where(
-        C.request_id == req.id, C.state.in_(SAID_AVAILABLE_STATES)))).one()
+        C.request_id == req.id, col(C.state).in_(SAID_AVAILABLE_STATES)))).one()
     first_donation = (await s.exec(select(func.min(C.outcome_at)).where(
         C.request_id == req.id, C.state == ContactState.donated.value))).one()
     fulfilled = req.closed_at if (req.state == RequestState.fulfilled.value

@@ -13,9 +13,12 @@ A week whose wake-up was missed gets its digest once, late, within that week.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from dispatcher.candidates import medical_conditions, messageable_conditions
 from dispatcher.compat import ABO
@@ -55,7 +58,7 @@ class LeadDigest:
         monday = day - timedelta(days=day.weekday())
         return local_at(monday + timedelta(days=self.weekday), self.at, self.tz)
 
-    async def run(self, session, now: datetime) -> datetime | None:
+    async def run(self, session: AsyncSession, now: datetime) -> datetime | None:
         if not self.enabled:
             return None
         today = now.astimezone(self.tz).date()
@@ -78,10 +81,10 @@ class LeadDigest:
                           params=summaries[club_id], now=now, locale=locale)
         return self.slot(today + timedelta(days=7))
 
-    async def summary(self, session, club_id: int, today: date, now: datetime) -> dict:
+    async def summary(self, session: AsyncSession, club_id: int, today: date, now: datetime) -> dict[str, Any]:
         club = await session.get(Club, club_id)
         year, week, _ = today.isocalendar()
-        def members(*columns):
+        def members(*columns: Any) -> Select:
             return (select(*columns).select_from(Donor)
                     .join(ClubMembership, and_(ClubMembership.donor_id == Donor.id, ClubMembership.club_id == club_id,
                                                ClubMembership.role == "member")))

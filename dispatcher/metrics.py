@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
@@ -98,24 +99,25 @@ class Metrics:
     def rate_limited(self, kind: str) -> None:
         self._rate_limited.labels(kind).inc()
 
-    async def refresh(self, sessionmaker, now: datetime) -> None:
+    async def refresh(self, sessionmaker: async_sessionmaker, now: datetime) -> None:
         """Read the database's figures (call before :meth:`render`)."""
         async with sessionmaker() as s:
             waiting = (OutboxState.pending.value, OutboxState.sending.value)
             depth, oldest = (await s.exec(select(func.count(), func.min(OutboxMessage.created_at))
-                                          .where(OutboxMessage.state.in_(waiting)))).one()
+                                          .where(col(OutboxMessage.state).in_(waiting)))).one()
             open_by_urgency = dict((await s.exec(
-                select(BloodRequest.urgency, func.count()).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES))
-                .group_by(BloodRequest.urgency))).all())
+                select(BloodRequest.urgency, func.count()).where(col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES))
+                .group_by(col(BloodRequest.urgency)))).all())
             covered = (await s.exec(select(BloodRequest.created_at, BloodRequest.covered_at)
-                                    .where(BloodRequest.covered_at.is_not(None)))).all()
+                                    .where(col(BloodRequest.covered_at).is_not(None)))).all()
             first_donation = (await s.exec(
                 select(BloodRequest.created_at, func.min(RequestContact.outcome_at))
-                .join(RequestContact, RequestContact.request_id == BloodRequest.id)
-                .where(RequestContact.state == ContactState.donated.value, RequestContact.outcome_at.is_not(None))
-                .group_by(BloodRequest.id, BloodRequest.created_at))).all()
+                .join(RequestContact, col(RequestContact.request_id) == BloodRequest.id)
+                .where(col(RequestContact.state) == ContactState.donated.value,
+                       col(RequestContact.outcome_at).is_not(None))
+                .group_by(col(BloodRequest.id), col(BloodRequest.created_at)))).all()
             by_state = (await s.exec(select(RequestContact.state, func.count())
-                                     .where(RequestContact.state.in_(list(ANSWER_KINDS)))
+                                     .where(col(RequestContact.state).in_(list(ANSWER_KINDS)))
                                      .group_by(RequestContact.state))).all()
         answers = dict.fromkeys(sorted(set(ANSWER_KINDS.values())), 0)
         for state, n in by_state:

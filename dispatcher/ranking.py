@@ -27,9 +27,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ground.eligibility import interval_days
+from ground.config import DispatchConfig
+from ground.eligibility import Rules, interval_days
 from models.geo import haversine_km
 
 DONOR_PRIOR_STRENGTH = 4.0  # pseudo-asks behind a donor's own answer rate: 5 of 6 matters, 1 of 1 barely
@@ -100,7 +102,8 @@ class RankContext:
     interval_apheresis_days: int
 
     @classmethod
-    def of(cls, *, hospital_lat, hospital_lon, now, today, deadline, dispatch, eligibility) -> "RankContext":
+    def of(cls, *, hospital_lat: float, hospital_lon: float, now: datetime, today: date, deadline: datetime,
+           dispatch: DispatchConfig, eligibility: Rules) -> "RankContext":
         return cls(
             hospital_lat, hospital_lon, now, today, deadline,
             road_factor=dispatch.road_factor, speed_kmh=dispatch.speed_kmh, prep_min=dispatch.prep_min,
@@ -126,7 +129,11 @@ def answer_rate(asked: int, answered: int, prior_mean: float) -> float:
     return (answered + a) / (asked + DONOR_PRIOR_STRENGTH)
 
 
-def place(c: Candidate, ctx: RankContext) -> tuple[int, float | None, float | None, float, float]:
+# (group, km, travel_min, rest_share, cost): see ``place``.
+Placement = tuple[int, float | None, float | None, float, float]
+
+
+def place(c: Candidate, ctx: RankContext) -> Placement:
     """(group, km, travel_min, rest_share, cost): the numbers behind a donor's place, without the reasons."""
     return place_of(c.lat, c.lon, c.last_donation_date, c.last_donation_component, c.asked, c.answered, ctx)
 
@@ -155,10 +162,10 @@ def place_of(lat: float | None, lon: float | None, last_donation_date: date | No
     return group, km, travel, rest_share, min(max(cost, -999.0), 9999.0)
 
 
-def rank_one(c: Candidate, ctx: RankContext, placed=None) -> RankedDonor:
+def rank_one(c: Candidate, ctx: RankContext, placed: Placement | None = None) -> RankedDonor:
     group, km, travel, _, cost = placed or place(c, ctx)
     reasons = [Reason("tier", {"type": f"{c.abo}{c.rh}", "kind": c.tier_kind, "tier": c.tier})]
-    if km is None:
+    if km is None or travel is None:
         reasons.append(Reason("no_location", {}))
     else:
         reasons.append(Reason("distance", {"km": round(km, 1), "min": round(travel)}))
@@ -179,7 +186,7 @@ def with_reason(r: RankedDonor, reason: Reason) -> RankedDonor:
     return replace(r, reasons=r.reasons + (reason,))
 
 
-def rank_donors(candidates, ctx: RankContext, limit: int | None = None) -> list[RankedDonor]:
+def rank_donors(candidates: Iterable[Candidate], ctx: RankContext, limit: int | None = None) -> list[RankedDonor]:
     """Score and sort; ties go to the lower donor id so that the order is reproducible.
 
     Only the first ``limit`` get their reasons written out.
@@ -208,7 +215,7 @@ def _ago(days: int) -> str:
     return f"{days // 365} years ago"
 
 
-def render_reasons(reasons) -> str:
+def render_reasons(reasons: Iterable[Reason]) -> str:
     """Plain English for logs, tests and the bench; the bot localizes from the codes."""
     parts = []
     for code, p in reasons:

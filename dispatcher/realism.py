@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from dispatcher.candidates import Search, fetch_ranked
 from dispatcher.compat import compatible_tiers
-from ground.eligibility import APHERESIS
 from dispatcher.ranking import RankContext
 from dispatcher.waves import Rates, target_available
+from ground.config import DispatchConfig
+from ground.eligibility import APHERESIS, Rules
 from models.tables import Hospital
 
 LOOK_AHEAD = timedelta(hours=48)  # how far the search looks for the nearest donors, whatever the deadline
@@ -40,13 +43,14 @@ class DeadlineCheck:
         return self.__dict__.copy()
 
 
-def collect_minutes(component: str, cfg) -> int:
+def collect_minutes(component: str, cfg: DispatchConfig) -> int:
     """DOMAIN.md §6: a visit about an hour; apheresis (platelets, plasma) up to two."""
     return cfg.apheresis_min if component in APHERESIS else cfg.visit_min
 
 
-async def deadline_check(s, *, hospital: Hospital, abo: str, rh: str, component: str, units: int,
-                         deadline: datetime, now: datetime, cfg, rules, tz: ZoneInfo) -> DeadlineCheck:
+async def deadline_check(s: AsyncSession, *, hospital: Hospital, abo: str, rh: str, component: str, units: int,
+                         deadline: datetime, now: datetime, cfg: DispatchConfig, rules: Rules,
+                         tz: ZoneInfo) -> DeadlineCheck:
     tiers = [t for t in compatible_tiers(abo, rh, component) if not t.last_resort]
     want = target_available(units, Rates.of(cfg.rates), cfg.margin)
     today = now.astimezone(tz).date()
@@ -57,8 +61,8 @@ async def deadline_check(s, *, hospital: Hospital, abo: str, rh: str, component:
                     require_consent=cfg.require_contact_consent)
     ctx = RankContext.of(hospital_lat=hospital.lat, hospital_lon=hospital.lon, now=now, today=today,
                          deadline=now + LOOK_AHEAD, dispatch=cfg, eligibility=rules)
-    ranked = [r for r in await fetch_ranked(s, search, ctx, rules, want) if r.travel_min is not None]
-    travels = sorted(r.travel_min for r in ranked)
+    ranked = await fetch_ranked(s, search, ctx, rules, want)
+    travels = sorted(r.travel_min for r in ranked if r.travel_min is not None)
     collect = collect_minutes(component, cfg)
     travel = round(cfg.prep_min + travels[-1]) if travels else None
     need = None if travel is None else travel + collect

@@ -25,6 +25,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import ReminderRun
@@ -39,7 +41,7 @@ RETRY_AFTER = timedelta(minutes=5)
 class Source(Protocol):
     name: str
 
-    async def run(self, session, now: datetime) -> datetime | None: ...
+    async def run(self, session: AsyncSession, now: datetime) -> datetime | None: ...
 
 
 def hh_mm(value: str) -> time:
@@ -101,7 +103,7 @@ class Reminders:
 
 async def _touch(s, name: str, now: datetime) -> None:
     """Write first (models.dispatch_tables.ReminderRun): the run holds the lock from its start."""
-    res = await s.exec(update(ReminderRun).where(ReminderRun.name == name).values(ran_at=now))
+    res = await s.exec(update(ReminderRun).where(col(ReminderRun.name) == name).values(ran_at=now))
     if not res.rowcount:
         s.add(ReminderRun(name=name, ran_at=now))
         await s.flush()

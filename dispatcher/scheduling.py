@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -40,22 +41,25 @@ def wall_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Alarm:
+K = TypeVar("K", bound=Hashable)
+
+
+class Alarm(Generic[K]):
     """Run ``work(key)`` when rung, never twice at once per key, never missing a ring.
 
     ``work`` returns the next time it wants to run (or None); a time already past runs it
     again at once. ``schedule(key, when)`` is how a future time is handed to the clock.
     """
 
-    def __init__(self, work: Callable[[Hashable], Awaitable[datetime | None]],
-                 schedule: Callable[[Hashable, datetime], None], name: str) -> None:
+    def __init__(self, work: Callable[[K], Awaitable[datetime | None]],
+                 schedule: Callable[[K, datetime], None], name: str) -> None:
         self._work = work
         self._schedule = schedule
         self._name = name
-        self._again: dict[Hashable, bool] = {}  # keys being worked on -> rung meanwhile
+        self._again: dict[K, bool] = {}  # keys being worked on -> rung meanwhile
         self._tasks: set[asyncio.Task] = set()
 
-    def ring(self, key: Hashable) -> None:
+    def ring(self, key: K) -> None:
         if key in self._again:
             self._again[key] = True  # the running work goes round once more
             return
@@ -64,10 +68,10 @@ class Alarm:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def running(self, key: Hashable) -> bool:
+    def running(self, key: K) -> bool:
         return key in self._again
 
-    async def _run(self, key: Hashable) -> None:
+    async def _run(self, key: K) -> None:
         nxt: datetime | None = None
         try:
             for _ in range(MAX_RUNS_PER_RING):

@@ -466,7 +466,13 @@ async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: in
     return sorted({c.request_id for c in rows})
 
 
-def replace_unreachable(dispatcher) -> OnUnreachable:
+class Ticks(Protocol):
+    """What the sender needs of the dispatcher: look at a request again (dispatcher.engine.Dispatcher)."""
+
+    async def tick(self, request_id: int) -> object: ...
+
+
+def replace_unreachable(dispatcher: Ticks) -> OnUnreachable:
     """The wiring between sender and dispatcher: a donor who cannot be reached is replaced at once."""
 
     async def _cb(request_ids: list[int]) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, AsyncIterator
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher import messages as M
 from dispatcher.board import is_group
@@ -44,7 +45,7 @@ class StaffNudges:
         self.cfg = settings.reminders
         self.tz = settings.bot.tz
 
-    async def run(self, s, now: datetime) -> datetime | None:
+    async def run(self, s: AsyncSession, now: datetime) -> datetime | None:
         upcoming = [await self._arrivals(s, now), await self._deadlines(s, now)]
         return min((t for t in upcoming if t is not None), default=None)
 

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from ground.config import DispatchRates
+
 
 @dataclass(frozen=True)
 class Rates:
@@ -27,7 +29,7 @@ class Rates:
     passes: float = 0.77
 
     @classmethod
-    def of(cls, cfg) -> "Rates":
+    def of(cls, cfg: DispatchRates) -> "Rates":
         return cls(cfg.reads, cfg.says_available, cfg.arrives, cfg.passes)
 
     @property

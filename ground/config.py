@@ -327,7 +327,7 @@ class Settings(BaseSettings):
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read ``path`` (or ``./config.toml`` if present, else defaults) into :class:`Settings`."""
     explicit = path is not None
-    file = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     data: dict[str, Any] = {}
     where = "built-in defaults"
     if file.exists():

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 APHERESIS = frozenset({"platelets", "plasma"})
+
+
+class Intervals(Protocol):
+    """The waits after a donation (the settings, or a ranking context that copied them)."""
+
+    @property
+    def interval_whole_blood_days(self) -> int: ...
+
+    @property
+    def interval_apheresis_days(self) -> int: ...
 
 
 class Rules(Protocol):
@@ -41,7 +51,7 @@ class DonorFacts:
     status_until: date | None = None
 
     @classmethod
-    def of(cls, donor) -> "DonorFacts":
+    def of(cls, donor: Any) -> "DonorFacts":  # a Donor row, or anything with its fields
         return cls(
             abo=donor.abo,
             rh=donor.rh,
@@ -86,7 +96,7 @@ def add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def interval_days(last_component: str | None, rules: Rules) -> int:
+def interval_days(last_component: str | None, rules: Intervals) -> int:
     """Art. 6.4: the kind of the most recent donation sets the wait."""
     if last_component in APHERESIS:
         return rules.interval_apheresis_days

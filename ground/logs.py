@@ -73,12 +73,14 @@ class ContextFilter(logging.Filter):
     """Copies the current update id and request id onto the record (unless given with ``extra=``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # setattr: a LogRecord takes any attribute, and the formatters read these two by name.
         if getattr(record, "update_id", None) is None:
-            record.update_id = update_id_var.get()
+            setattr(record, "update_id", update_id_var.get())
         if getattr(record, "request_id", None) is None:
-            record.request_id = request_id_var.get()
-        context = [f"{name}={value}" for name, value in (("update", record.update_id),
-                                                          ("request", record.request_id)) if value is not None]
+            setattr(record, "request_id", request_id_var.get())
+        context = [f"{name}={value}" for name, value in (("update", getattr(record, "update_id")),
+                                                          ("request", getattr(record, "request_id")))
+                   if value is not None]
         record.context = f" [{' '.join(context)}]" if context else ""
         return True
 
@@ -115,8 +117,10 @@ class JsonFormatter(logging.Formatter):
         for key in ("update_id", "request_id"):
             if getattr(record, key, None) is not None:
                 entry[key] = getattr(record, key)
-        if record.exc_text or record.exc_info:
-            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 

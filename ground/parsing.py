@@ -49,6 +49,7 @@ MAX_AGE_YEARS = 120
 MAX_DONATIONS = 500
 MIN_WEIGHT_KG, MAX_WEIGHT_KG = 20.0, 250.0
 MAX_NAME_LENGTH = 120
+MAX_ADDRESS_LENGTH = 200  # a club's area or a hospital's address: a line on a board, not a letter
 
 
 class ParseError(ValueError):
@@ -215,14 +216,18 @@ class _FastMobile:
             and (md.national_prefix_for_parsing or md.national_prefix) == md.national_prefix
             and not md.leading_digits
         )
-        if not self.usable:
+        if not self.usable or md is None or md.general_desc is None or md.mobile is None:
+            return
+        general, mobile = md.general_desc.national_number_pattern, md.mobile.national_number_pattern
+        if general is None or mobile is None:
+            self.usable = False
             return
         cc = str(md.country_code)
         prefix = re.escape(md.national_prefix or "")
         self.country_code = cc
         self.shape = re.compile(rf"(?:\+{cc}|{prefix})?([0-9]+)" if prefix else rf"(?:\+{cc})?([0-9]+)")
-        self.general = re.compile(md.general_desc.national_number_pattern)
-        self.mobile = re.compile(md.mobile.national_number_pattern)
+        self.general = re.compile(general)
+        self.mobile = re.compile(mobile)
         excluded = [desc.national_number_pattern for name in self._EARLIER_TYPES
                     if (desc := getattr(md, name)) is not None and desc.national_number_pattern]
         self.excluded = re.compile("|".join(f"(?:{p})" for p in excluded)) if excluded else None
@@ -458,6 +463,25 @@ def parse_name(value: Any) -> str:
     if _LETTER.search(name) is None:
         raise _fail(N_("“{value}” is not a name."), value=name)
     return name
+
+
+def parse_place_name(value: Any) -> str:
+    """A club's or hospital's name: NFC (Vietnamese typed decomposed must equal the same name
+    composed), spaces tidied, not empty, not longer than a person's name may be."""
+    name = " ".join(unicodedata.normalize("NFC", _as_text(value)).split())
+    if not name:
+        raise _fail(N_("A name is required."))
+    if len(name) > MAX_NAME_LENGTH:
+        raise _fail(N_("The name is too long (at most {max} characters)."), max=MAX_NAME_LENGTH)
+    return name
+
+
+def parse_address(value: Any) -> str:
+    """A club's area or a hospital's address: spaces tidied, possibly empty, bounded."""
+    text = " ".join(_as_text(value).split())
+    if len(text) > MAX_ADDRESS_LENGTH:
+        raise _fail(N_("The address is too long (at most {max} characters)."), max=MAX_ADDRESS_LENGTH)
+    return text
 
 
 def _coordinate(value: Any, limit: float, msgid: str) -> float:

@@ -239,7 +239,8 @@ class _RowChecker:
         self.rules = rules
         cols = dict(layout.columns)
         family = cols.pop(FAMILY_NAME, None)
-        self.family_index, self.name_index = (family[0], cols["name"][0]) if family else (None, None)
+        # (family name, given name) column indexes when the file splits the name in two
+        self.name_parts: tuple[int, int] | None = (family[0], cols["name"][0]) if family else None
         self.headers = {f: header for f, (_i, header) in cols.items()}
         parsers: dict[str, Callable[[Any], Any]] = {
             "name": parse_name,
@@ -262,8 +263,8 @@ class _RowChecker:
         self.telegram_rows: dict[int, int] = {}
 
     def check(self, number: int, cells: tuple[Any, ...]) -> RowResult | None:
-        if self.family_index is not None:
-            cells = self._join_name(cells)
+        if self.name_parts is not None:
+            cells = self._join_name(cells, *self.name_parts)
         values: dict[str, Any] = {}
         errors: list[RowError] = []
         width = len(cells)
@@ -299,11 +300,12 @@ class _RowChecker:
         )
         return RowResult(number, row, [], self._warnings(number, row))
 
-    def _join_name(self, cells: tuple[Any, ...]) -> tuple[Any, ...]:
-        parts = [cells[i] for i in (self.family_index, self.name_index) if i < len(cells)]
+    @staticmethod
+    def _join_name(cells: tuple[Any, ...], family_index: int, name_index: int) -> tuple[Any, ...]:
+        parts = [cells[i] for i in (family_index, name_index) if i < len(cells)]
         joined = " ".join(str(p).strip() for p in parts if not _is_empty(p))
-        padded = list(cells) + [None] * (self.name_index + 1 - len(cells))
-        padded[self.name_index] = joined or None
+        padded = list(cells) + [None] * (name_index + 1 - len(cells))
+        padded[name_index] = joined or None
         return tuple(padded)
 
     def _check_pairs_and_duplicates(self, number: int, values: dict[str, Any], errors: list[RowError]) -> None:
@@ -612,7 +614,7 @@ def write_roster(target: str | os.PathLike | IO[bytes], fmt: str, rows: Iterable
         raise ValueError(f"unknown roster format {fmt!r}")
     headers = [vi if lang == "vi" else en for _f, en, vi, _o in COLUMNS]
     own = isinstance(target, (str, os.PathLike))
-    stream: IO[bytes] = open(target, "wb") if own else target  # noqa: SIM115 - closed below, if ours
+    stream: IO[bytes] = open(target, "wb") if isinstance(target, (str, os.PathLike)) else target  # noqa: SIM115
     try:
         if fmt == "csv":
             text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")

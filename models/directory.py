@@ -40,7 +40,7 @@ from models.tables import (
     MemberRole,
 )
 from ground.i18n import N_, Text
-from ground.parsing import ParseError, parse_latitude, parse_longitude, quoted
+from ground.parsing import ParseError, parse_address, parse_latitude, parse_longitude, parse_place_name, quoted
 
 Actor = int | str
 
@@ -86,7 +86,7 @@ async def create_club(session: AsyncSession, name: str, lat: float, lon: float, 
     lat, lon = _coordinates(lat, lon)
     if (existing := await find_club(session, name)) is not None:
         raise DirectoryError(Text(N_("A club named “{name}” already exists."), {"name": existing.name}))
-    club = Club(name=name, lat=lat, lon=lon, area=area.strip())
+    club = Club(name=name, lat=lat, lon=lon, area=_clean_address(area))
     await _add_unique(session, club, Text(N_("A club named “{name}” already exists."), {"name": name}))
     audit(session, actor, "club.create", f"club:{club.id}")
     await session.commit()
@@ -95,12 +95,12 @@ async def create_club(session: AsyncSession, name: str, lat: float, lon: float, 
 
 async def create_hospital(session: AsyncSession, name: str, lat: float, lon: float, address: str = "",
                           phone: str | None = None, region: str = "VN", *, actor: Actor) -> Hospital:
-    name = _clean_name(name)
+    name, address = _clean_name(name), _clean_address(address)
     lat, lon = _coordinates(lat, lon)
     phone_e164 = _any_valid_phone(phone, region) if phone and phone.strip() else None
     if (existing := await find_hospital(session, name)) is not None:
         raise DirectoryError(Text(N_("A hospital named “{name}” already exists."), {"name": existing.name}))
-    hospital = Hospital(name=name, lat=lat, lon=lon, address=address.strip(), phone=phone_e164)
+    hospital = Hospital(name=name, lat=lat, lon=lon, address=address, phone=phone_e164)
     await _add_unique(session, hospital, Text(N_("A hospital named “{name}” already exists."), {"name": name}))
     audit(session, actor, "hospital.create", f"hospital:{hospital.id}")
     await session.commit()
@@ -218,6 +218,19 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
         await session.commit()
         return await _redemption(session, kind, club_id, hospital_id, already=True)
 
+    _grant(session, invite_id, kind, club_id, hospital_id, telegram_id, now)
+    try:
+        await session.commit()
+    except IntegrityError:
+        # The same person redeemed another invite to the same club at the same moment.
+        await session.rollback()
+        return await _redemption(session, kind, club_id, hospital_id, already=True)
+    return await _redemption(session, kind, club_id, hospital_id, already=False)
+
+
+def _grant(session: AsyncSession, invite_id: int, kind: str, club_id: int | None, hospital_id: int | None,
+           telegram_id: int, now: datetime) -> None:
+    """Add what a claimed use of the invite grants, with its audit rows (committed by the caller)."""
     if kind == InviteKind.lead.value:
         session.add(ClubMembership(club_id=club_id, role=MemberRole.lead.value, telegram_id=telegram_id,
                                    created_at=now))
@@ -228,13 +241,6 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
               at=now)
     # A donor invite grants nothing yet: registration attaches the donor to the club.
     audit(session, telegram_id, "invite.redeem", f"invite:{invite_id}", f"kind={kind}", at=now)
-    try:
-        await session.commit()
-    except IntegrityError:
-        # The same person redeemed another invite to the same club at the same moment.
-        await session.rollback()
-        return await _redemption(session, kind, club_id, hospital_id, already=True)
-    return await _redemption(session, kind, club_id, hospital_id, already=False)
 
 
 # --- roles -----------------------------------------------------------------------------
@@ -281,12 +287,17 @@ async def revoke_staff(session: AsyncSession, hospital_id: int, telegram_id: int
 
 
 def _clean_name(name: str) -> str:
-    # NFC: Vietnamese typed on some keyboards, or pasted from a spreadsheet, arrives
-    # decomposed, and "Hải" must equal "Hải" however its tone mark was composed.
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
-    if not cleaned:
-        raise DirectoryError(Text(N_("A name is required.")))
-    return cleaned
+    try:
+        return parse_place_name(name)
+    except ParseError as err:
+        raise DirectoryError(err.text) from None
+
+
+def _clean_address(text: str) -> str:
+    try:
+        return parse_address(text)
+    except ParseError as err:
+        raise DirectoryError(err.text) from None
 
 
 async def _find_by_name(session: AsyncSession, model: type[_ModelT], name: str) -> _ModelT | None:

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Integer,
     UniqueConstraint,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from models.tables import Donor, utcnow
 
@@ -228,4 +228,5 @@ class ReminderRun(SQLModel, table=True):
 # Searching a few grid cells for one blood type is the hot path of every wave
 # (bench/rank.py). With the location in the index, the nearest compatible donors
 # are found from the index alone; only those few are then read in full.
-Index("ix_donor_cell_type_loc", Donor.geo_cell, Donor.abo, Donor.rh, Donor.lat, Donor.lon, Donor.id)
+Index("ix_donor_cell_type_loc", *(col(c) for c in (Donor.geo_cell, Donor.abo, Donor.rh, Donor.lat, Donor.lon,
+                                                   Donor.id)))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
@@ -80,3 +83,32 @@ async def create_schema(engine: AsyncEngine) -> None:
     from models.schema import upgrade  # Alembic loads only when a schema is needed
 
     await upgrade(engine)
+
+
+class InstanceLocked(Exception):
+    """Another process already runs the bot on this SQLite file."""
+
+
+@contextmanager
+def single_instance(url: str) -> Iterator[None]:
+    """Hold the SQLite file for this process while the bot runs; raise InstanceLocked if another holds it.
+
+    SQLite serves one running bot: two would each send the same outbox rows (and reset each
+    other's "sending" ones at start-up). The lock is an OS lock on ``<file>.lock`` beside the
+    database, released by the kernel when the process dies, so a crash never leaves it stuck.
+    PostgreSQL and in-memory databases take no lock here.
+    """
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        yield
+        return
+    path = Path(parsed.database).resolve().with_name(Path(parsed.database).name + ".lock")
+    with open(path, "a+") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InstanceLocked(str(path)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)

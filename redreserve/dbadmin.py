@@ -159,6 +159,14 @@ def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 def db_current(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.database.url
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        # A look must not create what it looks at: connecting would leave an empty file behind.
+        from models.schema import head_revision
+
+        print(f"{where(url)}: no database file at {missing} yet; the code's is {head_revision()} "
+              f"(run: {UPGRADE_HINT} (or any command) to create it).")
+        return EXIT_OK
 
     async def work(engine: AsyncEngine) -> None:
         status = await schema_status(engine)
@@ -173,6 +181,14 @@ def db_current(settings: Settings, args: argparse.Namespace) -> int:
 
     _on_engine(settings, work)
     return EXIT_OK
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
 
 
 def db_history(settings: Settings, args: argparse.Namespace) -> int:

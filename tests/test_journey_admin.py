@@ -67,6 +67,26 @@ async def test_an_admin_adds_a_club_in_one_line_and_a_duplicate_is_refused(env, 
         assert len((await s.exec(select(Club))).all()) == 1
 
 
+async def test_a_name_or_address_too_long_is_refused_and_nothing_is_added(env, admin):
+    long_name, long_area = "Bệnh viện " + "Đa khoa " * 40, "Phố " * 80
+    replies = await admin.send(f"/addclub {long_name}; 20.84; 106.68; Lê Chân")
+    assert "too long (at most 120 characters)" in replies[-1]["text"]
+    replies = await admin.send(f"/addhospital BV Việt Tiệp; 20.86; 106.68; {long_area}")
+    assert "too long (at most 200 characters)" in replies[-1]["text"]
+    await admin.send("/addclub")
+    replies = await admin.send(long_name)
+    assert "too long" in replies[-1]["text"] and "another name" in replies[-1]["text"]
+    await admin.send("CLB Ngô Quyền")
+    await admin.send("20.86, 106.69")
+    replies = await admin.send(long_area)
+    assert "too long" in replies[-1]["text"]
+    replies = await admin.send("Ngô Quyền")
+    assert "added" in replies[-1]["text"]
+    async with env.sessionmaker() as s:
+        assert [c.name for c in (await s.exec(select(Club))).all()] == ["CLB Ngô Quyền"]
+        assert not (await s.exec(select(Hospital))).all()
+
+
 async def test_an_admin_adds_a_hospital_with_a_pin_and_a_phone(env, admin):
     await admin.send("/addhospital")
     await admin.send("Bệnh viện Việt Tiệp")

@@ -114,7 +114,8 @@ def test_the_cli_shows_the_revision_and_the_history(tmp_path, capsys):
     config = tmp_path / "c.toml"
     config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "h.db"}"\n', encoding="utf-8")
     assert cli.main(["--config", str(config), "db", "current"]) == 0
-    assert "empty" in capsys.readouterr().out
+    assert "no database file" in capsys.readouterr().out
+    assert not (tmp_path / "h.db").exists()  # looking created nothing
     assert cli.main(["--config", str(config), "db", "upgrade"]) == 0
     assert f"to revision {head_revision()}" in capsys.readouterr().out
     assert cli.main(["--config", str(config), "db", "upgrade"]) == 0

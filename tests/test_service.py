@@ -278,6 +278,18 @@ async def test_a_rejected_token_stops_the_start_before_polling(sim, sqlite_url):
     assert not sim.sent(method="getUpdates")
 
 
+async def test_a_second_bot_on_the_same_sqlite_file_is_refused_and_the_first_keeps_running(sim, sqlite_url):
+    async with Running(_settings(sim.base_url, sqlite_url)):
+        with pytest.raises(StartupError, match="another RedReserve is already running on .*a SQLite database "
+                                               "serves one running bot"):
+            await serve(_settings(sim.base_url, sqlite_url), stop=asyncio.Event())
+        sim.push_message(502, "/start", first_name="Mai")
+        await sim.wait_for_call("sendMessage", chat_id=502, timeout=15)
+    # Stopped: the file is free again, the next start is accepted.
+    async with Running(_settings(sim.base_url, sqlite_url)):
+        pass
+
+
 async def test_a_port_in_use_is_refused_before_telegram_is_asked(sim, sqlite_url):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -49,7 +49,7 @@ from models.tables import Club, Hospital
 from ground.clock import Clock
 from ground.config import Settings
 from ground.i18n import N_, Text
-from ground.parsing import ParseError, parse_latitude, parse_longitude
+from ground.parsing import ParseError, parse_address, parse_latitude, parse_longitude, parse_place_name
 
 
 class IsAdmin(Filter):
@@ -146,9 +146,13 @@ async def _create(message: Message, kind: str, name: str, lat: float, lon: float
 
 @router.message(AddPlace.name, F.text)
 async def got_name(message: Message, state: FSMContext, session: AsyncSession, i18n: I18n) -> None:
-    name = " ".join(message.text.split())
-    if name.startswith("/") or not name:
+    if message.text.lstrip().startswith("/") or not message.text.strip():
         await message.answer(_("Please type the name, or /cancel."))
+        return
+    try:
+        name = parse_place_name(message.text)
+    except ParseError as err:
+        await message.answer(render(err.text, i18n) + "\n" + _("Please type another name, or /cancel."))
         return
     kind = (await state.get_data()).get("kind")
     existing = await (find_club(session, name) if kind == "club" else find_hospital(session, name))
@@ -218,8 +222,12 @@ async def got_area(message: Message, state: FSMContext, session: AsyncSession, s
     if message.text.startswith("/"):
         await message.answer(_("Please type the area, tap Skip, or /cancel."))
         return
-    await _after_area(message, state, " ".join(message.text.split()), session, settings, i18n,
-                      message.from_user.id)
+    try:
+        area = parse_address(message.text)
+    except ParseError as err:
+        await message.answer(render(err.text, i18n) + "\n" + _("Please type the area, tap Skip, or /cancel."))
+        return
+    await _after_area(message, state, area, session, settings, i18n, message.from_user.id)
 
 
 @router.message(AddPlace.phone, F.text)
