@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -11,7 +13,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from aiogram.types import Update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.i18n import make_i18n
 from bot.middlewares import (
@@ -57,6 +61,42 @@ def build_bot(settings: Settings) -> Bot:
     )
 
 
+def updates_admitted(engine: AsyncEngine, reserved_connections: int) -> int | None:
+    """How many updates may be handled at once on ``engine``: its pool's capacity less the
+    connections kept for the sender, the dispatcher and scheduled work (at least one update).
+    None: a pool without a bound (or a single shared connection) — nothing to protect."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    max_overflow = pool._max_overflow  # no public accessor; -1 means unbounded
+    if max_overflow < 0:
+        return None
+    return max(1, pool.size() + max_overflow - reserved_connections)
+
+
+class AdmittingDispatcher(Dispatcher):
+    """A Dispatcher that handles at most ``admitted`` updates at once; the others wait in memory.
+
+    Every update takes pooled connections (de-duplication, FSM state, its session, the dispatcher's
+    transactions). Unbounded, a burst of 300 answers queued on the pool and some waited past its
+    timeout: `QueuePool limit … reached`, the answer not recorded (issue 10). Admitting fewer updates
+    than the pool holds means a checkout finds a connection, and the wait moves here, where it has
+    no timeout. Wrapping feed_update (not a middleware) puts the limit before aiogram's own FSM
+    middleware, which reads the state in a connection of its own; it covers polling and webhooks.
+    """
+
+    def __init__(self, *, admitted: int | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.admitted = admitted
+        self._admission = asyncio.Semaphore(admitted) if admitted else None
+
+    async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        if self._admission is None:
+            return await super().feed_update(bot, update, **kwargs)
+        async with self._admission:
+            return await super().feed_update(bot, update, **kwargs)
+
+
 def build_dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock,
     rng: random.Random | None = None, use_scheduler: bool = True, metrics: SendMetrics | None = None,
@@ -68,7 +108,8 @@ def build_dispatcher(
     # One person's updates are handled one at a time, so two quick taps cannot race
     # through the same conversation step.
     storage = SqlStorage(sessionmaker)
-    dp = Dispatcher(
+    dp = AdmittingDispatcher(
+        admitted=updates_admitted(sessionmaker.kw["bind"], settings.database.reserved_connections),
         storage=storage,
         events_isolation=SimpleEventIsolation(),
         settings=settings,

@@ -107,7 +107,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
     if own_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stop_on_signal, sig, stop)
-    engine = make_engine(settings.database.url)
+    engine = make_engine(settings.database.url, **settings.database.pool_options())
     bot: Bot | None = None
     server: OpsServer | None = None
     instance = contextlib.ExitStack()

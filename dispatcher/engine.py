@@ -48,7 +48,7 @@ from dispatcher.donor_keys import (
     per_ask_key,
     stand_down_key,
 )
-from dispatcher.outbox import cancel_pending, enqueue
+from dispatcher.outbox import cancel_pending, enqueue, enqueue_many, message
 from dispatcher.ranking import GROUP_LATE, RankContext, RankedDonor, Reason, with_reason
 from dispatcher.realism import DeadlineCheck, deadline_check
 from dispatcher.waves import (
@@ -147,6 +147,10 @@ class WaveParams:
     widest: bool  # nothing left to widen
 
 
+# Between two chunks of a wave's rest on SQLite (see Dispatcher.tick): longer than SQLite's busy back-off.
+REST_PAUSE_S = 0.12
+
+
 class Dispatcher(DeskActions):
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
                  wakeups: Wakeups | None = None) -> None:
@@ -161,6 +165,12 @@ class Dispatcher(DeskActions):
         # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
         # its own transactions from interleaving, and the row "touch" guards against any other.
         self._lock = asyncio.Lock()
+        # A fired wave's first chunk is committed (and its calls leave) before the rest is written:
+        # one second of the sender's global budget, so the sender is never idle waiting for the rest.
+        self.first_chunk = max(1, int(self.cfg.send.global_per_second))
+        self._rest: dict[int, list[RankedDonor]] = {}  # request id → the decided rest of its wave (tick only)
+        bind = getattr(sessionmaker, "kw", {}).get("bind")
+        self._one_writer = bind is None or bind.dialect.name == "sqlite"
 
     def kick(self) -> None:
         """After a transaction: its messages are in the outbox, and the request may have moved."""
@@ -255,12 +265,32 @@ class Dispatcher(DeskActions):
     async def tick(self, request_id: int) -> datetime | None:
         """Do whatever is due for the request; returns when to be woken next (None: closed)."""
         async with self._lock:
+            self._rest.pop(request_id, None)
             async with self.sm() as s, s.begin():
                 nxt = await self._tick(s, request_id)
                 deadline = (await s.exec(select(BloodRequest.deadline).where(BloodRequest.id == request_id))).first()
+            rest = self._rest.pop(request_id, None)
         if nxt is not None:
             self.wakeups.request_due(request_id, nxt, deadline)
-        self.kick()
+        self.kick()  # the wave's first chunk leaves while the rest is written
+        while rest:
+            # The rest in chunks, each its own short transaction: on SQLite a single one would hold the
+            # one write lock the sender needs to mark the first calls as being sent. Back to back, the
+            # chunks still won that lock every time (the sender's retries back off up to 100 ms inside
+            # SQLite): measured, the first call left only once the whole wave was written. A pause
+            # longer than that back-off lets the sender in; the rest is needed only at its pace (30/s).
+            if self._one_writer:
+                await asyncio.sleep(REST_PAUSE_S)
+            chunk, rest = rest[:self.first_chunk], rest[self.first_chunk:]
+            async with self._lock:
+                async with self.sm() as s, s.begin():
+                    now = self.clock()
+                    req = await self._touch(s, request_id, now)
+                    if req is None or req.state not in ACTIVE_REQUEST_STATES or now >= req.deadline:
+                        break
+                    if not await self._finish_wave(s, req, await s.get(Hospital, req.hospital_id), now, chunk):
+                        rest = []  # complete (perhaps by a tick in between, which ranked the missing again)
+            self.kick()
         return nxt
 
     async def _tick(self, s, request_id: int) -> datetime | None:
@@ -284,13 +314,16 @@ class Dispatcher(DeskActions):
             await self._close(s, req, RequestState.covered.value, now)
             return None
         quiet_end = self._quiet_until(now) if req.urgency != Urgency.critical.value else None
+        hospital = await s.get(Hospital, req.hospital_id)
+        # A wave whose first chunk was committed alone (the process died before the rest): finish it
+        # first, so that whatever this tick decides counts every donor the wave meant to ask.
+        await self._finish_wave(s, req, hospital, now, None)
         if quiet_end is not None:
             # Quiet hours hold back non-critical requests entirely; the wave waits for morning.
             if req.next_wave_at is None or req.next_wave_at < quiet_end:
                 req.next_wave_at = quiet_end
             return min(quiet_end, req.deadline)
 
-        hospital = await s.get(Hospital, req.hospital_id)
         rates = await self._rates(s, hospital)
         first_wave = req.wave_no == 0
         wave_before = req.wave_no
@@ -308,7 +341,14 @@ class Dispatcher(DeskActions):
             ranked: list[RankedDonor] = []
             if n > 0 or (req.rare and firing):
                 ranked = await self._find(s, req, hospital, params, n, now)
-                await self._ask(s, req, hospital, ranked, now)
+                if firing and len(ranked) > self.first_chunk:
+                    # Streamed (issue 10): the best-ranked chunk now, the rest in a transaction of its own
+                    # (tick). The wave's row below records the whole wave, so the database knows it is
+                    # partly written until its contacts reach that count (_finish_wave).
+                    await self._ask(s, req, hospital, ranked[:self.first_chunk], now)
+                    self._rest[req.id] = ranked[self.first_chunk:]
+                else:
+                    await self._ask(s, req, hospital, ranked, now)
                 asked_now += ranked
             if firing:
                 s.add(RequestWave(request_id=req.id, wave_no=req.wave_no, fired_at=now, radius_km=params.radius_km,
@@ -419,18 +459,22 @@ class Dispatcher(DeskActions):
     async def _ask(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor], now: datetime) -> None:
         # One batched INSERT of the contacts and one of their calls: a 300-donor wave written row by row
         # kept every call waiting 1–1.5 s (issue 10).
+        if not ranked:
+            return
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
+        # Told "no longer needed" before the request reopened (dispatcher.donor_keys): her row is asked again.
         before = {c.donor_id: c for c in (await s.exec(select(RequestContact).where(
             RequestContact.request_id == req.id,
-            RequestContact.donor_id.in_([r.donor_id for r in ranked])))).all()} if ranked else {}
+            RequestContact.donor_id.in_([r.donor_id for r in ranked])))).all()}
+        asked: list[tuple[RankedDonor, RequestContact, bool]] = []
         for r in ranked:
-            token = f"{self.rng.getrandbits(48):012x}"
-            arrival = expected_arrival(now, r.travel_min, self.cfg.prep_min)
             fields = dict(state=ContactState.queued.value, wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km,
-                          travel_min=r.travel_min, expected_arrival_at=arrival, score=r.score,
-                          reasons=r.reasons_json(), token=token, asked_at=now)
+                          travel_min=r.travel_min, expected_arrival_at=expected_arrival(now, r.travel_min,
+                                                                                        self.cfg.prep_min),
+                          score=r.score, reasons=r.reasons_json(), token=f"{self.rng.getrandbits(48):012x}",
+                          asked_at=now)
             c = before.get(r.donor_id)
-            again = c is not None  # told "no longer needed" before the request reopened (dispatcher.donor_keys)
+            again = c is not None
             if again:
                 for name, value in (fields | dict(notified_at=None, answered_at=None, en_route_at=None,
                                                   arrived_at=None, outcome_at=None, undo=None)).items():
@@ -438,17 +482,58 @@ class Dispatcher(DeskActions):
             else:
                 c = RequestContact(request_id=req.id, donor_id=r.donor_id, **fields)
                 s.add(c)
-            await s.flush()
-            await enqueue(s, key=call_key(req.id, r.donor_id, req.wave_no if again else None),
-                          chat_id=r.candidate.telegram_id,
-                          locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params=M.Call(
-                              request_id=req.id, token=token, hospital=hospital.name, address=hospital.address,
-                              abo=req.abo, rh=req.rh, component=req.component, units=req.units, urgency=req.urgency,
-                              deadline=req.deadline.isoformat(), deadline_local=deadline_local,
-                              distance_km=None if r.distance_km is None else round(r.distance_km, 1),
-                              travel_min=None if r.travel_min is None else round(r.travel_min), note=req.note,
-                              late=r.group == GROUP_LATE, again=again,
-                              arrive_local=None if arrival is None else self._local(arrival)))
+            asked.append((r, c, again))
+        await s.flush()  # one INSERT … RETURNING for the new rows: the calls need the contacts' ids
+        await enqueue_many(s, [message(
+            key=call_key(req.id, r.donor_id, req.wave_no if again else None), chat_id=r.candidate.telegram_id,
+            locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params=M.Call(
+                request_id=req.id, token=c.token, hospital=hospital.name, address=hospital.address,
+                abo=req.abo, rh=req.rh, component=req.component, units=req.units, urgency=req.urgency,
+                deadline=req.deadline.isoformat(), deadline_local=deadline_local,
+                distance_km=None if r.distance_km is None else round(r.distance_km, 1),
+                travel_min=None if r.travel_min is None else round(r.travel_min), note=req.note,
+                # Issue 9: a donor who cannot make it in time is asked only when nobody who can is
+                # left, and her call says how late she would be.
+                late=r.group == GROUP_LATE, again=again,
+                arrive_local=None if c.expected_arrival_at is None else self._local(c.expected_arrival_at)))
+            for r, c, again in asked])
+
+    async def _finish_wave(self, s, req: BloodRequest, hospital: Hospital, now: datetime,
+                           rest: list[RankedDonor] | None) -> int:
+        """Ask the donors still missing from the current wave, if its first chunk was written alone.
+
+        The database is the truth: the wave's row holds how many it asks, its contacts how many were
+        written. ``rest``: the next chunk of what the tick decided (the normal path); None after a
+        restart, or for a tick that comes before the rest is written: the missing ones are ranked again
+        (the search never returns a donor already asked, so none is asked twice, and the wave number
+        does not move, so no wave is skipped or doubled). Returns how many the wave still misses."""
+        wave = (await s.exec(select(RequestWave).where(RequestWave.request_id == req.id,
+                                                       RequestWave.wave_no == req.wave_no))).first()
+        if wave is None or not wave.asked:
+            return 0
+        written = (await s.exec(select(func.count()).select_from(RequestContact)
+                                .where(RequestContact.request_id == req.id,
+                                       RequestContact.wave_no == req.wave_no))).one()
+        missing = wave.asked - written
+        if missing <= 0:
+            return 0
+        recount = rest is None
+        if recount:
+            rest = await self._find(s, req, hospital, self._wave_params(req), missing, now)
+        else:  # a tick in between may have finished it already, or asked some of them as replacements
+            # Asked in this wave: a donor stood down in an earlier one may be asked again (reopened).
+            done = set((await s.exec(select(RequestContact.donor_id).where(
+                RequestContact.request_id == req.id, RequestContact.wave_no == req.wave_no,
+                RequestContact.donor_id.in_([r.donor_id for r in rest])))).all())
+            rest = [r for r in rest if r.donor_id not in done]
+        rest = rest[:missing]
+        await self._ask(s, req, hospital, rest, now)
+        if recount:  # fewer than meant (donors became unreachable meanwhile): the wave is complete as it stands
+            wave.asked = written + len(rest)
+        await refresh_boards(s, req.id, now)
+        log.debug("request %s wave %s: %d more asked (%d of %d)", req.id, req.wave_no, len(rest),
+                  written + len(rest), wave.asked)
+        return wave.asked - written - len(rest)
 
     async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
         rows = (await s.exec(select(RequestContact.state, RequestContact.notified_at)

@@ -106,6 +106,19 @@ class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///redreserve.db"
     # On a database behind the code, back it up and run the migrations at start instead of refusing.
     auto_upgrade: bool = False
+    # The connection pool (SQLAlchemy's QueuePool): at most pool_size + max_overflow connections;
+    # a checkout waits pool_timeout seconds for one, then fails.
+    pool_size: int = Field(default=5, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(default=30.0, ge=0)
+    # Connections kept for the work that is not an update: the sender, the dispatcher's own
+    # transactions, scheduled wake-ups. Updates are admitted only up to the pool's size minus
+    # these, so that a burst waits in memory instead of timing out on the pool (issue 10).
+    reserved_connections: int = Field(default=3, ge=0)
+
+    def pool_options(self) -> dict[str, Any]:
+        """The keyword arguments of models.engine.make_engine for this pool."""
+        return {"pool_size": self.pool_size, "max_overflow": self.max_overflow, "pool_timeout": self.pool_timeout}
 
     @field_validator("url")
     @classmethod
@@ -122,6 +135,8 @@ class BotConfig(_Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     policy_version: str = "2026-01"
     max_upload_mb: float = 5.0
+    # Rows of a roster file sent in chat (blank ones included): a small workbook can hold a million.
+    max_roster_rows: int = Field(default=10_000, ge=1)
     page_size: int = Field(default=10, ge=1, le=50)
 
     @field_validator("default_locale")

@@ -419,9 +419,24 @@ class RosterFile:
         self.close()
 
 
+def _at_most(rows: Iterator[tuple[int, tuple[Any, ...]]], max_rows: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    for number, cells in rows:
+        if number > max_rows:
+            raise RosterFileError(Text(N_(
+                "This file has more than {limit} rows; a roster sent here may have at most {limit}. Remove the "
+                "empty or extra rows, or split the roster into files of at most {limit} rows and send them one "
+                "by one."), {"limit": max_rows}))
+        yield number, cells
+
+
 def open_roster(source: str | os.PathLike | IO[bytes], *, filename: str | None = None,
-                today: date, rules: Rules | None = None, region: str = "VN") -> RosterFile:
+                today: date, rules: Rules | None = None, region: str = "VN",
+                max_rows: int | None = None) -> RosterFile:
     """Open a roster file (a path, or a binary stream with its ``filename``) for reading.
+
+    ``max_rows``: past this row of the file (blank rows and the header count), reading stops with
+    a :class:`RosterFileError`. A workbook within the unpacked-size bound can still hold a million
+    junk rows, minutes of a worker (issue 10); the bot caps uploads, the command line does not.
 
     Raises :class:`RosterFileError` when the file is not a usable CSV/XLSX roster.
     """
@@ -442,6 +457,8 @@ def open_roster(source: str | os.PathLike | IO[bytes], *, filename: str | None =
     try:
         fmt = "csv" if ext == ".csv" else "xlsx"
         rows = _csv_rows(stream, closers) if fmt == "csv" else _xlsx_rows(stream, closers)
+        if max_rows is not None:
+            rows = _at_most(rows, max_rows)
     except BaseException:
         for close in reversed(closers):
             close()

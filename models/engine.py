@@ -22,9 +22,17 @@ import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 metadata = SQLModel.metadata
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None, max_overflow: int | None = None,
+                pool_timeout: float | None = None) -> AsyncEngine:
+    """An engine for ``url``; the pool's settings (None: SQLAlchemy's 5 + 10, 30 s) come from
+    ``[database]`` (ground.config.DatabaseConfig.pool_options), the bot sizes its admission of
+    updates from them (bot.app.updates_admitted)."""
+    pool: dict[str, float] = {k: v for k, v in (("pool_size", pool_size), ("max_overflow", max_overflow),
+                                                ("pool_timeout", pool_timeout)) if v is not None}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        if make_url(url).database in (None, "", ":memory:"):
+            pool = {}  # one shared in-memory connection (StaticPool): no pool to size
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -41,7 +49,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
 
 def sqlite_path_problem(url: str) -> str | None:

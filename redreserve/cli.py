@@ -205,7 +205,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[A
         raise CliError(f"cannot use the database {settings.database.url} ([database] url): {problem}")
 
     async def go() -> None:
-        engine = make_engine(settings.database.url)
+        engine = make_engine(settings.database.url, **settings.database.pool_options())
         try:
             try:
                 await dbadmin.ready_schema(settings, engine)

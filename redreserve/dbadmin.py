@@ -130,7 +130,7 @@ def pg_lines(url: str) -> tuple[str, str]:
 
 def _on_engine(settings: Settings, work: Callable[[AsyncEngine], object]) -> object:
     async def go() -> object:
-        engine = make_engine(settings.database.url)
+        engine = make_engine(settings.database.url, **settings.database.pool_options())
         try:
             return await work(engine)
         except (OSError, SQLAlchemyError) as exc:

@@ -232,12 +232,13 @@ class TgUser:
         return [c.get("text") or "" for c in self.sim.callback_answers(user_id=self.id)]
 
 
-async def start_bot(sessionmaker, db_url: str, **bot_settings: Any) -> BotEnv:
+async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
+                    **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
         telegram={"token": "123456:TEST-token", "api_base": sim.base_url},
-        database={"url": db_url},
+        database={"url": db_url, **(database or {})},
         bot={"admins": [ADMIN_ID], **bot_settings},
         # A test taps faster than any person: keeping 1 message/s per chat would make every
         # journey wait a second per step. The limits themselves are proven by the sender's tests,

@@ -296,3 +296,76 @@ async def in_time_donors(sm, d, hid, req) -> set[int]:
         ctx = d._ctx(hospital, req, as_utc(req.created_at))
         rows = (await s.exec(select(Donor))).all()
     return {x.id for x in rows if place_of(x.lat, x.lon, None, None, 0, 0, ctx)[0] == GROUP_REACHABLE}
+
+
+# ------------------------------------------------------------------ issue 10: a big wave streams
+class Died(Exception):
+    """The process was killed right after the wave's first chunk was committed."""
+
+
+def _die():
+    raise Died
+
+
+@pytest.mark.parametrize("then", ["restart", "an answer before the restart"])
+async def test_a_big_wave_commits_its_best_chunk_first_and_is_completed_once_after_a_crash(db_sessionmaker, then):
+    """A 300-donor rare wave used to be written whole before the sender was woken (the 30th call left
+    2–2.5 s after the tap). Now the best 30 are committed and the sender woken first; if the process
+    dies before the rest is written, the next tick finishes the wave: every donor asked once, one wave."""
+    sm = db_sessionmaker
+    hid, donors = await town(sm, n=300, rh="-", spread=0.3)
+    d, sender, tg, clock = make(sm, quiet_start="00:00", quiet_end="00:00")
+    d.wakeups.on_outbox_written(_die)  # the first chunk's calls are written: the process dies
+    with pytest.raises(Died):
+        await d.create_request(hospital_id=hid, abo="O", rh="-", component="red_cells", units=2,
+                               urgency="critical", posted_by=STAFF_TG, chat_id=STAFF_TG, board_message_id=555)
+    first = await contacts(sm, first_rid := (await _only_request(sm)))
+    assert len(first) == d.first_chunk == 30  # committed alone, before the rest
+
+    d2, sender2, tg2, _ = make(sm, clock=clock, quiet_start="00:00", quiet_end="00:00")  # only the database is left
+    if then == "restart":
+        await d2.rearm_all()
+    else:
+        declined = first[0]
+        assert (await d2.record_answer(first_rid, "declined", declined.token,
+                                       donor_id=declined.donor_id)).outcome == "declined"
+    await sender2.run_until_idle()
+    cs = await contacts(sm, first_rid)
+    assert len(cs) == len({c.donor_id for c in cs}) == 300  # every donor asked, once
+    assert {c.wave_no for c in cs} == {1}
+    async with sm() as s:
+        waves = (await s.exec(select(RequestWave.wave_no, RequestWave.asked)
+                              .where(RequestWave.request_id == first_rid))).all()
+        calls = (await s.exec(select(OutboxMessage.key).where(OutboxMessage.kind == "call"))).all()
+    assert waves == [(1, 300)]  # not skipped, not doubled
+    assert len(calls) == len(set(calls)) == 300
+    assert tg2.kinds().count("call") == 300
+    board = await d2.board_params(first_rid, STAFF_TG)
+    assert board["asked"] == 300
+
+
+async def test_a_big_wave_without_a_crash_asks_everyone_once_and_the_board_counts_them_all(db_sessionmaker):
+    sm = db_sessionmaker
+    hid, _ = await town(sm, n=300, rh="-", spread=0.3)
+    d, sender, tg, clock = make(sm, quiet_start="00:00", quiet_end="00:00")
+    woken_with: list[int] = []
+    d.wakeups.on_outbox_written(lambda: woken_with.append(len(woken_with)))
+    rid = await d.create_request(hospital_id=hid, abo="O", rh="-", component="red_cells", units=2,
+                                 urgency="critical", posted_by=STAFF_TG, chat_id=STAFF_TG, board_message_id=555)
+    assert len(woken_with) >= 300 // d.first_chunk  # the sender is woken after each chunk, the first one first
+    await sender.run_until_idle()
+    cs = await contacts(sm, rid)
+    assert len(cs) == len({c.donor_id for c in cs}) == 300
+    # Best-ranked first (a lower score ranks higher): the first chunk's contacts outrank every later one.
+    first, later = cs[:d.first_chunk], cs[d.first_chunk:]
+    assert max(c.score for c in first) <= min(c.score for c in later)
+    async with sm() as s:
+        assert (await s.exec(select(RequestWave.wave_no, RequestWave.asked)
+                             .where(RequestWave.request_id == rid))).all() == [(1, 300)]
+    assert tg.kinds().count("call") == 300
+    assert (await d.board_params(rid, STAFF_TG))["asked"] == 300
+
+
+async def _only_request(sm) -> int:
+    async with sm() as s:
+        return (await s.exec(select(BloodRequest.id))).one()

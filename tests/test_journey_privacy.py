@@ -316,3 +316,35 @@ def a_workbook() -> bytes:
     out = io.BytesIO()
     write_roster(out, "xlsx", [RosterRow("Người Mới", "+84911999888", "O", "+")])
     return out.getvalue()
+
+
+def a_roster_of(n: int) -> bytes:
+    import io
+
+    from ground.roster_file import RosterRow, write_roster
+
+    out = io.BytesIO()
+    write_roster(out, "xlsx", [RosterRow(f"Người {i}", f"+849130{i:05d}", "O", "+") for i in range(n)])
+    return out.getvalue()
+
+
+async def test_a_club_sized_workbook_of_400_members_passes_the_row_cap(env):
+    club_id = await add_member(env, "Bà Tư", "+84911222333")
+    lead = await make_lead(env, club_id, "Quang")
+    await lead.upload("roster.xlsx", a_roster_of(400), XLSX)
+    assert "400 new donors" in lead.last_text()
+
+
+async def test_a_workbook_over_the_row_cap_is_refused_naming_the_limit_and_nothing_is_saved(db_sessionmaker, db_url):
+    """Within the unpacked-size bound a workbook can still hold a million junk rows: minutes of a worker."""
+    env = await start_bot(db_sessionmaker, db_url, max_roster_rows=100)
+    try:
+        club_id = await add_member(env, "Bà Tư", "+84911222333")
+        lead = await make_lead(env, club_id, "Quang")
+        replies = await lead.upload("roster.xlsx", a_roster_of(400), XLSX)
+        assert "more than 100 rows" in lead.last_text() and "at most 100" in lead.last_text()
+        assert "Import" not in " ".join(lead.buttons(replies[-1]))
+        async with env.sessionmaker() as s:
+            assert len((await s.exec(select(Donor))).all()) == 1
+    finally:
+        await stop_bot(env)

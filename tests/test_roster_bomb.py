@@ -64,3 +64,17 @@ def test_a_workbook_within_the_bounds_reads_as_before(extra, n):
     with open_roster(io.BytesIO(with_parts(a_roster(n), extra)), filename="roster.xlsx", today=TODAY) as roster:
         rows = [r.row.phone for r in roster]
     assert rows == [f"+849120000{i:02d}" for i in range(n)]
+
+
+def test_reading_stops_past_the_row_cap_blank_rows_included():
+    """A workbook within the unpacked bound held 1,300,000 junk rows: 493 s of a worker thread."""
+    with pytest.raises(RosterFileError) as exc:
+        with open_roster(io.BytesIO(a_roster(20)), filename="roster.xlsx", today=TODAY, max_rows=10) as roster:
+            list(roster)
+    assert exc.value.text.params == {"limit": 10}
+    csv = ("Họ tên,Điện thoại\n" + "\n" * 30 + "Lan,+84912000001\n").encode()
+    with pytest.raises(RosterFileError):
+        with open_roster(io.BytesIO(csv), filename="roster.csv", today=TODAY, max_rows=10) as roster:
+            list(roster)
+    with open_roster(io.BytesIO(a_roster(9)), filename="roster.xlsx", today=TODAY, max_rows=10) as roster:
+        assert len(list(roster)) == 9  # header + 9 rows: within the cap

@@ -97,7 +97,8 @@ async def _import(ctx: LeadCtx, club_id: int, *, dry_run: bool) -> ImportReport 
         # in a worker thread, so everyone else is answered meanwhile; import_roster reads the rows
         # in worker threads too. The size check in open_roster bounds what the worker may unpack.
         roster = await asyncio.to_thread(open_roster, content, filename=data.get("file_name"), today=ctx.today,
-                                         rules=ctx.settings.eligibility, region=ctx.settings.bot.phone_region)
+                                         rules=ctx.settings.eligibility, region=ctx.settings.bot.phone_region,
+                                         max_rows=ctx.settings.bot.max_roster_rows)
         with roster:
             return await import_roster(ctx.session, club_id, roster, dry_run=dry_run, today=ctx.today,
                                        actor=ctx.actor, now=ctx.clock())
