@@ -139,7 +139,13 @@ async def test_metrics_count_a_dispatched_request_by_kind(sim, sqlite_url):
             await s.exec(update(BloodRequest).where(BloodRequest.id == rid)
                          .values(covered_at=req.created_at + timedelta(minutes=12)))
             await s.commit()
-        status, text = await bot.get("/metrics")
+        # The simulator records a call before its answer reaches the bot, and the sender counts a
+        # message only after it committed "sent": read the metrics once every call is counted.
+        for _ in range(200):
+            status, text = await bot.get("/metrics")
+            if status != 200 or _metric(text, "redreserve_messages_sent_total", kind="call") >= len(called):
+                break
+            await asyncio.sleep(0.05)
     await engine.dispose()
     assert status == 200
     assert _metric(text, "redreserve_messages_sent_total", kind="call") == len(called)
