@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -287,6 +288,29 @@ class RemindersConfig(_Section):
         return v.lower()
 
 
+class ClusterConfig(_Section):
+    """Several instances on one PostgreSQL (issue 14). The defaults need nothing for one instance."""
+
+    # This instance's name in leases and logs; empty: "<hostname>-<pid>", unique per process.
+    instance_id: str = ""
+    # How long a claimed outbox row stays this instance's without renewal; a dead instance's rows
+    # are taken over by another once their lease has expired.
+    lease_s: float = Field(default=30.0, gt=0)
+    # How often a follower tries to take the leadership (polling, timers) a dead leader left.
+    leader_retry_s: float = Field(default=2.0, gt=0)
+
+    def resolved_id(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class RedisConfig(_Section):
+    """Optional: with a URL, Telegram's per-token budget and per-user update isolation live in Redis."""
+
+    url: str = ""
+    # Keys of this deployment start with it (several bots, or test runs, on one Redis).
+    key_prefix: str = "redreserve"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REDRESERVE_", env_nested_delimiter="__", extra="forbid")
 
@@ -298,6 +322,8 @@ class Settings(BaseSettings):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> "Settings":
