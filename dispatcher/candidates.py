@@ -37,6 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatcher.compat import Tier
 from dispatcher.donor_keys import REASKABLE_STATES
 from ground.eligibility import APHERESIS, DonorFacts, Rules, add_years, year_window_start
+from ground.parsing import format_blood_type
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
@@ -491,7 +492,7 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
     stmt = stmt.order_by(M.club_id, tier_expression(search.tiers), D.full_name).limit(limit)
-    return [CallListEntry(r.club_id, r.id, r.full_name, r.phone, f"{r.abo}{r.rh}", r.why)
+    return [CallListEntry(r.club_id, r.id, r.full_name, r.phone, format_blood_type(r.abo, r.rh), r.why)
             for r in (await _execute(session, stmt, search.values(rules))).all()]
 
 

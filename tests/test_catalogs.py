@@ -24,6 +24,7 @@ import string
 from functools import cache
 from pathlib import Path
 
+import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
@@ -151,3 +152,38 @@ def test_catalog_labels_the_vietnamese_registration_relies_on():
     consent = ["Keep my profile", "Contact me in emergencies", "Use my location"]
     assert not [m for m in consent if "Tiếp tục" in vi(m)]
     assert [m for m in consent if "Lưu hồ sơ" in vi(m)] == ["Keep my profile"]
+
+
+def catalog_entries(lang: str) -> list[tuple[str, str]]:
+    with (LOCALES_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fp:
+        return [(m.id, m.string) for m in read_po(fp, locale=lang) if m.id and isinstance(m.id, str)]
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_catalog_keeps_no_entry_the_code_no_longer_uses(lang):
+    """A dead entry misleads the translator who reviews the catalog (issue 16 found 19)."""
+    used = source_msgids()
+    offenders = [f"  {msgid!r}" for msgid, _vi in catalog_entries(lang) if msgid not in used]
+    assert not offenders, f"{len(offenders)} entries of the {lang} catalog no code uses (remove them):\n" + \
+        "\n".join(offenders)
+
+
+# One spelling per word, one word per concept: (what must not appear, what the catalog writes instead).
+VI_ONE_WAY = [
+    ("huỷ", "hủy"), ("Huỷ", "Hủy"), ("xoá", "xóa"), ("Xoá", "Xóa"),
+    ("Xin gõ", "Vui lòng nhập"), ("Xin hãy", "Vui lòng"), ("Hãy xin", "Vui lòng nhờ"),
+    ("phương án cuối", "lựa chọn cuối cùng"), ("CLB CLB", "CLB"),
+]
+
+
+def test_catalog_vietnamese_writes_each_word_one_way():
+    offenders = [f"  {bad!r} (write {good!r}) in {msgid!r}"
+                 for msgid, vi in translations() for bad, good in VI_ONE_WAY if bad in vi]
+    assert not offenders, report("with a second spelling of a word", offenders)
+
+
+def test_catalog_the_critical_urgency_is_cap_cuu_everywhere():
+    """The menu says "🚨 cấp cứu"; a note that says "post it again as critical" must use the same word."""
+    offenders = [f"  {msgid!r}: {vi!r}" for msgid, vi in translations()
+                 if "critical" in msgid.lower() and "cấp cứu" not in vi]
+    assert not offenders, report("that name the critical urgency without “cấp cứu”", offenders)

@@ -174,6 +174,7 @@ async def test_the_call_list_holds_the_donors_the_bot_cannot_reach_for_their_own
         entries = await call_list(s, search_for("B", "-"), RULES, [a.id])
         assert {e.donor_id for e in entries} == {d.id for d in donors[:6]}
         assert all(e.why == "not_linked" and e.phone.startswith("+84") for e in entries)
+        assert {e.blood_type for e in entries} == {"B−"}  # the RhD minus sign, as everywhere else (UX.md)
         assert await call_list(s, search_for("B", "-"), RULES, []) == []  # no club of one's own: nobody
 
 

@@ -415,7 +415,7 @@ async def test_the_guided_form_warns_before_sending_when_the_deadline_is_too_sho
     assert "⚠️ Hạn" in confirm and "2 người hiến gần nhất có khả năng hiến được cần tới" in confirm, confirm
     assert "lấy khối hồng cầu mất khoảng 60 phút" in confirm
     assert "cân nhắc đặt hạn muộn hơn, hoặc lấy máu từ ngân hàng máu" in confirm
-    assert confirm.index("⚠️") < confirm.index("Xin kiểm tra lại")  # read before the Send button
+    assert confirm.index("⚠️") < confirm.index("Vui lòng kiểm tra lại")  # read before the Send button
     assert await requests(env) == []  # the warning posts nothing
 
     # Start over with a deadline the same donors can meet (the urgent default, 12 h): no warning.
