@@ -1,8 +1,8 @@
 """The hospital desk's actions on a request (issue 4): arrivals, donations, no-shows, units, closing.
 
-Mixed into ``dispatcher.engine.Dispatcher`` so each action runs under the same lock and
-row "touch" as the waves, and can close or re-open the request through the same
-state machine. Every action checks that the person acting is staff of *that*
+Composed by ``dispatcher.engine.Dispatcher`` (``engine.desk``) and given the engine
+through ``DeskEngine``, so each action runs under the same lock and row "touch" as the
+waves, and can close or re-open the request through the same state machine. Every action checks that the person acting is staff of *that*
 hospital (callback data can be forged, DOMAIN.md §8), validates before writing, and
 answers with a ``DeskResult`` the bot turns into words; a refused action writes only
 its audit line.
@@ -15,10 +15,11 @@ thank-you with her next date, and the outcome that teaches the wave model its
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from sqlalchemy import and_, delete, func
 from sqlmodel import select
@@ -116,26 +117,51 @@ class DeskResult:
 Action = Callable[[Any, BloodRequest, datetime], Awaitable[tuple[DeskResult, bool]]]
 
 
-class DeskActions:
-    """Needs the engine's ``sm``, ``_lock``, ``clock``, ``cfg``, ``rules``, ``tz`` and state-machine helpers."""
+class DeskEngine(Protocol):
+    """What the desk uses of the engine: its lock, sessions, settings and state-machine steps."""
+    sm: Any
+    lock: asyncio.Lock
+    clock: Callable[[], datetime]
+    cfg: Any
+    rules: Any
+    tz: Any
+    rates_prior: Any
+
+    def kick(self) -> None: ...
+    async def tick(self, request_id: int) -> datetime | None: ...
+    async def touch(self, s: Any, request_id: int, now: datetime) -> BloodRequest | None: ...
+    async def audit(self, s: Any, now: Any, actor: Any, action: Any, subject: Any, detail: Any) -> None: ...
+    async def close_request(self, s: Any, req: BloodRequest, state: str, now: datetime) -> None: ...
+    async def confirmed(self, s: Any, req: BloodRequest) -> int: ...
+    async def count_contacts(self, s: Any, request_id: int, *states: str) -> int: ...
+    async def reopen_if_short(self, s: Any, req: BloodRequest, now: datetime) -> None: ...
+    async def commit_donor(self, s: Any, donor_id: int, req: BloodRequest, now: datetime) -> bool: ...
+    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius: Any, last_resort: Any) -> Any: ...
+
+
+class Desk:
+    """The desk's actions; ``engine`` gives the lock, sessions and state-machine steps they share with the waves."""
+
+    def __init__(self, engine: DeskEngine) -> None:
+        self.engine = engine
 
     async def _as_staff(self, request_id: int, by: int | None, name: str, action: Action) -> DeskResult:
-        async with self._lock:
-            async with self.sm() as s, s.begin():
-                now = self.clock()
-                req = await self._touch(s, request_id, now)
+        async with self.engine.lock:
+            async with self.engine.sm() as s, s.begin():
+                now = self.engine.clock()
+                req = await self.engine.touch(s, request_id, now)
                 if req is None:
                     return DeskResult(DeskOutcome.not_found, request_id)
                 if not await self.is_staff_of(s, req.hospital_id, by):
-                    await self._audit(s, now, by, "desk_refused", f"request:{request_id}", f"action={name}")
+                    await self.engine.audit(s, now, by, "desk_refused", f"request:{request_id}", f"action={name}")
                     return DeskResult(DeskOutcome.not_staff, request_id)
                 result, retick = await action(s, req, now)
                 if result.ok:
                     await refresh_boards(s, request_id, now)
         if retick:
-            await self.tick(request_id)
+            await self.engine.tick(request_id)
         else:
-            self.kick()
+            self.engine.kick()
         return result
 
     @staticmethod
@@ -152,10 +178,10 @@ class DeskActions:
             if req.state not in ACTIVE_REQUEST_STATES:
                 return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.closed_by, req.close_reason = by, STOPPED_BY_STAFF
-            await self._close(s, req, RequestState.covered.value, now)
+            await self.engine.close_request(s, req, RequestState.covered.value, now)
             donated = await donated_by(s, req.id, None)
             # The timeline reads "staff stopped asking at 1/2 donated" from this line (report).
-            await self._audit(s, now, by, "request_marked_covered", f"request:{req.id}",
+            await self.engine.audit(s, now, by, "request_marked_covered", f"request:{req.id}",
                               f"donated={donated} units={req.units}")
             return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "covered", act)
@@ -168,15 +194,15 @@ class DeskActions:
                 return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             if req.units != expected_units:
                 return DeskResult(DeskOutcome.duplicate, req.id, {"units": req.units}), False
-            if add < 1 or req.units + add > self.cfg.max_units:
-                return DeskResult(DeskOutcome.bad_units, req.id, {"max": self.cfg.max_units}), False
+            if add < 1 or req.units + add > self.engine.cfg.max_units:
+                return DeskResult(DeskOutcome.bad_units, req.id, {"max": self.engine.cfg.max_units}), False
             req.units += add
-            req.target_available = target_available(req.units, self.rates_prior, self.cfg.margin)
+            req.target_available = target_available(req.units, self.engine.rates_prior, self.engine.cfg.margin)
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
-                    and await self._confirmed(s, req) < req.target_available:
+                    and await self.engine.confirmed(s, req) < req.target_available:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
                 req.close_reason = ""  # more units: asking resumes, whoever had stopped it
-            await self._audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
+            await self.engine.audit(s, now, by, "request_units_added", f"request:{req.id}", f"units={req.units}")
             return DeskResult(DeskOutcome.ok, req.id, {"units": req.units}), True
         return await self._as_staff(request_id, by, "units", act)
 
@@ -186,8 +212,8 @@ class DeskActions:
             if req.state not in RECEIVING_REQUEST_STATES:
                 return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.close_reason, req.closed_by = "staff", by
-            await self._close(s, req, RequestState.fulfilled.value, now)
-            await self._audit(s, now, by, "request_closed", f"request:{req.id}", "")
+            await self.engine.close_request(s, req, RequestState.fulfilled.value, now)
+            await self.engine.audit(s, now, by, "request_closed", f"request:{req.id}", "")
             return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "close", act)
 
@@ -197,8 +223,8 @@ class DeskActions:
             if req.state not in RECEIVING_REQUEST_STATES:
                 return DeskResult(DeskOutcome.closed, req.id, {"state": req.state}), False
             req.close_reason, req.closed_by = reason, by
-            await self._close(s, req, RequestState.cancelled.value, now)
-            await self._audit(s, now, by, "dispatch_request_cancelled", f"request:{req.id}", f"reason={reason}")
+            await self.engine.close_request(s, req, RequestState.cancelled.value, now)
+            await self.engine.audit(s, now, by, "dispatch_request_cancelled", f"request:{req.id}", f"reason={reason}")
             return DeskResult(DeskOutcome.ok, req.id), False
         return await self._as_staff(request_id, by, "cancel", act)
 
@@ -225,12 +251,12 @@ class DeskActions:
                     "arrived_at": None if contact.arrived_at is None else as_utc(contact.arrived_at).isoformat()}
             if outcome == "arrived":
                 contact.state, contact.arrived_at, contact.undo = outcome, now, undo
-                await self._audit(s, now, by, "donor_marked_arrived", f"request:{req.id}", f"donor:{donor.id}")
+                await self.engine.audit(s, now, by, "donor_marked_arrived", f"request:{req.id}", f"donor:{donor.id}")
                 return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name}), False
             if outcome == "no_show":
                 contact.state, contact.outcome_at, contact.undo = outcome, now, undo
                 await self._let_go(s, req, donor, now)
-                await self._audit(s, now, by, "donor_marked_no_show", f"request:{req.id}", f"donor:{donor.id}")
+                await self.engine.audit(s, now, by, "donor_marked_no_show", f"request:{req.id}", f"donor:{donor.id}")
                 return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name}), True
             if outcome == "deferred":
                 return await self._deferred(s, req, contact, donor, category, until, undo, by, now)
@@ -241,12 +267,12 @@ class DeskActions:
         """She will not donate for this request: free her, and ask again if the request is now short."""
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id,
                                                    DonorCommitment.request_id == req.id))
-        await self._reopen_if_short(s, req, now)
+        await self.engine.reopen_if_short(s, req, now)
 
     async def _deferred(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, category: str | None,
                         until: date | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
         """Deferred at screening (issue 9): only the coarse category and the end date are kept, on the donor."""
-        today = now.astimezone(self.tz).date()
+        today = now.astimezone(self.engine.tz).date()
         try:
             end = deferral_until(category or "", today, until)
         except DeferralError as err:
@@ -271,7 +297,7 @@ class DeskActions:
                           locale=donor.locale, request_id=req.id, now=now,
                           params=M.Deferred(request_id=req.id, hospital=hospital.name, until=end.strftime("%d/%m/%Y")))
         # The category is health data (DOMAIN.md §7): it stays on the donor, not in the audit trail.
-        await self._audit(s, now, by, "donor_deferred", f"request:{req.id}", f"donor:{donor.id}")
+        await self.engine.audit(s, now, by, "donor_deferred", f"request:{req.id}", f"donor:{donor.id}")
         return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "until": end.strftime("%d/%m/%Y")}), True
 
     async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
@@ -284,7 +310,7 @@ class DeskActions:
             volume_ml = None  # the machine decides an apheresis volume; the weight rule is for whole blood
         elif volume_ml not in ALLOWED_VOLUMES_ML or volume_ml > limit:
             return DeskResult(DeskOutcome.bad_volume, req.id, {"max": limit, "name": donor.full_name}), False
-        today = now.astimezone(self.tz).date()
+        today = now.astimezone(self.engine.tz).date()
         undo["donor"] = {"last_donation_date": None if donor.last_donation_date is None
                          else donor.last_donation_date.isoformat(),
                          "last_donation_component": donor.last_donation_component,
@@ -303,7 +329,7 @@ class DeskActions:
                            "closed_at": None if req.closed_at is None else as_utc(req.closed_at).isoformat()}
         contact.undo = undo
         await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id))
-        nxt = next_donation_date(DonorFacts.of(donor), self.rules)
+        nxt = next_donation_date(DonorFacts.of(donor), self.engine.rules)
         if donor.telegram_id is not None:
             hospital = await s.get(Hospital, req.hospital_id)
             await enqueue(s, key=f"donated:{req.id}:{donor.id}", chat_id=donor.telegram_id,
@@ -311,12 +337,12 @@ class DeskActions:
                               request_id=req.id, hospital=hospital.name, volume_ml=volume_ml, component=component,
                               count=donor.donation_count, milestone=donor.donation_count in MILESTONES,
                               next_date=None if nxt is None else nxt.strftime("%d/%m/%Y")))
-        await self._audit(s, now, by, "donation_recorded", f"request:{req.id}",
+        await self.engine.audit(s, now, by, "donation_recorded", f"request:{req.id}",
                           f"donor:{donor.id} volume={volume_ml} component={component}")
         await s.flush()
-        if await self._count(s, req.id, ContactState.donated.value) >= req.units:
+        if await self.engine.count_contacts(s, req.id, ContactState.donated.value) >= req.units:
             req.close_reason = "donations"
-            await self._close(s, req, RequestState.fulfilled.value, now)
+            await self.engine.close_request(s, req, RequestState.fulfilled.value, now)
         return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "count": donor.donation_count}), False
 
     async def undo(self, request_id: int, contact_id: int, *, by: int | None) -> DeskResult:
@@ -343,7 +369,7 @@ class DeskActions:
             if action in ("no_show", "deferred", "donated") \
                     and u["state"] in (ContactState.available.value, ContactState.en_route.value,
                                        ContactState.arrived.value) \
-                    and not await self._commit_donor(s, donor.id, req, now):
+                    and not await self.engine.commit_donor(s, donor.id, req, now):
                 return DeskResult(DeskOutcome.committed_elsewhere, req.id, {"name": donor.full_name}), False
             before = u.get("donor") or {}
             for name, value in before.items():
@@ -367,8 +393,8 @@ class DeskActions:
                     req.next_wave_at = now
                 # The donors thanked and let go when it was fulfilled no longer count: if it is short now,
                 # asking resumes, and they are among those asked again (dispatcher.donor_keys).
-                await self._reopen_if_short(s, req, now)
-            await self._audit(s, now, by, "desk_undone", f"request:{req.id}", f"donor:{donor.id} action={action}")
+                await self.engine.reopen_if_short(s, req, now)
+            await self.engine.audit(s, now, by, "desk_undone", f"request:{req.id}", f"donor:{donor.id} action={action}")
             return DeskResult(DeskOutcome.ok, req.id, {"name": donor.full_name, "action": action}), True
         return await self._as_staff(request_id, by, "undo", act)
 
@@ -408,7 +434,7 @@ class DeskActions:
             # In the order they happened (a second wave may come after the first donor said yes).
             happened = sorted(((as_utc(at), i, what, extra) for i, (what, at, extra) in enumerate(events)
                                if at is not None))
-            timeline = [[what, at.astimezone(self.tz).strftime("%H:%M %d/%m"), extra]
+            timeline = [[what, at.astimezone(self.engine.tz).strftime("%H:%M %d/%m"), extra]
                         for at, _i, what, extra in happened]
             times = await request_headline(s, req)
             return DeskResult(DeskOutcome.ok, req.id, {
@@ -432,9 +458,9 @@ class DeskActions:
         """Who to phone for a request: a lead gets her own club's members the bot cannot message;
         the hospital's staff get the club leads to ring, and the donors who accepted (DOMAIN.md §7:
         a hospital sees a donor's name and phone only after she accepted)."""
-        async with self._lock:
-            async with self.sm() as s, s.begin():
-                now = self.clock()
+        async with self.engine.lock:
+            async with self.engine.sm() as s, s.begin():
+                now = self.engine.clock()
                 req = await s.get(BloodRequest, request_id)
                 if req is None:
                     return DeskResult(DeskOutcome.not_found, request_id)
@@ -442,19 +468,19 @@ class DeskActions:
                 lead_clubs = list((await s.exec(select(ClubMembership.club_id).where(
                     ClubMembership.telegram_id == by, ClubMembership.role == "lead"))).all()) if by else []
                 if not staff and not lead_clubs:
-                    await self._audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
+                    await self.engine.audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
                     return DeskResult(DeskOutcome.not_staff, request_id)
                 hospital = await s.get(Hospital, req.hospital_id)
-                search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+                search = self.engine.search(req, hospital, now, radius=None if req.rare else self.engine.cfg.max_radius_km,
                                       last_resort=True)
                 search.cap_count = None
-                entries = await call_list(s, search, self.rules, lead_clubs, limit=50)
+                entries = await call_list(s, search, self.engine.rules, lead_clubs, limit=50)
                 detail: dict[str, Any] = {"entries": [
                     {"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why} for e in entries]}
                 if staff:
-                    detail["leads"] = await self._leads_to_ring(s, await unreachable_counts(s, search, self.rules))
+                    detail["leads"] = await self._leads_to_ring(s, await unreachable_counts(s, search, self.engine.rules))
                     detail["accepted"] = await self._accepted(s, req.id)
-                await self._audit(s, now, by, "call_list_viewed", f"request:{request_id}",
+                await self.engine.audit(s, now, by, "call_list_viewed", f"request:{request_id}",
                                   f"entries={len(entries)} staff={int(staff)}")
         return DeskResult(DeskOutcome.ok, request_id, detail)
 
@@ -486,14 +512,14 @@ class DeskActions:
         return [{"name": n, "phone": p, "type": f"{a}{r}"} for n, p, a, r in rows]
 
     async def _read(self, request_id: int, by: int | None, act: Action) -> DeskResult:
-        async with self.sm() as s:
+        async with self.engine.sm() as s:
             req = await s.get(BloodRequest, request_id)
             if req is None:
                 return DeskResult(DeskOutcome.not_found, request_id)
             if not await self.is_staff_of(s, req.hospital_id, by):
                 return DeskResult(DeskOutcome.not_staff, request_id)
-            result, _ = await act(s, req, self.clock())
+            result, _ = await act(s, req, self.engine.clock())
             return result
 
 
-__all__ = ["DeskActions", "DeskResult", "MILESTONES"]
+__all__ = ["Desk", "DeskEngine", "DeskResult", "MILESTONES"]

@@ -60,7 +60,7 @@ from dispatcher.waves import (
 )
 from dispatcher import board
 from dispatcher.board import STOPPED_BY_STAFF, refresh_boards
-from dispatcher.desk import DeskActions
+from dispatcher.desk import Desk
 from dispatcher.wakeups import Wakeups
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
@@ -151,7 +151,7 @@ class WaveParams:
 REST_PAUSE_S = 0.12
 
 
-class Dispatcher(DeskActions):
+class Dispatcher:
     def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
                  wakeups: Wakeups | None = None) -> None:
         self.sm = sessionmaker
@@ -164,13 +164,14 @@ class Dispatcher(DeskActions):
         self.rates_prior = Rates.of(self.cfg.rates)
         # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
         # its own transactions from interleaving, and the row "touch" guards against any other.
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         # A fired wave's first chunk is committed (and its calls leave) before the rest is written:
         # one second of the sender's global budget, so the sender is never idle waiting for the rest.
         self.first_chunk = max(1, int(self.cfg.send.global_per_second))
         self._rest: dict[int, list[RankedDonor]] = {}  # request id → the decided rest of its wave (tick only)
         bind = getattr(sessionmaker, "kw", {}).get("bind")
         self._one_writer = bind is None or bind.dialect.name == "sqlite"
+        self.desk = Desk(self)  # the hospital's actions, under this engine's lock and state machine
 
     def kick(self) -> None:
         """After a transaction: its messages are in the outbox, and the request may have moved."""
@@ -189,7 +190,7 @@ class Dispatcher(DeskActions):
         so a crash before the bot redraws it leaves the board drawn at restart, not a live "Send" button."""
         now = self.clock()
         self._validate(abo, rh, component, units, urgency, deadline, now)
-        async with self._lock:
+        async with self.lock:
             async with self.sm() as s, s.begin():
                 hospital = await s.get(Hospital, hospital_id)
                 if hospital is None:
@@ -229,7 +230,7 @@ class Dispatcher(DeskActions):
         bound = await s.get(HospitalChat, chat_id)
         if bound is None:
             s.add(HospitalChat(chat_id=chat_id, hospital_id=hospital.id, bound_by=posted_by, created_at=now))
-            await self._audit(s, now, posted_by, "group.bind", f"hospital:{hospital.id}", f"chat:{chat_id}")
+            await self.audit(s, now, posted_by, "group.bind", f"hospital:{hospital.id}", f"chat:{chat_id}")
         elif bound.hospital_id != hospital.id:
             owner = await s.get(Hospital, bound.hospital_id)
             raise InvalidRequest("group", Text(N_("This group belongs to {hospital}: post requests for another "
@@ -257,14 +258,14 @@ class Dispatcher(DeskActions):
         """DOMAIN.md §3: Rh− requests, or a pool smaller than the threshold within the widest radius."""
         if req.rh == "-":
             return True
-        search = self._search(req, hospital, now, radius=self.cfg.max_radius_km, last_resort=False)
+        search = self.search(req, hospital, now, radius=self.cfg.max_radius_km, last_resort=False)
         n = await count_eligible(s, search, self.rules, at_most=self.cfg.rare_pool_threshold)
         return n < self.cfg.rare_pool_threshold
 
     # ---------------------------------------------------------------- the tick
     async def tick(self, request_id: int) -> datetime | None:
         """Do whatever is due for the request; returns when to be woken next (None: closed)."""
-        async with self._lock:
+        async with self.lock:
             self._rest.pop(request_id, None)
             async with self.sm() as s, s.begin():
                 nxt = await self._tick(s, request_id)
@@ -282,10 +283,10 @@ class Dispatcher(DeskActions):
             if self._one_writer:
                 await asyncio.sleep(REST_PAUSE_S)
             chunk, rest = rest[:self.first_chunk], rest[self.first_chunk:]
-            async with self._lock:
+            async with self.lock:
                 async with self.sm() as s, s.begin():
                     now = self.clock()
-                    req = await self._touch(s, request_id, now)
+                    req = await self.touch(s, request_id, now)
                     if req is None or req.state not in ACTIVE_REQUEST_STATES or now >= req.deadline:
                         break
                     if not await self._finish_wave(s, req, await s.get(Hospital, req.hospital_id), now, chunk):
@@ -295,11 +296,11 @@ class Dispatcher(DeskActions):
 
     async def _tick(self, s, request_id: int) -> datetime | None:
         now = self.clock()
-        req = await self._touch(s, request_id, now)
+        req = await self.touch(s, request_id, now)
         if req is None or req.state not in ACTIVE_REQUEST_STATES:
             return None
         if now >= req.deadline:
-            await self._close(s, req, RequestState.expired.value, now)
+            await self.close_request(s, req, RequestState.expired.value, now)
             return None
         window = timedelta(minutes=self.cfg.response_window_min.of(req.urgency))
         silent = await s.exec(update(RequestContact)
@@ -309,9 +310,9 @@ class Dispatcher(DeskActions):
                               .values(state=ContactState.no_answer.value))
         if silent.rowcount:
             await refresh_boards(s, req.id, now)
-        confirmed = await self._confirmed(s, req)
+        confirmed = await self.confirmed(s, req)
         if confirmed >= req.target_available:
-            await self._close(s, req, RequestState.covered.value, now)
+            await self.close_request(s, req, RequestState.covered.value, now)
             return None
         quiet_end = self._quiet_until(now) if req.urgency != Urgency.critical.value else None
         hospital = await s.get(Hospital, req.hospital_id)
@@ -356,7 +357,7 @@ class Dispatcher(DeskActions):
             if ranked or outstanding or n == 0:
                 break
             if params.widest:
-                await self._close(s, req, RequestState.exhausted.value, now)
+                await self.close_request(s, req, RequestState.exhausted.value, now)
                 return None
             req.next_wave_at = now  # nobody new within this wave's reach: widen at once
         if first_wave:
@@ -365,7 +366,7 @@ class Dispatcher(DeskActions):
             await refresh_boards(s, req.id, now)
         return await self._next_wake(s, req, now, window)
 
-    async def _touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
+    async def touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
         res = await s.exec(update(BloodRequest).where(BloodRequest.id == request_id).values(updated_at=now))
         if res.rowcount == 0:
             return None
@@ -401,7 +402,7 @@ class Dispatcher(DeskActions):
         tiers = compatible_tiers(req.abo, req.rh, req.component, req.rh_positive_ok)
         return tiers if last_resort else [t for t in tiers if not t.last_resort]
 
-    def _search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius, last_resort) -> Search:
+    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius, last_resort) -> Search:
         override = req.rare and req.urgency == Urgency.critical.value  # issue 3: the cap yields to a rare critical
         return Search(hospital.lat, hospital.lon, req.component, self._tiers(req, last_resort), now,
                       now.astimezone(self.tz).date(), req.deadline, radius, request_id=req.id,
@@ -442,7 +443,7 @@ class Dispatcher(DeskActions):
             limit = self.cfg.rare_max_wave if everyone else n - len(found)
             if limit <= 0:
                 break
-            search = self._search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)
+            search = self.search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)
             search.tiers = stage
             ranked = await fetch_ranked(s, search, ctx, self.rules, limit, in_time_only=True)
             if k > 0:
@@ -452,7 +453,7 @@ class Dispatcher(DeskActions):
             found += ranked
         if found or n <= 0 or not params.widest:
             return found
-        late = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+        late = self.search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                             last_resort=params.last_resort)
         return await fetch_ranked(s, late, ctx, self.rules, n)
 
@@ -544,11 +545,11 @@ class Dispatcher(DeskActions):
         return [1.0 if st == ContactState.queued.value or at is None
                 else window_left((now - at).total_seconds() / 60, w) for st, at in rows]
 
-    async def _confirmed(self, s, req: BloodRequest) -> int:
+    async def confirmed(self, s, req: BloodRequest) -> int:
         """Said "available", not since let down, and expected before the deadline (dispatcher.coverage)."""
         return await count_counted(s, req.id, req.deadline)
 
-    async def _count(self, s, request_id: int, *states: str) -> int:
+    async def count_contacts(self, s, request_id: int, *states: str) -> int:
         return (await s.exec(select(func.count()).select_from(RequestContact)
                              .where(RequestContact.request_id == request_id,
                                     RequestContact.state.in_(states)))).one()
@@ -562,7 +563,7 @@ class Dispatcher(DeskActions):
                                         RequestContact.state == ContactState.notified.value))).one()
         if earliest is not None:
             times.append(as_utc(earliest) + window)
-        if await self._count(s, req.id, ContactState.queued.value):
+        if await self.count_contacts(s, req.id, ContactState.queued.value):
             times.append(now + window)  # their windows start once the sender delivers them
         return max(min(times), now)
 
@@ -604,7 +605,7 @@ class Dispatcher(DeskActions):
         (``withdraw``). Bound to (request, donor, token); idempotent."""
         if answer not in ("available", "declined", "en_route", "arrived", "withdraw"):
             return AnswerResult(AnswerOutcome.refused, request_id)
-        async with self._lock:
+        async with self.lock:
             async with self.sm() as s, s.begin():
                 result, top_up = await self._answer(s, request_id, answer, token, telegram_id, donor_id)
         if top_up:
@@ -615,7 +616,7 @@ class Dispatcher(DeskActions):
 
     async def _answer(self, s, request_id, answer, token, telegram_id, donor_id) -> tuple[AnswerResult, bool]:
         now = self.clock()
-        req = await self._touch(s, request_id, now)
+        req = await self.touch(s, request_id, now)
         if donor_id is None and telegram_id is not None:
             donor_id = (await s.exec(select(Donor.id).where(Donor.telegram_id == telegram_id))).first()
         contact = None
@@ -624,7 +625,7 @@ class Dispatcher(DeskActions):
                                                                  RequestContact.donor_id == donor_id))).first()
         if contact is None or not hmac.compare_digest(contact.token, str(token)):
             # Callback data can be forged (DOMAIN.md §8): not this donor's, not this request's, or a bad token.
-            await self._audit(s, now, telegram_id, "dispatch_answer_refused",
+            await self.audit(s, now, telegram_id, "dispatch_answer_refused",
                               f"request:{request_id}", f"answer={answer} donor={donor_id}")
             return AnswerResult(AnswerOutcome.refused, request_id), False
         if answer in ("en_route", "arrived"):
@@ -646,7 +647,7 @@ class Dispatcher(DeskActions):
             if replaced is not None:
                 return await self._accept(s, req, contact, now, replaces=replaced)
         if not active or contact.state not in open_states or now >= req.deadline:
-            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
+            await self.audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{request_id}",
                               f"answer={answer} donor={donor_id} state={req.state}")
             return AnswerResult(AnswerOutcome.closed, request_id), False
         if want == ContactState.available.value:
@@ -661,14 +662,14 @@ class Dispatcher(DeskActions):
                       edit_of_key=await current_call_key(s, contact), params=M.Declined(request_id=req.id))
         await refresh_boards(s, req.id, now)
         if committed:
-            await self._reopen_if_short(s, req, now)
+            await self.reopen_if_short(s, req, now)
         return AnswerResult(AnswerOutcome.declined, request_id), True  # replaced at once (DOMAIN.md §5)
 
     async def _accept(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                       replaces: RequestContact | None = None) -> tuple[AnswerResult, bool]:
         """She said available: hold her, tell her where to go, count her if she arrives in time."""
         donor_id = contact.donor_id
-        if not await self._commit_donor(s, donor_id, req, now):
+        if not await self.commit_donor(s, donor_id, req, now):
             return AnswerResult(AnswerOutcome.committed_elsewhere, req.id), False
         if replaces is not None:
             await self._release(s, req, replaces, now)
@@ -680,7 +681,7 @@ class Dispatcher(DeskActions):
         # From the moment she decided, not from the call (issue 9): a late "yes" may be too late.
         contact.expected_arrival_at = expected_arrival(now, contact.travel_min, self.cfg.prep_min)
         await s.flush()
-        confirmed = await self._confirmed(s, req)
+        confirmed = await self.confirmed(s, req)
         late = not arrives_in_time(contact.expected_arrival_at, as_utc(req.deadline))
         confirmation = M.Confirmed(
             **self._destination(req, hospital), token=contact.token, late=late,
@@ -696,7 +697,7 @@ class Dispatcher(DeskActions):
         # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
         await refresh_boards(s, req.id, now)
         if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
-            await self._close(s, req, RequestState.covered.value, now)
+            await self.close_request(s, req, RequestState.covered.value, now)
             return AnswerResult(AnswerOutcome.accepted, req.id, covered=True), False
         return AnswerResult(AnswerOutcome.accepted, req.id, covered=req.state == RequestState.covered.value), False
 
@@ -724,7 +725,7 @@ class Dispatcher(DeskActions):
                       locale=donor.locale, request_id=req.id, now=now,
                       edit_of_key=await current_call_key(s, contact),
                       params=M.StandDown(request_id=req.id, reason="replaced"))
-        await self._audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
+        await self.audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
 
     async def _withdraw(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                         telegram_id: int | None) -> tuple[AnswerResult, bool]:
@@ -736,7 +737,7 @@ class Dispatcher(DeskActions):
             return AnswerResult(f"already_{contact.state}", req.id), False
         if contact.state not in (ContactState.available.value, ContactState.en_route.value) \
                 or req.state not in RECEIVING_REQUEST_STATES:
-            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
+            await self.audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer=withdraw donor={contact.donor_id} state={req.state}/{contact.state}")
             return AnswerResult(AnswerOutcome.closed, req.id), False
         contact.state, contact.outcome_at = ContactState.withdrew.value, now
@@ -746,10 +747,10 @@ class Dispatcher(DeskActions):
         await enqueue(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
                       locale=donor.locale, request_id=req.id, now=now,
                       edit_of_key=await current_call_key(s, contact), params=M.Withdrew(request_id=req.id))
-        await self._audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
+        await self.audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
-        await self._reopen_if_short(s, req, now)
+        await self.reopen_if_short(s, req, now)
         return AnswerResult(AnswerOutcome.withdrew, req.id), req.state in ACTIVE_REQUEST_STATES  # replaced at once
 
     async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
@@ -758,7 +759,7 @@ class Dispatcher(DeskActions):
         order = [ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value,
                  ContactState.donated.value]
         if contact.state not in order or req.state not in RECEIVING_REQUEST_STATES:
-            await self._audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
+            await self.audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer={step} donor={contact.donor_id} state={req.state}/{contact.state}")
             return AnswerResult(AnswerOutcome.closed, req.id)
         if order.index(contact.state) >= order.index(step):
@@ -771,15 +772,15 @@ class Dispatcher(DeskActions):
         await refresh_boards(s, req.id, now)
         return AnswerResult(step, req.id)
 
-    async def _reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
+    async def reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
         """A confirmed donor dropped out of a covered request: asking resumes if it is now short."""
         await s.flush()
         if req.close_reason == STOPPED_BY_STAFF:
             return  # staff said "enough now": asking stays stopped until they add units
-        if req.state == RequestState.covered.value and await self._confirmed(s, req) < req.target_available:
+        if req.state == RequestState.covered.value and await self.confirmed(s, req) < req.target_available:
             req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now
 
-    async def _commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
+    async def commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
         """Hold the donor for this request; False when another open request holds her."""
         held = await s.get(DonorCommitment, donor_id)
         if held is not None:
@@ -816,7 +817,7 @@ class Dispatcher(DeskActions):
         """The deadline job: tick closes a request whose deadline passed."""
         await self.tick(request_id)
 
-    async def _close(self, s, req: BloodRequest, state: str, now: datetime) -> None:
+    async def close_request(self, s, req: BloodRequest, state: str, now: datetime) -> None:
         """Stop asking. Covered, exhausted and expired requests still receive the donors coming;
         cancelled and fulfilled ones stand everybody down and free their commitments."""
         req.state, req.closed_at, req.next_wave_at = state, now, None
@@ -849,7 +850,7 @@ class Dispatcher(DeskActions):
                           locale=locale, request_id=req.id, now=now,
                           edit_of_key=calls.get(c.id) or call_key(req.id, c.donor_id),
                           params=M.StandDown(request_id=req.id, reason=reason))
-        confirmed = await self._confirmed(s, req)
+        confirmed = await self.confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
         kind = {"covered": M.Covered, "exhausted": M.Exhausted, "expired": M.Expired}.get(state)
@@ -884,7 +885,7 @@ class Dispatcher(DeskActions):
                           hospital: Hospital | None = None) -> None:
         """Tell the leads of the clubs concerned, each with the call list of their own club only (DOMAIN.md §7)."""
         hospital = hospital or await s.get(Hospital, req.hospital_id)
-        search = self._search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+        search = self.search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                               last_resort=True)
         search.cap_count = None  # a phone call from one's own lead is not a bot message
         led = (await s.exec(select(ClubMembership.club_id).where(
@@ -920,7 +921,7 @@ class Dispatcher(DeskActions):
                                       rh=req.rh, component=req.component, deadline_local=deadline_local,
                                       call_list=listed))
             if added and listed:
-                await self._audit(s, now, chat, "call_list_sent", f"club:{club_id}",
+                await self.audit(s, now, chat, "call_list_sent", f"club:{club_id}",
                                   f"request:{req.id} entries={len(listed)}")
 
     async def _staff(self, s, req: BloodRequest, *, with_origin: bool) -> list[tuple[int, str | None]]:
@@ -937,7 +938,7 @@ class Dispatcher(DeskActions):
             chats.pop(req.chat_id, None)  # posted through the bot: the board is there
         return sorted(chats.items())
 
-    async def _audit(self, s, now, actor, action, subject, detail) -> None:
+    async def audit(self, s, now, actor, action, subject, detail) -> None:
         log.info("%s %s %s actor=%s", action, subject, detail, actor)
         s.add(AuditLog(at=now, actor_telegram_id=actor, actor="" if actor else "system", action=action,
                        subject=subject, detail=detail))
@@ -957,7 +958,7 @@ class Dispatcher(DeskActions):
 
     async def attach_board(self, request_id: int, chat_id: int, message_id: int, locale: str | None) -> None:
         """The bot sent a board for the request into a chat: keep it up to date from now on."""
-        async with self._lock:
+        async with self.lock:
             async with self.sm() as s, s.begin():
                 now = self.clock()
                 await board.attach(s, request_id, chat_id, message_id, locale, now,
@@ -975,7 +976,7 @@ class Dispatcher(DeskActions):
 
     async def refresh(self, request_id: int) -> None:
         """Staff pressed Refresh: queue an edit (a no-op when one is waiting)."""
-        async with self._lock:
+        async with self.lock:
             async with self.sm() as s, s.begin():
                 await refresh_boards(s, request_id, self.clock())
         self.kick()

@@ -52,19 +52,19 @@ async def _run(steps: list[tuple[str, int, str]]) -> None:
                 if kind == "answer" and c is not None:
                     await d.record_answer(rid, what, c.token, donor_id=c.donor_id)
                 elif kind == "mark" and c is not None:
-                    await d.mark(rid, c.id, what, by=STAFF_TG, volume_ml=350, category="7d")
+                    await d.desk.mark(rid, c.id, what, by=STAFF_TG, volume_ml=350, category="7d")
                 elif kind == "undo" and c is not None:
-                    await d.undo(rid, c.id, by=STAFF_TG)
+                    await d.desk.undo(rid, c.id, by=STAFF_TG)
                 elif kind == "wait":
                     clock.advance(minutes=i)
                     await d.tick(rid)
                 elif kind == "stop":
-                    await d.mark_covered(rid, by=STAFF_TG)
+                    await d.desk.mark_covered(rid, by=STAFF_TG)
                 elif kind == "units":
                     req = await d.board_params(rid, STAFF_TG)
-                    await d.add_units(rid, by=STAFF_TG, expected_units=req["units"], add=1)
+                    await d.desk.add_units(rid, by=STAFF_TG, expected_units=req["units"], add=1)
                 elif kind == "close":
-                    await d.close(rid, by=STAFF_TG)
+                    await d.desk.close(rid, by=STAFF_TG)
                 board = await d.board_params(rid, STAFF_TG)
                 states = Counter(c.state for c in await contacts(sm, rid))
                 # Every asked donor in exactly one bucket: the buckets add up to the number asked…
@@ -102,9 +102,9 @@ def test_undo_is_refused_after_ten_minutes_in_the_engine():
                 rid = await post(d, hid, units=1, chat_id=STAFF_TG)
                 c = (await contacts(sm, rid))[0]
                 await d.record_answer(rid, "available", c.token, donor_id=c.donor_id)
-                assert (await d.mark(rid, c.id, "no_show", by=STAFF_TG)).ok
+                assert (await d.desk.mark(rid, c.id, "no_show", by=STAFF_TG)).ok
                 clock.advance(minutes=10, seconds=1)
-                assert (await d.undo(rid, c.id, by=STAFF_TG)).outcome == "too_late"
+                assert (await d.desk.undo(rid, c.id, by=STAFF_TG)).outcome == "too_late"
                 assert (await contacts(sm, rid))[0].state == "no_show"
             finally:
                 await db.dispose()

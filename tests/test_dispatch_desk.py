@@ -31,8 +31,8 @@ async def test_no_shows_teach_the_wave_model_to_ask_more(db_sessionmaker):
         rid = await post(d, hid, units=2)
         await sender.run_until_idle()
         for c in await accept(d, db_sessionmaker, rid, 2):
-            assert (await d.mark(rid, c.id, "no_show", by=STAFF_TG)).ok
-        await d.close(rid, by=STAFF_TG)
+            assert (await d.desk.mark(rid, c.id, "no_show", by=STAFF_TG)).ok
+        await d.desk.close(rid, by=STAFF_TG)
     async with db_sessionmaker() as s:
         learned = await d._rates(s, await s.get(Hospital, hid))
     assert learned.donates_given_available < prior.donates_given_available
@@ -45,14 +45,14 @@ async def test_a_no_show_reopens_a_covered_request_and_frees_the_donor(db_sessio
     await sender.run_until_idle()
     a, b = await accept(d, db_sessionmaker, rid, 2)
     assert (await req_of(db_sessionmaker, rid)).state == "covered"
-    assert (await d.mark(rid, a.id, "no_show", by=STAFF_TG)).ok
+    assert (await d.desk.mark(rid, a.id, "no_show", by=STAFF_TG)).ok
     req = await req_of(db_sessionmaker, rid)
     assert req.state == "dispatching" and req.covered_at is not None  # first cover time kept for the report
     async with db_sessionmaker() as s:
         assert await s.get(DonorCommitment, a.donor_id) is None
         assert await s.get(DonorCommitment, b.donor_id) is not None
-    assert (await d.mark(rid, a.id, "no_show", by=STAFF_TG)).outcome == "duplicate"
-    assert (await d.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "not_accepted"
+    assert (await d.desk.mark(rid, a.id, "no_show", by=STAFF_TG)).outcome == "duplicate"
+    assert (await d.desk.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "not_accepted"
 
 
 async def test_more_units_reopen_a_covered_request_and_a_stale_press_adds_nothing(db_sessionmaker):
@@ -62,9 +62,9 @@ async def test_more_units_reopen_a_covered_request_and_a_stale_press_adds_nothin
     await sender.run_until_idle()
     await accept(d, db_sessionmaker, rid, 2)
     asked_before = len(await contacts(db_sessionmaker, rid))
-    assert (await d.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).ok
-    assert (await d.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).outcome == "duplicate"
-    assert (await d.add_units(rid, by=STAFF_TG, expected_units=3, add=50)).outcome == "bad_units"
+    assert (await d.desk.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).ok
+    assert (await d.desk.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).outcome == "duplicate"
+    assert (await d.desk.add_units(rid, by=STAFF_TG, expected_units=3, add=50)).outcome == "bad_units"
     req = await req_of(db_sessionmaker, rid)
     assert (req.units, req.state) == (3, "dispatching") and req.target_available >= 5
     assert len(await contacts(db_sessionmaker, rid)) > asked_before  # asking resumed at once
@@ -76,8 +76,8 @@ async def test_donations_covering_the_units_fulfil_the_request_and_release_the_r
     rid = await post(d, hid)
     await sender.run_until_idle()
     a, b = await accept(d, db_sessionmaker, rid, 2)
-    assert (await d.mark(rid, a.id, "arrived", by=STAFF_TG)).ok
-    result = await d.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=450)
+    assert (await d.desk.mark(rid, a.id, "arrived", by=STAFF_TG)).ok
+    result = await d.desk.mark(rid, a.id, "donated", by=STAFF_TG, volume_ml=450)
     assert result.ok and result.detail["count"] == 1
     req = await req_of(db_sessionmaker, rid)
     assert (req.state, req.close_reason) == ("fulfilled", "donations")
@@ -91,8 +91,8 @@ async def test_donations_covering_the_units_fulfil_the_request_and_release_the_r
     await sender.run_until_idle()
     assert tg.kinds(donor.telegram_id).count("donated") == 1
     # A late press on the closed request changes nothing.
-    assert (await d.mark(rid, b.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "closed"
-    assert (await d.close(rid, by=STAFF_TG)).outcome == "closed"
+    assert (await d.desk.mark(rid, b.id, "donated", by=STAFF_TG, volume_ml=350)).outcome == "closed"
+    assert (await d.desk.close(rid, by=STAFF_TG)).outcome == "closed"
 
 
 def test_an_outcome_the_bot_cannot_word_fails_where_it_is_made():

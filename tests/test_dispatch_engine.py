@@ -173,7 +173,7 @@ async def test_forged_and_replayed_answers_are_refused_and_logged(db_sessionmake
     assert (await d.record_answer(rid, "available", mine.token, donor_id=stranger)).outcome == "refused"
     assert (await d.record_answer(rid_other, "available", mine.token, donor_id=mine.donor_id)).outcome == "refused"
     assert (await d.record_answer(999, "available", mine.token, donor_id=mine.donor_id)).outcome == "refused"
-    assert (await d.cancel(rid, by=STAFF_TG)).ok
+    assert (await d.desk.cancel(rid, by=STAFF_TG)).ok
     assert (await d.record_answer(rid, "available", mine.token, donor_id=mine.donor_id)).outcome == "closed"
     assert {c.state for c in await contacts(db_sessionmaker, rid)} == {"stood_down"}
     async with db_sessionmaker() as s:
@@ -265,8 +265,8 @@ async def test_cancelling_stands_down_everyone_including_those_on_their_way(db_s
     await sender.run_until_idle()
     a = (await contacts(db_sessionmaker, rid))[0]
     await d.record_answer(rid, "available", a.token, donor_id=a.donor_id)
-    assert (await d.cancel(rid, by=STAFF_TG)).ok
-    assert not (await d.cancel(rid, by=STAFF_TG)).ok
+    assert (await d.desk.cancel(rid, by=STAFF_TG)).ok
+    assert not (await d.desk.cancel(rid, by=STAFF_TG)).ok
     await sender.run_until_idle()
     states = {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}
     assert states.pop(a.donor_id) == "released"  # she said available: thanked and let go

@@ -151,7 +151,7 @@ async def test_withdrawing_after_arriving_or_donating_or_on_a_closed_request_is_
     await a.press(a.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_a, a="x").pack())
     assert "marked as arrived" in a.alerts()[-1]
     arrived = [c for c in await contacts(env) if c.state == "arrived"][0]
-    assert (await env.engine.mark(1, arrived.id, "donated", by=staff.id, volume_ml=350)).ok
+    assert (await env.engine.desk.mark(1, arrived.id, "donated", by=staff.id, volume_ml=350)).ok
     await env.drain()
     assert await state(env) == "fulfilled"
     await a.press(a.bot_messages()[-1]["message_id"], AnswerCb(r=1, t=token_a, a="x").pack())

@@ -145,7 +145,7 @@ async def test_the_report_tells_the_story_of_a_request(env):
     async with env.sessionmaker() as s:
         hid = (await s.exec(select(Hospital.id))).one()
     assert hid == 1
-    await env.engine.mark(1, first.id, "donated", by=staff.id, volume_ml=350)
+    await env.engine.desk.mark(1, first.id, "donated", by=staff.id, volume_ml=350)
     await env.drain()
     assert (await request(env)).state == "fulfilled"
     replies = await staff.send("/report 1")
@@ -202,7 +202,7 @@ async def test_a_milestone_donation_is_celebrated(env):
     await donor.tap("Available")
     await env.drain()
     (c,) = [c for c in await contacts(env) if c.state == "available"]
-    assert (await env.engine.mark(1, c.id, "donated", by=staff.id, volume_ml=450)).ok
+    assert (await env.engine.desk.mark(1, c.id, "donated", by=staff.id, volume_ml=450)).ok
     await env.drain()
     assert "5 donations — a milestone" in donor.last_text() and "donation number 5" in donor.last_text()
 
@@ -229,9 +229,9 @@ async def test_bad_desk_input_is_answered_and_changes_nothing(env):
     accepted = [c for c in await contacts(env) if c.state == "available"][0]
 
     # Someone else's hospital: the engine refuses and audits even a well-formed action.
-    result = await env.engine.mark(1, accepted.id, "donated", by=other.id, volume_ml=350)
+    result = await env.engine.desk.mark(1, accepted.id, "donated", by=other.id, volume_ml=350)
     assert result.outcome == "not_staff"
-    assert (await env.engine.close(1, by=asked[1].id)).outcome == "not_staff"
+    assert (await env.engine.desk.close(1, by=asked[1].id)).outcome == "not_staff"
     # …and in chat, a forged press by a donor is refused with a clear alert.
     donor_chat_msg = asked[1].bot_messages()[-1]
     await asked[1].press(donor_chat_msg["message_id"], BoardCb(a="close_yes", r=1).pack())

@@ -123,7 +123,7 @@ async def test_bad_deferral_input_is_refused_and_nothing_is_written(env):
                         (dict(category="12m", until=today + timedelta(days=400)), "too_long"),
                         (dict(category="other", until=today + timedelta(days=3 * 365)), "too_long"),
                         (dict(category="diagnosis: malaria"), "unknown_category")):
-        result = await engine.mark(1, c.id, "deferred", by=staff.id, **kwargs)
+        result = await engine.desk.mark(1, c.id, "deferred", by=staff.id, **kwargs)
         assert (result.outcome, result.detail["why"]) == ("bad_deferral", why)
     donor = await donor_of(env, her.id)
     assert (donor.status, donor.status_until, donor.deferral_reason) == ("active", None, None)
@@ -179,7 +179,7 @@ async def test_the_component_given_is_recorded_and_a_wrong_record_is_undone_with
     assert (await request(env)).state == "fulfilled"
 
     # Staff of another hospital cannot undo it; the right staff can, within 10 minutes.
-    assert (await env.engine.undo(1, c.id, by=other.id)).outcome == "not_staff"
+    assert (await env.engine.desk.undo(1, c.id, by=other.id)).outcome == "not_staff"
     env.clock.advance(minutes=9)
     await staff.press(board["message_id"], BoardCb(a="pick", r=1, v=c.id).pack())
     await staff.tap("Undo", boards(staff, "🩸 Request #")[-1])
@@ -194,7 +194,7 @@ async def test_the_component_given_is_recorded_and_a_wrong_record_is_undone_with
     assert (await request(env)).state != "fulfilled"
 
     # Recorded again, then undone too late: refused clearly, nothing changes.
-    assert (await env.engine.mark(1, c.id, "donated", by=staff.id, volume_ml=350)).ok
+    assert (await env.engine.desk.mark(1, c.id, "donated", by=staff.id, volume_ml=350)).ok
     env.clock.advance(minutes=11)
     await staff.press(board["message_id"], BoardCb(a="undo", r=1, v=c.id).pack())
     assert "only within 10 minutes" in staff.alerts()[-1]
@@ -211,7 +211,7 @@ async def test_enough_now_reads_as_the_staffs_decision_never_as_coverage(env):
     await env.drain()
     (c,) = [c for c in await contacts(env) if c.state == "available"]
     env.clock.advance(minutes=20)
-    assert (await env.engine.mark(1, c.id, "donated", by=staff.id, volume_ml=350)).ok
+    assert (await env.engine.desk.mark(1, c.id, "donated", by=staff.id, volume_ml=350)).ok
     await env.drain()
     board = boards(staff, "🩸 Request #")[-1]
     await staff.tap("Enough now", board)
@@ -261,7 +261,7 @@ async def test_the_desk_component_defaults_to_the_requests(env):
     await asked(donors)[0].tap("Available")
     await env.drain()
     (c,) = [c for c in await contacts(env) if c.state == "available"]
-    assert (await env.engine.mark(1, c.id, "donated", by=staff.id, volume_ml=450)).ok
+    assert (await env.engine.desk.mark(1, c.id, "donated", by=staff.id, volume_ml=450)).ok
     async with env.sessionmaker() as s:
         assert (await s.exec(select(Donation.component))).one() == "red_cells"
         assert (await s.get(RequestContact, c.id)).component is None

@@ -103,7 +103,7 @@ async def test_a_donor_stood_down_then_kept_is_told_when_donations_fulfil_the_re
 
     mid_contact = [cc for cc in await contacts(env) if cc.state == "available"
                    and cc.donor_id == (await donor_ids(env))[mid.id]][0]
-    assert (await env.engine.mark(1, mid_contact.id, "donated", by=staff.id, volume_ml=350)).ok
+    assert (await env.engine.desk.mark(1, mid_contact.id, "donated", by=staff.id, volume_ml=350)).ok
     await env.drain()
     assert await state(env) == "fulfilled"
     # Released on fulfilment: her "expects you" must not stay on her screen.
@@ -120,19 +120,19 @@ async def test_undoing_the_donation_that_fulfilled_a_request_asks_again_the_dono
     await env.drain()
     ids = await donor_ids(env)
     a_contact = [cc for cc in await contacts(env) if cc.donor_id == ids[a.id]][0]
-    assert (await env.engine.mark(1, a_contact.id, "donated", by=staff.id, volume_ml=350)).ok
+    assert (await env.engine.desk.mark(1, a_contact.id, "donated", by=staff.id, volume_ml=350)).ok
     await env.drain()
     assert await state(env) == "fulfilled"
     assert any(NOT_NEEDED in t for t in texts(b)) and call_of(b) is None
 
     # The donation was recorded by mistake: undone, the request is short again and asks b again.
-    assert (await env.engine.undo(1, a_contact.id, by=staff.id)).ok
+    assert (await env.engine.desk.undo(1, a_contact.id, by=staff.id)).ok
     await env.drain()
     assert await state(env) == "dispatching"
     assert len(again_calls(b)) == 1 and call_of(b) is not None, texts(b)
     assert call_of(a) is None  # she is still counted: not asked
     # An undo pressed twice: nothing more to undo, nobody asked twice.
-    assert (await env.engine.undo(1, a_contact.id, by=staff.id)).outcome == "nothing_to_undo"
+    assert (await env.engine.desk.undo(1, a_contact.id, by=staff.id)).outcome == "nothing_to_undo"
     await env.drain()
     assert await calls_written(env, ids[b.id]) == 2
     await b.tap("Available")

@@ -113,7 +113,7 @@ async def report_command(message: Message, command: CommandObject, session: Asyn
     req = await _request_of_staff(message, command, session, roles, receiving=False)
     if req is None:
         return
-    result = await engine.report(req.id, by=message.from_user.id)
+    result = await engine.desk.report(req.id, by=message.from_user.id)
     if result.ok:
         await message.answer(report_text(result.detail, _))
     else:
@@ -144,7 +144,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await _redraw(query, engine, req.id)
         await query.answer(_("Up to date.") if a == "refresh" else None)
     elif a == "report":
-        result = await engine.report(req.id, by=by)
+        result = await engine.desk.report(req.id, by=by)
         await query.answer()
         await query.message.answer(report_text(result.detail, _) if result.ok else _desk_refusal(result))
     elif req.state not in RECEIVING and a not in ("donors", "pick", "undo"):  # a closing record may be undone
@@ -158,22 +158,22 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await _buttons(query, units_keyboard(req.id, req.units, settings.dispatch.max_units, _))
     elif a == "addu":
         add = whole_number(cb.x) or 0
-        result = await engine.add_units(req.id, by=by, expected_units=cb.v, add=add)
+        result = await engine.desk.add_units(req.id, by=by, expected_units=cb.v, add=add)
         await _after(query, engine, result, _("Now {n} units needed; asking more donors.").format(
             n=result.detail.get("units")) if result.ok else None)
     elif a in ("covered", "close"):
         await _buttons(query, confirm_keyboard(req.id, a, _))
     elif a == "covered_yes":
-        result = await engine.mark_covered(req.id, by=by)
+        result = await engine.desk.mark_covered(req.id, by=by)
         await _after(query, engine, result, _("No more donors will be asked. Those coming still come."))
     elif a == "close_yes":
-        result = await engine.close(req.id, by=by)
+        result = await engine.desk.close(req.id, by=by)
         await _after(query, engine, result, _("Closed. Donors still expected have been thanked and released."))
     elif a == "cancel":
         await _buttons(query, cancel_keyboard(req.id, _))
     elif a == "cancel_yes":
         reason = cb.x if cb.x in CANCEL_REASONS else "other"
-        result = await engine.cancel(req.id, by=by, reason=reason)
+        result = await engine.desk.cancel(req.id, by=by, reason=reason)
         await _after(query, engine, result, _("Cancelled. Everyone asked or coming has been told."))
     elif a in ("donors", "pick", "defer"):
         donors = (await engine.board_params(req.id, query.message.chat.id))["donors"]
@@ -195,12 +195,12 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
     elif a == "defer_other":
         await _ask_deferral_date(query, req, cb.v, state)
     elif a == "undo":
-        result = await engine.undo(req.id, cb.v, by=by)
+        result = await engine.desk.undo(req.id, cb.v, by=by)
         await _after(query, engine, result, _("Undone: the record of {name} is as it was.").format(
             name=result.detail.get("name", "")))
     elif a in ("mark", "nmark"):  # nmark: from a nudge message, which keeps its text
         outcome, volume, component, category = parse_mark(cb.x)
-        result = await engine.mark(req.id, cb.v, outcome, by=by, volume_ml=volume, component=component,
+        result = await engine.desk.mark(req.id, cb.v, outcome, by=by, volume_ml=volume, component=component,
                                    category=category)
         name = result.detail.get("name", "")
         done = {"arrived": _("{name} marked as arrived."),
@@ -259,7 +259,7 @@ async def deferral_date(message: Message, state: FSMContext, engine: DispatchEng
     except ParseError as err:
         await message.answer(render(err.text, i18n) + "\n" + _("Try again, or /cancel."))
         return
-    result = await engine.mark(data["desk_r"], data["desk_c"], "deferred", by=message.from_user.id,
+    result = await engine.desk.mark(data["desk_r"], data["desk_c"], "deferred", by=message.from_user.id,
                                category="other", until=until)
     if not result.ok and result.outcome is DeskOutcome.bad_deferral:
         await message.answer(_desk_refusal(result) + "\n" + _("Try again, or /cancel."))
@@ -323,7 +323,7 @@ async def _redraw(query: CallbackQuery, engine: DispatchEngine, request_id: int)
 async def _call_list(query: CallbackQuery, req: BloodRequest, engine: DispatchEngine, bot: Bot) -> None:
     """Who to phone, to the presser privately, never into a group: a lead gets her own club's members
     the bot cannot message; staff get the club leads to ring and the donors who accepted (DOMAIN.md §7)."""
-    result = await engine.call_list_for(req.id, by=query.from_user.id)
+    result = await engine.desk.call_list_for(req.id, by=query.from_user.id)
     if not result.ok:
         await query.answer(_("The call list is for staff of this hospital and club leads."), show_alert=True)
         return
