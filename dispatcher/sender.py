@@ -13,6 +13,15 @@ with its Telegram message_id in one write after it. If the process dies between
 Telegram accepting a message and that write, the row is still ``sending`` and is sent
 again at restart: at-least-once, with a duplicate window of one round trip per
 message in flight. Nothing is ever lost, and nothing already marked sent is resent.
+
+Several instances on one PostgreSQL (issue 14): a row is *claimed*, not grabbed. The claim
+names this instance and a lease (``[cluster] lease_s``), renewed while the row is in flight;
+rows are picked with ``FOR UPDATE SKIP LOCKED`` under a transaction-scoped advisory lock, so two
+instances never claim one row, nor two rows of one chat (SKIP LOCKED locks rows, not chats; the
+lock makes the claims, a few milliseconds each, take turns). A row whose lease ran out belongs to
+a dead instance and is taken over. At start an instance puts back only its own rows and those
+whose lease ran out, never a live instance's. The per-token limits are shared through a
+:class:`dispatcher.send_budget.SendBudget`.
 """
 
 from __future__ import annotations
@@ -20,14 +29,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import and_, exists, or_, text, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
@@ -44,7 +56,13 @@ from models.tables import Donor, TelegramUser
 from ground.clock import Clock, system_clock
 from ground.logs import log_context
 
+if TYPE_CHECKING:
+    from dispatcher.send_budget import SendBudget
+
 log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of the outbox claim: any constant no other lock in this database uses.
+CLAIM_LOCK = 0x52_52_0B_0C  # "RR", outbox claim
 
 
 class RetryAfter(Exception):
@@ -200,17 +218,22 @@ Prepare = Callable[[int, int], Awaitable[Message | None]]
 
 class Sender:
     def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
-                 on_unreachable: OnUnreachable | None = None, limiter: RateLimiter | None = None,
+                 on_unreachable: OnUnreachable | None = None, limiter: SendBudget | None = None,
                  rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None,
-                 metrics: SendMetrics | None = None):
+                 metrics: SendMetrics | None = None, instance_id: str | None = None, lease_s: float = 30.0):
         self.sm = sessionmaker
+        # Who claims rows, and for how long without renewal ([cluster], ground.config.ClusterConfig).
+        self.instance_id = instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.lease_s = lease_s
+        self.takeovers = 0  # rows claimed from an instance whose lease ran out (it died mid-send)
+        self._renewer: asyncio.Task | None = None
         self.metrics = metrics or NoMetrics()
         self.prepare = prepare or {}
         self.transport = transport
         self.cfg = send_cfg
         self.clock = clock
         self.on_unreachable = on_unreachable
-        self.limiter = limiter or RateLimiter(send_cfg.global_per_second, send_cfg.per_chat_per_second,
+        self.limiter: SendBudget = limiter or RateLimiter(send_cfg.global_per_second, send_cfg.per_chat_per_second,
                                               send_cfg.group_per_minute, send_cfg.safety_margin_s)
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
@@ -236,6 +259,10 @@ class Sender:
             self._task = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
 
     def kick(self) -> None:
         self._wake.set()
@@ -246,10 +273,19 @@ class Sender:
         return self._task is not None and not self._task.done()
 
     async def recover(self) -> int:
-        """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above)."""
+        """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above).
+
+        On PostgreSQL only this instance's own rows, rows whose lease ran out, and rows claimed by
+        no one (written ``sending`` before leases existed): another live instance's are its own.
+        SQLite has one instance (an OS file lock sees to it): every ``sending`` row is a crash's."""
+        now = self.clock()
         async with self.sm() as s, s.begin():
-            res = await s.exec(update(OutboxMessage).where(OutboxMessage.state == OutboxState.sending.value)
-                               .values(state=OutboxState.pending.value))
+            q = update(OutboxMessage).where(col(OutboxMessage.state) == OutboxState.sending.value)
+            if (await s.connection()).dialect.name == "postgresql":
+                q = q.where(or_(col(OutboxMessage.claimed_by) == self.instance_id,
+                                col(OutboxMessage.claimed_by).is_(None),
+                                col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now))
+            res = await s.exec(q.values(state=OutboxState.pending.value, claimed_by=None, lease_until=None))
             await scrub_delivered(s)
             return res.rowcount or 0
 
@@ -287,13 +323,30 @@ class Sender:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             return 1
         now = self.clock()
+        lease_until = now + timedelta(seconds=self.lease_s)
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                q = (select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending.value,
-                                                 OutboxMessage.next_attempt_at <= now)
-                     .order_by(OutboxMessage.priority, OutboxMessage.id).limit(4 * free + len(self._inflight)))
-                # One message per chat at a time, so that a chat reads in the order things happened
-                # ("accepted" before "covered"); the per-chat limit would space them anyway.
+                if (await s.connection()).dialect.name == "postgresql":
+                    # Claims take turns across instances (see the module docstring): without it two
+                    # instances could each claim a row of one chat, both seeing no other in flight.
+                    # Held until this transaction commits, a few milliseconds (BENCHMARKS.md).
+                    await s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=CLAIM_LOCK))
+                other = aliased(OutboxMessage)
+                sending = OutboxState.sending.value
+                q = (select(OutboxMessage).where(
+                        or_(and_(col(OutboxMessage.state) == OutboxState.pending.value,
+                                 col(OutboxMessage.next_attempt_at) <= now),
+                            # claimed by an instance that died: its lease ran out
+                            and_(col(OutboxMessage.state) == sending, col(OutboxMessage.lease_until) < now)),
+                        # One message per chat at a time, so that a chat reads in the order things happened
+                        # ("accepted" before "covered"), across instances; the per-chat limit would space
+                        # them anyway. A row of a dead instance does not hold its chat.
+                        ~exists().where(col(other.chat_id) == col(OutboxMessage.chat_id),
+                                        col(other.state) == sending,
+                                        or_(col(other.lease_until).is_(None), col(other.lease_until) >= now)))
+                     .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+                     .limit(4 * free + len(self._inflight))
+                     .with_for_update(skip_locked=True, of=OutboxMessage))  # SQLite: no-op (one instance)
                 busy = set(self._inflight_chats)
                 rows = []
                 for r in (await s.exec(q)).all():
@@ -305,15 +358,21 @@ class Sender:
                         break
                 if not rows:
                     return 0
+                taken = [r for r in rows if r.state == sending]
+                if taken:
+                    self.takeovers += len(taken)
+                    log.warning("outbox: took over %d row(s) whose claim ran out: %s", len(taken),
+                                ", ".join(f"{r.id} from {r.claimed_by}" for r in taken))
                 ids = [r.id for r in rows]
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id.in_(ids),
-                                                         OutboxMessage.state == OutboxState.pending.value)
-                             .values(state=OutboxState.sending.value))
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
+                             .values(state=sending, claimed_by=self.instance_id, lease_until=lease_until))
                 edits = {r.edit_of_key for r in rows if r.edit_of_key}
                 originals = {}
                 if edits:
                     originals = {o.key: o for o in (await s.exec(
                         select(OutboxMessage).where(OutboxMessage.key.in_(edits)))).all()}
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease")
         for r in rows:
             self._inflight.add(r.id)
             self._inflight_chats[r.chat_id] = self._inflight_chats.get(r.chat_id, 0) + 1
@@ -321,6 +380,27 @@ class Sender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(rows)
+
+    async def _renew_leases(self) -> None:
+        """While rows are in flight, their leases are renewed every third of a lease: a send that waits
+        out a 429 or a slow network keeps its rows, and no other instance sends them a second time."""
+        due = time.monotonic() + self.lease_s / 3
+        while self._inflight:
+            # Short naps, so that the task ends soon after the last row in flight does.
+            await asyncio.sleep(min(due - time.monotonic(), 0.5))
+            ids = list(self._inflight)
+            if not ids or time.monotonic() < due:
+                continue
+            due = time.monotonic() + self.lease_s / 3
+            try:
+                async with self._db_lock:
+                    async with self.sm() as s, s.begin():
+                        await s.exec(update(OutboxMessage).where(
+                            col(OutboxMessage.id).in_(ids), col(OutboxMessage.claimed_by) == self.instance_id,
+                            col(OutboxMessage.state) == OutboxState.sending.value)
+                            .values(lease_until=self.clock() + timedelta(seconds=self.lease_s)))
+            except Exception:  # the next round tries again; a lease is three rounds long
+                log.exception("outbox: renewing leases failed")
 
     async def _send_one(self, row: OutboxMessage, original: OutboxMessage | None) -> None:
         with log_context(request_id=row.request_id):
@@ -420,7 +500,8 @@ class Sender:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
                 await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    state=OutboxState.pending.value, next_attempt_at=now + timedelta(seconds=after_s),
+                    state=OutboxState.pending.value, claimed_by=None, lease_until=None,
+                    next_attempt_at=now + timedelta(seconds=after_s),
                     attempts=row.attempts + (1 if count else 0), last_error=error[:500]))
         self._wake.set()
 
