@@ -370,7 +370,7 @@ class Sender:
                 originals = {}
                 if edits:
                     originals = {o.key: o for o in (await s.exec(
-                        select(OutboxMessage).where(OutboxMessage.key.in_(edits)))).all()}
+                        select(OutboxMessage).where(col(OutboxMessage.key).in_(edits)))).all()}
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease")
         for r in rows:
@@ -430,10 +430,12 @@ class Sender:
                 try:
                     if row.kind in self.prepare and row.request_id is not None:
                         # Read after the turn came: an edit that waited for the limiter shows the latest state.
-                        params = await self.prepare[row.kind](row.request_id, row.chat_id)
-                        if params is None:
+                        prepared = await self.prepare[row.kind](row.request_id, row.chat_id)
+                        if prepared is None:
                             await self._finish(row, OutboxState.cancelled.value, error="nothing to show")
                             return
+                        params = prepared
+                    assert row.id is not None  # a row read from the database
                     msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
@@ -481,25 +483,25 @@ class Sender:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
                 # One write records both "sent" and the message_id: the pair can't disagree after a crash.
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.sent.value, message_id=result.message_id, sent_at=now,
                     attempts=row.attempts + 1, last_error="", **_left(row)))
                 if original is not None and result.message_id not in (None, original.message_id):
                     # The message to edit was gone (deleted in the chat) and was sent anew: later
                     # edits go to the new one instead of re-sending every time.
-                    await s.exec(update(OutboxMessage).where(OutboxMessage.id == original.id)
+                    await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == original.id)
                                  .values(message_id=result.message_id))
                 if row.kind == "call" and row.contact_id is not None:
                     # The response window runs from delivery, not from the decision to ask.
-                    await s.exec(update(RequestContact).where(RequestContact.id == row.contact_id,
-                                                              RequestContact.state == ContactState.queued.value)
+                    await s.exec(update(RequestContact).where(col(RequestContact.id) == row.contact_id,
+                                                              col(RequestContact.state) == ContactState.queued.value)
                                  .values(state=ContactState.notified.value, notified_at=now))
 
     async def _retry(self, row: OutboxMessage, after_s: float, *, count: bool, error: str) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.pending.value, claimed_by=None, lease_until=None,
                     next_attempt_at=now + timedelta(seconds=after_s),
                     attempts=row.attempts + (1 if count else 0), last_error=error[:500]))
@@ -508,17 +510,17 @@ class Sender:
     async def _finish(self, row: OutboxMessage, state: str, *, error: str = "", attempt: bool = False) -> None:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=state, last_error=error, attempts=row.attempts + (1 if attempt else 0), **_left(row)))
 
     async def _unreachable(self, row: OutboxMessage, error: str) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1,
                     **_left(row)))
-                await s.exec(update(TelegramUser).where(TelegramUser.telegram_id == row.chat_id)
+                await s.exec(update(TelegramUser).where(col(TelegramUser.telegram_id) == row.chat_id)
                              .values(blocked_at=now))
                 request_ids = await _contacts_unreachable(s, chat_id=row.chat_id)
         if request_ids and self.on_unreachable is not None:
@@ -542,13 +544,13 @@ def _left(row: OutboxMessage) -> dict[str, Any]:
 
 async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None) -> list[int]:
     """Take the donor off open requests she was asked for but cannot be told about; the dispatcher replaces her."""
-    q = (select(RequestContact).join(BloodRequest, BloodRequest.id == RequestContact.request_id)
-         .where(RequestContact.state.in_((ContactState.queued.value, ContactState.notified.value)),
-                BloodRequest.state.in_(ACTIVE_REQUEST_STATES)))
+    q = (select(RequestContact).join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
+         .where(col(RequestContact.state).in_((ContactState.queued.value, ContactState.notified.value)),
+                col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES)))
     if contact_id is not None:
-        q = q.where(RequestContact.id == contact_id)
+        q = q.where(col(RequestContact.id) == contact_id)
     else:
-        q = q.join(Donor, Donor.id == RequestContact.donor_id).where(Donor.telegram_id == chat_id)
+        q = q.join(Donor, col(Donor.id) == RequestContact.donor_id).where(col(Donor.telegram_id) == chat_id)
     rows = (await s.exec(q)).all()
     for c in rows:
         c.state = ContactState.unreachable.value
