@@ -80,15 +80,20 @@ class PostgresBudget:
         self._pauses: set[asyncio.Task[None]] = set()
 
     async def _reserve(self, name: str, step: float) -> float:
-        """Seconds from now (the database's) to this send's slot; 0 or less: now."""
-        t0 = time.monotonic()
-        async with self.sm() as s, s.begin():
-            wait = float((await s.execute(_RESERVE, {"name": name, "step": step})).scalar_one())
-            if name.startswith("chat:") and self.reservations % 1000 == 0:
-                await s.execute(_FORGET)  # chats written to two minutes ago have no say any more
+        """Seconds from now to this send's slot; 0 or less: now."""
+        async with self.sm() as s:
+            async with s.begin():
+                await s.connection()  # the pool's wait is not the reservation's
+                t0 = time.monotonic()
+                wait = float((await s.execute(_RESERVE, {"name": name, "step": step})).scalar_one())
+                answered = time.monotonic()
+                if name.startswith("chat:") and self.reservations % 1000 == 0:
+                    await s.execute(_FORGET)  # chats written to two minutes ago have no say any more
+            done = time.monotonic()  # committed: the slot is everyone's to see
         self.reservations += 1
-        self.reserve_time_s += time.monotonic() - t0
-        return wait
+        self.reserve_time_s += done - t0
+        # The database measured ``wait`` about half a round trip before the answer came back here.
+        return wait - (done - answered) - (answered - t0) / 2
 
     async def acquire(self, chat_id: int, *, first: bool = False, rank: int = 5) -> float:
         wait = await self._reserve(f"chat:{chat_id}", self.group_step if chat_id < 0 else self.chat_step)
@@ -102,13 +107,14 @@ class PostgresBudget:
     async def _global_slot(self) -> float:
         while True:
             wait = await self._reserve("global", self.global_step)
-            if wait <= 0:
+            slot = time.monotonic() + wait
+            if wait > 0:
+                await asyncio.sleep(wait)
+            # Late, whether the nap overslept or the answer itself came late (a busy event loop, a
+            # slow commit): this slot is spoiled (see the class docstring), take the next.
+            if time.monotonic() - slot <= self.late_s:
                 return time.monotonic()
-            t = time.monotonic() + wait
-            await asyncio.sleep(wait)
-            if time.monotonic() - t <= self.late_s:
-                return time.monotonic()
-            self.spoiled += 1  # woke late: this slot is spoiled (see the class docstring), take the next
+            self.spoiled += 1
 
     def release(self, slot: Any) -> None:
         """Nothing to do: a slot counts from its start, and the margin covers the round trip's jitter."""
