@@ -83,12 +83,12 @@ class PostgresBudget:
         """Seconds from now to this send's slot; 0 or less: now."""
         async with self.sm() as s:
             async with s.begin():
-                await s.connection()  # the pool's wait is not the reservation's
+                conn = await s.connection()  # the pool's wait is not the reservation's
                 t0 = time.monotonic()
-                wait = float((await s.execute(_RESERVE, {"name": name, "step": step})).scalar_one())
+                wait = float((await conn.execute(_RESERVE, {"name": name, "step": step})).scalar_one())
                 answered = time.monotonic()
                 if name.startswith("chat:") and self.reservations % 1000 == 0:
-                    await s.execute(_FORGET)  # chats written to two minutes ago have no say any more
+                    await conn.execute(_FORGET)  # chats written to two minutes ago have no say any more
             done = time.monotonic()  # committed: the slot is everyone's to see
         self.reservations += 1
         self.reserve_time_s += done - t0
@@ -127,7 +127,7 @@ class PostgresBudget:
 
     async def _pause(self, seconds: float) -> None:
         async with self.sm() as s, s.begin():
-            await s.execute(_PAUSE, {"s": float(seconds)})
+            await (await s.connection()).execute(_PAUSE, {"s": float(seconds)})
 
 
 def make_budget(settings: Settings, sessionmaker: async_sessionmaker, dialect: str) -> SendBudget:
