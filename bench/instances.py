@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instances.py                      # 1, 2 and 3 instances, a 300-donor wave each
     .venv/bin/python bench/instances.py --donors 120 --instances 1 3
+    .venv/bin/python bench/instances.py --local              # each instance its own limiter, as before
 
 Each run: a fresh database, a rare-type request that asks every donor at once (``donors``
 calls in the outbox), then N Senders in this process, each with its own engine, its own Bot
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.transport import AiogramTransport  # noqa: E402
 from dispatcher.engine import Dispatcher  # noqa: E402
 from dispatcher.send_budget import PostgresBudget  # noqa: E402
-from dispatcher.sender import Sender  # noqa: E402
+from dispatcher.sender import RateLimiter, Sender  # noqa: E402
 from dispatcher.wakeups import Wakeups  # noqa: E402
 from ground.clock import system_clock  # noqa: E402
 from ground.config import DispatchConfig, Settings  # noqa: E402
@@ -61,6 +62,8 @@ class Run:
     took_s: float
     takeovers: int
     reserve_ms: float  # mean time of one budget reservation (one statement, one transaction)
+    claim_ms: float  # mean time of one claim transaction (the advisory lock is held that long)
+    spoiled: int  # budget slots given up after a late start
 
 
 def postgres_url() -> str | None:
@@ -110,8 +113,10 @@ async def seed_wave(sm, sim: BotAPISimulator, donors: int, settings: Settings) -
 
 
 async def drain(url: str, sim: BotAPISimulator, instances: int, settings: Settings, *,
-                lease_s: float = 30.0, timeout: float = 120.0) -> tuple[list[Sender], list[PostgresBudget]]:
-    """N instances, each its own engine, Bot and budget, drain the outbox at ``url`` together."""
+                lease_s: float = 30.0, timeout: float = 120.0,
+                local: bool = False) -> tuple[list[Sender], list[PostgresBudget]]:
+    """N instances, each its own engine, Bot and budget, drain the outbox at ``url`` together.
+    ``local``: each with an in-process RateLimiter instead, as before issue 14 (the comparison)."""
     send = settings.dispatch.send
     engines, bots, senders, budgets = [], [], [], []
     try:
@@ -123,8 +128,10 @@ async def drain(url: str, sim: BotAPISimulator, instances: int, settings: Settin
             bots.append(bot)
             budget = PostgresBudget(sm, send.global_per_second, send.per_chat_per_second, send.group_per_minute)
             budgets.append(budget)
+            limiter = (RateLimiter(send.global_per_second, send.per_chat_per_second, send.group_per_minute,
+                                   send.safety_margin_s) if local else budget)
             senders.append(Sender(sm, AiogramTransport(bot, lambda m: (m.params.plain(), None)), send,
-                                  limiter=budget, instance_id=f"instance-{i}", lease_s=lease_s))
+                                  limiter=limiter, instance_id=f"instance-{i}", lease_s=lease_s))
         for s in senders:
             await s.recover()
         await asyncio.gather(*(s.run_until_idle(timeout=timeout) for s in senders))
@@ -152,10 +159,12 @@ def measure(sim: BotAPISimulator, instances: int, donors: int, senders: list[Sen
                lost=donors - len(called), violations=sim.violations - violations_before,
                rate=(len(times) - 1) / span if span else float("nan"), took_s=took,
                takeovers=sum(s.takeovers for s in senders),
-               reserve_ms=1000 * sum(b.reserve_time_s for b in budgets) / n_res if n_res else float("nan"))
+               reserve_ms=1000 * sum(b.reserve_time_s for b in budgets) / n_res if n_res else float("nan"),
+               claim_ms=1000 * sum(s.claim_time_s for s in senders) / max(sum(s.claims for s in senders), 1),
+               spoiled=sum(b.spoiled for b in budgets))
 
 
-async def one_run(base_url: str, instances: int, donors: int, rate: float) -> Run:
+async def one_run(base_url: str, instances: int, donors: int, rate: float, local: bool = False) -> Run:
     import asyncpg
 
     name = f"rr_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -175,7 +184,7 @@ async def one_run(base_url: str, instances: int, donors: int, rate: float) -> Ru
             await seed_wave(sm, sim, donors, settings)
             sim.set_limits(global_per_second=int(rate), per_chat_per_second=1, group_per_minute=20)
             t0 = time.monotonic()
-            senders, budgets = await drain(url, sim, instances, settings)
+            senders, budgets = await drain(url, sim, instances, settings, local=local)
             run = measure(sim, instances, donors, senders, budgets, time.monotonic() - t0)
         await engine.dispose()
         return run
@@ -184,18 +193,20 @@ async def one_run(base_url: str, instances: int, donors: int, rate: float) -> Ru
         await conn.close()
 
 
-async def main(donors: int, counts: list[int], rate: float) -> None:
+async def main(donors: int, counts: list[int], rate: float, local: bool) -> None:
     base = postgres_url()
     if base is None:
         print("bench/instances.py: no PostgreSQL (set TEST_POSTGRES_URL); several instances need one. Skipped.")
         return
-    print(f"{donors}-donor rare wave, Telegram limits {rate:g}/s, 1/s per chat; PostgreSQL budget shared")
+    budget = "an in-process RateLimiter each (before issue 14)" if local else "the PostgreSQL budget, shared"
+    print(f"{donors}-donor rare wave, Telegram limits {rate:g}/s, 1/s per chat; {budget}")
     print(f"{'instances':>9} {'msg/s':>7} {'% limit':>8} {'took s':>7} {'violations':>10} {'duplicates':>10} "
-          f"{'lost':>5} {'takeovers':>9} {'reserve ms':>10} {'failover':>9}")
+          f"{'lost':>5} {'takeovers':>9} {'reserve ms':>10} {'claim ms':>8} {'spoiled':>7} {'failover':>9}")
     for n in counts:
-        r = await one_run(base, n, donors, rate)
+        r = await one_run(base, n, donors, rate, local)
         print(f"{r.instances:>9} {r.rate:>7.2f} {r.rate / rate:>8.1%} {r.took_s:>7.2f} {r.violations:>10} "
-              f"{r.duplicates:>10} {r.lost:>5} {r.takeovers:>9} {r.reserve_ms:>10.2f} {'n/a':>9}")
+              f"{r.duplicates:>10} {r.lost:>5} {r.takeovers:>9} {r.reserve_ms:>10.2f} {r.claim_ms:>8.2f} {r.spoiled:>7} "
+              f"{'n/a':>9}")
 
 
 if __name__ == "__main__":
@@ -203,5 +214,6 @@ if __name__ == "__main__":
     ap.add_argument("--donors", type=int, default=300)
     ap.add_argument("--instances", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--rate", type=float, default=30.0, help="global messages per second (Telegram: 30)")
+    ap.add_argument("--local", action="store_true", help="each instance its own in-process limiter (the old way)")
     a = ap.parse_args()
-    asyncio.run(main(a.donors, a.instances, a.rate))
+    asyncio.run(main(a.donors, a.instances, a.rate, a.local))

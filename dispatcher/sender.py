@@ -226,6 +226,8 @@ class Sender:
         self.instance_id = instance_id or f"{socket.gethostname()}-{os.getpid()}"
         self.lease_s = lease_s
         self.takeovers = 0  # rows claimed from an instance whose lease ran out (it died mid-send)
+        self.claims = 0  # claim transactions that claimed rows, and their time (the advisory lock is held
+        self.claim_time_s = 0.0  # that long on PostgreSQL): the benches' figure
         self._renewer: asyncio.Task | None = None
         self.metrics = metrics or NoMetrics()
         self.prepare = prepare or {}
@@ -326,6 +328,7 @@ class Sender:
         lease_until = now + timedelta(seconds=self.lease_s)
         async with self._db_lock:
             async with self.sm() as s, s.begin():
+                t0 = time.monotonic()
                 if (await s.connection()).dialect.name == "postgresql":
                     # Claims take turns across instances (see the module docstring): without it two
                     # instances could each claim a row of one chat, both seeing no other in flight.
@@ -371,6 +374,8 @@ class Sender:
                 if edits:
                     originals = {o.key: o for o in (await s.exec(
                         select(OutboxMessage).where(col(OutboxMessage.key).in_(edits)))).all()}
+            self.claims += 1
+            self.claim_time_s += time.monotonic() - t0
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease")
         for r in rows:
