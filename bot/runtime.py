@@ -27,7 +27,8 @@ from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
 from dispatcher.scheduling import DispatchScheduler, ReminderScheduler
 from dispatcher.staff_nudges import StaffNudges
-from dispatcher.sender import RateLimiter, Sender, replace_unreachable
+from dispatcher.send_budget import make_budget
+from dispatcher.sender import Sender, replace_unreachable
 from dispatcher.wakeups import Wakeups
 from ground.clock import Clock
 from ground.config import Settings
@@ -60,8 +61,8 @@ class Runtime:
 
     async def start(self, bot: Bot) -> None:
         send = self.settings.dispatch.send
-        limiter = RateLimiter(send.global_per_second, send.per_chat_per_second, send.group_per_minute,
-                              send.safety_margin_s)
+        # One budget for the token: in this process, or shared with the other instances (issue 14).
+        limiter = make_budget(self.settings, self.sessionmaker, _dialect(self.sessionmaker))
         bot.session.middleware(LimitMiddleware(limiter))
         bot.session.middleware(SkipUnreadableUpdates())  # one unreadable update must not stop polling
         # The outbox talks through a Bot of its own, without that middleware: the sender
@@ -70,7 +71,8 @@ class Runtime:
         render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
-                             prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics)
+                             prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
+                             instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
         if self.scheduler is not None:
@@ -84,3 +86,8 @@ class Runtime:
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()
+
+
+def _dialect(sessionmaker: async_sessionmaker) -> str:
+    bind = sessionmaker.kw.get("bind")
+    return bind.dialect.name if bind is not None else ""

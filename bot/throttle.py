@@ -1,8 +1,9 @@
 """Handler replies keep to Telegram's limits too, through the sender's own limiter.
 
 The outbox sender paces the dispatcher's bulk messages; a handler answering a tap
-sends directly. Both take their turn from one RateLimiter, so together they stay
-within 30/s overall and 1/s per chat (DOMAIN.md §8), and a 429 pauses both. A reply
+sends directly. Both take their turn from one SendBudget (in process, or shared by the
+instances through PostgreSQL: dispatcher.send_budget), so together they stay within 30/s
+overall and 1/s per chat (DOMAIN.md §8), and a 429 pauses both. A reply
 goes ahead of the outbox's messages to the same chat: the person is looking at it.
 """
 
@@ -19,7 +20,7 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
-from dispatcher.sender import RateLimiter
+from dispatcher.send_budget import SendBudget
 
 # Methods that put a message in a chat (an edit counts as a send, DOMAIN.md §8).
 SENDING = frozenset({
@@ -30,7 +31,7 @@ MAX_WAIT_S = 10.0  # a handler waits out a short 429 once; a longer one is an er
 
 
 class LimitMiddleware(BaseRequestMiddleware):
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: SendBudget) -> None:
         self.limiter = limiter
 
     async def __call__(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.messages import KINDS, Message, personal_fields
@@ -37,12 +37,12 @@ async def scrub_delivered(session) -> int:
     messages were scrubbed as they left, or by a process that died in between)."""
     with_personal = [kind for kind, cls in KINDS.items() if cls.personal]
     rows = (await session.exec(select(OutboxMessage).where(
-        OutboxMessage.kind.in_(with_personal), OutboxMessage.state.in_(TERMINAL_STATES)))).all()
+        col(OutboxMessage.kind).in_(with_personal), col(OutboxMessage.state).in_(TERMINAL_STATES)))).all()
     n = 0
     for row in rows:
         kept = scrubbed(row.kind, row.params)
         if kept is not None:
-            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(params=kept))
+            await session.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(params=kept))
             n += 1
     return n
 
@@ -75,7 +75,7 @@ async def enqueue_many(session, messages: list[OutboxMessage]) -> int:
     existing: set[str] = set()
     for i in range(0, len(keys), 500):
         existing.update((await session.exec(select(OutboxMessage.key)
-                                            .where(OutboxMessage.key.in_(keys[i:i + 500])))).all())
+                                            .where(col(OutboxMessage.key).in_(keys[i:i + 500])))).all())
     added = []
     for m in messages:
         if m.key not in existing:
@@ -89,6 +89,6 @@ async def cancel_pending(session, keys: list[str]) -> None:
     """Calls not yet handed to Telegram are dropped when no longer wanted (rows being sent are not)."""
     for i in range(0, len(keys), 500):
         await session.exec(update(OutboxMessage)
-                           .where(OutboxMessage.key.in_(keys[i:i + 500]),
-                                  OutboxMessage.state == OutboxState.pending.value)
+                           .where(col(OutboxMessage.key).in_(keys[i:i + 500]),
+                                  col(OutboxMessage.state) == OutboxState.pending.value)
                            .values(state=OutboxState.cancelled.value))

@@ -13,6 +13,15 @@ with its Telegram message_id in one write after it. If the process dies between
 Telegram accepting a message and that write, the row is still ``sending`` and is sent
 again at restart: at-least-once, with a duplicate window of one round trip per
 message in flight. Nothing is ever lost, and nothing already marked sent is resent.
+
+Several instances on one PostgreSQL (issue 14): a row is *claimed*, not grabbed. The claim
+names this instance and a lease (``[cluster] lease_s``), renewed while the row is in flight;
+rows are picked with ``FOR UPDATE SKIP LOCKED`` under a transaction-scoped advisory lock, so two
+instances never claim one row, nor two rows of one chat (SKIP LOCKED locks rows, not chats; the
+lock makes the claims, a few milliseconds each, take turns). A row whose lease ran out belongs to
+a dead instance and is taken over. At start an instance puts back only its own rows and those
+whose lease ran out, never a live instance's. The per-token limits are shared through a
+:class:`dispatcher.send_budget.SendBudget`.
 """
 
 from __future__ import annotations
@@ -20,14 +29,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import and_, exists, or_, text, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
@@ -44,7 +56,13 @@ from models.tables import Donor, TelegramUser
 from ground.clock import Clock, system_clock
 from ground.logs import log_context
 
+if TYPE_CHECKING:
+    from dispatcher.send_budget import SendBudget
+
 log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of the outbox claim: any constant no other lock in this database uses.
+CLAIM_LOCK = 0x52_52_0B_0C  # "RR", outbox claim
 
 
 class RetryAfter(Exception):
@@ -200,17 +218,24 @@ Prepare = Callable[[int, int], Awaitable[Message | None]]
 
 class Sender:
     def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
-                 on_unreachable: OnUnreachable | None = None, limiter: RateLimiter | None = None,
+                 on_unreachable: OnUnreachable | None = None, limiter: SendBudget | None = None,
                  rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None,
-                 metrics: SendMetrics | None = None):
+                 metrics: SendMetrics | None = None, instance_id: str | None = None, lease_s: float = 30.0):
         self.sm = sessionmaker
+        # Who claims rows, and for how long without renewal ([cluster], ground.config.ClusterConfig).
+        self.instance_id = instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.lease_s = lease_s
+        self.takeovers = 0  # rows claimed from an instance whose lease ran out (it died mid-send)
+        self.claims = 0  # claim transactions that claimed rows, and their time (the advisory lock is held
+        self.claim_time_s = 0.0  # that long on PostgreSQL): the benches' figure
+        self._renewer: asyncio.Task | None = None
         self.metrics = metrics or NoMetrics()
         self.prepare = prepare or {}
         self.transport = transport
         self.cfg = send_cfg
         self.clock = clock
         self.on_unreachable = on_unreachable
-        self.limiter = limiter or RateLimiter(send_cfg.global_per_second, send_cfg.per_chat_per_second,
+        self.limiter: SendBudget = limiter or RateLimiter(send_cfg.global_per_second, send_cfg.per_chat_per_second,
                                               send_cfg.group_per_minute, send_cfg.safety_margin_s)
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
@@ -236,6 +261,10 @@ class Sender:
             self._task = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
 
     def kick(self) -> None:
         self._wake.set()
@@ -246,10 +275,19 @@ class Sender:
         return self._task is not None and not self._task.done()
 
     async def recover(self) -> int:
-        """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above)."""
+        """Rows a crash left ``sending`` go back to pending (the at-least-once window, see above).
+
+        On PostgreSQL only this instance's own rows, rows whose lease ran out, and rows claimed by
+        no one (written ``sending`` before leases existed): another live instance's are its own.
+        SQLite has one instance (an OS file lock sees to it): every ``sending`` row is a crash's."""
+        now = self.clock()
         async with self.sm() as s, s.begin():
-            res = await s.exec(update(OutboxMessage).where(OutboxMessage.state == OutboxState.sending.value)
-                               .values(state=OutboxState.pending.value))
+            q = update(OutboxMessage).where(col(OutboxMessage.state) == OutboxState.sending.value)
+            if (await s.connection()).dialect.name == "postgresql":
+                q = q.where(or_(col(OutboxMessage.claimed_by) == self.instance_id,
+                                col(OutboxMessage.claimed_by).is_(None),
+                                col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now))
+            res = await s.exec(q.values(state=OutboxState.pending.value, claimed_by=None, lease_until=None))
             await scrub_delivered(s)
             return res.rowcount or 0
 
@@ -287,13 +325,31 @@ class Sender:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             return 1
         now = self.clock()
+        lease_until = now + timedelta(seconds=self.lease_s)
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                q = (select(OutboxMessage).where(OutboxMessage.state == OutboxState.pending.value,
-                                                 OutboxMessage.next_attempt_at <= now)
-                     .order_by(OutboxMessage.priority, OutboxMessage.id).limit(4 * free + len(self._inflight)))
-                # One message per chat at a time, so that a chat reads in the order things happened
-                # ("accepted" before "covered"); the per-chat limit would space them anyway.
+                t0 = time.monotonic()
+                if (await s.connection()).dialect.name == "postgresql":
+                    # Claims take turns across instances (see the module docstring): without it two
+                    # instances could each claim a row of one chat, both seeing no other in flight.
+                    # Held until this transaction commits, a few milliseconds (BENCHMARKS.md).
+                    await s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=CLAIM_LOCK))
+                other = aliased(OutboxMessage)
+                sending = OutboxState.sending.value
+                q = (select(OutboxMessage).where(
+                        or_(and_(col(OutboxMessage.state) == OutboxState.pending.value,
+                                 col(OutboxMessage.next_attempt_at) <= now),
+                            # claimed by an instance that died: its lease ran out
+                            and_(col(OutboxMessage.state) == sending, col(OutboxMessage.lease_until) < now)),
+                        # One message per chat at a time, so that a chat reads in the order things happened
+                        # ("accepted" before "covered"), across instances; the per-chat limit would space
+                        # them anyway. A row of a dead instance does not hold its chat.
+                        ~exists().where(col(other.chat_id) == col(OutboxMessage.chat_id),
+                                        col(other.state) == sending,
+                                        or_(col(other.lease_until).is_(None), col(other.lease_until) >= now)))
+                     .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+                     .limit(4 * free + len(self._inflight))
+                     .with_for_update(skip_locked=True, of=OutboxMessage))  # SQLite: no-op (one instance)
                 busy = set(self._inflight_chats)
                 rows = []
                 for r in (await s.exec(q)).all():
@@ -305,15 +361,23 @@ class Sender:
                         break
                 if not rows:
                     return 0
+                taken = [r for r in rows if r.state == sending]
+                if taken:
+                    self.takeovers += len(taken)
+                    log.warning("outbox: took over %d row(s) whose claim ran out: %s", len(taken),
+                                ", ".join(f"{r.id} from {r.claimed_by}" for r in taken))
                 ids = [r.id for r in rows]
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id.in_(ids),
-                                                         OutboxMessage.state == OutboxState.pending.value)
-                             .values(state=OutboxState.sending.value))
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
+                             .values(state=sending, claimed_by=self.instance_id, lease_until=lease_until))
                 edits = {r.edit_of_key for r in rows if r.edit_of_key}
                 originals = {}
                 if edits:
                     originals = {o.key: o for o in (await s.exec(
-                        select(OutboxMessage).where(OutboxMessage.key.in_(edits)))).all()}
+                        select(OutboxMessage).where(col(OutboxMessage.key).in_(edits)))).all()}
+            self.claims += 1
+            self.claim_time_s += time.monotonic() - t0
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease")
         for r in rows:
             self._inflight.add(r.id)
             self._inflight_chats[r.chat_id] = self._inflight_chats.get(r.chat_id, 0) + 1
@@ -321,6 +385,27 @@ class Sender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(rows)
+
+    async def _renew_leases(self) -> None:
+        """While rows are in flight, their leases are renewed every third of a lease: a send that waits
+        out a 429 or a slow network keeps its rows, and no other instance sends them a second time."""
+        due = time.monotonic() + self.lease_s / 3
+        while self._inflight:
+            # Short naps, so that the task ends soon after the last row in flight does.
+            await asyncio.sleep(min(due - time.monotonic(), 0.5))
+            ids = list(self._inflight)
+            if not ids or time.monotonic() < due:
+                continue
+            due = time.monotonic() + self.lease_s / 3
+            try:
+                async with self._db_lock:
+                    async with self.sm() as s, s.begin():
+                        await s.exec(update(OutboxMessage).where(
+                            col(OutboxMessage.id).in_(ids), col(OutboxMessage.claimed_by) == self.instance_id,
+                            col(OutboxMessage.state) == OutboxState.sending.value)
+                            .values(lease_until=self.clock() + timedelta(seconds=self.lease_s)))
+            except Exception:  # the next round tries again; a lease is three rounds long
+                log.exception("outbox: renewing leases failed")
 
     async def _send_one(self, row: OutboxMessage, original: OutboxMessage | None) -> None:
         with log_context(request_id=row.request_id):
@@ -350,10 +435,12 @@ class Sender:
                 try:
                     if row.kind in self.prepare and row.request_id is not None:
                         # Read after the turn came: an edit that waited for the limiter shows the latest state.
-                        params = await self.prepare[row.kind](row.request_id, row.chat_id)
-                        if params is None:
+                        prepared = await self.prepare[row.kind](row.request_id, row.chat_id)
+                        if prepared is None:
                             await self._finish(row, OutboxState.cancelled.value, error="nothing to show")
                             return
+                        params = prepared
+                    assert row.id is not None  # a row read from the database
                     msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
@@ -401,43 +488,44 @@ class Sender:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
                 # One write records both "sent" and the message_id: the pair can't disagree after a crash.
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.sent.value, message_id=result.message_id, sent_at=now,
                     attempts=row.attempts + 1, last_error="", **_left(row)))
                 if original is not None and result.message_id not in (None, original.message_id):
                     # The message to edit was gone (deleted in the chat) and was sent anew: later
                     # edits go to the new one instead of re-sending every time.
-                    await s.exec(update(OutboxMessage).where(OutboxMessage.id == original.id)
+                    await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == original.id)
                                  .values(message_id=result.message_id))
                 if row.kind == "call" and row.contact_id is not None:
                     # The response window runs from delivery, not from the decision to ask.
-                    await s.exec(update(RequestContact).where(RequestContact.id == row.contact_id,
-                                                              RequestContact.state == ContactState.queued.value)
+                    await s.exec(update(RequestContact).where(col(RequestContact.id) == row.contact_id,
+                                                              col(RequestContact.state) == ContactState.queued.value)
                                  .values(state=ContactState.notified.value, notified_at=now))
 
     async def _retry(self, row: OutboxMessage, after_s: float, *, count: bool, error: str) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    state=OutboxState.pending.value, next_attempt_at=now + timedelta(seconds=after_s),
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
+                    state=OutboxState.pending.value, claimed_by=None, lease_until=None,
+                    next_attempt_at=now + timedelta(seconds=after_s),
                     attempts=row.attempts + (1 if count else 0), last_error=error[:500]))
         self._wake.set()
 
     async def _finish(self, row: OutboxMessage, state: str, *, error: str = "", attempt: bool = False) -> None:
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=state, last_error=error, attempts=row.attempts + (1 if attempt else 0), **_left(row)))
 
     async def _unreachable(self, row: OutboxMessage, error: str) -> None:
         now = self.clock()
         async with self._db_lock:
             async with self.sm() as s, s.begin():
-                await s.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1,
                     **_left(row)))
-                await s.exec(update(TelegramUser).where(TelegramUser.telegram_id == row.chat_id)
+                await s.exec(update(TelegramUser).where(col(TelegramUser.telegram_id) == row.chat_id)
                              .values(blocked_at=now))
                 request_ids = await _contacts_unreachable(s, chat_id=row.chat_id)
         if request_ids and self.on_unreachable is not None:
@@ -461,13 +549,13 @@ def _left(row: OutboxMessage) -> dict[str, Any]:
 
 async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None) -> list[int]:
     """Take the donor off open requests she was asked for but cannot be told about; the dispatcher replaces her."""
-    q = (select(RequestContact).join(BloodRequest, BloodRequest.id == RequestContact.request_id)
-         .where(RequestContact.state.in_((ContactState.queued.value, ContactState.notified.value)),
-                BloodRequest.state.in_(ACTIVE_REQUEST_STATES)))
+    q = (select(RequestContact).join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
+         .where(col(RequestContact.state).in_((ContactState.queued.value, ContactState.notified.value)),
+                col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES)))
     if contact_id is not None:
-        q = q.where(RequestContact.id == contact_id)
+        q = q.where(col(RequestContact.id) == contact_id)
     else:
-        q = q.join(Donor, Donor.id == RequestContact.donor_id).where(Donor.telegram_id == chat_id)
+        q = q.join(Donor, col(Donor.id) == RequestContact.donor_id).where(col(Donor.telegram_id) == chat_id)
     rows = (await s.exec(q)).all()
     for c in rows:
         c.state = ContactState.unreachable.value

@@ -298,6 +298,10 @@ class ClusterConfig(_Section):
     lease_s: float = Field(default=30.0, gt=0)
     # How often a follower tries to take the leadership (polling, timers) a dead leader left.
     leader_retry_s: float = Field(default=2.0, gt=0)
+    # Telegram's per-token budget (dispatcher.send_budget): "shared" by every instance through the
+    # database when it is PostgreSQL (SQLite has one instance: in process), or "local" to this
+    # process when it is known to be the only one (exact windows, ranks, no database round trip).
+    budget: Literal["shared", "local"] = "shared"
 
     def resolved_id(self) -> str:
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"

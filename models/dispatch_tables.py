@@ -190,7 +190,9 @@ class OutboxMessage(SQLModel, table=True):
     """A message the dispatcher wants sent, written in the same transaction as its cause."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    # ix_outbox_chat_state: the claim's "is another message to this chat being sent?" (dispatcher.sender).
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_chat_state", "chat_id", "state"))
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # idempotency: the same intent is written once
@@ -209,6 +211,23 @@ class OutboxMessage(SQLModel, table=True):
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # While ``sending``: which instance claimed the row, and until when the claim holds unless renewed
+    # (issue 14). A row whose lease has run out is another instance's to take over: its claimer died.
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+
+
+class SendBudget(SQLModel, table=True):
+    """Telegram's per-token limits shared by several instances (dispatcher.send_budget, PostgreSQL only).
+
+    One row per budget: "global", and "chat:<id>" for each chat recently written to. ``next_at`` is
+    the earliest moment (seconds since the epoch, by the database's clock) the next send may start.
+    """
+
+    __tablename__ = "send_budget"
+
+    name: str = Field(primary_key=True)
+    next_at: float = 0.0
 
 
 class ReminderRun(SQLModel, table=True):
