@@ -298,10 +298,10 @@ class ClusterConfig(_Section):
     lease_s: float = Field(default=30.0, gt=0)
     # How often a follower tries to take the leadership (polling, timers) a dead leader left.
     leader_retry_s: float = Field(default=2.0, gt=0)
-    # Telegram's per-token budget (dispatcher.send_budget): "shared" by every instance through the
-    # database when it is PostgreSQL (SQLite has one instance: in process), or "local" to this
-    # process when it is known to be the only one (exact windows, ranks, no database round trip).
-    budget: Literal["shared", "local"] = "shared"
+    # Telegram's per-token budget (dispatcher.send_budget): "local" to this process (exact windows,
+    # ranks, no database connection per reply: the default, for one instance), or "shared" by every
+    # instance through PostgreSQL — set it on each instance when running several (SQLite: always local).
+    budget: Literal["shared", "local"] = "local"
 
     def resolved_id(self) -> str:
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
