@@ -29,9 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import random
-import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,6 +52,7 @@ from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
 from models.tables import Donor, TelegramUser
 from ground.clock import Clock, system_clock
+from ground.config import ClusterConfig
 from ground.logs import log_context
 
 if TYPE_CHECKING:
@@ -223,7 +222,7 @@ class Sender:
                  metrics: SendMetrics | None = None, instance_id: str | None = None, lease_s: float = 30.0):
         self.sm = sessionmaker
         # Who claims rows, and for how long without renewal ([cluster], ground.config.ClusterConfig).
-        self.instance_id = instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.instance_id = instance_id or ClusterConfig().resolved_id()
         self.lease_s = lease_s
         self.takeovers = 0  # rows claimed from an instance whose lease ran out (it died mid-send)
         self.claims = 0  # claim transactions that claimed rows, and their time (the advisory lock is held
