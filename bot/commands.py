@@ -38,6 +38,7 @@ LEAD = [
     ("add", N_("Add a member")),
     ("export", N_("Export the roster as a spreadsheet")),
     ("invitelink", N_("Invite link for new donors")),
+    ("stats", N_("Club figures and charts")),
 ]
 STAFF = [
     ("request", N_("Post a blood request, step by step")),

@@ -1,4 +1,4 @@
-"""Club leads' commands: /roster, /find, /add, /export and /invitelink.
+"""Club leads' commands: /roster, /find, /add, /export, /invitelink and /stats.
 
 Each takes the lead's club, or asks which one with buttons when they lead several,
 then hands over to its journey (see lead_common.py for the list). This router
@@ -17,7 +17,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.callbacks import LeadClubCb
 from bot.commands import command_filter
 from bot.i18n import render
-from bot.routers import lead_add, lead_files, lead_roster
+from bot.routers import lead_add, lead_files, lead_roster, lead_stats
 from bot.routers.lead_common import (
     BLOOD_VALUES,
     LeadCtx,
@@ -37,7 +37,7 @@ from ground.parsing import ParseError, parse_blood_type
 
 router = lead_router("lead")
 
-COMMANDS = ("roster", "find", "add", "export", "invitelink")
+COMMANDS = ("roster", "find", "add", "export", "invitelink", "stats")
 
 
 @router.message(command_filter(*COMMANDS))
@@ -53,6 +53,11 @@ async def lead_command(message: Message, command: CommandObject, roles: Roles, *
                                  + _("Usage: /find followed by a blood type, e.g. /find O- or /find AB+"))
             return
         value = f"{abo}{rh}"
+    elif name == "stats":
+        value = (command.args or "").strip().lower()
+        if value not in lead_stats.FORMATS:
+            await message.answer(_("Usage: /stats for the club's figures and chart, /stats xlsx for a spreadsheet."))
+            return
     await ctx.state.clear()
     club_id = await pick_club(message, ctx.session, roles, name, value)
     if club_id is not None:
@@ -67,6 +72,7 @@ async def chose_club(query: CallbackQuery, callback_data: LeadClubCb, roles: Rol
         await refuse(query, ctx.session, f"club:{cb.command}", cb.club_id)
         return
     if (cb.command not in (*COMMANDS, "import") or (cb.command == "find" and cb.value not in BLOOD_VALUES)
+            or (cb.command == "stats" and cb.value not in lead_stats.FORMATS)
             or (cb.command == "import" and await ctx.state.get_state() != ImportRoster.club.state)):
         await expired(query)
         return
@@ -86,5 +92,7 @@ async def _run(command: str, message: Message, club_id: int, value: str, ctx: Le
         await lead_files.send_export(message, ctx, club_id, "xlsx")
     elif command == "invitelink":
         await lead_files.send_invite_link(message, ctx, club_id)
+    elif command == "stats":
+        await lead_stats.send_stats(message, ctx, club_id, value)
     elif command == "import":
         await lead_files.trial_import(message, ctx, club_id)

@@ -187,7 +187,7 @@ async def import_cancelled(query: CallbackQuery, state: FSMContext) -> None:
 # --- /export and /invitelink ------------------------------------------------------------
 
 
-def _file_slug(name: str) -> str:
+def file_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[:40] or "club"
 
 
@@ -196,7 +196,7 @@ async def send_export(message: Message, ctx: LeadCtx, club_id: int, fmt: str) ->
     rows = await export_roster(ctx.session, club_id, actor=ctx.actor, now=ctx.clock())  # audits roster.export
     buffer = io.BytesIO()
     write_roster(buffer, fmt, rows, lang="vi" if ctx.i18n.current_locale == "vi" else "en")
-    filename = f"{_file_slug(name)}-{ctx.today:%Y-%m-%d}.{fmt}"
+    filename = f"{file_slug(name)}-{ctx.today:%Y-%m-%d}.{fmt}"
     builder = InlineKeyboardBuilder()
     if fmt == "xlsx":
         builder.button(text=_("CSV instead"), callback_data=ExportCb(club_id=club_id, fmt="csv"))

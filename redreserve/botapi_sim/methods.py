@@ -64,6 +64,16 @@ def _optional(params: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: params[name] for name in names if params.get(name) is not None}
 
 
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo upload
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, or None when the bytes are not one (the simulator reads PNG only)."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 class BotAPIMethods:
     def __init__(self, world: World, queue: UpdateQueue, limiter: RateLimiter,
                  webhook: WebhookDelivery | None = None) -> None:
@@ -81,6 +91,7 @@ class BotAPIMethods:
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
             "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "sendLocation": self._send_location,
             "sendVenue": self._send_venue,
             "sendContact": self._send_contact,
@@ -310,6 +321,28 @@ class BotAPIMethods:
             SimFile(**{**vars(sim_file), "chat_id": chat["id"],
                        "message_id": message["message_id"], "caption": message.get("caption")})
         )
+        return message
+
+    def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo upload: Telegram refuses what it cannot read as an image and over-size pictures."""
+        chat = self._writable_chat(params)
+        photo = input_file(params, "photo")
+        if not isinstance(photo, Upload):
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        size = png_size(photo.data)
+        if size is None:
+            raise bad_request("IMAGE_PROCESS_FAILED")
+        width, height = size
+        if len(photo.data) > PHOTO_MAX_BYTES or width + height > 10_000 or max(width, height) > 20 * min(width, height):
+            raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        sim_file = self.world.add_file(photo.data, photo.filename, photo.content_type)
+        content = {"photo": [{"file_id": sim_file.file_id, "file_unique_id": sim_file.file_unique_id,
+                              "width": width, "height": height, "file_size": sim_file.size}],
+                   **self._caption_content(params)}
+        message = self._post(chat, params, content)
+        self.world.sent_photos.append(
+            SimFile(**{**vars(sim_file), "chat_id": chat["id"],
+                       "message_id": message["message_id"], "caption": message.get("caption")}))
         return message
 
     def _send_location(self, params: dict[str, Any]) -> dict[str, Any]:

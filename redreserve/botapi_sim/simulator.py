@@ -404,6 +404,10 @@ class BotAPISimulator(SimulatedUsers):
         """Documents the bot sent, one record per message, bytes included."""
         return [d for d in self.world.sent_documents if chat_id is None or d.chat_id == chat_id]
 
+    def photos(self, chat_id: int | None = None) -> list[SimFile]:
+        """Photos the bot sent, one record per message, bytes included."""
+        return [p for p in self.world.sent_photos if chat_id is None or p.chat_id == chat_id]
+
     def file(self, file_id: str) -> SimFile | None:
         return self.world.files.get(file_id)
 

@@ -96,6 +96,7 @@ class World:
         self.files: dict[str, SimFile] = {}
         self._files_by_path: dict[str, SimFile] = {}
         self.sent_documents: list[SimFile] = []
+        self.sent_photos: list[SimFile] = []
         self.callbacks: dict[str, CallbackRecord] = {}
         self.reply_keyboards: dict[int, dict[str, Any] | None] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}

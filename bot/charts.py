@@ -1,0 +1,74 @@
+"""Pictures for the reports (issue 16): a club's figures as one PNG, drawn headless.
+
+matplotlib's Agg backend, selected here before pyplot is imported, so a server with no
+display draws; its bundled DejaVu Sans has every Vietnamese diacritic. Each figure is
+made and closed inside one call: pyplot's state must not leak between two leads'
+reports drawn one after the other.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+from bot.texts import component_name, fmt_type  # noqa: E402
+from dispatcher.club_report import ClubReport  # noqa: E402
+
+WIDTH_PX, HEIGHT_PX, DPI = 1200, 1000, 100
+# Colour-blind-safe (Okabe–Ito); one colour per series, the same in every report.
+COLOURS = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9")
+
+
+def club_chart(report: ClubReport, club: str, gettext: Callable[[str], str]) -> bytes:
+    """Members by type (all / able today / within 30 days) over donations per month by component."""
+    _ = gettext
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    try:
+        fig.suptitle(club, fontsize=16, fontweight="bold")
+        labels = [fmt_type(t.abo, t.rh) for t in report.types]
+        x = range(len(labels))
+        series = ((_("Members"), [t.members for t in report.types]),
+                  (_("Able to give today"), [t.eligible_today for t in report.types]),
+                  (_("Within 30 days"), [t.eligible_soon for t in report.types]))
+        width = 0.27
+        for i, (name, values) in enumerate(series):
+            bars = top.bar([p + (i - 1) * width for p in x], values, width, label=name, color=COLOURS[i])
+            top.bar_label(bars, labels=[str(v) if v else "" for v in values], fontsize=8)
+        top.set_xticks(list(x), labels)
+        top.set_title(_("Members by blood type"), pad=28)
+        top.set_ylim(0, max(t.members for t in report.types) * 1.12 if report.types else 1)
+        top.yaxis.get_major_locator().set_params(integer=True)
+        # Above the plot, not over it: the tallest bar is often the last one.
+        top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+        top.spines[["top", "right"]].set_visible(False)
+
+        months = [f"{m:%m/%y}" for m in report.months]
+        base = [0] * len(months)
+        for i, (component, counts) in enumerate(report.donations.items()):
+            bottom.bar(months, counts, bottom=base, label=component_name(component, _),
+                       color=COLOURS[(i + 3) % len(COLOURS)])
+            base = [b + c for b, c in zip(base, counts)]
+        for position, total in enumerate(base):
+            if total:
+                bottom.annotate(str(total), (position, total), ha="center", va="bottom", fontsize=8)
+        bottom.set_title(_("Donations per month"))
+        bottom.set_ylim(0, max(base + [1]) * 1.15)
+        bottom.yaxis.get_major_locator().set_params(integer=True)
+        if report.donations:
+            bottom.legend(loc="upper left")
+        else:
+            bottom.text(0.5, 0.5, _("No donations recorded in these 12 months."), ha="center", va="center",
+                        transform=bottom.transAxes, color="#555555")
+        bottom.spines[["top", "right"]].set_visible(False)
+
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)

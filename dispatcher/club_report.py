@@ -1,0 +1,164 @@
+"""A club's figures for its lead (/stats, issue 16): what the steering committee accounts for.
+
+DOMAIN.md §4: members managed by blood group with Rh− first; units given; the share of
+350 ml units; repeat donors; exemplary donors recognised by count. Over the twelve
+calendar months up to the report's day: donations per month by component, how members
+answered the calls (said available, arrived, donated), the requests they helped and how
+fast the first of them gave. Counts and names of the club's own members only: the lead
+already sees them on /roster (DOMAIN.md §7).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dispatcher.candidates import red_cell_days
+from dispatcher.compat import ABO
+from dispatcher.desk import MILESTONES
+from ground.clock import as_utc
+from ground.eligibility import DonorFacts, Rules, assess
+from models import members, stats
+from models.dispatch_tables import (
+    OUTSTANDING_CONTACT_STATES,
+    SAID_AVAILABLE_STATES,
+    ContactState,
+)
+
+MONTHS = 12
+SOON_DAYS = 30  # "able to give within a month": whom a lead can plan a campaign around
+# Rh− first, as the club manages its members (DOMAIN.md §4); unknown types last.
+TYPE_ORDER: tuple[tuple[str | None, str | None], ...] = (
+    *[(abo, rh) for rh in ("-", "+") for abo in ABO], (None, None))
+NOT_DELIVERED = (*OUTSTANDING_CONTACT_STATES, ContactState.cancelled.value, ContactState.unreachable.value)
+CAME = (ContactState.arrived.value, ContactState.donated.value, ContactState.deferred.value)
+MILESTONES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class TypeLine:
+    abo: str | None
+    rh: str | None
+    members: int
+    eligible_today: int
+    eligible_soon: int  # today or within SOON_DAYS
+
+
+@dataclass(frozen=True)
+class Milestone:
+    donor_id: int
+    name: str
+    donations: int  # so far; the next one is a milestone
+    next_milestone: int
+
+
+@dataclass(frozen=True)
+class ClubReport:
+    club_id: int
+    today: date
+    months: tuple[date, ...]  # the first day of each month, oldest first
+    types: tuple[TypeLine, ...]
+    # per month (index into months) and component: donations
+    donations: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    volume_known: int = 0  # donations with a recorded volume
+    volume_350: int = 0  # of those, 350 ml or more (DOMAIN.md §4: the share the committees track)
+    donors: int = 0  # members who gave in the period
+    repeat_donors: int = 0  # of those, members who gave more than once
+    calls: int = 0  # calls delivered to members
+    said_available: int = 0
+    came: int = 0  # arrived at the hospital (donated, deferred there, or arrived)
+    donated: int = 0
+    requests_helped: int = 0
+    first_donation_minutes: tuple[float, ...] = ()  # per helped request: request posted → a member's first donation
+    milestones: tuple[Milestone, ...] = ()
+
+    @property
+    def members(self) -> int:
+        return sum(t.members for t in self.types)
+
+    @property
+    def total_donations(self) -> int:
+        return sum(sum(v) for v in self.donations.values())
+
+    @property
+    def median_first_donation(self) -> float | None:
+        return statistics.median(self.first_donation_minutes) if self.first_donation_minutes else None
+
+
+def month_starts(today: date, count: int = MONTHS) -> tuple[date, ...]:
+    """The first days of the ``count`` calendar months up to and including ``today``'s."""
+    year, month = today.year, today.month
+    out = []
+    for _ in range(count):
+        out.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return tuple(reversed(out))
+
+
+async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: ZoneInfo) -> ClubReport:
+    months = month_starts(today)
+    since = datetime.combine(months[0], time(), tz)
+    types = await _types(session, club_id, today, rules)
+
+    donations: dict[str, list[int]] = {}
+    rows = await stats.club_donations(session, club_id, months[0], today)
+    per_donor: dict[int, int] = {}
+    known = big = 0
+    for row in rows:
+        index = (row.donated_on.year - months[0].year) * 12 + row.donated_on.month - months[0].month
+        donations.setdefault(row.component, [0] * len(months))[index] += 1
+        per_donor[row.donor_id] = per_donor.get(row.donor_id, 0) + 1
+        if row.volume_ml is not None:
+            known += 1
+            big += row.volume_ml >= 350
+
+    contacts = await stats.club_contacts(session, club_id, since)
+    first: dict[int, float] = {}
+    for c in contacts:
+        if c.state == ContactState.donated.value and c.outcome_at is not None:
+            minutes = (as_utc(c.outcome_at) - as_utc(c.request_created_at)).total_seconds() / 60
+            first[c.request_id] = min(minutes, first.get(c.request_id, minutes))
+
+    return ClubReport(
+        club_id=club_id, today=today, months=months, types=types,
+        donations={k: tuple(v) for k, v in sorted(donations.items())},
+        volume_known=known, volume_350=big,
+        donors=len(per_donor), repeat_donors=sum(1 for n in per_donor.values() if n > 1),
+        calls=sum(1 for c in contacts if c.state not in NOT_DELIVERED),
+        said_available=sum(1 for c in contacts if c.state in SAID_AVAILABLE_STATES),
+        came=sum(1 for c in contacts if c.state in CAME),
+        donated=sum(1 for c in contacts if c.state == ContactState.donated.value),
+        requests_helped=len(first),
+        first_donation_minutes=tuple(sorted(first.values())),
+        milestones=await _milestones(session, club_id),
+    )
+
+
+async def _types(session: AsyncSession, club_id: int, today: date, rules: Rules) -> tuple[TypeLine, ...]:
+    rows = await members.roster_facts(session, club_id)
+    given = await red_cell_days(session, [row.id for row in rows], today)
+    soon = today + timedelta(days=SOON_DAYS)
+    counts = {key: [0, 0, 0] for key in TYPE_ORDER}
+    for row in rows:
+        key = (row.abo, row.rh) if row.abo and row.rh else (None, None)
+        verdict = assess(DonorFacts.of(row, given.get(row.id, ())), today, rules)
+        c = counts[key]
+        c[0] += 1
+        c[1] += verdict.eligible
+        c[2] += verdict.eligible or (verdict.eligible_from is not None and verdict.eligible_from <= soon)
+    return tuple(TypeLine(abo, rh, *c) for (abo, rh), c in counts.items() if c[0] or abo is not None)
+
+
+async def _milestones(session: AsyncSession, club_id: int) -> tuple[Milestone, ...]:
+    """Members whose next donation is a milestone (5, 10, … donations), nearest milestone first."""
+    due = []
+    for donor_id, name, count in await stats.donation_counts(session, club_id):
+        if count + 1 in MILESTONES:
+            due.append(Milestone(donor_id, name, count, count + 1))
+    due.sort(key=lambda m: (-m.next_milestone, m.name.casefold()))
+    return tuple(due[:MILESTONES_SHOWN])
+

@@ -1,0 +1,69 @@
+"""The rows behind a club's figures (/stats, issue 16): donations, answers to calls, milestones.
+
+Plain rows of one club's members over a period; the counting is done by the caller
+(dispatcher.club_report), in Python, so that SQLite and PostgreSQL need no dialect's
+date functions. A club's members are its roster (role "member"), as on /roster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.dispatch_tables import BloodRequest, RequestContact
+from models.tables import ClubMembership, Donation, Donor, MemberRole
+
+
+def _members(club_id: int):  # the donor ids on the club's roster, as a subquery
+    return (select(ClubMembership.donor_id)
+            .where(ClubMembership.club_id == club_id, ClubMembership.role == MemberRole.member.value,
+                   col(ClubMembership.donor_id).is_not(None)))
+
+
+@dataclass(frozen=True)
+class DonationRow:
+    donor_id: int
+    donated_on: date
+    component: str
+    volume_ml: int | None
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    request_id: int
+    state: str
+    asked_at: datetime
+    answered_at: datetime | None
+    arrived_at: datetime | None
+    outcome_at: datetime | None
+    request_created_at: datetime
+
+
+async def club_donations(session: AsyncSession, club_id: int, first: date, last: date) -> list[DonationRow]:
+    """Every donation its members made from ``first`` to ``last`` (inclusive), recorded anywhere."""
+    rows = (await session.exec(
+        select(col(Donation.donor_id), col(Donation.donated_on), col(Donation.component), col(Donation.volume_ml))
+        .where(col(Donation.donor_id).in_(_members(club_id)),
+               col(Donation.donated_on) >= first, col(Donation.donated_on) <= last))).all()
+    return [DonationRow(d, day, comp, ml) for d, day, comp, ml in rows if d is not None]
+
+
+async def club_contacts(session: AsyncSession, club_id: int, since: datetime) -> list[ContactRow]:
+    """The calls its members received since ``since``, with the request's creation time."""
+    rows = (await session.exec(
+        select(RequestContact, col(BloodRequest.created_at))
+        .join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
+        .where(col(RequestContact.donor_id).in_(_members(club_id)), col(RequestContact.asked_at) >= since))).all()
+    return [ContactRow(c.request_id, c.state, c.asked_at, c.answered_at, c.arrived_at, c.outcome_at, created)
+            for c, created in rows]
+
+
+async def donation_counts(session: AsyncSession, club_id: int) -> list[tuple[int, str, int]]:
+    """(donor id, name, donations so far) of every member, for the milestones."""
+    rows = (await session.exec(
+        select(col(Donor.id), col(Donor.full_name), col(Donor.donation_count))
+        .where(col(Donor.id).in_(_members(club_id))))).all()
+    return [(i, name, count) for i, name, count in rows if i is not None]

@@ -1,0 +1,141 @@
+"""/stats for a club lead, end to end through the Bot API simulator (issue 16): a chart that
+decodes and is not blank, figures that add up to the database, a workbook with the same totals."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from PIL import Image
+from sqlmodel import func, select
+
+from bot.charts import HEIGHT_PX, WIDTH_PX
+from dispatcher.club_report import month_starts
+from models.dispatch_tables import BloodRequest, RequestContact
+from models.tables import ClubMembership, Donation, Donor, Hospital, TelegramUser
+from tests.harness import START, start_bot, stop_bot
+from tests.test_journey_lead import make_club, make_lead, seed
+
+TODAY = date(2026, 11, 22)
+
+
+@pytest.fixture
+async def env(db_sessionmaker, db_url):
+    env = await start_bot(db_sessionmaker, db_url)
+    yield env
+    await stop_bot(env)
+
+
+async def give(env, donor_id: int, day: date, volume: int | None = 350, component: str = "whole_blood") -> None:
+    async with env.sessionmaker() as s:
+        s.add(Donation(donor_id=donor_id, donated_on=day, volume_ml=volume, component=component))
+        await s.commit()
+
+
+async def request_with(env, outcomes: list[tuple[int, str, int | None]]) -> int:
+    """A request posted an hour before START; each (donor, state, minutes after posting she gave)."""
+    posted = START - timedelta(hours=1)
+    async with env.sessionmaker() as s:
+        hospital = Hospital(name="BV Việt Tiệp", lat=20.85, lon=106.68)
+        s.add(hospital)
+        await s.flush()
+        request = BloodRequest(hospital_id=hospital.id, abo="O", rh="-", component="red_cells", units=2,
+                               urgency="critical", deadline=START + timedelta(hours=2), created_at=posted)
+        s.add(request)
+        await s.flush()
+        for donor_id, state, minutes in outcomes:
+            s.add(RequestContact(request_id=request.id, donor_id=donor_id, state=state, asked_at=posted,
+                                 outcome_at=posted + timedelta(minutes=minutes) if minutes is not None else None))
+        await s.commit()
+        return request.id
+
+
+async def club_with_history(env):
+    club = await make_club(env)
+    lead = await make_lead(env, club)
+    lan = await seed(env, club, "Nguyễn Thị Lan", "+84912000001", "O-", last=date(2026, 10, 1))
+    binh = await seed(env, club, "Trần Văn Bình", "+84912000002", "A+", sex="M", weight=70)
+    chi = await seed(env, club, "Lê Chi", "+84912000003", "B+")
+    await seed(env, club, "Phạm An", "+84912000004", None)
+    await give(env, lan, date(2026, 2, 10))
+    await give(env, lan, date(2026, 10, 1), volume=250)
+    await give(env, binh, date(2026, 6, 5), volume=None, component="platelets")
+    await give(env, chi, date(2025, 11, 30))  # before the twelve months: not counted
+    async with env.sessionmaker() as s:  # Bình's next donation will be his fifth
+        donor = await s.get(Donor, binh)
+        donor.donation_count = 4
+        await s.commit()
+    await request_with(env, [(lan, "donated", 40), (chi, "no_show", None), (binh, "declined", None)])
+    return club, lead
+
+
+async def test_a_lead_gets_a_chart_and_figures_that_add_up(env):
+    club, lead = await club_with_history(env)
+    replies = await lead.send("/stats")
+
+    photos = env.sim.photos(lead.id)
+    assert len(photos) == 1
+    image = Image.open(io.BytesIO(photos[0].data))
+    assert image.format == "PNG" and image.size == (WIDTH_PX, HEIGHT_PX)
+    colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # bars, labels and text: not a blank canvas
+
+    text = replies[-1]["text"]
+    assert "Members: 4, of them Rh−: 1" in text
+    assert "Donations: 3, by 2 members; gave more than once: 1 (50%)" in text
+    assert "350 ml units: 50% of the 2 donations" in text
+    assert "Calls received: 3. Said available: 2 (67%); came: 1 (50%); donated: 1." in text
+    assert "Requests helped: 1; median time from the request to a member's first donation: 40 min." in text
+    assert "Trần Văn Bình: 4 so far, next is number 5" in text
+
+
+async def test_the_workbook_holds_the_same_totals_as_the_database(env):
+    club, lead = await club_with_history(env)
+    await lead.send("/stats xlsx")
+    files = env.sim.documents(lead.id)
+    assert len(files) == 1 and files[0].file_name.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(files[0].data))
+    assert book.sheetnames == ["Members", "Donations", "Calls"]
+
+    months = book["Donations"]
+    rows = list(months.iter_rows(values_only=True))
+    assert len(rows) == 1 + 12 + 1  # header, twelve months, total
+    first = month_starts(TODAY)[0]
+    async with env.sessionmaker() as s:
+        in_db = (await s.exec(select(func.count()).select_from(Donation)
+                              .where(Donation.donated_on >= first, Donation.donated_on <= TODAY))).one()
+    assert rows[-1][-1] == in_db == 3
+    assert sum(r[-1] for r in rows[1:-1]) == in_db
+    members = list(book["Members"].iter_rows(values_only=True))
+    assert members[-1][:2] == ("Total", 4)
+
+
+async def test_a_wrong_format_gets_the_usage_and_sends_nothing(env):
+    club, lead = await club_with_history(env)
+    replies = await lead.send("/stats pdf")
+    assert "Usage: /stats" in replies[-1]["text"]
+    assert env.sim.photos(lead.id) == [] and env.sim.documents(lead.id) == []
+
+
+async def test_vietnamese_figures_use_vietnamese_words_and_number_format(env):
+    club = await make_club(env)
+    user = env.user(first_name="Hoa", language_code="vi")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=user.id, first_name="Hoa", locale="vi"))
+        s.add(ClubMembership(club_id=club.id, role="lead", telegram_id=user.id))
+        await s.commit()
+    donor = await seed(env, club, "Nguyễn Thị Lan", "+84912000001", "O-")
+    await give(env, donor, date(2026, 3, 1))
+    replies = await user.send("/stats")
+    assert "Thành viên: 1, trong đó Rh−: 1" in replies[-1]["text"]
+    assert len(env.sim.photos(user.id)) == 1
+
+
+async def test_someone_who_leads_no_club_gets_no_club_figures(env):
+    await club_with_history(env)
+    stranger = env.user(first_name="Khách", language_code="en")
+    await stranger.send("/start")
+    await stranger.send("/stats")
+    assert env.sim.photos(stranger.id) == [] and env.sim.documents(stranger.id) == []
