@@ -1,4 +1,4 @@
-"""Pictures for the reports (issue 16): a club's figures as one PNG, drawn headless.
+"""Pictures for the reports (issue 16): a club's or a hospital's figures as one PNG, drawn headless.
 
 matplotlib's Agg backend, selected here before pyplot is imported, so a server with no
 display draws; its bundled DejaVu Sans has every Vietnamese diacritic. Each figure is
@@ -16,8 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from bot.texts import component_name, fmt_type  # noqa: E402
+from bot.texts import component_name, fmt_type, urgency_name  # noqa: E402
 from dispatcher.club_report import ClubReport  # noqa: E402
+from dispatcher.hospital_report import HospitalReport  # noqa: E402
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 1000, 100
 # Colour-blind-safe (Okabe–Ito); one colour per series, the same in every report.
@@ -47,28 +48,54 @@ def club_chart(report: ClubReport, club: str, gettext: Callable[[str], str]) -> 
         top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
         top.spines[["top", "right"]].set_visible(False)
 
-        months = [f"{m:%m/%y}" for m in report.months]
-        base = [0] * len(months)
-        for i, (component, counts) in enumerate(report.donations.items()):
-            bottom.bar(months, counts, bottom=base, label=component_name(component, _),
-                       color=COLOURS[(i + 3) % len(COLOURS)])
-            base = [b + c for b, c in zip(base, counts)]
-        for position, total in enumerate(base):
-            if total:
-                bottom.annotate(str(total), (position, total), ha="center", va="bottom", fontsize=8)
-        bottom.set_title(_("Donations per month"))
-        bottom.set_ylim(0, max(base + [1]) * 1.15)
-        bottom.yaxis.get_major_locator().set_params(integer=True)
-        if report.donations:
-            bottom.legend(loc="upper left")
-        else:
-            bottom.text(0.5, 0.5, _("No donations recorded in these 12 months."), ha="center", va="center",
-                        transform=bottom.transAxes, color="#555555")
-        bottom.spines[["top", "right"]].set_visible(False)
-
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI)
-        return buffer.getvalue()
+        _stacked_months(bottom, report.months, [(component_name(c, _), counts) for c, counts in report.donations.items()],
+                        _("Donations per month"), _("No donations recorded in these 12 months."))
+        return _png(fig)
     finally:
         plt.close(fig)
+
+
+def hospital_chart(report: HospitalReport, hospital: str, gettext: Callable[[str], str]) -> bytes:
+    """Requests per month by urgency over units received per month."""
+    _ = gettext
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    try:
+        fig.suptitle(hospital, fontsize=16, fontweight="bold")
+        _stacked_months(top, report.months, [(_plain(urgency_name(u, _)), counts) for u, counts in report.by_urgency.items()],
+                        _("Requests per month"), _("No requests in these 12 months."))
+        _stacked_months(bottom, report.months, [(_("Units received"), report.units_by_month)],
+                        _("Units received per month"), _("No units received in these 12 months."))
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def _stacked_months(axes, months, series, title: str, empty: str) -> None:
+    labels = [f"{m:%m/%y}" for m in months]
+    base = [0] * len(labels)
+    for i, (name, counts) in enumerate(series):
+        axes.bar(labels, counts, bottom=base, label=name, color=COLOURS[(i + 3) % len(COLOURS)])
+        base = [b + c for b, c in zip(base, counts)]
+    for position, total in enumerate(base):
+        if total:
+            axes.annotate(str(total), (position, total), ha="center", va="bottom", fontsize=8)
+    axes.set_title(title)
+    axes.set_ylim(0, max(base + [1]) * 1.15)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    if any(base):
+        axes.legend(loc="upper left")
+    else:
+        axes.text(0.5, 0.5, empty, ha="center", va="center", transform=axes.transAxes, color="#555555")
+    axes.spines[["top", "right"]].set_visible(False)
+
+
+def _png(fig) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _plain(label: str) -> str:
+    # DejaVu Sans draws no emoji: a legend keeps the words of a label made for chat.
+    return "".join(ch for ch in label if ord(ch) < 0x2600).strip()

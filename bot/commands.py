@@ -45,6 +45,7 @@ STAFF = [
     ("urgent", N_("Urgent request, e.g. /urgent O- 2")),
     ("board", N_("Live board of a request, e.g. /board 12")),
     ("report", N_("After-action report, e.g. /report 12")),
+    ("stats", N_("The hospital's figures and charts")),
 ]
 ADMIN = [
     ("addclub", N_("Add a club")),
@@ -64,7 +65,11 @@ def commands_for(roles, is_admin: bool) -> list[tuple[str, str]]:
         items += STAFF
     if is_admin:
         items += ADMIN
-    return items + ALWAYS
+    # A lead who is also staff has one /stats (the club's: lead.py comes first); a menu names a command once.
+    menu: dict[str, str] = {}
+    for command, description in items + ALWAYS:
+        menu.setdefault(command, description)
+    return list(menu.items())
 
 
 # In groups the bot serves a hospital's staff; everything else happens in private chats.

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatcher.candidates import red_cell_days
 from dispatcher.compat import ABO
 from dispatcher.desk import MILESTONES
+from dispatcher.report_months import month_index, month_starts
 from ground.clock import as_utc
 from ground.eligibility import DonorFacts, Rules, assess
 from models import members, stats
@@ -29,7 +30,6 @@ from models.dispatch_tables import (
     ContactState,
 )
 
-MONTHS = 12
 SOON_DAYS = 30  # "able to give within a month": whom a lead can plan a campaign around
 # Rh− first, as the club manages its members (DOMAIN.md §4); unknown types last.
 TYPE_ORDER: tuple[tuple[str | None, str | None], ...] = (
@@ -89,16 +89,6 @@ class ClubReport:
         return statistics.median(self.first_donation_minutes) if self.first_donation_minutes else None
 
 
-def month_starts(today: date, count: int = MONTHS) -> tuple[date, ...]:
-    """The first days of the ``count`` calendar months up to and including ``today``'s."""
-    year, month = today.year, today.month
-    out = []
-    for _ in range(count):
-        out.append(date(year, month, 1))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return tuple(reversed(out))
-
-
 async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: ZoneInfo) -> ClubReport:
     months = month_starts(today)
     since = datetime.combine(months[0], time(), tz)
@@ -109,8 +99,7 @@ async def club_report(session: AsyncSession, club_id: int, today: date, rules: R
     per_donor: dict[int, int] = {}
     known = big = 0
     for row in rows:
-        index = (row.donated_on.year - months[0].year) * 12 + row.donated_on.month - months[0].month
-        donations.setdefault(row.component, [0] * len(months))[index] += 1
+        donations.setdefault(row.component, [0] * len(months))[month_index(months, row.donated_on)] += 1
         per_donor[row.donor_id] = per_donor.get(row.donor_id, 0) + 1
         if row.volume_ml is not None:
             known += 1

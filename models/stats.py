@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.dispatch_tables import BloodRequest, RequestContact
-from models.tables import ClubMembership, Donation, Donor, MemberRole
+from models.tables import Club, ClubMembership, Donation, Donor, MemberRole
 
 
 def _members(club_id: int):  # the donor ids on the club's roster, as a subquery
@@ -67,3 +67,56 @@ async def donation_counts(session: AsyncSession, club_id: int) -> list[tuple[int
         select(col(Donor.id), col(Donor.full_name), col(Donor.donation_count))
         .where(col(Donor.id).in_(_members(club_id))))).all()
     return [(i, name, count) for i, name, count in rows if i is not None]
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: int
+    created_at: datetime
+    deadline: datetime
+    urgency: str
+    component: str
+    units: int
+    state: str
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    request_id: int
+    donor_id: int | None
+    state: str
+    outcome_at: datetime | None
+
+
+async def hospital_requests(session: AsyncSession, hospital_id: int, since: datetime) -> list[RequestRow]:
+    """The requests the hospital posted since ``since``."""
+    rows = (await session.exec(
+        select(BloodRequest).where(BloodRequest.hospital_id == hospital_id, col(BloodRequest.created_at) >= since)
+        .order_by(col(BloodRequest.created_at)))).all()
+    return [RequestRow(r.id, r.created_at, r.deadline, r.urgency, r.component, r.units, r.state)
+            for r in rows if r.id is not None]
+
+
+async def hospital_outcomes(session: AsyncSession, hospital_id: int, since: datetime) -> list[OutcomeRow]:
+    """The calls of those requests that reached an answer the hospital acted on (the desk's marks and more)."""
+    rows = (await session.exec(
+        select(RequestContact)
+        .join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
+        .where(BloodRequest.hospital_id == hospital_id, col(BloodRequest.created_at) >= since))).all()
+    return [OutcomeRow(c.request_id, c.donor_id, c.state, c.outcome_at) for c in rows]
+
+
+async def clubs_of(session: AsyncSession, donor_ids: list[int]) -> dict[int, list[str]]:
+    """The names of the clubs each donor is a member of."""
+    if not donor_ids:
+        return {}
+    rows = (await session.exec(
+        select(col(ClubMembership.donor_id), col(Club.name))
+        .join(Club, col(Club.id) == ClubMembership.club_id)
+        .where(col(ClubMembership.donor_id).in_(donor_ids),
+               ClubMembership.role == MemberRole.member.value))).all()
+    out: dict[int, list[str]] = {}
+    for donor_id, name in rows:
+        if donor_id is not None:
+            out.setdefault(donor_id, []).append(name)
+    return out

@@ -12,9 +12,9 @@ from PIL import Image
 from sqlmodel import func, select
 
 from bot.charts import HEIGHT_PX, WIDTH_PX
-from dispatcher.club_report import month_starts
+from dispatcher.report_months import month_starts
 from models.dispatch_tables import BloodRequest, RequestContact
-from models.tables import ClubMembership, Donation, Donor, Hospital, TelegramUser
+from models.tables import ClubMembership, Donation, Donor, Hospital, HospitalStaff, TelegramUser
 from tests.harness import START, start_bot, stop_bot
 from tests.test_journey_lead import make_club, make_lead, seed
 
@@ -139,3 +139,76 @@ async def test_someone_who_leads_no_club_gets_no_club_figures(env):
     await stranger.send("/start")
     await stranger.send("/stats")
     assert env.sim.photos(stranger.id) == [] and env.sim.documents(stranger.id) == []
+
+
+# --- hospital staff -------------------------------------------------------------------------
+
+
+async def staff_of(env, hospital_id: int, language: str = "en"):
+    user = env.user(first_name="Hạnh", language_code=language)
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=user.id, first_name="Hạnh", locale=language))
+        s.add(HospitalStaff(hospital_id=hospital_id, telegram_id=user.id))
+        await s.commit()
+    return user
+
+
+async def hospital_with_history(env) -> int:
+    """Four requests: one covered in time, one late, one cancelled, one still running."""
+    club = await make_club(env)
+    donors = [await seed(env, club, f"Người hiến {i}", f"+8491200010{i}", "O-") for i in range(6)]
+    posted = START - timedelta(days=3)
+    async with env.sessionmaker() as s:
+        hospital = Hospital(name="BV Việt Tiệp", lat=20.85, lon=106.68)
+        s.add(hospital)
+        await s.flush()
+
+        def request(urgency: str, units: int, deadline_h: float, state: str, at=posted) -> BloodRequest:
+            r = BloodRequest(hospital_id=hospital.id, abo="O", rh="-", component="red_cells", units=units,
+                             urgency=urgency, deadline=at + timedelta(hours=deadline_h), created_at=at, state=state)
+            s.add(r)
+            return r
+
+        in_time = request("critical", 2, 2, "fulfilled")
+        late = request("urgent", 1, 2, "fulfilled")
+        request("planned", 1, 48, "cancelled")
+        request("urgent", 1, 6, "dispatching", at=START - timedelta(hours=1))
+        await s.flush()
+        for request_id, donor, state, minutes in (
+                (in_time.id, donors[0], "donated", 40), (in_time.id, donors[1], "donated", 70),
+                (in_time.id, donors[2], "no_show", None), (late.id, donors[3], "donated", 200),
+                (late.id, donors[4], "deferred", 150), (late.id, donors[5], "declined", None)):
+            s.add(RequestContact(request_id=request_id, donor_id=donor, state=state, asked_at=posted,
+                                 outcome_at=posted + timedelta(minutes=minutes) if minutes is not None else None))
+        await s.commit()
+        return hospital.id
+
+
+async def test_staff_see_whether_the_blood_came_in_time(env):
+    hospital_id = await hospital_with_history(env)
+    nurse = await staff_of(env, hospital_id)
+    replies = await nurse.send("/stats")
+    photos = env.sim.photos(nurse.id)
+    assert len(photos) == 1 and Image.open(io.BytesIO(photos[0].data)).size == (WIDTH_PX, HEIGHT_PX)
+    text = replies[-1]["text"]
+    assert "Requests: 4 (cancelled: 1; still running: 1)" in text
+    assert "Every unit donated before the deadline: 1 of 2 decided requests (50%)" in text
+    assert "Units received: 3 of 4 asked" in text
+    assert "median 120 min, 90% within 200 min" in text
+    assert "did not come: 1 of 5 (20%)" in text and "Deferred at screening: 1 of 4 who came (25%)" in text
+    assert "CLB Hiến máu dự bị Lê Chân 3" in text
+    assert "Người hiến" not in text  # counts and clubs, never a donor
+
+
+async def test_a_lead_who_is_not_staff_gets_the_club_not_the_hospital(env):
+    hospital_id = await hospital_with_history(env)
+    async with env.sessionmaker() as s:
+        club_id = (await s.exec(select(ClubMembership.club_id))).first()
+    lead = env.user(first_name="Minh", language_code="en")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=lead.id, first_name="Minh", locale="en"))
+        s.add(ClubMembership(club_id=club_id, role="lead", telegram_id=lead.id))
+        await s.commit()
+    replies = await lead.send("/stats")
+    assert "BV Việt Tiệp" not in replies[-1]["text"] and "Members: 6" in replies[-1]["text"]
+    assert hospital_id

@@ -1,0 +1,83 @@
+"""Hospital staff: /stats — did the blood come in time, month by month (issue 16).
+
+In a hospital's staff group, that hospital's figures; in a private chat, those of each
+hospital the person is staff of. The figures come from dispatcher.hospital_report; the
+text carries every number the chart shows.
+"""
+
+from __future__ import annotations
+
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_percent
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.charts import hospital_chart
+from bot.commands import command_filter
+from bot.routers.staff import IsStaff
+from bot.routing import RouterTemplate
+from bot.texts import component_name, escape, fmt_date, fmt_number, urgency_name
+from dispatcher.hospital_report import HospitalReport, hospital_report
+from ground.clock import Clock
+from ground.config import Settings
+from models.directory import Roles
+from models.tables import Hospital, HospitalChat
+
+router = RouterTemplate("staff_stats")
+
+
+def _pct(part: int, whole: int, locale: str) -> str:
+    return format_percent(part / whole, locale=locale) if whole else "—"
+
+
+def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
+    def num(n: float) -> str:
+        return fmt_number(n, locale)
+
+    lines = [
+        _("📊 <b>{hospital}</b>: figures for {first} – {last}").format(
+            hospital=escape(hospital), first=fmt_date(report.months[0]), last=fmt_date(report.today)),
+        "",
+        _("📋 Requests: {n} (cancelled: {cancelled}; still running: {running}).").format(
+            n=num(report.requests), cancelled=num(report.cancelled), running=num(report.running)),
+    ]
+    by_urgency = [f"{urgency_name(u, _)} {num(sum(v))}" for u, v in report.by_urgency.items() if sum(v)]
+    by_component = [f"{component_name(c, _)} {num(n)}" for c, n in sorted(report.by_component.items())]
+    if by_urgency:
+        lines.append(" · ".join(by_urgency))
+        lines.append(" · ".join(by_component))
+    lines.append(_("✅ Every unit donated before the deadline: {in_time} of {decided} decided requests "
+                   "({share}).").format(in_time=num(report.in_time), decided=num(report.decided),
+                                       share=_pct(report.in_time, report.decided, locale)))
+    lines.append(_("🩸 Units received: {received} of {asked} asked.").format(
+        received=num(report.units_received), asked=num(report.units_asked)))
+    median, p90 = report.median_first_donation, report.p90_first_donation
+    if median is not None and p90 is not None:
+        lines.append(_("⏱ From the request to the first donation: median {median} min, 90% within {p90} min.").format(
+            median=num(round(median)), p90=num(round(p90))))
+    lines.append(_("🚶 Said coming and did not come: {no_shows} of {said} ({no_show_share}). Deferred at screening: "
+                   "{deferred} of {came} who came ({deferred_share}).").format(
+        no_shows=num(report.no_shows), said=num(report.said_coming),
+        no_show_share=_pct(report.no_shows, report.said_coming, locale), deferred=num(report.deferred),
+        came=num(report.came), deferred_share=_pct(report.deferred, report.came, locale)))
+    if report.clubs:
+        lines.append(_("🤝 Clubs whose members gave (units): {clubs}").format(
+            clubs=" · ".join(f"{escape(name)} {num(units)}" for name, units in report.clubs)))
+    return "\n".join(lines)
+
+
+@router.message(command_filter("stats"), IsStaff())
+async def staff_stats(message: Message, session: AsyncSession, roles: Roles, settings: Settings, clock: Clock,
+                      i18n: I18n) -> None:
+    hospital_ids = list(roles.staff_hospital_ids)
+    if message.chat.type != "private":
+        bound = await session.get(HospitalChat, message.chat.id)
+        if bound is not None:
+            hospital_ids = [bound.hospital_id]
+    for hospital_id in hospital_ids:
+        hospital = await session.get(Hospital, hospital_id)
+        name = hospital.name if hospital is not None else "?"
+        report = await hospital_report(session, hospital_id, clock(), settings.bot.tz)
+        await message.answer_photo(BufferedInputFile(hospital_chart(report, name, _), filename="stats.png"))
+        await message.answer(hospital_text(report, name, i18n.current_locale))
