@@ -15,10 +15,10 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BoardCb
-from bot.texts import DEFERRAL_LABELS, component_name, escape, urgency_name
+from bot.texts import DEFERRAL_LABELS, component_name, escape, fmt_number, urgency_name
 from ground.eligibility import ALLOWED_VOLUMES_ML, APHERESIS
 from models.dispatch_tables import ACTIVE_REQUEST_STATES, RECEIVING_REQUEST_STATES
-from ground.parsing import format_blood_type
+from ground.parsing import format_blood_type, format_phone
 
 Gettext = Callable[[str], str]  # aiogram's gettext, bound to the reader's language
 
@@ -36,7 +36,7 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
     return "▰" * filled + "▱" * (cells - filled)
 
 
-def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = ()) -> str:
+def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = (), locale: str | None = None) -> str:
     """The ranking reasons (dispatcher.ranking codes) in the reader's language, but those in ``skip``."""
     kinds = {"exact": _("exact"), "compatible": _("compatible"), "rh_negative": _("Rh− last resort"),
              "rh_positive_allowed": _("Rh+ allowed by staff")}
@@ -47,7 +47,7 @@ def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = ()) -> st
         if code == "tier":
             parts.append(f"{format_blood_type(p['type'][:-1], p['type'][-1])} {kinds.get(p['kind'], p['kind'])}")
         elif code == "distance":
-            parts.append(_("{km} km ≈ {minutes} min").format(km=p["km"], minutes=p["min"]))
+            parts.append(_("{km} km ≈ {minutes} min").format(km=fmt_number(p["km"], locale), minutes=p["min"]))
         elif code == "no_location":
             parts.append(_("location unknown"))
         elif code == "late":
@@ -153,7 +153,8 @@ def cancel_reason_name(reason: str, _: Gettext) -> str:
             "mistake": _("posted by mistake"), "other": _("other reason")}.get(reason, _("other reason"))
 
 
-def board_text(p: dict[str, Any], _: Gettext) -> str:
+def board_text(p: dict[str, Any], _: Gettext, locale: str | None = None) -> str:
+    """The live board; ``locale`` for numbers, the update's own when None (the sender passes the chat's)."""
     kind = format_blood_type(p["abo"], p["rh"])
     lines = [
         _("🩸 <b>Request #{id}: {type} {component} × {units}</b> · {urgency}").format(
@@ -180,13 +181,14 @@ def board_text(p: dict[str, Any], _: Gettext) -> str:
         lines.append("")
         lines.append(_("<b>Said available:</b>"))
         for i, d in enumerate(donors, 1):
-            who = escape(d["name"]) + (f" — {d['phone']}" if d.get("phone") else "")
+            who = escape(d["name"]) + (f" — {format_phone(d['phone'])}" if d.get("phone") else "")
             where = ""
             if d.get("distance_km") is not None:
-                where = " · " + _("{km} km ≈ {minutes} min").format(km=d["distance_km"], minutes=d["travel_min"])
+                where = " · " + _("{km} km ≈ {minutes} min").format(km=fmt_number(d["distance_km"], locale),
+                                                                    minutes=d["travel_min"])
             lines.append(f"{i}. {who} · {format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
                          f"{_donor_state(d, _)}{_arrival(d, _)}")
-            why = reasons_text(d.get("reasons"), _, skip=("distance",))  # already on the line above
+            why = reasons_text(d.get("reasons"), _, skip=("distance",), locale=locale)  # already on the line above
             if why:
                 lines.append(f"    <i>{escape(why)}</i>")
     if p.get("group"):

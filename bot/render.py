@@ -23,7 +23,7 @@ from bot.callbacks import AnswerCb, BoardCb
 from bot.texts import component_name, escape, fmt_number, urgency_name
 from dispatcher import messages as M
 from dispatcher.sender import Outgoing
-from ground.parsing import format_blood_type
+from ground.parsing import format_blood_type, format_phone
 
 Rendered = tuple[str, InlineKeyboardMarkup | None]
 Gettext = Callable[[str], str]
@@ -77,7 +77,7 @@ def progress_keyboard(request_id: int, token: str, state: str, _) -> InlineKeybo
 
 def call_list_lines(rows: Iterable[tuple[str, str, str]]) -> str:
     """(name, phone, blood type) per member a lead or the hospital should phone."""
-    return "".join(f"\n• {escape(name)} — {phone} ({blood_type})" for name, phone, blood_type in rows)
+    return "".join(f"\n• {escape(name)} — {format_phone(phone)} ({blood_type})" for name, phone, blood_type in rows)
 
 
 # --------------------------------------------------------------------------- to a donor
@@ -91,7 +91,8 @@ def _call(p: M.Call, _: Gettext, locale: str) -> Rendered:
             urgency=urgency_name(p.urgency, _)),
     ]
     if p.distance_km is not None:
-        lines.append(_("📍 {km} km from you, about {minutes} min.").format(km=p.distance_km, minutes=p.travel_min))
+        lines.append(_("📍 {km} km from you, about {minutes} min.").format(km=fmt_number(p.distance_km, locale),
+                                                                         minutes=p.travel_min))
     lines.append(_("⏰ Needed by {deadline}.").format(deadline=p.deadline_local))
     if p.again:
         # Issue 9: she was told it was no longer needed; the truth changed, so the call says so.
@@ -102,7 +103,7 @@ def _call(p: M.Call, _: Gettext, locale: str) -> Rendered:
         # Asked only because nobody who can arrive in time is left (issue 9): say so honestly.
         lines.append(_("The hospital needs it by {deadline}; from {km} km away you would arrive around "
                        "{time} — can you still come?").format(
-            deadline=p.deadline_local, km=p.distance_km, time=p.arrive_local))
+            deadline=p.deadline_local, km=fmt_number(p.distance_km, locale), time=p.arrive_local))
     else:
         lines.append(_("Can you come?"))
     return "\n".join(lines), answer_keyboard(p.request_id, p.token, _)
@@ -120,7 +121,7 @@ def _confirmed(p: M.Confirmed, _: Gettext, locale: str) -> Rendered:
     lines.append(_("Bring your ID card, eat a light meal and drink water before you come. "
                    "Show this message at reception."))
     if p.hospital_phone:
-        lines.append(_("☎️ Hospital: {phone}").format(phone=p.hospital_phone))
+        lines.append(_("☎️ Hospital: {phone}").format(phone=format_phone(p.hospital_phone)))
     return "\n".join(lines), progress_keyboard(p.request_id, p.token, "available", _)
 
 
@@ -200,7 +201,7 @@ def _eligible_again(p: M.EligibleAgain, _: Gettext, locale: str) -> Rendered:
 def _board(p: M.Board, _: Gettext, locale: str) -> Rendered:
     if p.view is None:
         raise ValueError(f"board #{p.request_id}: rendered before the sender read it")
-    return board_text(dict(p.view), _), board_keyboard(dict(p.view), _)
+    return board_text(dict(p.view), _, locale), board_keyboard(dict(p.view), _)
 
 
 @renders(M.BoardMoved)
@@ -232,7 +233,7 @@ def _nudge_arrival(p: M.NudgeArrival, _: Gettext, locale: str) -> Rendered:
     text = _("⏰ Request #{id}: {name} said they were coming {minutes} min ago and is not marked arrived yet. "
              "Please check with reception.").format(id=p.request_id, name=escape(p.name), minutes=p.minutes)
     if p.phone:
-        text += "\n" + _("☎️ {phone}").format(phone=p.phone)
+        text += "\n" + _("☎️ {phone}").format(phone=format_phone(p.phone))
     kb = InlineKeyboardBuilder()
     kb.button(text=_("🏥 Arrived"), callback_data=BoardCb(a="nmark", r=p.request_id, v=p.contact_id, x="arrived"))
     kb.button(text=_("✖ Did not come"), callback_data=BoardCb(a="nmark", r=p.request_id, v=p.contact_id,

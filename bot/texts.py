@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape as _html_escape
 
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
@@ -34,8 +35,14 @@ def fmt_date(d: date | None) -> str:
     return d.strftime("%d/%m/%Y") if d else "—"
 
 
-def fmt_number(n: float, locale: str) -> str:
-    return format_decimal(n, locale=locale)
+def fmt_number(n: float, locale: str | None = None) -> str:
+    """``1,4`` and ``12.345`` in Vietnamese, ``1.4`` and ``12,345`` in English (Babel); without
+    ``locale``, the language of the update being handled."""
+    return format_decimal(n, locale=locale or get_i18n().current_locale)
+
+
+def fmt_weight(kg: float | None) -> str:
+    return _("{kg} kg").format(kg=fmt_number(kg)) if kg else "—"
 
 
 def fmt_type(abo: str | None, rh: str | None) -> str:

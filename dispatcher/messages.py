@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.message_base import KINDS, NOT_STORED, InvalidParams, Message, Record, load, personal_fields
+from ground.parsing import format_phone
 
 __all__ = ["KINDS", "InvalidParams", "Message", "load", "personal_fields"]
 
@@ -319,7 +320,7 @@ class LeadPage(Record):
     call_list: tuple[Listed, ...]
 
     def _listed(self) -> str:
-        return "".join(f"\n  {r.name} {r.phone} ({r.type})" for r in self.call_list)
+        return "".join(f"\n  {r.name} {format_phone(r.phone)} ({r.type})" for r in self.call_list)
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,24 @@ def parse_phone(value: Any, region: str = "VN") -> str:
     return fast(text) or _parse_phone_slow(text, region)
 
 
+@lru_cache(maxsize=4096)
+def format_phone(e164: str | None, region: str = "VN") -> str:
+    """A stored number as people of ``region`` write it: ``"+84938990608"`` → ``"0938 990 608"``.
+
+    A number of another country keeps its international form (``"+66 81 234 5678"``), so it
+    can still be dialled from Vietnam. What does not parse is shown as stored, never dropped.
+    """
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, region)
+    except phonenumbers.NumberParseException:
+        return e164
+    same_country = phonenumbers.region_code_for_number(number) == region
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if same_country
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 # --- dates -----------------------------------------------------------------------
 
 _DMY = re.compile(r"([0-9]{1,2})\s*([/.\-])\s*([0-9]{1,2})\s*\2\s*([0-9]{4})(?:[ T][0-9:.]*)?")

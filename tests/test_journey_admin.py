@@ -95,7 +95,7 @@ async def test_an_admin_adds_a_hospital_with_a_pin_and_a_phone(env, admin):
     replies = await admin.send("12")
     assert "not a valid phone number" in replies[-2]["text"]
     replies = await admin.send("0225 3846 550")
-    assert "Bệnh viện Việt Tiệp" in replies[-1]["text"] and "+842253846550" in replies[-1]["text"]
+    assert "Bệnh viện Việt Tiệp" in replies[-1]["text"] and "0225 3846 550" in replies[-1]["text"]
     async with env.sessionmaker() as s:
         hospital = (await s.exec(select(Hospital))).one()
         assert (hospital.lat, hospital.lon, hospital.address, hospital.phone) == (20.853, 106.683, "",

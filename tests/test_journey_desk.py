@@ -23,6 +23,7 @@ from models.tables import (
 )
 from tests.harness import start_bot, stop_bot
 from tests.test_journey_dispatch import calls, post, seed
+from ground.parsing import format_phone
 
 
 @pytest.fixture
@@ -75,9 +76,9 @@ async def test_the_board_fills_in_place_names_only_those_who_accepted_and_does_n
     async with env.sessionmaker() as s:
         names = {d.telegram_id: (d.full_name, d.phone) for d in (await s.exec(select(Donor))).all()}
     for u in yes:
-        assert names[u.id][0] in text and names[u.id][1] in text
+        assert names[u.id][0] in text and format_phone(names[u.id][1]) in text
     for u in no:
-        assert names[u.id][0] not in text and names[u.id][1] not in text  # counted, never named
+        assert names[u.id][0] not in text and format_phone(names[u.id][1]) not in text  # counted, never named
     assert "declined 2" in text and "Coming: " in text and "2/" in text
     # Edited in place: at most one edit per change (answers, and the top-ups after the declines),
     # and no new message (tests/test_dispatch_board.py shows a burst becoming one edit).
@@ -279,7 +280,7 @@ async def test_a_deleted_board_is_posted_anew_once_and_kept_up_to_date_there(env
     await env.drain()
     boards = [m for m in staff.bot_messages() if m.get("text", "").startswith("🩸 Request #")]
     assert len(boards) == 1 and boards[0]["message_id"] == new_board["message_id"]
-    assert boards[0]["text"].count("+8491") == 2
+    assert boards[0]["text"].count("091") == 2
 
 
 async def test_the_call_list_goes_to_staff_privately(env):
@@ -300,7 +301,7 @@ async def test_the_call_list_goes_to_staff_privately(env):
     text = staff.last_text()
     # Staff ring the club's lead; the member's own name and phone stay with her club (DOMAIN.md §7).
     assert "Request #1" in text and "Quang @quang_lead" in text and "1 members" in text
-    assert "Bà Tư không dùng Telegram" not in text and "+84911222333" not in text
+    assert "Bà Tư không dùng Telegram" not in text and "0911 222 333" not in text
     async with env.sessionmaker() as s:
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
 
@@ -316,7 +317,7 @@ async def test_a_group_board_names_without_phones_and_only_its_staff_may_press(e
     await asked[0].tap("Available")
     await env.drain()
     board = board_of(nurse)
-    assert "Said available" in board["text"] and "+8491" not in board["text"]
+    assert "Said available" in board["text"] and "091" not in board["text"]
     assert "Phone numbers are shown only in staff's private chats" in board["text"]
     await stranger.tap("Enough now", board)
     assert "Bệnh viện Việt Tiệp" in stranger.alerts()[-1]  # only its staff (in the language we know of them)

@@ -74,7 +74,7 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     asked = [u for u in donors if calls(u)]
     assert donors[0] in asked and len(asked) >= 2
     call = calls(donors[0])[0]
-    assert "Bệnh viện Việt Tiệp" in call["text"] and "O+" in call["text"] and "2.0 km" in call["text"]
+    assert "Bệnh viện Việt Tiệp" in call["text"] and "O+" in call["text"] and "2 km" in call["text"]
 
     await donors[0].tap("Available")
     await env.drain()
@@ -83,7 +83,7 @@ async def test_a_request_goes_out_and_is_covered_by_one_tap(env):
     assert [b["text"] for row in edited["reply_markup"]["inline_keyboard"] for b in row] == [
         "🚗 On my way", "🏥 I've arrived", "↩️ I can't come after all"]
     board = [m for m in staff.bot_messages() if m["message_id"] == board["message_id"]][0]
-    assert "Said available" in board["text"] and "+8491" in board["text"]  # her name and phone, once she accepted
+    assert "Said available" in board["text"] and "091" in board["text"]  # her name and phone, once she accepted
     assert len(staff.bot_messages()) == 2  # the board was edited, not re-sent
     venue = env.sim.sent(chat_id=donors[0].id, method="sendVenue")
     assert len(venue) == 1 and (venue[0].params["latitude"], venue[0].params["longitude"]) == HOSPITAL
@@ -124,7 +124,7 @@ async def test_a_double_press_counts_once(env):
         contact = (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).all()
         assert len(contact) == 1
     assert "already recorded" in donors[0].alerts()[-1]
-    assert sum(m["text"].count("+8491") for m in staff.bot_messages()) == 1  # listed once on the board
+    assert sum(m["text"].count("091") for m in staff.bot_messages()) == 1  # listed once on the board
 
 
 async def test_a_forged_answer_is_refused_and_logged(env):
@@ -202,7 +202,7 @@ async def test_a_vietnamese_donor_gets_the_call_in_vietnamese_and_answers_it(env
     async with env.sessionmaker() as s:
         assert (await s.exec(select(RequestContact).where(RequestContact.state == "available"))).one()
     board = staff.last()["text"]  # the staff's board, in Vietnamese, with the donor who accepted
-    assert "Yêu cầu #1" in board and "Đã nhận lời" in board and "sẽ đến" in board and "+8491" in board
+    assert "Yêu cầu #1" in board and "Đã nhận lời" in board and "sẽ đến" in board and "091" in board
 
 
 async def test_at_night_an_urgent_request_waits_for_the_morning_and_says_so(env):

@@ -160,7 +160,7 @@ async def test_find_pages_through_one_type_editing_the_same_message(env):
 
     await lead.tap("Chi")
     card = now_showing(lead, page)["text"]
-    assert "+84912000003" in card and "Not on Telegram" in card
+    assert "0912 000 003" in card and "Not on Telegram" in card
     await lead.tap("Back")
     assert "page 2/3" in now_showing(lead, page)["text"]
 
@@ -283,7 +283,7 @@ async def test_a_lead_adds_a_member_step_by_step(env):
     await lead.tap("Skip")  # weight not known
     replies = await lead.tap("Never gave blood")
     summary = replies[-1]["text"]
-    assert "Hoàng Văn Nam" in summary and "+84912345678" in summary and "AB−" in summary
+    assert "Hoàng Văn Nam" in summary and "0912 345 678" in summary and "AB−" in summary
     async with env.sessionmaker() as s:
         assert (await s.exec(select(Donor))).all() == []  # nothing before Save
     await lead.tap("Save")
@@ -307,7 +307,7 @@ async def test_adding_a_phone_already_on_the_roster_offers_to_open_that_member(e
     replies = await lead.send("0912 000 001")
     assert "already on your club's roster" in replies[-1]["text"]
     await lead.tap("Open")
-    assert "An" in lead.last_text() and "+84912000001" in lead.last_text()
+    assert "An" in lead.last_text() and "0912 000 001" in lead.last_text()
     async with env.sessionmaker() as s:
         assert len((await s.exec(select(Donor))).all()) == 1
 

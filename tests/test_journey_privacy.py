@@ -13,6 +13,7 @@ from models.tables import AuditLog, Club, ClubMembership, Donor, TelegramUser
 from tests.harness import start_bot, stop_bot
 from tests.test_journey_desk import board_of
 from tests.test_journey_dispatch import HOSPITAL, calls, post, seed
+from ground.parsing import format_phone
 
 
 @pytest.fixture
@@ -69,9 +70,9 @@ async def test_staff_call_list_names_the_club_leads_and_those_who_accepted_never
         accepted = (await s.exec(select(Donor).where(Donor.telegram_id == asked[0].id))).one()
     await staff.tap("Call list", board_of(staff))
     text = staff.last_text()
-    assert "Quang" in text and "+84988777666" in text and "CLB Lê Chân" in text and "1 members" in text
-    assert accepted.full_name in text and accepted.phone in text
-    for hidden in ("Bà Tư", "+84911222333", "Chị Hoa", "+84911444555"):
+    assert "Quang" in text and "0988 777 666" in text and "CLB Lê Chân" in text and "1 members" in text
+    assert accepted.full_name in text and format_phone(accepted.phone) in text
+    for hidden in ("Bà Tư", "+84911222333", "0911 222 333", "Chị Hoa", "+84911444555", "0911 444 555"):
         assert hidden not in text
     async with env.sessionmaker() as s:
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()
@@ -88,13 +89,13 @@ async def test_a_lead_is_paged_with_her_own_members_but_never_one_who_refused_co
     await donors[0].tap("Not this time")
     await env.drain()
     paged = lead.last_text()
-    assert "Please phone these members" in paged and "+84911222333" in paged
-    assert "+84911444555" not in paged and "+84911666777" not in paged
+    assert "Please phone these members" in paged and "0911 222 333" in paged
+    assert "0911 444 555" not in paged and "0911 666 777" not in paged
     other_paged = other_lead.last_text()
-    assert "+84911666777" in other_paged and "+84911222333" not in other_paged
+    assert "0911 666 777" in other_paged and "0911 222 333" not in other_paged
     staff_texts = " ".join(m.get("text", "") for m in staff.bot_messages())
     for phone in ("+84911222333", "+84911444555", "+84911666777"):
-        assert phone not in staff_texts
+        assert phone not in staff_texts and format_phone(phone) not in staff_texts
 
 
 # --- roster files ---------------------------------------------------------------------------
@@ -123,7 +124,7 @@ async def test_a_roster_file_cannot_overwrite_another_clubs_donor_nor_link_an_ac
         new = (await s.exec(select(Donor).where(Donor.phone == "+84911999888"))).one()
         assert new.telegram_id is None
     replies = await lead.send("/me")
-    assert "Người Mới" not in replies[-1]["text"] and "+84911999888" not in replies[-1]["text"]
+    assert "Người Mới" not in replies[-1]["text"] and "0911 999 888" not in replies[-1]["text"]
 
 
 # --- consent on first contact ---------------------------------------------------------------
@@ -138,7 +139,7 @@ async def test_a_member_linked_without_her_consent_is_asked_on_first_contact_and
     assert calls(hoa) == []  # linked by a file, never asked: treated as not on Telegram
     await donors[0].tap("Not this time")
     await env.drain()
-    assert "+84911444555" in lead.last_text()  # her lead phones her instead
+    assert "0911 444 555" in lead.last_text()  # her lead phones her instead
 
     replies = await hoa.send("/me")
     assert "Chị Hoa" not in replies[-1]["text"]  # the account is not hers to read until she says so
@@ -214,7 +215,7 @@ async def test_forget_leaves_no_copy_in_the_outbox_nor_in_the_database_file(env,
     env.clock.advance(minutes=c.travel_min + 31)
     await env.reminders.run_due()
     await env.drain()
-    assert any(phone in m.get("text", "") for m in staff.bot_messages())  # the nurse's nudge, to ring her
+    assert any(format_phone(phone) in m.get("text", "") for m in staff.bot_messages())  # the nurse's nudge, to ring her
     async with env.sessionmaker() as s:
         nudge = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "nudge_arrival"))).one()
     assert nudge.state == "sent" and phone not in str(nudge.params) and name not in str(nudge.params)

@@ -65,7 +65,7 @@ async def test_a_new_donor_registers_in_english_and_is_stored_once(env):
     await register(lan)
     replies = await lan.tap(club.name)
     summary = replies[-1]["text"]
-    assert "Nguyễn Thị Lan" in summary and "+84912345678" in summary and "O−" in summary
+    assert "Nguyễn Thị Lan" in summary and "0912 345 678" in summary and "O−" in summary
     assert "15/05/1990" in summary and club.name in summary
     async with env.sessionmaker() as s:
         assert (await s.exec(select(Donor))).all() == []  # nothing written before the confirmation

@@ -245,13 +245,13 @@ async def test_staff_post_from_their_group_with_buttons_and_replies(env):
     await env.drain()
     # Phones go to the staff privately, never to the group; no ForceReply prompt is left behind.
     group_texts = [m.get("text", "") for m in nurse.bot_messages()]
-    assert not any("+8491" in t for t in group_texts)
+    assert not any("091" in t for t in group_texts)
     assert not any((m.get("reply_markup") or {}).get("force_reply") for m in nurse.bot_messages())
-    assert not any("+8491" in t for t in [m.get("text", "") for m in nurse.bot_messages()])  # the board too
+    assert not any("091" in t for t in [m.get("text", "") for m in nurse.bot_messages()])  # the board too
     # The poster's private chat was told, and a board there shows the phone.
     assert any("/board 1" in m.get("text", "") for m in staff.bot_messages())
     replies = await staff.send("/board 1")
-    assert "+8491" in replies[-1]["text"]
+    assert "091" in replies[-1]["text"]
 
 
 async def test_the_quick_form_works_in_the_group_too(env):

@@ -212,3 +212,9 @@ async def test_a_lead_who_is_not_staff_gets_the_club_not_the_hospital(env):
     replies = await lead.send("/stats")
     assert "BV Việt Tiệp" not in replies[-1]["text"] and "Members: 6" in replies[-1]["text"]
     assert hospital_id
+
+
+def test_numbers_follow_the_reader_s_language():
+    from bot.texts import fmt_number
+    assert fmt_number(1.4, "vi") == "1,4" and fmt_number(65.5, "vi") == "65,5" and fmt_number(12345, "vi") == "12.345"
+    assert fmt_number(1.4, "en") == "1.4" and fmt_number(12345, "en") == "12,345"

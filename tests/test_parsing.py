@@ -15,6 +15,7 @@ from ground.parsing import (
     _parse_phone_slow,
     format_blood_type,
     format_date,
+    format_phone,
     parse_birth_date,
     parse_blood_type,
     parse_count,
@@ -137,6 +138,24 @@ def vn_mobiles(draw) -> str:
 def test_every_valid_vn_mobile_in_any_common_form_normalises_to_the_same_e164(national, shape):
     a, b, c = national[:3], national[3:6], national[6:]
     assert parse_phone(shape.format(n=national, a=a, b=b, c=c)) == "+84" + national
+
+
+@given(vn_mobiles())
+def test_a_stored_vn_mobile_is_shown_the_vietnamese_way_and_reads_back_the_same(national):
+    shown = format_phone("+84" + national)
+    assert shown == f"0{national[:3]} {national[3:6]} {national[6:]}"  # 0938 990 608
+    assert parse_phone(shown) == "+84" + national  # what a lead copies back is the same number
+
+
+@pytest.mark.parametrize("stored, shown", [
+    ("+842253846550", "0225 3846 550"),  # a Hải Phòng landline, the way hospitals print it
+    ("+842438693731", "024 3869 3731"),  # Hà Nội: a two-digit area code
+    ("+66812345678", "+66 81 234 5678"),  # another country's keeps its code, to be dialled from Vietnam
+    ("not a number", "not a number"),  # shown as stored, never dropped
+    ("", ""),
+])
+def test_phones_are_shown_in_the_national_format(stored, shown):
+    assert format_phone(stored) == shown
 
 
 def _outcome(fn, text):

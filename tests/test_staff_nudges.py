@@ -40,7 +40,7 @@ async def test_a_late_donor_is_nudged_once_after_travel_time_plus_margin(env):
     await env.reminders.run_due()  # a duplicate wake-up sends nothing more
     await env.drain()
     (nudge,) = nudges(staff, "not marked arrived")
-    assert "+8491" in nudge["text"]  # a private chat: the phone, to call her
+    assert "091" in nudge["text"]  # a private chat: the phone, to call her
     # One tap on the nudge marks her arrived, and the nudge keeps its text.
     await staff.tap("Arrived", nudge)
     async with env.sessionmaker() as s:

@@ -49,7 +49,7 @@ from models.tables import Club, Hospital
 from ground.clock import Clock
 from ground.config import Settings
 from ground.i18n import N_, Text
-from ground.parsing import ParseError, parse_address, parse_latitude, parse_longitude, parse_place_name
+from ground.parsing import ParseError, format_phone, parse_address, parse_latitude, parse_longitude, parse_place_name
 
 
 class IsAdmin(Filter):
@@ -137,7 +137,7 @@ async def _create(message: Message, kind: str, name: str, lat: float, lon: float
             await message.answer(_("✅ Hospital <b>{name}</b> added (id {id}) at {lat}, {lon}{phone}.\n"
                                    "/invite makes an invite for its staff.").format(
                 name=escape(hospital.name), id=hospital.id, lat=hospital.lat, lon=hospital.lon,
-                phone=f", {hospital.phone}" if hospital.phone else ""))
+                phone=f", {format_phone(hospital.phone)}" if hospital.phone else ""))
     except DirectoryError as err:
         await message.answer(render(err.text, i18n))
         return False

@@ -42,7 +42,6 @@ from bot.commands import command_filter
 from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
-from bot.texts import escape
 from bot.routing import RouterTemplate
 from bot.states import DeskDeferral
 from bot.texts import escape
@@ -54,7 +53,7 @@ from models.directory import Roles
 from models.tables import Hospital
 from ground.clock import Clock, local_today
 from ground.config import Settings
-from ground.parsing import ParseError, parse_future_date, whole_number
+from ground.parsing import ParseError, format_phone, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -354,7 +353,7 @@ async def _call_list(query: CallbackQuery, req: BloodRequest, engine: DispatchEn
 def lead_lines(leads: list[dict]) -> str:
     lines = []
     for lead in leads:
-        contact = lead.get("phone") or (f"@{lead['username']}" if lead.get("username") else "")
+        contact = format_phone(lead.get("phone")) or (f"@{lead['username']}" if lead.get("username") else "")
         lines.append("\n• " + _("{club}: {lead} {contact} — {count} members to phone").format(
             club=escape(lead["club"]), lead=escape(lead.get("name") or "?"), contact=escape(contact),
             count=lead["members"]).replace("  ", " "))

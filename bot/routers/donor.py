@@ -21,7 +21,7 @@ from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
-from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
+from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type, fmt_weight
 from dispatcher.candidates import donor_facts
 from ground.eligibility import DonorFacts, assess, interval_conflict, next_donation_date
 from dispatcher.reminders import Reminders
@@ -30,7 +30,7 @@ from models.directory import Roles
 from models.tables import Donor
 from ground.clock import Clock, local_today
 from ground.config import Settings
-from ground.parsing import ParseError, parse_past_date, parse_weight, whole_number
+from ground.parsing import ParseError, format_phone, parse_past_date, parse_weight, whole_number
 
 router = RouterTemplate("donor")
 router.message.filter(F.chat.type == "private")
@@ -93,10 +93,10 @@ def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Setting
     lines = [
         f"🩸 <b>{escape(donor.full_name)}</b>",
         _("Blood type: {v}").format(v=fmt_type(donor.abo, donor.rh)),
-        _("Phone: {v}").format(v=donor.phone),
+        _("Phone: {v}").format(v=format_phone(donor.phone)),
         _("Sex: {v}").format(v=fmt_sex(donor.sex)),
         _("Date of birth: {v}").format(v=fmt_date(donor.birth_date)),
-        _("Weight: {v} kg").format(v=f"{donor.weight_kg:g}" if donor.weight_kg else "—"),
+        _("Weight: {v}").format(v=fmt_weight(donor.weight_kg)),
         _("Area: {v}").format(v=escape(donor.area or "—") + (" " + _("(approximate)") if donor.location_approx else "")),
         _("Club: {v}").format(v=escape(", ".join(clubs)) if clubs else "—"),
         _("Donations recorded: {n}").format(n=donor.donation_count),

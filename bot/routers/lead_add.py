@@ -35,7 +35,7 @@ from bot.routers.lead_common import (
 )
 from bot.routers.lead_members import card_markup, card_text
 from bot.states import AddMember
-from bot.texts import escape, fmt_date, fmt_sex, fmt_type
+from bot.texts import escape, fmt_date, fmt_sex, fmt_type, fmt_weight
 from models import members
 from models.directory import Roles
 from models.members import NewMember
@@ -43,6 +43,7 @@ from ground.clock import Clock, local_today
 from ground.config import Settings
 from ground.parsing import (
     ParseError,
+    format_phone,
     parse_birth_date,
     parse_name,
     parse_past_date,
@@ -124,11 +125,11 @@ async def _add_summary(message: Message, state: FSMContext, phone: str, member: 
     lines = [
         _("<b>New member — please check</b>"),
         _("Name: {v}").format(v=escape(member.full_name)),
-        _("Phone: {v}").format(v=phone),
+        _("Phone: {v}").format(v=format_phone(phone)),
         _("Blood type: {v}").format(v=fmt_type(member.abo, member.rh)),
         _("Sex: {v}").format(v=fmt_sex(member.sex)),
         _("Date of birth: {v}").format(v=fmt_date(member.birth_date)),
-        _("Weight: {v} kg").format(v=f"{member.weight_kg:g}" if member.weight_kg else "—"),
+        _("Weight: {v}").format(v=fmt_weight(member.weight_kg)),
         _("Last donation: {v}").format(v=fmt_date(member.last_donation_date) if member.last_donation_date
                                        else _("never")),
     ]
@@ -173,7 +174,7 @@ async def add_phone(message: Message, state: FSMContext, session: AsyncSession, 
         await state.clear()
         builder = InlineKeyboardBuilder()
         builder.button(text=_("Open"), callback_data=MemberCb(action="open", club_id=club_id, donor_id=existing))
-        await message.answer(_("{phone} is already on your club's roster. Nothing was added.").format(phone=phone),
+        await message.answer(_("{phone} is already on your club's roster. Nothing was added.").format(phone=format_phone(phone)),
                              reply_markup=builder.as_markup())
         return
     await state.update_data(phone=phone, existing_id=existing)
@@ -188,7 +189,7 @@ async def add_phone(message: Message, state: FSMContext, session: AsyncSession, 
     _cancel_button(builder)
     builder.adjust(2)
     await message.answer(_("{phone} is already registered with RedReserve. Add this donor to your club's "
-                           "roster? Their details stay as they are.").format(phone=phone),
+                           "roster? Their details stay as they are.").format(phone=format_phone(phone)),
                          reply_markup=builder.as_markup())
 
 
@@ -289,7 +290,7 @@ async def add_save(query: CallbackQuery, state: FSMContext, session: AsyncSessio
     await state.clear()
     if donor is None:
         await query.answer(_("{phone} was just added by someone else. Nothing was saved.").format(
-            phone=data.get("phone")), show_alert=True)
+            phone=format_phone(data.get("phone"))), show_alert=True)
         await edit(query.message, _("Stopped. Nothing was saved."))
         return
     await query.answer(_("Saved."))

@@ -35,7 +35,7 @@ from bot.routers.lead_common import (
 )
 from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
-from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type
+from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type, fmt_weight
 from dispatcher.candidates import donor_facts
 from ground.eligibility import DEFERRAL_DAYS, DonorFacts, assess
 from dispatcher.reminders import Reminders
@@ -46,6 +46,7 @@ from ground.clock import Clock, local_today
 from ground.config import Settings
 from ground.parsing import (
     ParseError,
+    format_phone,
     parse_birth_date,
     parse_future_date,
     parse_name,
@@ -86,10 +87,10 @@ def card_text(donor: Donor, today: date, settings: Settings, facts: DonorFacts |
     facts = facts or DonorFacts.of(donor)
     details = [fmt_sex(donor.sex),
                _("born {date}").format(date=fmt_date(donor.birth_date)),
-               _("{kg} kg").format(kg=f"{donor.weight_kg:g}" if donor.weight_kg else "—")]
+               fmt_weight(donor.weight_kg)]
     lines = [
         f"👤 <b>{escape(donor.full_name)}</b>",
-        f"📞 {donor.phone}",
+        f"📞 {format_phone(donor.phone)}",
         _("Blood type: {v}").format(v=fmt_type(donor.abo, donor.rh)),
         " · ".join(details),
         _("Status: {v}").format(v=status_text(donor)),
@@ -339,7 +340,7 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
         changes["deferral_reason"] = None
     if "phone" in changes and changes["phone"] != donor.phone:
         if await members.donor_id_by_phone(session, changes["phone"]) is not None:
-            await message.answer(_("Another donor already has the number {phone}.").format(phone=changes["phone"])
+            await message.answer(_("Another donor already has the number {phone}.").format(phone=format_phone(changes["phone"]))
                                  + "\n" + _prompt(field))
             return
     try:
@@ -347,7 +348,7 @@ async def got_member_value(message: Message, state: FSMContext, session: AsyncSe
                                   **changes)
     except IntegrityError:
         await session.rollback()
-        await message.answer(_("Another donor already has the number {phone}.").format(phone=changes["phone"]))
+        await message.answer(_("Another donor already has the number {phone}.").format(phone=format_phone(changes["phone"])))
         return
     reminders.poke()
     await state.clear()

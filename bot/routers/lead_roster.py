@@ -33,7 +33,7 @@ from models import members
 from models.directory import Roles
 from ground.clock import Clock, local_today
 from ground.config import Settings
-from ground.parsing import whole_number
+from ground.parsing import format_phone, whole_number
 
 router = lead_router("lead_roster")
 
@@ -158,7 +158,7 @@ async def find_page(session: AsyncSession, club_id: int, blood: str, page: int, 
     for number, (row, facts, verdict) in enumerate(rated[page * size:(page + 1) * size], page * size + 1):
         last = (_("last gave {date}").format(date=fmt_date(row.last_donation_date)) if row.last_donation_date
                 else _("never gave"))
-        lines.append(f"\n{number}. <b>{escape(row.full_name)}</b> · {row.phone}")
+        lines.append(f"\n{number}. <b>{escape(row.full_name)}</b> · {format_phone(row.phone)}")
         lines.append(f"{explain(verdict, facts)} · {last}")
         builder.button(text=f"{number}. {row.full_name[:40]}",
                        callback_data=MemberCb(action="open", club_id=club_id, donor_id=row.id, back=f"{blood}.{page}"))

@@ -27,7 +27,7 @@ from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.routing import RouterTemplate
 from bot.states import Registration
-from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type
+from bot.texts import escape, explain, fmt_date, fmt_number, fmt_sex, fmt_type, fmt_weight
 from ground.eligibility import DonorFacts, assess, assess_age, min_weight
 from dispatcher.reminders import Reminders
 from models import members
@@ -40,6 +40,7 @@ from ground.clock import Clock, local_today
 from ground.config import Settings
 from ground.parsing import (
     ParseError,
+    format_phone,
     parse_birth_date,
     parse_past_date,
     parse_phone,
@@ -338,7 +339,7 @@ async def got_weight(
     if weight < minimum:
         await message.answer(
             _("Thank you. The minimum to give blood is {min} kg, so we will not call you for now. "
-              "If your weight changes, update it in /me.").format(min=f"{minimum:g}")
+              "If your weight changes, update it in /me.").format(min=fmt_number(minimum))
         )
     await next_step(message, state, session)
 
@@ -491,11 +492,11 @@ async def show_summary(message: Message, state: FSMContext, session: AsyncSessio
     lines = [
         _("<b>Please check your details</b>"),
         _("Name: {v}").format(v=escape(data.get("name", ""))),
-        _("Phone: {v}").format(v=data.get("phone", "")),
+        _("Phone: {v}").format(v=format_phone(data.get("phone", ""))),
         _("Blood type: {v}").format(v=fmt_blood(data.get("blood"))),
         _("Sex: {v}").format(v=fmt_sex(data.get("sex"))),
         _("Date of birth: {v}").format(v=fmt_date(birth)),
-        _("Weight: {v} kg").format(v=f"{data.get('weight', 0):g}"),
+        _("Weight: {v}").format(v=fmt_weight(data.get("weight"))),
         _("Area: {v}").format(v=escape(where)),
         _("Last donation: {v}").format(v=fmt_date(last) if last else _("never")),
         _("Club: {v}").format(v=escape(club.name) if club else "—"),
