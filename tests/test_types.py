@@ -10,7 +10,7 @@ from mypy import api
 ROOT = Path(__file__).resolve().parent.parent
 # The modules still excused ([[tool.mypy.overrides]] ignore_errors) on 4 December 2026: the list
 # may shrink, never grow — a new module, or a clean one, is checked.
-EXCUSED_AT_MOST = 4
+EXCUSED_AT_MOST = 3
 
 
 def test_mypy_finds_no_errors(monkeypatch):
