@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
 from dispatcher import messages as M
@@ -96,7 +96,7 @@ async def donated_by(s, request_id: int, at: datetime | None) -> int:
     q = select(func.count()).select_from(RequestContact).where(
         RequestContact.request_id == request_id, RequestContact.state == ContactState.donated.value)
     if at is not None:
-        q = q.where(RequestContact.outcome_at <= at)
+        q = q.where(col(RequestContact.outcome_at) <= at)
     return (await s.exec(q)).one()
 
 
@@ -112,10 +112,10 @@ async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str 
     loses its buttons, so nobody presses stale counts (issue 9)."""
     older = (await s.exec(select(OutboxMessage).where(
         OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND, OutboxMessage.chat_id == chat_id,
-        OutboxMessage.edit_of_key.is_(None), OutboxMessage.message_id != message_id))).all()
+        col(OutboxMessage.edit_of_key).is_(None), OutboxMessage.message_id != message_id))).all()
     for old in older:
-        await s.exec(update(OutboxMessage).where(OutboxMessage.edit_of_key == old.key,
-                                                 OutboxMessage.state == OutboxState.pending.value)
+        await s.exec(update(OutboxMessage).where(col(OutboxMessage.edit_of_key) == old.key,
+                                                 col(OutboxMessage.state) == OutboxState.pending.value)
                      .values(state=OutboxState.cancelled.value))
         if old.state == OutboxState.sent.value:
             old.kind = MOVED  # no longer a board: refresh_boards passes it by
@@ -136,7 +136,7 @@ async def refresh_boards(s, request_id: int, now: datetime) -> int:
     """Queue an edit of every board of the request that has none waiting; returns how many were queued."""
     origins = (await s.exec(select(OutboxMessage.key, OutboxMessage.chat_id, OutboxMessage.locale)
                             .where(OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND,
-                                   OutboxMessage.edit_of_key.is_(None), OutboxMessage.state.in_(_LIVE)))).all()
+                                   col(OutboxMessage.edit_of_key).is_(None), col(OutboxMessage.state).in_(_LIVE)))).all()
     queued = 0
     for key, chat_id, locale in origins:
         waiting = (await s.exec(select(OutboxMessage.id).where(OutboxMessage.edit_of_key == key,
@@ -159,15 +159,17 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
     counts = dict((await s.exec(select(RequestContact.state, func.count())
                                 .where(RequestContact.request_id == request_id)
                                 .group_by(RequestContact.state))).all())
-    rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh, Donor.weight_kg)
-                         .join(Donor, Donor.id == RequestContact.donor_id)
-                         .where(RequestContact.request_id == request_id,
-                                RequestContact.state.in_(SAID_AVAILABLE_STATES))
-                         .order_by(RequestContact.answered_at, RequestContact.id))).all()
+    said_available = (
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for at most four columns
+            RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh, Donor.weight_kg)
+        .join(Donor, col(Donor.id) == RequestContact.donor_id)
+        .where(RequestContact.request_id == request_id, col(RequestContact.state).in_(SAID_AVAILABLE_STATES))
+        .order_by(col(RequestContact.answered_at), col(RequestContact.id)))
+    rows = (await s.exec(said_available)).all()
     group = is_group(chat_id)
     # The score puts the ranking group first (dispatcher.ranking): donors who cannot arrive in time.
     late = (await s.exec(select(func.count()).select_from(RequestContact).where(
-        RequestContact.request_id == request_id, RequestContact.score >= LATE_SCORE))).one()
+        RequestContact.request_id == request_id, col(RequestContact.score) >= LATE_SCORE))).one()
     per_bucket = buckets(counts)
     asked = sum(per_bucket.values())
     active = req.state in ACTIVE_REQUEST_STATES
