@@ -313,13 +313,7 @@ class Dispatcher:
             await self.close_request(s, req, RequestState.expired.value, now)
             return None
         window = timedelta(minutes=self.cfg.response_window_min.of(req.urgency))
-        silent = await s.exec(update(RequestContact)
-                              .where(col(RequestContact.request_id) == req.id,
-                                     col(RequestContact.state) == ContactState.notified.value,
-                                     col(RequestContact.notified_at) <= now - window)
-                              .values(state=ContactState.no_answer.value))
-        if silent.rowcount:
-            await refresh_boards(s, req.id, now)
+        await self._time_out_silent(s, req, now, window)
         confirmed = await self.confirmed(s, req)
         if confirmed >= req.target_available:
             await self.close_request(s, req, RequestState.covered.value, now)
@@ -352,14 +346,7 @@ class Dispatcher:
             ranked: list[RankedDonor] = []
             if n > 0 or (req.rare and firing):
                 ranked = await self._find(s, req, hospital, params, n, now)
-                if firing and len(ranked) > self.first_chunk:
-                    # Streamed (issue 10): the best-ranked chunk now, the rest in a transaction of its own
-                    # (tick). The wave's row below records the whole wave, so the database knows it is
-                    # partly written until its contacts reach that count (_finish_wave).
-                    await self._ask(s, req, hospital, ranked[:self.first_chunk], now)
-                    self._rest[req.id] = ranked[self.first_chunk:]
-                else:
-                    await self._ask(s, req, hospital, ranked, now)
+                await self._ask_streamed(s, req, hospital, ranked, now, firing=firing)
                 asked_now += ranked
             if firing:
                 s.add(RequestWave(request_id=req.id, wave_no=req.wave_no, fired_at=now, radius_km=params.radius_km,
@@ -375,6 +362,29 @@ class Dispatcher:
         if asked_now or first_wave or req.wave_no != wave_before:
             await refresh_boards(s, req.id, now)
         return await self._next_wake(s, req, now, window)
+
+    async def _time_out_silent(self, s, req: BloodRequest, now: datetime, window: timedelta) -> None:
+        """A call left unanswered for the whole response window is "no answer" from now on."""
+        silent = await s.exec(update(RequestContact)
+                              .where(col(RequestContact.request_id) == req.id,
+                                     col(RequestContact.state) == ContactState.notified.value,
+                                     col(RequestContact.notified_at) <= now - window)
+                              .values(state=ContactState.no_answer.value))
+        if silent.rowcount:
+            assert req.id is not None  # a row read from the database
+            await refresh_boards(s, req.id, now)
+
+    async def _ask_streamed(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor],
+                            now: datetime, *, firing: bool) -> None:
+        if firing and len(ranked) > self.first_chunk:
+            assert req.id is not None  # a row read from the database
+            # Streamed (issue 10): the best-ranked chunk now, the rest in a transaction of its own
+            # (tick). The wave's row (_tick) records the whole wave, so the database knows it is
+            # partly written until its contacts reach that count (_finish_wave).
+            await self._ask(s, req, hospital, ranked[:self.first_chunk], now)
+            self._rest[req.id] = ranked[self.first_chunk:]
+        else:
+            await self._ask(s, req, hospital, ranked, now)
 
     async def touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
         res = await s.exec(update(BloodRequest).where(col(BloodRequest.id) == request_id).values(updated_at=now))
