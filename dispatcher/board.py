@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
 from dispatcher import messages as M
@@ -96,7 +96,7 @@ async def donated_by(s, request_id: int, at: datetime | None) -> int:
     q = select(func.count()).select_from(RequestContact).where(
         RequestContact.request_id == request_id, RequestContact.state == ContactState.donated.value)
     if at is not None:
-        q = q.where(RequestContact.outcome_at <= at)
+        q = q.where(col(RequestContact.outcome_at) <= at)
     return (await s.exec(q)).one()
 
 
@@ -112,10 +112,10 @@ async def attach(s, request_id: int, chat_id: int, message_id: int, locale: str 
     loses its buttons, so nobody presses stale counts (issue 9)."""
     older = (await s.exec(select(OutboxMessage).where(
         OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND, OutboxMessage.chat_id == chat_id,
-        OutboxMessage.edit_of_key.is_(None), OutboxMessage.message_id != message_id))).all()
+        col(OutboxMessage.edit_of_key).is_(None), OutboxMessage.message_id != message_id))).all()
     for old in older:
-        await s.exec(update(OutboxMessage).where(OutboxMessage.edit_of_key == old.key,
-                                                 OutboxMessage.state == OutboxState.pending.value)
+        await s.exec(update(OutboxMessage).where(col(OutboxMessage.edit_of_key) == old.key,
+                                                 col(OutboxMessage.state) == OutboxState.pending.value)
                      .values(state=OutboxState.cancelled.value))
         if old.state == OutboxState.sent.value:
             old.kind = MOVED  # no longer a board: refresh_boards passes it by
@@ -136,7 +136,7 @@ async def refresh_boards(s, request_id: int, now: datetime) -> int:
     """Queue an edit of every board of the request that has none waiting; returns how many were queued."""
     origins = (await s.exec(select(OutboxMessage.key, OutboxMessage.chat_id, OutboxMessage.locale)
                             .where(OutboxMessage.request_id == request_id, OutboxMessage.kind == KIND,
-                                   OutboxMessage.edit_of_key.is_(None), OutboxMessage.state.in_(_LIVE)))).all()
+                                   col(OutboxMessage.edit_of_key).is_(None), col(OutboxMessage.state).in_(_LIVE)))).all()
     queued = 0
     for key, chat_id, locale in origins:
         waiting = (await s.exec(select(OutboxMessage.id).where(OutboxMessage.edit_of_key == key,
@@ -159,15 +159,11 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
     counts = dict((await s.exec(select(RequestContact.state, func.count())
                                 .where(RequestContact.request_id == request_id)
                                 .group_by(RequestContact.state))).all())
-    rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh, Donor.weight_kg)
-                         .join(Donor, Donor.id == RequestContact.donor_id)
-                         .where(RequestContact.request_id == request_id,
-                                RequestContact.state.in_(SAID_AVAILABLE_STATES))
-                         .order_by(RequestContact.answered_at, RequestContact.id))).all()
     group = is_group(chat_id)
+    donors = await _said_available(s, req, group=group, tz=tz, now=now)
     # The score puts the ranking group first (dispatcher.ranking): donors who cannot arrive in time.
     late = (await s.exec(select(func.count()).select_from(RequestContact).where(
-        RequestContact.request_id == request_id, RequestContact.score >= LATE_SCORE))).one()
+        RequestContact.request_id == request_id, col(RequestContact.score) >= LATE_SCORE))).one()
     per_bucket = buckets(counts)
     asked = sum(per_bucket.values())
     active = req.state in ACTIVE_REQUEST_STATES
@@ -175,10 +171,6 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
     if req.state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF:
         stopped_donated = await donated_by(s, req.id, req.closed_at)
     times = await request_headline(s, req)
-
-    def local(dt: datetime | None) -> str | None:
-        return None if dt is None else as_utc(dt).astimezone(tz).strftime("%H:%M")
-
     return {
         "request_id": req.id, "hospital": hospital.name if hospital else "", "abo": req.abo, "rh": req.rh,
         "component": req.component, "units": req.units, "urgency": req.urgency, "rare": req.rare,
@@ -194,19 +186,34 @@ async def snapshot(s, request_id: int, *, chat_id: int, tz: ZoneInfo, now: datet
         "stopped_donated": stopped_donated,
         "headline": times.as_dict(),
         "wave_no": req.wave_no,
-        "next_wave_local": local(req.next_wave_at) if active else None,
+        "next_wave_local": _hh_mm(req.next_wave_at, tz) if active else None,
         "warn_travel": active and asked > 0 and late * 2 >= asked,
         "group": group,
-        "updated_local": local(now),
-        "donors": [{
-            "contact_id": c.id, "name": name, "phone": None if group else phone, "type": f"{abo}{rh}",
-            "state": c.state, "distance_km": None if c.distance_km is None else round(c.distance_km, 1),
-            "travel_min": None if c.travel_min is None else round(c.travel_min), "reasons": c.reasons,
-            "volume_ml": c.volume_ml, "max_volume": max_volume_ml(weight),
-            # Expected arrival beside the deadline; "late" when still to come and expected after it (issue 9).
-            "arrive_local": local(c.expected_arrival_at),
-            "late": c.state in COMING_STATES and not arrives_in_time(
-                None if c.expected_arrival_at is None else as_utc(c.expected_arrival_at), as_utc(req.deadline)),
-            "component": c.component, "undo": undo_action(c, now),
-        } for c, name, phone, abo, rh, weight in rows],
+        "updated_local": _hh_mm(now, tz),
+        "donors": donors,
     }
+
+
+async def _said_available(s, req: BloodRequest, *, group: bool, tz: ZoneInfo, now: datetime) -> list[dict]:
+    """The board's donors: those who said available, in the order they did; no phone in a group."""
+    rows = (await s.exec(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for at most four columns
+            RequestContact, Donor.full_name, Donor.phone, Donor.abo, Donor.rh, Donor.weight_kg)
+        .join(Donor, col(Donor.id) == RequestContact.donor_id)
+        .where(RequestContact.request_id == req.id, col(RequestContact.state).in_(SAID_AVAILABLE_STATES))
+        .order_by(col(RequestContact.answered_at), col(RequestContact.id)))).all()
+    return [{
+        "contact_id": c.id, "name": name, "phone": None if group else phone, "type": f"{abo}{rh}",
+        "state": c.state, "distance_km": None if c.distance_km is None else round(c.distance_km, 1),
+        "travel_min": None if c.travel_min is None else round(c.travel_min), "reasons": c.reasons,
+        "volume_ml": c.volume_ml, "max_volume": max_volume_ml(weight),
+        # Expected arrival beside the deadline; "late" when still to come and expected after it (issue 9).
+        "arrive_local": _hh_mm(c.expected_arrival_at, tz),
+        "late": c.state in COMING_STATES and not arrives_in_time(
+            None if c.expected_arrival_at is None else as_utc(c.expected_arrival_at), as_utc(req.deadline)),
+        "component": c.component, "undo": undo_action(c, now),
+    } for c, name, phone, abo, rh, weight in rows]
+
+
+def _hh_mm(dt: datetime | None, tz: ZoneInfo) -> str | None:
+    return None if dt is None else as_utc(dt).astimezone(tz).strftime("%H:%M")

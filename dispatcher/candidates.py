@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.compat import Tier
@@ -42,7 +43,7 @@ from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, 
 from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
-from models.tables import ClubMembership, Donation, Donor, TelegramUser
+from models.tables import ClubMembership, Donation, Donor, TelegramUser, table_of
 
 KM_PER_DEG_LAT = 111.2
 # What counts as "asked" in a donor's history: delivered and either open, answered or left silent
@@ -60,7 +61,7 @@ def _param(name: str, type_, values: dict | None = None) -> ColumnElement:
 # Built once per shape with named bind parameters; the *_values functions give the values.
 
 def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]:
-    D = Donor.__table__.c
+    D = table_of(Donor).c
     if apheresis:
         weight_ok = D.weight_kg >= _param("min_weight_apheresis", D.weight_kg.type, values)
     else:
@@ -86,7 +87,7 @@ def _medical(apheresis: bool, values: dict | None = None) -> list[ColumnElement]
     if not apheresis:
         # At most max_whole_blood_per_year red-cell donations in the last 12 months (eligibility.yearly_limit_ends):
         # a lookup on the donation's donor index, for the donors read only.
-        Dn = Donation.__table__.c
+        Dn = table_of(Donation).c
         given = (select(func.count()).where(Dn.donor_id == D.id, Dn.component.not_in(_APHERESIS),
                                             Dn.donated_on > _param("year_start", Dn.donated_on.type, values),
                                             Dn.donated_on <= _param("today", Dn.donated_on.type, values))
@@ -119,10 +120,11 @@ async def red_cell_days(session: Any, donor_ids: list[int], today: date) -> dict
     """Each donor's whole-blood and red-cell donation days of the 12 months up to ``today``, for
     eligibility.DonorFacts (the yearly limit); donors with none are left out."""
     out: dict[int, list[date]] = {}
+    donated_on = col(Donation.donated_on)
     for i in range(0, len(donor_ids), 500):
-        rows = (await _execute(session, select(Donation.donor_id, Donation.donated_on).where(
-            Donation.donor_id.in_(donor_ids[i:i + 500]), Donation.component.not_in(_APHERESIS),
-            Donation.donated_on > year_window_start(today), Donation.donated_on <= today), {})).all()
+        rows = (await _execute(session, select(col(Donation.donor_id), donated_on).where(
+            col(Donation.donor_id).in_(donor_ids[i:i + 500]), col(Donation.component).not_in(_APHERESIS),
+            donated_on > year_window_start(today), donated_on <= today), {})).all()
         for donor_id, day in rows:
             out.setdefault(donor_id, []).append(day)
     return {k: tuple(sorted(v)) for k, v in out.items()}
@@ -135,7 +137,7 @@ def medical_conditions(component: str, today: date, rules: Rules) -> list[Column
 
 def messageable_conditions(require_consent: bool) -> list[ColumnElement]:
     """Reachable by the bot: linked, has started it, not blocked (DOMAIN.md §8), consented (§7)."""
-    D, T = Donor.__table__.c, TelegramUser.__table__.c
+    D, T = table_of(Donor).c, table_of(TelegramUser).c
     conds = [D.telegram_id.is_not(None), T.telegram_id.is_not(None), T.blocked_at.is_(None), consented_in_bot()]
     if require_consent:
         conds.append(D.consent_contact_at.is_not(None))
@@ -149,7 +151,7 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
     ix_contact_donor_asked), so its cost follows the donors read, not the size of the
     contact log. Forgotten donors' contacts (donor_id NULL) never match a donor.
     """
-    D, C, K = Donor.__table__.c, RequestContact.__table__.c, DonorCommitment.__table__.c
+    D, C, K = table_of(Donor).c, table_of(RequestContact).c, table_of(DonorCommitment).c
     conds = [~exists().where(K.donor_id == D.id, K.until > _param("now", K.until.type))]
     if asked_for_request:
         # Told "no longer needed" in an earlier wave of a request that has since reopened: she may be
@@ -165,12 +167,12 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
 
 
 def type_condition(tiers: Sequence[Tier]) -> ColumnElement:
-    D = Donor.__table__.c
+    D = table_of(Donor).c
     return or_(*[and_(D.abo == a, D.rh == r) for t in tiers for a, r in t.types])
 
 
 def tier_expression(tiers: Sequence[Tier], D: ReadOnlyColumnCollection | None = None) -> ColumnElement:
-    D = Donor.__table__.c if D is None else D
+    D = table_of(Donor).c if D is None else D
     return case(*[(and_(D.abo == a, D.rh == r), t.index) for t in tiers for a, r in t.types], else_=99)
 
 
@@ -211,7 +213,7 @@ def _donor_conditions(shape: tuple) -> list[ColumnElement]:
 
 
 def _base(tiers: tuple[Tier, ...], shape: tuple, columns, *, messageable: bool = True):
-    D, T = Donor.__table__, TelegramUser.__table__
+    D, T = table_of(Donor), table_of(TelegramUser)
     stmt = select(*columns).select_from(D.join(T, T.c.telegram_id == D.c.telegram_id, isouter=not messageable))
     stmt = stmt.where(type_condition(tiers), *_donor_conditions(shape))
     return stmt.where(*messageable_conditions(shape[3])) if messageable else stmt
@@ -224,7 +226,7 @@ async def _execute(session, stmt, values: dict):
 
 @lru_cache(maxsize=256)
 def _count_statement(tiers: tuple[Tier, ...], shape: tuple, local: bool):
-    D = Donor.__table__.c
+    D = table_of(Donor).c
     stmt = _base(tiers, shape, [D.id])
     if local:
         stmt = stmt.where(D.geo_cell.in_(bindparam("cells", expanding=True, type_=D.geo_cell.type)))
@@ -234,11 +236,10 @@ def _count_statement(tiers: tuple[Tier, ...], shape: tuple, local: bool):
 
 async def count_eligible(session: AsyncSession, search: Search, rules: Rules, *, at_most: int) -> int:
     """How many messageable eligible donors the search would find, counting no further than ``at_most``."""
-    local = search.radius_km is not None
     values = {**search.values(rules), "at_most": at_most}
-    if local:
+    if search.radius_km is not None:
         values["cells"] = cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)
-    stmt = _count_statement(tuple(search.tiers), search.shape(), local)
+    stmt = _count_statement(tuple(search.tiers), search.shape(), search.radius_km is not None)
     return (await _execute(session, stmt, values)).scalar_one()
 
 
@@ -296,7 +297,7 @@ class _Rings:
         s = self.search
         if area == "all":
             return {}
-        out = {"lat_lo": s.hospital_lat - r / KM_PER_DEG_LAT, "lat_hi": s.hospital_lat + r / KM_PER_DEG_LAT,
+        out: dict[str, float | list[int]] = {"lat_lo": s.hospital_lat - r / KM_PER_DEG_LAT, "lat_hi": s.hospital_lat + r / KM_PER_DEG_LAT,
                "lon_lo": s.hospital_lon - r / self.kx, "lon_hi": s.hospital_lon + r / self.kx, "r2": r * r}
         if area == "cells":
             out["cells"] = cells_within(s.hospital_lat, s.hospital_lon, r)
@@ -344,6 +345,7 @@ class _Rings:
                 break
             bounds = []
             if not read_all:
+                assert after is not None  # a full read (k rows) left its last key
                 bounds.append((after[0], after[1], travel_min(math.sqrt(after[2])) * 0.99 - slack))
             if not whole:
                 bounds.append((0 if r < self.reach else 2, min_tier, travel_min(r) * 0.99 - slack))
@@ -417,7 +419,7 @@ def _in_area(n, d2, area: str) -> list[ColumnElement]:
 
 @lru_cache(maxsize=64)
 def _pool_statement(tiers: tuple[Tier, ...], area: str):
-    n = Donor.__table__.alias("n").c
+    n = table_of(Donor).alias("n").c
     d2, _ = _geometry(n)
     pool = select(n.id).where(*_in_types(n, tiers), *_in_area(n, d2, area)).limit(_param("at_most", Integer))
     return select(func.count()).select_from(pool.subquery())
@@ -431,7 +433,7 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
     the last (group, tier, d2, id) returned. A row whose ``telegram_id`` is NULL is not
     eligible or not messageable; it still counts towards ``k`` and the bounds.
     """
-    n = Donor.__table__.alias("n").c
+    n = table_of(Donor).alias("n").c
     d2, group = _geometry(n)
     tier = tier_expression(tiers, n)
     dist = func.coalesce(d2, 0.0)  # NULL (no location) sorts alike on SQLite and PostgreSQL
@@ -443,8 +445,8 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
         near = near.where(tuple_(group, tier, dist, n.id) > tuple_(
             _param("after_group", Integer), _param("after_tier", Integer), _param("after_d2", Float),
             _param("after_id", Integer)))
-    near = near.order_by(group, tier, dist, n.id).limit(_param("k", Integer)).subquery("near")
-    D, T, C = Donor.__table__, TelegramUser.__table__, RequestContact.__table__.c
+    nearest = near.order_by(group, tier, dist, n.id).limit(_param("k", Integer)).subquery("near")
+    D, T, C = table_of(Donor), table_of(TelegramUser), table_of(RequestContact).c
     donor_conds = [*_donor_conditions(shape), D.c.telegram_id.is_not(None)]
     if shape[3]:
         donor_conds.append(D.c.consent_contact_at.is_not(None))
@@ -453,11 +455,12 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
     # The donor's own answer history (dispatcher.ranking): read here, so every donor is scored exactly.
     asked = select(func.count()).where(C.donor_id == D.c.id, C.state.in_(ASKED_STATES))
     answered = asked.where(C.answered_at.is_not(None))
-    return (select(near.c.id, near.c.grp, near.c.abo, near.c.rh, near.c.lat, near.c.lon, near.c.d2,
+    return (select(nearest.c.id, nearest.c.grp, nearest.c.abo, nearest.c.rh, nearest.c.lat, nearest.c.lon,
+                   nearest.c.d2,
                    T.c.telegram_id, D.c.last_donation_date, D.c.last_donation_component, D.c.locale,
                    asked.scalar_subquery(), answered.scalar_subquery())
             # Two plain LEFT JOINs (not one to a parenthesised join) keep both as primary-key lookups.
-            .select_from(near.outerjoin(D, and_(D.c.id == near.c.id, *donor_conds))
+            .select_from(nearest.outerjoin(D, and_(D.c.id == nearest.c.id, *donor_conds))
                          .outerjoin(T, and_(T.c.telegram_id == D.c.telegram_id, T.c.blocked_at.is_(None)))))
 
 
@@ -479,7 +482,7 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
     before she accepted (DOMAIN.md §7): the caller passes the clubs the reader leads.
     A donor who agreed only to keep her profile is on no list: she said no to being contacted.
     """
-    D, T, M = Donor.__table__.c, TelegramUser.__table__.c, ClubMembership.__table__.c
+    D, T, M = table_of(Donor).c, table_of(TelegramUser).c, table_of(ClubMembership).c
     if not club_ids:
         return []
     why = case((D.telegram_id.is_(None), "not_linked"), (T.telegram_id.is_(None), "not_started"),
@@ -487,7 +490,7 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
     reachable = and_(*messageable_conditions(search.require_consent))
     stmt = (_base(tuple(search.tiers), search.shape(),
                   [M.club_id, D.id, D.full_name, D.phone, D.abo, D.rh, why.label("why")], messageable=False)
-            .join(ClubMembership.__table__, and_(M.donor_id == D.id, M.role == "member"))
+            .join(table_of(ClubMembership), and_(M.donor_id == D.id, M.role == "member"))
             .where(~reachable, ~refused_contact(), M.club_id.in_(club_ids)))
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
@@ -498,10 +501,10 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
 
 async def unreachable_counts(session: AsyncSession, search: Search, rules: Rules) -> dict[int, int]:
     """Per club, how many compatible likely-eligible members only a phone call reaches: counts, no names."""
-    D, M = Donor.__table__.c, ClubMembership.__table__.c
+    D, M = table_of(Donor).c, table_of(ClubMembership).c
     reachable = and_(*messageable_conditions(search.require_consent))
     stmt = (_base(tuple(search.tiers), search.shape(), [M.club_id, func.count(D.id)], messageable=False)
-            .join(ClubMembership.__table__, and_(M.donor_id == D.id, M.role == "member"))
+            .join(table_of(ClubMembership), and_(M.donor_id == D.id, M.role == "member"))
             .where(~reachable, ~refused_contact()).group_by(M.club_id))
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))

@@ -19,14 +19,17 @@ import asyncio
 import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from typing import Any, Awaitable, Callable, Protocol
 
 from sqlalchemy import and_, delete, func
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher import messages as M
 from dispatcher.board import STOPPED_BY_STAFF, UNDO_WINDOW, buckets, donated_by, refresh_boards
-from dispatcher.candidates import call_list, unreachable_counts
+from dispatcher.candidates import Search, call_list, unreachable_counts
 from ground.eligibility import (
     ALLOWED_VOLUMES_ML,
     APHERESIS,
@@ -39,7 +42,7 @@ from ground.eligibility import (
 )
 from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
-from dispatcher.waves import target_available
+from dispatcher.waves import Rates, target_available
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     RECEIVING_REQUEST_STATES,
@@ -64,11 +67,12 @@ from models.tables import (
     HospitalStaff,
     TelegramUser,
 )
-from ground.clock import as_utc
+from ground.clock import Clock, as_utc
+from ground.config import DispatchConfig, EligibilityConfig
 
 # How a request ended, for the report's timeline (state, close_reason) → label code: asking
 # stopped (covered, nobody left, deadline) is not the same as closed (issue 9).
-_ENDINGS: dict[tuple[str, str | None], str] = {
+_ENDINGS: dict[tuple[str, str | None], str | None] = {
     (RequestState.covered.value, None): "stopped_covered",
     (RequestState.exhausted.value, None): "stopped_exhausted",
     (RequestState.expired.value, None): "deadline_passed",
@@ -114,29 +118,40 @@ class DeskResult:
         return self.outcome is DeskOutcome.ok
 
 
-Action = Callable[[Any, BloodRequest, datetime], Awaitable[tuple[DeskResult, bool]]]
+Action = Callable[[AsyncSession, BloodRequest, datetime], Awaitable[tuple[DeskResult, bool]]]
 
 
 class DeskEngine(Protocol):
-    """What the desk uses of the engine: its lock, sessions, settings and state-machine steps."""
-    sm: Any
-    lock: asyncio.Lock
-    clock: Callable[[], datetime]
-    cfg: Any
-    rules: Any
-    tz: Any
-    rates_prior: Any
+    """What the desk uses of the engine: its lock, sessions, settings and state-machine steps.
+    (Read-only properties here, so the engine's own attributes may be of narrower types.)"""
+
+    @property
+    def sm(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def lock(self) -> asyncio.Lock: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def cfg(self) -> DispatchConfig: ...
+    @property
+    def rules(self) -> EligibilityConfig: ...
+    @property
+    def tz(self) -> ZoneInfo: ...
+    @property
+    def rates_prior(self) -> Rates: ...
 
     def kick(self) -> None: ...
     async def tick(self, request_id: int) -> datetime | None: ...
-    async def touch(self, s: Any, request_id: int, now: datetime) -> BloodRequest | None: ...
-    async def audit(self, s: Any, now: Any, actor: Any, action: Any, subject: Any, detail: Any) -> None: ...
-    async def close_request(self, s: Any, req: BloodRequest, state: str, now: datetime) -> None: ...
-    async def confirmed(self, s: Any, req: BloodRequest) -> int: ...
-    async def count_contacts(self, s: Any, request_id: int, *states: str) -> int: ...
-    async def reopen_if_short(self, s: Any, req: BloodRequest, now: datetime) -> None: ...
-    async def commit_donor(self, s: Any, donor_id: int, req: BloodRequest, now: datetime) -> bool: ...
-    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius: Any, last_resort: Any) -> Any: ...
+    async def touch(self, s: AsyncSession, request_id: int, now: datetime) -> BloodRequest | None: ...
+    async def audit(self, s: AsyncSession, now: datetime, actor: int | None, action: str, subject: str,
+                    detail: str) -> None: ...
+    async def close_request(self, s: AsyncSession, req: BloodRequest, state: str, now: datetime) -> None: ...
+    async def confirmed(self, s: AsyncSession, req: BloodRequest) -> int: ...
+    async def count_contacts(self, s: AsyncSession, request_id: int, *states: str) -> int: ...
+    async def reopen_if_short(self, s: AsyncSession, req: BloodRequest, now: datetime) -> None: ...
+    async def commit_donor(self, s: AsyncSession, donor_id: int, req: BloodRequest, now: datetime) -> bool: ...
+    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius: float | None,
+               last_resort: bool) -> Search: ...
 
 
 class Desk:
@@ -265,13 +280,14 @@ class Desk:
 
     async def _let_go(self, s, req: BloodRequest, donor: Donor, now: datetime) -> None:
         """She will not donate for this request: free her, and ask again if the request is now short."""
-        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id,
-                                                   DonorCommitment.request_id == req.id))
+        await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == donor.id,
+                                                   col(DonorCommitment.request_id) == req.id))
         await self.engine.reopen_if_short(s, req, now)
 
     async def _deferred(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, category: str | None,
                         until: date | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
         """Deferred at screening (issue 9): only the coarse category and the end date are kept, on the donor."""
+        assert req.id is not None  # a row read from the database
         today = now.astimezone(self.engine.tz).date()
         try:
             end = deferral_until(category or "", today, until)
@@ -302,6 +318,7 @@ class Desk:
 
     async def _donated(self, s, req: BloodRequest, contact: RequestContact, donor: Donor, volume_ml: int | None,
                        component: str | None, undo: dict, by: int | None, now: datetime) -> tuple[DeskResult, bool]:
+        assert req.id is not None  # a row read from the database
         component = component or req.component
         if component not in COMPONENTS:
             return DeskResult(DeskOutcome.not_found, req.id), False
@@ -328,7 +345,7 @@ class Desk:
         undo["request"] = {"state": req.state, "close_reason": req.close_reason,
                            "closed_at": None if req.closed_at is None else as_utc(req.closed_at).isoformat()}
         contact.undo = undo
-        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor.id))
+        await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == donor.id))
         nxt = next_donation_date(DonorFacts.of(donor), self.engine.rules)
         if donor.telegram_id is not None:
             hospital = await s.get(Hospital, req.hospital_id)
@@ -404,17 +421,17 @@ class Desk:
         async def act(s, req, now):
             C = RequestContact
             waves = (await s.exec(select(RequestWave.wave_no, RequestWave.fired_at, RequestWave.asked)
-                                  .where(RequestWave.request_id == req.id).order_by(RequestWave.wave_no))).all()
+                                  .where(RequestWave.request_id == req.id).order_by(col(RequestWave.wave_no)))).all()
             counts = dict((await s.exec(select(C.state, func.count()).where(C.request_id == req.id)
                                         .group_by(C.state))).all())
             first_available = (await s.exec(select(func.min(C.answered_at)).where(
-                C.request_id == req.id, C.state.in_(SAID_AVAILABLE_STATES)))).one()
+                C.request_id == req.id, col(C.state).in_(SAID_AVAILABLE_STATES)))).one()
             first_arrival = (await s.exec(select(func.min(C.arrived_at)).where(C.request_id == req.id))).one()
             first_donation = (await s.exec(select(func.min(C.outcome_at)).where(
                 C.request_id == req.id, C.state == ContactState.donated.value))).one()
             stops = (await s.exec(select(AuditLog.at, AuditLog.detail).where(
                 AuditLog.subject == f"request:{req.id}", AuditLog.action == "request_marked_covered")
-                .order_by(AuditLog.at))).all()
+                .order_by(col(AuditLog.at)))).all()
             per_bucket = buckets(counts)
             donated = per_bucket["donated"]
             deferred = per_bucket["deferred"]
@@ -471,6 +488,7 @@ class Desk:
                     await self.engine.audit(s, now, by, "desk_refused", f"request:{request_id}", "action=call_list")
                     return DeskResult(DeskOutcome.not_staff, request_id)
                 hospital = await s.get(Hospital, req.hospital_id)
+                assert hospital is not None  # a request's hospital: hospitals are never deleted
                 search = self.engine.search(req, hospital, now, radius=None if req.rare else self.engine.cfg.max_radius_km,
                                       last_resort=True)
                 search.cap_count = None
@@ -479,7 +497,7 @@ class Desk:
                     {"name": e.full_name, "phone": e.phone, "type": e.blood_type, "why": e.why} for e in entries]}
                 if staff:
                     detail["leads"] = await self._leads_to_ring(s, await unreachable_counts(s, search, self.engine.rules))
-                    detail["accepted"] = await self._accepted(s, req.id)
+                    detail["accepted"] = await self._accepted(s, request_id)
                 await self.engine.audit(s, now, by, "call_list_viewed", f"request:{request_id}",
                                   f"entries={len(entries)} staff={int(staff)}")
         return DeskResult(DeskOutcome.ok, request_id, detail)
@@ -491,13 +509,15 @@ class Desk:
         if not counts:
             return []
         rows = (await s.exec(
-            select(Club.id, Club.name, ClubMembership.telegram_id, TelegramUser.first_name, TelegramUser.username,
-                   Donor.phone)
-            .join(ClubMembership, and_(ClubMembership.club_id == Club.id, ClubMembership.role == "lead"))
-            .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id, isouter=True)
-            .join(Donor, and_(Donor.telegram_id == ClubMembership.telegram_id, consented_in_bot()), isouter=True)
-            .where(Club.id.in_(list(counts)), ClubMembership.telegram_id.is_not(None))
-            .order_by(Club.name, ClubMembership.id))).all()
+            select(  # type: ignore[call-overload]  # sqlmodel types select() for at most four columns
+                Club.id, Club.name, ClubMembership.telegram_id, TelegramUser.first_name, TelegramUser.username,
+                Donor.phone)
+            .join(ClubMembership, and_(col(ClubMembership.club_id) == Club.id, col(ClubMembership.role) == "lead"))
+            .join(TelegramUser, col(TelegramUser.telegram_id) == ClubMembership.telegram_id, isouter=True)
+            .join(Donor, and_(col(Donor.telegram_id) == ClubMembership.telegram_id, consented_in_bot()),
+                  isouter=True)
+            .where(col(Club.id).in_(list(counts)), col(ClubMembership.telegram_id).is_not(None))
+            .order_by(col(Club.name), col(ClubMembership.id)))).all()
         return [{"club": club, "members": counts[club_id], "telegram_id": tg, "name": first or "",
                  "username": username, "phone": phone}
                 for club_id, club, tg, first, username, phone in rows]
@@ -506,9 +526,9 @@ class Desk:
     async def _accepted(s, request_id: int) -> list[dict[str, Any]]:
         rows = (await s.exec(
             select(Donor.full_name, Donor.phone, Donor.abo, Donor.rh)
-            .join(RequestContact, RequestContact.donor_id == Donor.id)
-            .where(RequestContact.request_id == request_id, RequestContact.state.in_(SAID_AVAILABLE_STATES))
-            .order_by(RequestContact.answered_at))).all()
+            .join(RequestContact, col(RequestContact.donor_id) == Donor.id)
+            .where(RequestContact.request_id == request_id, col(RequestContact.state).in_(SAID_AVAILABLE_STATES))
+            .order_by(col(RequestContact.answered_at)))).all()
         return [{"name": n, "phone": p, "type": f"{a}{r}"} for n, p, a, r in rows]
 
     async def _read(self, request_id: int, by: int | None, act: Action) -> DeskResult:

@@ -22,13 +22,16 @@ import enum
 import hmac
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher import messages as M
 from dispatcher.candidates import (
@@ -88,6 +91,7 @@ from models.tables import (
     TelegramUser,
 )
 from ground.clock import Clock, as_utc
+from ground.config import Settings
 from ground.i18n import N_, Text
 
 log = logging.getLogger(__name__)
@@ -152,7 +156,8 @@ REST_PAUSE_S = 0.12
 
 
 class Dispatcher:
-    def __init__(self, sessionmaker, settings, *, clock: Clock, rng: random.Random | None = None,
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, clock: Clock,
+                 rng: random.Random | None = None,
                  wakeups: Wakeups | None = None) -> None:
         self.sm = sessionmaker
         self.cfg = settings.dispatch
@@ -206,6 +211,7 @@ class Dispatcher:
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
                 await s.flush()
+                assert req.id is not None  # flushed: the database gave it its id
                 if board_message_id is not None and chat_id is not None:
                     await board.attach(s, req.id, chat_id, board_message_id, board_locale, now)
                 req.rare = await self._is_rare(s, req, hospital, now)
@@ -227,6 +233,7 @@ class Dispatcher:
 
     async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
         """A staff group belongs to one hospital (issue 4): the first request posted there binds it."""
+        assert hospital.id is not None  # a row read from the database
         bound = await s.get(HospitalChat, chat_id)
         if bound is None:
             s.add(HospitalChat(chat_id=chat_id, hospital_id=hospital.id, bound_by=posted_by, created_at=now))
@@ -289,7 +296,9 @@ class Dispatcher:
                     req = await self.touch(s, request_id, now)
                     if req is None or req.state not in ACTIVE_REQUEST_STATES or now >= req.deadline:
                         break
-                    if not await self._finish_wave(s, req, await s.get(Hospital, req.hospital_id), now, chunk):
+                    hospital = await s.get(Hospital, req.hospital_id)
+                    assert hospital is not None  # a request's hospital: hospitals are never deleted
+                    if not await self._finish_wave(s, req, hospital, now, chunk):
                         rest = []  # complete (perhaps by a tick in between, which ranked the missing again)
             self.kick()
         return nxt
@@ -299,17 +308,12 @@ class Dispatcher:
         req = await self.touch(s, request_id, now)
         if req is None or req.state not in ACTIVE_REQUEST_STATES:
             return None
+        assert req.id is not None  # a row read from the database
         if now >= req.deadline:
             await self.close_request(s, req, RequestState.expired.value, now)
             return None
         window = timedelta(minutes=self.cfg.response_window_min.of(req.urgency))
-        silent = await s.exec(update(RequestContact)
-                              .where(RequestContact.request_id == req.id,
-                                     RequestContact.state == ContactState.notified.value,
-                                     RequestContact.notified_at <= now - window)
-                              .values(state=ContactState.no_answer.value))
-        if silent.rowcount:
-            await refresh_boards(s, req.id, now)
+        await self._time_out_silent(s, req, now, window)
         confirmed = await self.confirmed(s, req)
         if confirmed >= req.target_available:
             await self.close_request(s, req, RequestState.covered.value, now)
@@ -342,14 +346,7 @@ class Dispatcher:
             ranked: list[RankedDonor] = []
             if n > 0 or (req.rare and firing):
                 ranked = await self._find(s, req, hospital, params, n, now)
-                if firing and len(ranked) > self.first_chunk:
-                    # Streamed (issue 10): the best-ranked chunk now, the rest in a transaction of its own
-                    # (tick). The wave's row below records the whole wave, so the database knows it is
-                    # partly written until its contacts reach that count (_finish_wave).
-                    await self._ask(s, req, hospital, ranked[:self.first_chunk], now)
-                    self._rest[req.id] = ranked[self.first_chunk:]
-                else:
-                    await self._ask(s, req, hospital, ranked, now)
+                await self._ask_streamed(s, req, hospital, ranked, now, firing=firing)
                 asked_now += ranked
             if firing:
                 s.add(RequestWave(request_id=req.id, wave_no=req.wave_no, fired_at=now, radius_km=params.radius_km,
@@ -366,8 +363,31 @@ class Dispatcher:
             await refresh_boards(s, req.id, now)
         return await self._next_wake(s, req, now, window)
 
+    async def _time_out_silent(self, s, req: BloodRequest, now: datetime, window: timedelta) -> None:
+        """A call left unanswered for the whole response window is "no answer" from now on."""
+        silent = await s.exec(update(RequestContact)
+                              .where(col(RequestContact.request_id) == req.id,
+                                     col(RequestContact.state) == ContactState.notified.value,
+                                     col(RequestContact.notified_at) <= now - window)
+                              .values(state=ContactState.no_answer.value))
+        if silent.rowcount:
+            assert req.id is not None  # a row read from the database
+            await refresh_boards(s, req.id, now)
+
+    async def _ask_streamed(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor],
+                            now: datetime, *, firing: bool) -> None:
+        if firing and len(ranked) > self.first_chunk:
+            assert req.id is not None  # a row read from the database
+            # Streamed (issue 10): the best-ranked chunk now, the rest in a transaction of its own
+            # (tick). The wave's row (_tick) records the whole wave, so the database knows it is
+            # partly written until its contacts reach that count (_finish_wave).
+            await self._ask(s, req, hospital, ranked[:self.first_chunk], now)
+            self._rest[req.id] = ranked[self.first_chunk:]
+        else:
+            await self._ask(s, req, hospital, ranked, now)
+
     async def touch(self, s, request_id: int, now: datetime) -> BloodRequest | None:
-        res = await s.exec(update(BloodRequest).where(BloodRequest.id == request_id).values(updated_at=now))
+        res = await s.exec(update(BloodRequest).where(col(BloodRequest.id) == request_id).values(updated_at=now))
         if res.rowcount == 0:
             return None
         return (await s.exec(select(BloodRequest).where(BloodRequest.id == request_id)
@@ -376,7 +396,7 @@ class Dispatcher:
     async def _advance_wave(self, s, req: BloodRequest, now: datetime) -> None:
         interval = timedelta(minutes=self.cfg.wave_interval_min.of(req.urgency))
         res = await s.exec(update(BloodRequest)
-                           .where(BloodRequest.id == req.id, BloodRequest.wave_no == req.wave_no)
+                           .where(col(BloodRequest.id) == req.id, col(BloodRequest.wave_no) == req.wave_no)
                            .values(wave_no=req.wave_no + 1, next_wave_at=now + interval,
                                    state=RequestState.dispatching.value)
                            .execution_options(synchronize_session=False))
@@ -462,31 +482,34 @@ class Dispatcher:
         # kept every call waiting 1–1.5 s (issue 10).
         if not ranked:
             return
+        assert req.id is not None  # a row read from the database
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
         # Told "no longer needed" before the request reopened (dispatcher.donor_keys): her row is asked again.
         before = {c.donor_id: c for c in (await s.exec(select(RequestContact).where(
             RequestContact.request_id == req.id,
-            RequestContact.donor_id.in_([r.donor_id for r in ranked])))).all()}
-        asked: list[tuple[RankedDonor, RequestContact, bool]] = []
+            col(RequestContact.donor_id).in_([r.donor_id for r in ranked])))).all()}
+        asked: list[tuple[RankedDonor, RequestContact, bool, int]] = []
         for r in ranked:
-            fields = dict(state=ContactState.queued.value, wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km,
+            fields: dict[str, Any] = dict(state=ContactState.queued.value, wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km,
                           travel_min=r.travel_min, expected_arrival_at=expected_arrival(now, r.travel_min,
                                                                                         self.cfg.prep_min),
                           score=r.score, reasons=r.reasons_json(), token=f"{self.rng.getrandbits(48):012x}",
                           asked_at=now)
             c = before.get(r.donor_id)
             again = c is not None
-            if again:
+            if c is not None:
                 for name, value in (fields | dict(notified_at=None, answered_at=None, en_route_at=None,
                                                   arrived_at=None, outcome_at=None, undo=None)).items():
                     setattr(c, name, value)
             else:
                 c = RequestContact(request_id=req.id, donor_id=r.donor_id, **fields)
                 s.add(c)
-            asked.append((r, c, again))
+            chat = r.candidate.telegram_id
+            assert chat is not None  # ranked only among donors the bot can message
+            asked.append((r, c, again, chat))
         await s.flush()  # one INSERT … RETURNING for the new rows: the calls need the contacts' ids
         await enqueue_many(s, [message(
-            key=call_key(req.id, r.donor_id, req.wave_no if again else None), chat_id=r.candidate.telegram_id,
+            key=call_key(req.id, r.donor_id, req.wave_no if again else None), chat_id=chat,
             locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params=M.Call(
                 request_id=req.id, token=c.token, hospital=hospital.name, address=hospital.address,
                 abo=req.abo, rh=req.rh, component=req.component, units=req.units, urgency=req.urgency,
@@ -497,7 +520,7 @@ class Dispatcher:
                 # left, and her call says how late she would be.
                 late=r.group == GROUP_LATE, again=again,
                 arrive_local=None if c.expected_arrival_at is None else self._local(c.expected_arrival_at)))
-            for r, c, again in asked])
+            for r, c, again, chat in asked])
 
     async def _finish_wave(self, s, req: BloodRequest, hospital: Hospital, now: datetime,
                            rest: list[RankedDonor] | None) -> int:
@@ -512,6 +535,7 @@ class Dispatcher:
                                                        RequestWave.wave_no == req.wave_no))).first()
         if wave is None or not wave.asked:
             return 0
+        assert req.id is not None  # a row read from the database
         written = (await s.exec(select(func.count()).select_from(RequestContact)
                                 .where(RequestContact.request_id == req.id,
                                        RequestContact.wave_no == req.wave_no))).one()
@@ -519,13 +543,13 @@ class Dispatcher:
         if missing <= 0:
             return 0
         recount = rest is None
-        if recount:
+        if rest is None:
             rest = await self._find(s, req, hospital, self._wave_params(req), missing, now)
         else:  # a tick in between may have finished it already, or asked some of them as replacements
             # Asked in this wave: a donor stood down in an earlier one may be asked again (reopened).
             done = set((await s.exec(select(RequestContact.donor_id).where(
                 RequestContact.request_id == req.id, RequestContact.wave_no == req.wave_no,
-                RequestContact.donor_id.in_([r.donor_id for r in rest])))).all())
+                col(RequestContact.donor_id).in_([r.donor_id for r in rest])))).all())
             rest = [r for r in rest if r.donor_id not in done]
         rest = rest[:missing]
         await self._ask(s, req, hospital, rest, now)
@@ -539,22 +563,24 @@ class Dispatcher:
     async def _outstanding(self, s, request_id: int, now: datetime, window: timedelta) -> list[float]:
         rows = (await s.exec(select(RequestContact.state, RequestContact.notified_at)
                              .where(RequestContact.request_id == request_id,
-                                    RequestContact.state.in_((ContactState.queued.value,
-                                                              ContactState.notified.value))))).all()
+                                    col(RequestContact.state).in_((ContactState.queued.value,
+                                                                   ContactState.notified.value))))).all()
         w = window.total_seconds() / 60
         return [1.0 if st == ContactState.queued.value or at is None
                 else window_left((now - at).total_seconds() / 60, w) for st, at in rows]
 
     async def confirmed(self, s, req: BloodRequest) -> int:
         """Said "available", not since let down, and expected before the deadline (dispatcher.coverage)."""
+        assert req.id is not None  # a row read from the database
         return await count_counted(s, req.id, req.deadline)
 
     async def count_contacts(self, s, request_id: int, *states: str) -> int:
         return (await s.exec(select(func.count()).select_from(RequestContact)
                              .where(RequestContact.request_id == request_id,
-                                    RequestContact.state.in_(states)))).one()
+                                    col(RequestContact.state).in_(states)))).one()
 
     async def _next_wake(self, s, req: BloodRequest, now: datetime, window: timedelta) -> datetime:
+        assert req.id is not None  # a row read from the database
         times = [req.deadline]
         if req.next_wave_at is not None:
             times.append(req.next_wave_at)
@@ -588,13 +614,14 @@ class Dispatcher:
         C = RequestContact
         # Only settled asks teach anything: one still inside its window is neither a yes nor a no.
         asked_states = SAID_AVAILABLE_STATES + (ContactState.declined.value, ContactState.no_answer.value)
-        base = (select(func.count()).select_from(C).join(ClubMembership, ClubMembership.donor_id == C.donor_id)
-                .where(ClubMembership.club_id.in_(near)))
-        asked = (await s.exec(base.where(C.state.in_(asked_states)))).one()
-        available = (await s.exec(base.where(C.state.in_(SAID_AVAILABLE_STATES)))).one()
+        base = (select(func.count()).select_from(C).join(ClubMembership, col(ClubMembership.donor_id) == C.donor_id)
+                .where(col(ClubMembership.club_id).in_(near)))
+        state = col(C.state)
+        asked = (await s.exec(base.where(state.in_(asked_states)))).one()
+        available = (await s.exec(base.where(state.in_(SAID_AVAILABLE_STATES)))).one()
         # "Arrives × passes" learns from outcomes the hospital marked (issue 4): donated vs no-show or deferred.
-        outcomes = (await s.exec(base.where(C.state.in_(OUTCOME_CONTACT_STATES)))).one()
-        donated = (await s.exec(base.where(C.state == ContactState.donated.value))).one()
+        outcomes = (await s.exec(base.where(state.in_(OUTCOME_CONTACT_STATES)))).one()
+        donated = (await s.exec(base.where(state == ContactState.donated.value))).one()
         return learned_rates(self.rates_prior, self.cfg.rates.prior_strength, asked=asked, available=available,
                              outcomes=outcomes, donated=donated)
 
@@ -628,6 +655,8 @@ class Dispatcher:
             await self.audit(s, now, telegram_id, "dispatch_answer_refused",
                               f"request:{request_id}", f"answer={answer} donor={donor_id}")
             return AnswerResult(AnswerOutcome.refused, request_id), False
+        # Her contact was looked up only for a request that exists: a row read from the database.
+        assert req is not None and req.id is not None
         if answer in ("en_route", "arrived"):
             return await self._progress(s, req, contact, answer, now, telegram_id), False
         if answer == "withdraw":
@@ -655,8 +684,8 @@ class Dispatcher:
         # declined: either before answering, or a change of mind after "available"
         donor = await s.get(Donor, donor_id)
         contact.state, contact.answered_at = want, now
-        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == donor_id,
-                                                   DonorCommitment.request_id == req.id))
+        await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == donor_id,
+                                                   col(DonorCommitment.request_id) == req.id))
         await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
                       locale=donor.locale, request_id=req.id, now=now,
                       edit_of_key=await current_call_key(s, contact), params=M.Declined(request_id=req.id))
@@ -668,6 +697,7 @@ class Dispatcher:
     async def _accept(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                       replaces: RequestContact | None = None) -> tuple[AnswerResult, bool]:
         """She said available: hold her, tell her where to go, count her if she arrives in time."""
+        assert req.id is not None and contact.donor_id is not None  # a row read from the database
         donor_id = contact.donor_id
         if not await self.commit_donor(s, donor_id, req, now):
             return AnswerResult(AnswerOutcome.committed_elsewhere, req.id), False
@@ -707,19 +737,21 @@ class Dispatcher:
         arrival = expected_arrival(now, contact.travel_min, self.cfg.prep_min)
         if arrival is None or not arrives_in_time(arrival, as_utc(req.deadline)):
             return None
+        expected_at = col(RequestContact.expected_arrival_at)
         latest = (await s.exec(select(RequestContact).where(
             RequestContact.request_id == req.id, RequestContact.state == ContactState.available.value,
-            RequestContact.expected_arrival_at.is_not(None), counted_condition(req.deadline))
-            .order_by(RequestContact.expected_arrival_at.desc(), RequestContact.id.desc()).limit(1))).first()
+            expected_at.is_not(None), counted_condition(req.deadline))
+            .order_by(expected_at.desc(), col(RequestContact.id).desc()).limit(1))).first()
         if latest is None or as_utc(latest.expected_arrival_at) <= arrival:
             return None
         return latest
 
     async def _release(self, s, req: BloodRequest, contact: RequestContact, now: datetime) -> None:
         """Let a counted donor go, politely and at once: a nearer donor will be there before her."""
+        assert req.id is not None  # a row read from the database
         contact.state = ContactState.released.value
-        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
-                                                   DonorCommitment.request_id == req.id))
+        await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == contact.donor_id,
+                                                   col(DonorCommitment.request_id) == req.id))
         donor = await s.get(Donor, contact.donor_id)
         await enqueue(s, key=per_ask_key("replaced", contact), chat_id=donor.telegram_id,
                       locale=donor.locale, request_id=req.id, now=now,
@@ -730,19 +762,20 @@ class Dispatcher:
     async def _withdraw(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
                         telegram_id: int | None) -> tuple[AnswerResult, bool]:
         """"I can't come after all" (issue 9): replaced at once, shown to staff, not held against her."""
+        assert req.id is not None  # a row read from the database
         if contact.state == ContactState.withdrew.value:
             return AnswerResult(AnswerOutcome.duplicate, req.id), False
         if contact.state in (ContactState.arrived.value, ContactState.donated.value):
             # Nothing changes: at the hospital, the staff record what happens (the bot says so).
-            return AnswerResult(f"already_{contact.state}", req.id), False
+            return AnswerResult(AnswerOutcome(f"already_{contact.state}"), req.id), False
         if contact.state not in (ContactState.available.value, ContactState.en_route.value) \
                 or req.state not in RECEIVING_REQUEST_STATES:
             await self.audit(s, now, telegram_id, "dispatch_answer_closed", f"request:{req.id}",
                               f"answer=withdraw donor={contact.donor_id} state={req.state}/{contact.state}")
             return AnswerResult(AnswerOutcome.closed, req.id), False
         contact.state, contact.outcome_at = ContactState.withdrew.value, now
-        await s.exec(delete(DonorCommitment).where(DonorCommitment.donor_id == contact.donor_id,
-                                                   DonorCommitment.request_id == req.id))
+        await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == contact.donor_id,
+                                                   col(DonorCommitment.request_id) == req.id))
         donor = await s.get(Donor, contact.donor_id)
         await enqueue(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
                       locale=donor.locale, request_id=req.id, now=now,
@@ -756,6 +789,7 @@ class Dispatcher:
     async def _progress(self, s, req: BloodRequest, contact: RequestContact, step: str, now: datetime,
                         telegram_id: int | None) -> AnswerResult:
         """The donor's own "on my way" / "I'm here" taps after saying available."""
+        assert req.id is not None  # a row read from the database
         order = [ContactState.available.value, ContactState.en_route.value, ContactState.arrived.value,
                  ContactState.donated.value]
         if contact.state not in order or req.state not in RECEIVING_REQUEST_STATES:
@@ -770,7 +804,7 @@ class Dispatcher:
         else:
             contact.arrived_at = now
         await refresh_boards(s, req.id, now)
-        return AnswerResult(step, req.id)
+        return AnswerResult(AnswerOutcome(step), req.id)
 
     async def reopen_if_short(self, s, req: BloodRequest, now: datetime) -> None:
         """A confirmed donor dropped out of a covered request: asking resumes if it is now short."""
@@ -782,6 +816,7 @@ class Dispatcher:
 
     async def commit_donor(self, s, donor_id: int, req: BloodRequest, now: datetime) -> bool:
         """Hold the donor for this request; False when another open request holds her."""
+        assert req.id is not None  # a row read from the database
         held = await s.get(DonorCommitment, donor_id)
         if held is not None:
             if held.request_id == req.id:
@@ -820,17 +855,18 @@ class Dispatcher:
     async def close_request(self, s, req: BloodRequest, state: str, now: datetime) -> None:
         """Stop asking. Covered, exhausted and expired requests still receive the donors coming;
         cancelled and fulfilled ones stand everybody down and free their commitments."""
+        assert req.id is not None  # a row read from the database
         req.state, req.closed_at, req.next_wave_at = state, now, None
         if state == RequestState.covered.value and req.covered_at is None and req.close_reason != STOPPED_BY_STAFF:
             req.covered_at = now  # coverage is the donors' doing; staff stopping early is not (issue 9)
         stand_down = [ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value]
         if state in (RequestState.cancelled.value, RequestState.fulfilled.value):
             stand_down += [ContactState.available.value, ContactState.en_route.value]
-            await s.exec(delete(DonorCommitment).where(DonorCommitment.request_id == req.id))
+            await s.exec(delete(DonorCommitment).where(col(DonorCommitment.request_id) == req.id))
         rows = (await s.exec(select(RequestContact, Donor.telegram_id, Donor.locale)
-                             .join(Donor, Donor.id == RequestContact.donor_id)
+                             .join(Donor, col(Donor.id) == RequestContact.donor_id)
                              .where(RequestContact.request_id == req.id,
-                                    RequestContact.state.in_(stand_down)))).all()
+                                    col(RequestContact.state).in_(stand_down)))).all()
         calls = await current_call_keys(s, req.id, [c.id for c, _, _ in rows])
         await cancel_pending(s, [calls[c.id] for c, _, _ in rows if c.state == ContactState.queued.value
                                  and c.id in calls])
@@ -853,7 +889,9 @@ class Dispatcher:
         confirmed = await self.confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
-        kind = {"covered": M.Covered, "exhausted": M.Exhausted, "expired": M.Expired}.get(state)
+        ends: dict[str, type[M.Covered] | type[M.Exhausted] | type[M.Expired]] = {
+            "covered": M.Covered, "exhausted": M.Exhausted, "expired": M.Expired}
+        kind = ends.get(state)
         if kind is not None and not stopped:  # staff who stopped it see it on the board; it is not coverage
             summary = kind(request_id=req.id, abo=req.abo, rh=req.rh, component=req.component, units=req.units,
                            confirmed=confirmed, target=req.target_available, asked=asked)
@@ -866,6 +904,7 @@ class Dispatcher:
         await refresh_boards(s, req.id, now)
 
     async def _posted(self, s, req: BloodRequest, hospital: Hospital, asked: list[RankedDonor], now: datetime) -> None:
+        assert req.id is not None  # a row read from the database
         late = sum(r.group == GROUP_LATE for r in asked)
         minutes_left = (req.deadline - now).total_seconds() / 60
         params = M.Posted(request_id=req.id, abo=req.abo, rh=req.rh, component=req.component, units=req.units,
@@ -884,33 +923,35 @@ class Dispatcher:
     async def _page_leads(self, s, req: BloodRequest, now: datetime, kind: type[M.LeadRare] | type[M.LeadExhausted],
                           hospital: Hospital | None = None) -> None:
         """Tell the leads of the clubs concerned, each with the call list of their own club only (DOMAIN.md §7)."""
+        assert req.id is not None  # a row read from the database
         hospital = hospital or await s.get(Hospital, req.hospital_id)
         search = self.search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
                               last_resort=True)
         search.cap_count = None  # a phone call from one's own lead is not a bot message
         led = (await s.exec(select(ClubMembership.club_id).where(
-            ClubMembership.role == "lead", ClubMembership.telegram_id.is_not(None)).distinct())).all()
+            ClubMembership.role == "lead", col(ClubMembership.telegram_id).is_not(None)).distinct())).all()
         entries = await call_list(s, search, self.rules, list(led), limit=CALL_LIST_FETCH)
         by_club: dict[int, list[CallListEntry]] = {}
         for e in entries:
-            listed = by_club.setdefault(e.club_id, [])
-            if len(listed) < CALL_LIST_PER_CLUB:  # a list a lead can phone through, best tier first
-                listed.append(e)
+            club_list = by_club.setdefault(e.club_id, [])
+            if len(club_list) < CALL_LIST_PER_CLUB:  # a list a lead can phone through, best tier first
+                club_list.append(e)
         asked_clubs = (await s.exec(select(ClubMembership.club_id).join(
-            RequestContact, RequestContact.donor_id == ClubMembership.donor_id)
+            RequestContact, col(RequestContact.donor_id) == ClubMembership.donor_id)
             .where(RequestContact.request_id == req.id).distinct())).all()
         clubs = set(by_club) | set(asked_clubs)
         if req.rare:
             # Every club with a member of a matching type, reachable or not (DOMAIN.md §3).
-            rows = await s.exec(select(ClubMembership.club_id).join(Donor, Donor.id == ClubMembership.donor_id)
+            rows = await s.exec(select(ClubMembership.club_id).join(Donor, col(Donor.id) == ClubMembership.donor_id)
                                 .where(type_condition(self._tiers(req, False))).distinct())
             clubs |= set(rows.all())
         if not clubs:
             return
         leads = (await s.exec(select(ClubMembership.club_id, ClubMembership.telegram_id, TelegramUser.locale)
-                              .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id, isouter=True)
-                              .where(ClubMembership.role == "lead", ClubMembership.club_id.in_(clubs),
-                                     ClubMembership.telegram_id.is_not(None)))).all()
+                              .join(TelegramUser, col(TelegramUser.telegram_id) == ClubMembership.telegram_id,
+                                    isouter=True)
+                              .where(ClubMembership.role == "lead", col(ClubMembership.club_id).in_(clubs),
+                                     col(ClubMembership.telegram_id).is_not(None)))).all()
         deadline_local = req.deadline.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
         for club_id, chat, locale in leads:
             listed = tuple(M.Listed(name=e.full_name, phone=e.phone, type=e.blood_type, why=e.why)
@@ -927,7 +968,8 @@ class Dispatcher:
     async def _staff(self, s, req: BloodRequest, *, with_origin: bool) -> list[tuple[int, str | None]]:
         """The hospital's staff in their private chats, and the chat it was posted from (maybe a group)."""
         rows = (await s.exec(select(HospitalStaff.telegram_id, TelegramUser.locale)
-                             .join(TelegramUser, TelegramUser.telegram_id == HospitalStaff.telegram_id, isouter=True)
+                             .join(TelegramUser, col(TelegramUser.telegram_id) == HospitalStaff.telegram_id,
+                                   isouter=True)
                              .where(HospitalStaff.hospital_id == req.hospital_id))).all()
         chats = {chat: locale for chat, locale in rows}
         origin = req.chat_id if req.chat_id is not None else req.posted_by
@@ -938,7 +980,8 @@ class Dispatcher:
             chats.pop(req.chat_id, None)  # posted through the bot: the board is there
         return sorted(chats.items())
 
-    async def audit(self, s, now, actor, action, subject, detail) -> None:
+    async def audit(self, s: AsyncSession, now: datetime, actor: int | None, action: str, subject: str,
+                    detail: str) -> None:
         log.info("%s %s %s actor=%s", action, subject, detail, actor)
         s.add(AuditLog(at=now, actor_telegram_id=actor, actor="" if actor else "system", action=action,
                        subject=subject, detail=detail))
@@ -947,10 +990,10 @@ class Dispatcher:
     async def rearm_all(self) -> list[tuple[int, datetime]]:
         """At start-up: every open request gets its wake-up again; a missed wave fires once, late."""
         async with self.sm() as s:
-            rows = (await s.exec(select(BloodRequest.id).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES))
-                                 .order_by(BloodRequest.id))).all()
-        out = []
-        for rid in rows:
+            rows = (await s.exec(select(BloodRequest.id).where(col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES))
+                                 .order_by(col(BloodRequest.id)))).all()
+        out: list[tuple[int, datetime]] = []
+        for rid in cast(Sequence[int], rows):  # a primary key is never NULL
             nxt = await self.tick(rid)
             if nxt is not None:
                 out.append((rid, nxt))

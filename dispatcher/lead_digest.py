@@ -13,12 +13,12 @@ A week whose wake-up was missed gets its digest once, late, within that week.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import and_, case, func, or_
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from dispatcher.candidates import medical_conditions, messageable_conditions
 from dispatcher.compat import ABO
@@ -28,11 +28,13 @@ from dispatcher.reminders import hh_mm, local_at
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestState
 from models.geo import haversine_km
 from models.tables import Club, ClubMembership, Donor, Hospital, TelegramUser
-from ground.config import WEEKDAYS
+from ground.config import WEEKDAYS, Settings
 
 # Rh− first: the types a club is shortest of, and the ones hospitals page leads about (DOMAIN.md §3).
 TYPE_ORDER = [(abo, rh) for rh in ("-", "+") for abo in ABO]
 COVERED_STATES = (RequestState.covered.value, RequestState.fulfilled.value)
+
+_Select = TypeVar("_Select", Select, SelectOfScalar)
 
 
 def digest_key(club_id: int, lead_telegram_id: int, day: date) -> str:
@@ -43,7 +45,7 @@ def digest_key(club_id: int, lead_telegram_id: int, day: date) -> str:
 class LeadDigest:
     name = "lead_digest"
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         cfg = settings.reminders
         self.enabled = cfg.digest_enabled
         self.weekday = WEEKDAYS.index(cfg.digest_weekday)
@@ -67,13 +69,14 @@ class LeadDigest:
             return slot
         leads = (await session.exec(
             select(ClubMembership.club_id, ClubMembership.telegram_id, TelegramUser.locale)
-            .join(TelegramUser, TelegramUser.telegram_id == ClubMembership.telegram_id)
-            .where(ClubMembership.role == "lead", TelegramUser.blocked_at.is_(None))
-            .order_by(ClubMembership.club_id, ClubMembership.telegram_id))).all()
+            .join(TelegramUser, col(TelegramUser.telegram_id) == ClubMembership.telegram_id)
+            .where(col(ClubMembership.role) == "lead", col(TelegramUser.blocked_at).is_(None))
+            .order_by(col(ClubMembership.club_id), col(ClubMembership.telegram_id)))).all()
         summaries: dict[int, M.LeadDigest] = {}
         for club_id, lead_tg, locale in leads:
+            assert lead_tg is not None  # joined to the lead's Telegram account by it
             key = digest_key(club_id, lead_tg, today)
-            if (await session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key))).first() is not None:
+            if (await session.exec(select(OutboxMessage.id).where(col(OutboxMessage.key) == key))).first() is not None:
                 continue
             if club_id not in summaries:
                 summaries[club_id] = await self.summary(session, club_id, today, now)
@@ -82,22 +85,25 @@ class LeadDigest:
 
     async def summary(self, session: AsyncSession, club_id: int, today: date, now: datetime) -> M.LeadDigest:
         club = await session.get(Club, club_id)
+        assert club is not None  # a lead's own club: clubs are never deleted
         year, week, _ = today.isocalendar()
-        def members(*columns: Any) -> Select:
-            return (select(*columns).select_from(Donor)
-                    .join(ClubMembership, and_(ClubMembership.donor_id == Donor.id, ClubMembership.club_id == club_id,
-                                               ClubMembership.role == "member")))
 
-        total = (await session.exec(members(func.count()))).one()
+        def members(stmt: _Select) -> _Select:
+            return (stmt.select_from(Donor)
+                    .join(ClubMembership, and_(col(ClubMembership.donor_id) == Donor.id,
+                                               col(ClubMembership.club_id) == club_id,
+                                               col(ClubMembership.role) == "member")))
+
+        total = (await session.exec(members(select(func.count())))).one()
         by_type = {(abo, rh): n for abo, rh, n in (await session.exec(
-            members(Donor.abo, Donor.rh, func.count())
+            members(select(col(Donor.abo), col(Donor.rh), func.count()))
             .where(*medical_conditions("whole_blood", today, self.rules))
-            .group_by(Donor.abo, Donor.rh))).all()}
-        paused = (await session.exec(members(func.count()).where(
-            Donor.status.in_(("paused", "deferred")),
-            or_(Donor.status_until.is_(None), Donor.status_until > today)))).one()
+            .group_by(col(Donor.abo), col(Donor.rh)))).all()}
+        until = col(Donor.status_until)
+        paused = (await session.exec(members(select(func.count())).where(
+            col(Donor.status).in_(("paused", "deferred")), or_(until.is_(None), until > today)))).one()
         reachable = (await session.exec(
-            members(func.count()).join(TelegramUser, TelegramUser.telegram_id == Donor.telegram_id)
+            members(select(func.count())).join(TelegramUser, col(TelegramUser.telegram_id) == Donor.telegram_id)
             .where(*messageable_conditions(require_consent=False)))).one()
         requests = await self._requests_around(session, club, now)
         return M.LeadDigest(
@@ -115,17 +121,18 @@ class LeadDigest:
             covered_total=sum(r[3] for r in requests),
         )
 
-    async def _requests_around(self, session, club: Club, now: datetime) -> tuple[tuple[str, str, int, int], ...]:
+    async def _requests_around(self, session: AsyncSession, club: Club, now: datetime) -> tuple[tuple[str, str, int, int], ...]:
         """((abo, rh, posted, covered), …), Rh− first, for hospitals within the widest dispatch radius."""
         hospitals = [h.id for h in (await session.exec(select(Hospital))).all()
                      if haversine_km(club.lat, club.lon, h.lat, h.lon) <= self.radius_km]
         if not hospitals:
             return ()
-        covered = func.sum(case((BloodRequest.state.in_(COVERED_STATES), 1), else_=0))
+        covered = func.sum(case((col(BloodRequest.state).in_(COVERED_STATES), 1), else_=0))
+        created = col(BloodRequest.created_at)
         rows = (await session.exec(
-            select(BloodRequest.abo, BloodRequest.rh, func.count(), covered)
-            .where(BloodRequest.hospital_id.in_(hospitals), BloodRequest.created_at > now - timedelta(days=self.days),
-                   BloodRequest.created_at <= now)
-            .group_by(BloodRequest.abo, BloodRequest.rh))).all()
+            select(col(BloodRequest.abo), col(BloodRequest.rh), func.count(), covered)
+            .where(col(BloodRequest.hospital_id).in_(hospitals), created > now - timedelta(days=self.days),
+                   created <= now)
+            .group_by(col(BloodRequest.abo), col(BloodRequest.rh)))).all()
         found = {(abo, rh): (n, int(c or 0)) for abo, rh, n, c in rows}
         return tuple((abo, rh, *found[(abo, rh)]) for abo, rh in TYPE_ORDER if (abo, rh) in found)

@@ -425,9 +425,7 @@ class Sender:
             try:
                 params = load(row.kind, row.params)
             except InvalidParams as exc:  # a row no version of the code can read: retrying will not fix it
-                self.metrics.failed(row.kind)
-                await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
-                await self._call_failed(row)
+                await self._give_up(row, str(exc))
                 return
             async with self._sem:
                 slot = await self.limiter.acquire(row.chat_id, rank=row.priority)
@@ -452,19 +450,10 @@ class Sender:
                     await self._unreachable(row, str(exc))
                     return
                 except PermanentError as exc:
-                    self.metrics.failed(row.kind)
-                    await self._finish(row, OutboxState.failed.value, error=str(exc)[:500])
-                    await self._call_failed(row)
+                    await self._give_up(row, str(exc))
                     return
                 except (TransientError, OSError, asyncio.TimeoutError) as exc:
-                    if row.attempts + 1 >= self.cfg.max_attempts:
-                        self.metrics.failed(row.kind)
-                        await self._finish(row, OutboxState.failed.value, error=str(exc)[:500], attempt=True)
-                        await self._call_failed(row)
-                    else:
-                        self.metrics.retried(row.kind)
-                        backoff = min(self.cfg.backoff_base_s * 2 ** row.attempts, self.cfg.backoff_max_s)
-                        await self._retry(row, backoff * (0.5 + self.rng.random()), count=True, error=str(exc))
+                    await self._transient_failure(row, str(exc))
                     return
                 finally:
                     self.limiter.release(slot)
@@ -481,6 +470,21 @@ class Sender:
             else:
                 self._inflight_chats.pop(row.chat_id, None)
             self._wake.set()
+
+    async def _give_up(self, row: OutboxMessage, error: str, *, attempt: bool = False) -> None:
+        """A message that will never be sent: counted, marked failed, and a call's contact updated."""
+        self.metrics.failed(row.kind)
+        await self._finish(row, OutboxState.failed.value, error=error[:500], attempt=attempt)
+        await self._call_failed(row)
+
+    async def _transient_failure(self, row: OutboxMessage, error: str) -> None:
+        """Tried again after a growing, jittered back-off, until ``max_attempts``."""
+        if row.attempts + 1 >= self.cfg.max_attempts:
+            await self._give_up(row, error, attempt=True)
+        else:
+            self.metrics.retried(row.kind)
+            backoff = min(self.cfg.backoff_base_s * 2 ** row.attempts, self.cfg.backoff_max_s)
+            await self._retry(row, backoff * (0.5 + self.rng.random()), count=True, error=error)
 
     async def _sent(self, row: OutboxMessage, result: DeliveryResult, original: OutboxMessage | None = None) -> None:
         now = self.clock()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher import messages as M
@@ -53,14 +53,15 @@ class StaffNudges:
         margin = timedelta(minutes=self.cfg.arrival_margin_min)
         rows = (await s.exec(
             select(RequestContact, BloodRequest, Donor.full_name, Donor.phone)
-            .join(BloodRequest, BloodRequest.id == RequestContact.request_id)
-            .join(Donor, Donor.id == RequestContact.donor_id)
-            .where(RequestContact.state.in_((ContactState.available.value, ContactState.en_route.value)),
-                   BloodRequest.state.in_(RECEIVING_REQUEST_STATES),
+            .join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
+            .join(Donor, col(Donor.id) == RequestContact.donor_id)
+            .where(col(RequestContact.state).in_((ContactState.available.value, ContactState.en_route.value)),
+                   col(BloodRequest.state).in_(RECEIVING_REQUEST_STATES),
                    BloodRequest.created_at >= now - LOOKBACK))).all()
 
         def due_at(c: RequestContact) -> datetime:
             travel = timedelta(minutes=c.travel_min if c.travel_min is not None else UNKNOWN_TRAVEL_MIN)
+            assert c.answered_at is not None  # she said available or on her way: the answer has its time
             return as_utc(c.answered_at) + travel + margin
 
         due, nxt = _split([(due_at(row[0]), row) for row in rows], now)
@@ -73,7 +74,7 @@ class StaffNudges:
         return nxt
 
     async def _deadlines(self, s, now: datetime) -> datetime | None:
-        rows = (await s.exec(select(BloodRequest).where(BloodRequest.state.in_(ACTIVE_REQUEST_STATES),
+        rows = (await s.exec(select(BloodRequest).where(col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES),
                                                         BloodRequest.deadline > now))).all()
 
         def due_at(req: BloodRequest) -> datetime:
@@ -112,7 +113,7 @@ async def _unsent(s, keyed: list[tuple[str, BloodRequest, Any]]) -> AsyncIterato
 async def _existing(s, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(keys), 500):
-        found |= set((await s.exec(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys[i:i + 500])))).all())
+        found |= set((await s.exec(select(OutboxMessage.key).where(col(OutboxMessage.key).in_(keys[i:i + 500])))).all())
     return found
 
 

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from typing import TypeVar
 
 import phonenumbers
-from sqlalchemy import update
+from sqlalchemy import Update, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import audit
@@ -51,7 +51,7 @@ MAX_INVITE_HOURS = 8760  # a year
 _CODE_BYTES = 12
 _CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-_ModelT = TypeVar("_ModelT", bound=SQLModel)
+_ModelT = TypeVar("_ModelT", Club, Hospital)  # the directory's named places
 
 
 class DirectoryError(ValueError):
@@ -183,10 +183,11 @@ async def redeem_invite(session: AsyncSession, code: str, telegram_id: int, *, n
     code = code.strip()
     invite = None
     if _CODE_RE.fullmatch(code):
-        invite = (await session.exec(select(Invite).where(Invite.code == code))).first()
+        invite = (await session.exec(select(Invite).where(col(Invite.code) == code))).first()
     if invite is None:
         raise DirectoryError(Text(N_("This invite code is not valid. Check that the whole link was copied, "
                                      "or ask the person who sent it for a new one.")))
+    assert invite.id is not None  # a row read from the database
     # Plain values: they survive the commits and the rare rollback below.
     invite_id, kind, club_id, hospital_id = invite.id, invite.kind, invite.club_id, invite.hospital_id
 
@@ -232,10 +233,12 @@ def _grant(session: AsyncSession, invite_id: int, kind: str, club_id: int | None
            telegram_id: int, now: datetime) -> None:
     """Add what a claimed use of the invite grants, with its audit rows (committed by the caller)."""
     if kind == InviteKind.lead.value:
+        assert club_id is not None  # create_invite names a club for a lead invite
         session.add(ClubMembership(club_id=club_id, role=MemberRole.lead.value, telegram_id=telegram_id,
                                    created_at=now))
         audit(session, telegram_id, "role.grant", f"club:{club_id}", f"role=lead via invite:{invite_id}", at=now)
     elif kind == InviteKind.staff.value:
+        assert hospital_id is not None  # create_invite names a hospital for a staff invite
         session.add(HospitalStaff(hospital_id=hospital_id, telegram_id=telegram_id, created_at=now))
         audit(session, telegram_id, "role.grant", f"hospital:{hospital_id}", f"role=staff via invite:{invite_id}",
               at=now)
@@ -253,11 +256,11 @@ async def roles_of(session: AsyncSession, telegram_id: int) -> Roles:
     lead_club_ids = (await session.exec(
         select(ClubMembership.club_id)
         .where(ClubMembership.telegram_id == telegram_id, ClubMembership.role == MemberRole.lead.value)
-        .order_by(ClubMembership.club_id)
+        .order_by(col(ClubMembership.club_id))
     )).all()
     staff_hospital_ids = (await session.exec(
         select(HospitalStaff.hospital_id).where(HospitalStaff.telegram_id == telegram_id)
-        .order_by(HospitalStaff.hospital_id)
+        .order_by(col(HospitalStaff.hospital_id))
     )).all()
     return Roles(donor_id=donor_id, lead_club_ids=list(lead_club_ids), staff_hospital_ids=list(staff_hospital_ids))
 
@@ -363,15 +366,15 @@ async def _already_redeemed(session: AsyncSession, invite_id: int, kind: str, cl
     return (await session.exec(query.limit(1))).first() is not None
 
 
-def _consume_use(invite_id: int, now: datetime):
+def _consume_use(invite_id: int, now: datetime) -> Update:
     return (update(Invite)
-            .where(Invite.id == invite_id, Invite.uses < Invite.max_uses, Invite.expires_at > now)
-            .values(uses=Invite.uses + 1)
+            .where(col(Invite.id) == invite_id, col(Invite.uses) < Invite.max_uses, col(Invite.expires_at) > now)
+            .values(uses=col(Invite.uses) + 1)
             .execution_options(synchronize_session=False))
 
 
-def _give_back_use(invite_id: int):
-    return (update(Invite).where(Invite.id == invite_id).values(uses=Invite.uses - 1)
+def _give_back_use(invite_id: int) -> Update:
+    return (update(Invite).where(col(Invite.id) == invite_id).values(uses=col(Invite.uses) - 1)
             .execution_options(synchronize_session=False))
 
 

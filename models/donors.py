@@ -9,35 +9,35 @@ from typing import Any
 from sqlalchemy import String, and_, cast, delete, or_, update
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy import select as sa_select
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.audit import audit
 from models.bot_state import FsmRecord
 from models.dispatch_tables import OutboxMessage
-from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser
+from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser, table_of
 
 
 def consented_in_bot() -> ColumnElement:
     """She answered the bot's consent question herself (DOMAIN.md §7). An account linked any
     other way (an old roster file's Telegram id) is not hers to use until she does: until then
     she is treated as a member who is not on Telegram."""
-    D = Donor.__table__.c
+    D = table_of(Donor).c
     return or_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_not(None))
 
 
 def refused_contact() -> ColumnElement:
     """She was asked and agreed only to keep her profile: nobody rings her for a request either."""
-    D = Donor.__table__.c
+    D = table_of(Donor).c
     return and_(D.consent_profile_at.is_not(None), D.consent_contact_at.is_(None))
 
 
 async def club_names(session: AsyncSession, donor_id: int) -> list[str]:
     rows = await session.exec(
         select(Club.name)
-        .join(ClubMembership, ClubMembership.club_id == Club.id)
-        .where(ClubMembership.donor_id == donor_id, ClubMembership.role == "member")
-        .order_by(Club.name)
+        .join(ClubMembership, col(ClubMembership.club_id) == Club.id)
+        .where(col(ClubMembership.donor_id) == donor_id, col(ClubMembership.role) == "member")
+        .order_by(col(Club.name))
     )
     return list(rows.all())
 
@@ -109,7 +109,7 @@ async def add_donation(
 
 def _referencing_columns():
     """Every (table, column) holding a donor id, wherever a later table added one."""
-    donor_table = Donor.__table__
+    donor_table = table_of(Donor)
     for table in SQLModel.metadata.sorted_tables:
         for column in table.columns:
             if any(fk.column.table is donor_table for fk in column.foreign_keys):
@@ -124,15 +124,16 @@ def _jsonable(value: Any) -> Any:
 
 async def export_personal_data(session: AsyncSession, donor: Donor) -> bytes:
     """Everything stored about the donor, as JSON: the profile and every row that names them."""
+    assert donor.id is not None  # a row read from the database
     data: dict[str, Any] = {
-        "profile": {c.name: _jsonable(getattr(donor, c.name)) for c in Donor.__table__.columns},
+        "profile": {c.name: _jsonable(getattr(donor, c.name)) for c in table_of(Donor).columns},
         "clubs": await club_names(session, donor.id),
     }
     conn = await session.connection()
     for table, column in _referencing_columns():
         rows = (await conn.execute(sa_select(table).where(column == donor.id))).mappings().all()
         data.setdefault(table.name, []).extend({k: _jsonable(v) for k, v in row.items()} for row in rows)
-    trail = await session.exec(select(AuditLog).where(AuditLog.subject == f"donor:{donor.id}").order_by(AuditLog.at))
+    trail = await session.exec(select(AuditLog).where(col(AuditLog.subject) == f"donor:{donor.id}").order_by(col(AuditLog.at)))
     data["audit_log"] = [
         {"at": a.at.isoformat(), "action": a.action, "detail": a.detail} for a in trail.all()
     ]
@@ -153,9 +154,9 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
         return
     telegram_id, marks = donor.telegram_id, {donor.phone, donor.full_name}
     await _scrub_outbox(session, telegram_id, marks)
-    await session.exec(delete(ClubMembership).where(ClubMembership.donor_id == donor_id))
+    await session.exec(delete(ClubMembership).where(col(ClubMembership.donor_id) == donor_id))
     for table, column in _referencing_columns():
-        if table is ClubMembership.__table__:
+        if table is table_of(ClubMembership):
             continue
         if column.nullable:
             await session.exec(update(table).where(column == donor_id).values({column.name: None}))
@@ -163,8 +164,8 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
             await session.exec(delete(table).where(column == donor_id))
     await session.delete(donor)
     if telegram_id is not None:
-        await session.exec(delete(TelegramUser).where(TelegramUser.telegram_id == telegram_id))
-        await session.exec(delete(FsmRecord).where(FsmRecord.key.like(f"%:{telegram_id}:%")))
+        await session.exec(delete(TelegramUser).where(col(TelegramUser.telegram_id) == telegram_id))
+        await session.exec(delete(FsmRecord).where(col(FsmRecord.key).like(f"%:{telegram_id}:%")))
     audit(session, actor, "donor.forget", f"donor:{donor_id}", at=now)
     await session.commit()
     await _wipe_freed_pages(session)
@@ -178,8 +179,8 @@ async def _scrub_outbox(session: AsyncSession, telegram_id: int | None, marks: s
     waiting, lose what is hers; a waiting one left with nothing to say is dropped."""
     O = OutboxMessage
     if telegram_id is not None:
-        await session.exec(update(O).where(O.chat_id == telegram_id, O.state.in_(_UNSENT)).values(state="cancelled"))
-        await session.exec(update(O).where(O.chat_id == telegram_id).values(params={}))
+        await session.exec(update(O).where(col(O.chat_id) == telegram_id, col(O.state).in_(_UNSENT)).values(state="cancelled"))
+        await session.exec(update(O).where(col(O.chat_id) == telegram_id).values(params={}))
     # Matched in the stored JSON text (json.dumps escapes non-ASCII the same way), then checked exactly.
     needles = [json.dumps(m)[1:-1] for m in marks if m]
     if not needles:
@@ -193,7 +194,7 @@ async def _scrub_outbox(session: AsyncSession, telegram_id: int | None, marks: s
         values: dict[str, Any] = {"params": kept or {}}
         if not kept and row.state in _UNSENT:
             values["state"] = "cancelled"
-        await session.exec(update(O).where(O.id == row.id).values(values))
+        await session.exec(update(O).where(col(O.id) == row.id).values(values))
 
 
 def _without(value: Any, marks: set[str]) -> Any:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete
-from sqlmodel import select
+from sqlalchemy import ColumnElement, delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import donors
@@ -21,16 +21,16 @@ from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, MemberRole
 
 # The facts eligibility needs, read as plain columns: no ORM objects for a whole roster.
-FACT_COLUMNS = (
+FACT_COLUMNS = tuple(col(c) for c in (
     Donor.abo, Donor.rh, Donor.sex, Donor.birth_date, Donor.weight_kg, Donor.last_donation_date,
     Donor.last_donation_component, Donor.status, Donor.status_until,
-)
+))
 
-_ROSTER_JOIN = ClubMembership.donor_id == Donor.id
+_ROSTER_JOIN = col(ClubMembership.donor_id) == Donor.id
 
 
-def _on_roster(club_id: int) -> tuple:
-    return ClubMembership.club_id == club_id, ClubMembership.role == MemberRole.member.value
+def _on_roster(club_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return col(ClubMembership.club_id) == club_id, col(ClubMembership.role) == MemberRole.member.value
 
 
 @dataclass(frozen=True)
@@ -50,44 +50,46 @@ class NewMember:
 
 
 async def club_name(session: AsyncSession, club_id: int) -> str | None:
-    return (await session.exec(select(Club.name).where(Club.id == club_id))).first()
+    return (await session.exec(select(Club.name).where(col(Club.id) == club_id))).first()
 
 
 async def named_clubs(session: AsyncSession, club_ids: list[int]) -> list[tuple[int, str]]:
     """(id, name) of these clubs, by name."""
-    return list((await session.exec(
-        select(Club.id, Club.name).where(Club.id.in_(club_ids)).order_by(Club.name))).all())
+    rows = (await session.exec(
+        select(col(Club.id), Club.name).where(col(Club.id).in_(club_ids)).order_by(col(Club.name)))).all()
+    return cast(list[tuple[int, str]], list(rows))  # a primary key is never NULL
 
 
 async def roster_facts(session: AsyncSession, club_id: int) -> list:
     """Every member's eligibility facts and Telegram id: one query for a whole roster."""
     return list((await session.exec(
-        select(Donor.id, *FACT_COLUMNS, Donor.telegram_id).join(ClubMembership, _ROSTER_JOIN)
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for at most four columns
+            col(Donor.id), *FACT_COLUMNS, col(Donor.telegram_id)).join(ClubMembership, _ROSTER_JOIN)
         .where(*_on_roster(club_id)))).all())
 
 
 async def members_of_type(session: AsyncSession, club_id: int, abo: str, rh: str) -> list:
     """Id, name, phone and eligibility facts of the members of one exact blood type."""
     return list((await session.exec(
-        select(Donor.id, Donor.full_name, Donor.phone, *FACT_COLUMNS)
+        select(col(Donor.id), col(Donor.full_name), col(Donor.phone), *FACT_COLUMNS)
         .join(ClubMembership, _ROSTER_JOIN)
-        .where(*_on_roster(club_id), Donor.abo == abo, Donor.rh == rh))).all())
+        .where(*_on_roster(club_id), col(Donor.abo) == abo, col(Donor.rh) == rh))).all())
 
 
 async def roster_member(session: AsyncSession, club_id: int, donor_id: int) -> Donor | None:
     """The donor, if they are on this club's roster."""
     return (await session.exec(
-        select(Donor).join(ClubMembership, _ROSTER_JOIN).where(Donor.id == donor_id, *_on_roster(club_id))
+        select(Donor).join(ClubMembership, _ROSTER_JOIN).where(col(Donor.id) == donor_id, *_on_roster(club_id))
     )).first()
 
 
 async def donor_id_by_phone(session: AsyncSession, phone: str) -> int | None:
-    return (await session.exec(select(Donor.id).where(Donor.phone == phone))).first()
+    return (await session.exec(select(Donor.id).where(col(Donor.phone) == phone))).first()
 
 
 async def in_another_club(session: AsyncSession, donor_id: int, club_id: int) -> bool:
     return (await session.exec(select(ClubMembership.id).where(
-        ClubMembership.donor_id == donor_id, ClubMembership.club_id != club_id).limit(1))).first() is not None
+        col(ClubMembership.donor_id) == donor_id, col(ClubMembership.club_id) != club_id).limit(1))).first() is not None
 
 
 # --- changing --------------------------------------------------------------------------
@@ -101,15 +103,17 @@ async def add_member(session: AsyncSession, club_id: int, phone: str, new: NewMe
     ``existing_id`` is the donor the lead was told already has this phone, whose details
     stay as they are; ``new`` is what the lead typed when nobody had it (else None).
     """
-    existing = (await session.exec(select(Donor).where(Donor.phone == phone))).first()
-    if existing is not None and (existing.id != existing_id
-                                 or await roster_member(session, club_id, existing.id) is not None):
-        return None
+    existing = (await session.exec(select(Donor).where(col(Donor.phone) == phone))).first()
+    if existing is not None:
+        assert existing.id is not None  # a row read from the database
+        if existing.id != existing_id or await roster_member(session, club_id, existing.id) is not None:
+            return None
     donor = existing
     if donor is None:
         if new is None:  # the known donor left RedReserve meanwhile: nothing typed to add instead
             return None
         club = await session.get(Club, club_id)
+        assert club is not None  # the lead's own club: clubs are never deleted
         donor = Donor(
             full_name=new.full_name, phone=phone, abo=new.abo, rh=new.rh, sex=new.sex,
             birth_date=new.birth_date, weight_kg=new.weight_kg, last_donation_date=new.last_donation_date,
@@ -150,10 +154,10 @@ async def remove_member(session: AsyncSession, club_id: int, donor_id: int, *, a
     :func:`models.donors.forget`, so donation counts stay, anonymous.
     """
     await session.exec(delete(ClubMembership).where(
-        ClubMembership.club_id == club_id, ClubMembership.donor_id == donor_id,
-        ClubMembership.role == MemberRole.member.value))
+        col(ClubMembership.club_id) == club_id, col(ClubMembership.donor_id) == donor_id,
+        col(ClubMembership.role) == MemberRole.member.value))
     audit(session, actor, "member.remove", f"donor:{donor_id}", f"club:{club_id}", at=now)
-    linked = (await session.exec(select(Donor.telegram_id).where(Donor.id == donor_id))).first() is not None
+    linked = (await session.exec(select(Donor.telegram_id).where(col(Donor.id) == donor_id))).first() is not None
     if not linked and not await in_another_club(session, donor_id, club_id):
         await donors.forget(session, donor_id, now=now, actor=actor)  # commits the removal with it
         return True

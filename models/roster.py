@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel import col
 
 from models.audit import audit
 from models.geo import placed
@@ -39,6 +40,7 @@ from models.tables import (
     Donor,
     DonorStatus,
     MemberRole,
+    table_of,
     utcnow,
 )
 from ground.i18n import N_, Text
@@ -52,8 +54,8 @@ UNUSED_TELEGRAM_IDS = Text(N_("The Telegram ID column was not used: a member's T
 BATCH_SIZE = 5000  # 5,000 phones in one IN list stay well below SQLite's and asyncpg's 32,766-parameter limits
 MAX_DETAILS = 1000  # refusals and warnings kept word for word; the rest are counted
 
-_donor = Donor.__table__
-_member = ClubMembership.__table__
+_donor = table_of(Donor)
+_member = table_of(ClubMembership)
 _c = _donor.c
 _EXISTING_COLUMNS = (
     _c.id, _c.phone, _c.full_name, _c.telegram_id, _c.abo, _c.rh, _c.sex, _c.birth_date, _c.weight_kg,
@@ -185,7 +187,7 @@ class _Importer:
 
     async def plan(self, conn: AsyncConnection, batch: list[RowResult]) -> _Plan:
         plan = _Plan()
-        phones = [r.row.phone for r in batch]  # type: ignore[union-attr]
+        phones = [r.row.phone for r in batch if r.row is not None]  # every row of a batch is checked
         existing = {row.phone: row for row in
                     (await conn.execute(select(*_EXISTING_COLUMNS).where(_c.phone.in_(phones)))).all()}
         on_roster: set[int] = set()
@@ -229,6 +231,7 @@ class _Importer:
         else:
             text = N_("{phone} is registered with RedReserve by the donor herself — ask her to join your club "
                       "with an invite (/invitelink). This row is left out.")
+        assert result.row is not None  # only a row that was read can belong to someone
         return RowError(result.row_number, self.header("phone"), Text(text, {"phone": result.row.phone}))
 
     def _new_donor(self, row: RosterRow) -> dict[str, Any]:
@@ -358,7 +361,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
     """
     now = now or utcnow()
     conn = await session.connection()
-    club = (await conn.execute(select(Club.lat, Club.lon).where(Club.id == club_id))).one_or_none()
+    club = (await conn.execute(select(col(Club.lat), col(Club.lon)).where(col(Club.id) == club_id))).one_or_none()
     if club is None:
         raise LookupError(f"no club with id {club_id}")
     report = ImportReport(club_id=club_id, dry_run=dry_run)
@@ -368,7 +371,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
     loop = asyncio.get_running_loop()
     # Reading and checking rows is plain Python; done in a worker thread, the next batch is
     # read while this one is written, and a bot's event loop is never stalled by a big file.
-    pending: asyncio.Future | None = loop.run_in_executor(None, next, batches, None)
+    pending: asyncio.Future[list[RowResult] | None] = loop.run_in_executor(None, next, batches, None)
     try:
         while (batch := await pending) is not None:
             pending = loop.run_in_executor(None, next, batches, None)
@@ -385,7 +388,7 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
             if valid:
                 await importer.run_batch(valid, report)
     except BaseException:
-        if pending is not None and not pending.done():
+        if not pending.done():
             with contextlib.suppress(BaseException):
                 await pending  # the file must not be read on after the caller closes it
         await session.rollback()

@@ -10,12 +10,19 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timezone
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table behind a table model, for queries written in SQLAlchemy Core
+    (``table_of(Donor).c.abo``). SQLModel sets ``__table__`` when the class is created but its
+    type stubs do not declare it: this is the one place that says so to the type checker."""
+    return model.__table__  # type: ignore[attr-defined]
 
 
 class DonorStatus(str, enum.Enum):

@@ -123,7 +123,7 @@ async def report_command(message: Message, command: CommandObject, session: Asyn
 @router.callback_query(BoardCb.filter())
 async def board_button(query: CallbackQuery, callback_data: BoardCb, session: AsyncSession, roles: Roles | None,
                        engine: DispatchEngine, settings: Settings, bot: Bot, state: FSMContext) -> None:
-    cb, by = callback_data, query.from_user.id
+    cb = callback_data
     req = await session.get(BloodRequest, cb.r)
     if req is None:
         await query.answer(_("This request no longer exists."), show_alert=True)
@@ -136,7 +136,13 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await query.answer(_("Only staff of {hospital} can use this board.").format(hospital=hospital.name),
                            show_alert=True)
         return
-    a = cb.a
+    await _staff_press(query, cb, req, engine, settings, state)
+
+
+async def _staff_press(query: CallbackQuery, cb: BoardCb, req: BloodRequest, engine: DispatchEngine,
+                       settings: Settings, state: FSMContext) -> None:
+    """A press by staff of the request's hospital: the desk acts, and the board shows the result in place."""
+    a, by = cb.a, query.from_user.id
     if a in ("refresh", "back"):
         if a == "refresh":
             await engine.refresh(req.id)
@@ -175,22 +181,7 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         result = await engine.desk.cancel(req.id, by=by, reason=reason)
         await _after(query, engine, result, _("Cancelled. Everyone asked or coming has been told."))
     elif a in ("donors", "pick", "defer"):
-        donors = (await engine.board_params(req.id, query.message.chat.id))["donors"]
-        if a == "donors":
-            if donors:
-                await _buttons(query, donors_keyboard(req.id, donors, _))
-            else:
-                await query.answer(_("Nobody has said available yet."), show_alert=True)
-            return
-        donor = next((d for d in donors if d["contact_id"] == cb.v), None)
-        if donor is None:
-            await query.answer(_("This donor is not on this request."), show_alert=True)
-            return
-        if a == "defer":
-            await _buttons(query, deferral_keyboard(req.id, donor["contact_id"], _))
-        else:
-            component = cb.x if cb.x in COMPONENTS else None
-            await _buttons(query, donor_actions_keyboard(req.id, donor, req.component, _, component=component))
+        await _donor_choice(query, cb, req, engine)
     elif a == "defer_other":
         await _ask_deferral_date(query, req, cb.v, state)
     elif a == "undo":
@@ -198,24 +189,49 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await _after(query, engine, result, _("Undone: the record of {name} is as it was.").format(
             name=result.detail.get("name", "")))
     elif a in ("mark", "nmark"):  # nmark: from a nudge message, which keeps its text
-        outcome, volume, component, category = parse_mark(cb.x)
-        result = await engine.desk.mark(req.id, cb.v, outcome, by=by, volume_ml=volume, component=component,
-                                   category=category)
-        name = result.detail.get("name", "")
-        done = {"arrived": _("{name} marked as arrived."),
-                "no_show": _("{name} marked as not come; others will be asked if needed."),
-                "deferred": _("{name} could not donate: deferred until {date}. Others will be asked if "
-                              "needed.").format(name="{name}", date=result.detail.get("until", "")),
-                "donated": _("Donation by {name} recorded. Thank you!")}.get(outcome, "")
-        if a == "nmark":
-            await query.answer(done.format(name=name) if result.ok else _desk_refusal(result),
-                               show_alert=not result.ok)
-            if result.ok or result.outcome in (DeskOutcome.duplicate, DeskOutcome.closed):
-                await _buttons(query, None)
-        else:
-            await _after(query, engine, result, done.format(name=name))
+        await _mark(query, cb, req, engine)
     else:
         await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+async def _donor_choice(query: CallbackQuery, cb: BoardCb, req: BloodRequest, engine: DispatchEngine) -> None:
+    """The donors who said available ("donors"), one donor's marks ("pick"), or her deferral reasons ("defer")."""
+    donors = (await engine.board_params(req.id, query.message.chat.id))["donors"]
+    if cb.a == "donors":
+        if donors:
+            await _buttons(query, donors_keyboard(req.id, donors, _))
+        else:
+            await query.answer(_("Nobody has said available yet."), show_alert=True)
+        return
+    donor = next((d for d in donors if d["contact_id"] == cb.v), None)
+    if donor is None:
+        await query.answer(_("This donor is not on this request."), show_alert=True)
+        return
+    if cb.a == "defer":
+        await _buttons(query, deferral_keyboard(req.id, donor["contact_id"], _))
+    else:
+        component = cb.x if cb.x in COMPONENTS else None
+        await _buttons(query, donor_actions_keyboard(req.id, donor, req.component, _, component=component))
+
+
+async def _mark(query: CallbackQuery, cb: BoardCb, req: BloodRequest, engine: DispatchEngine) -> None:
+    """Arrived, not come, deferred or donated: from the board ("mark"), or from a nudge ("nmark"), whose text stays."""
+    outcome, volume, component, category = parse_mark(cb.x)
+    result = await engine.desk.mark(req.id, cb.v, outcome, by=query.from_user.id, volume_ml=volume,
+                                    component=component, category=category)
+    name = result.detail.get("name", "")
+    done = {"arrived": _("{name} marked as arrived."),
+            "no_show": _("{name} marked as not come; others will be asked if needed."),
+            "deferred": _("{name} could not donate: deferred until {date}. Others will be asked if "
+                          "needed.").format(name="{name}", date=result.detail.get("until", "")),
+            "donated": _("Donation by {name} recorded. Thank you!")}.get(outcome, "")
+    if cb.a == "nmark":
+        await query.answer(done.format(name=name) if result.ok else _desk_refusal(result),
+                           show_alert=not result.ok)
+        if result.ok or result.outcome in (DeskOutcome.duplicate, DeskOutcome.closed):
+            await _buttons(query, None)
+    else:
+        await _after(query, engine, result, done.format(name=name))
 
 
 def parse_mark(x: str) -> tuple[str, int | None, str | None, str | None]:

@@ -20,7 +20,7 @@ person; only a reply to that very prompt counts. The FSM is per person per chat
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
@@ -133,81 +133,114 @@ def _cancel_row(kb: InlineKeyboardBuilder) -> None:
 def screen(step: str, rq: dict[str, Any], ctx: Ctx) -> tuple[str, InlineKeyboardMarkup]:
     """The form at ``step``: what is chosen so far, the question, its buttons."""
     kb = InlineKeyboardBuilder()
-    sizes: list[int] = []
-    if step == RequestFlow.blood_type.state:
-        question = _("Which blood type does the patient need?")
-        for abo, rh in BLOOD_TYPES:
-            kb.button(text=format_blood_type(abo, rh), callback_data=RequestCb(action="bt", value=f"{abo}{rh}"))
-        sizes = [4, 4]
-    elif step == RequestFlow.component.state:
-        question = _("Which component?")
-        for component in COMPONENT_ORDER:
-            kb.button(text=_cap(component_name(component, _)), callback_data=RequestCb(action="comp", value=component))
-        sizes = [2, 2]
-    elif step == RequestFlow.units.state:
-        if ctx.group:
-            question = _("How many units? Tap a number, or “Other number” to type one.")
-        else:
-            question = _("How many units? Tap a number or type one (1 to {max}).").format(max=ctx.max_units)
-        for n in UNIT_BUTTONS:
-            kb.button(text=str(n), callback_data=RequestCb(action="units", value=str(n)))
-        sizes = [len(UNIT_BUTTONS)]
-        if ctx.group:
-            kb.button(text=_("✏️ Other number"), callback_data=RequestCb(action="units_other"))
-            sizes.append(1)
-    elif step == RequestFlow.urgency.state:
-        if rq.get("deadline"):
-            question = _("How urgent is it? The deadline above is kept.")
-        else:
-            question = _("How urgent is it? Or set the time by which the blood is needed.")
-        for urgency in URGENCIES:
-            kb.button(text=_cap(urgency_name(urgency, _)), callback_data=RequestCb(action="urg", value=urgency))
-        kb.button(text=_("⏰ Change the deadline") if rq.get("deadline") else _("⏰ Set a deadline"),
-                  callback_data=RequestCb(action="deadline"))
-        sizes = [3, 1]
-    elif step == RequestFlow.deadline.state:
-        if ctx.group:
-            question = _("By when is the blood needed? Reply to my message below with the local time.")
-        else:
-            question = _("By when is the blood needed? Type the local time as HH:MM, or HH:MM DD/MM for another "
-                         "day — for example 14:30 or 08:00 23/11.")
-        kb.button(text=_("⬅️ Back"), callback_data=RequestCb(action="back"))
-        sizes = [1]
-    elif step == RequestFlow.rh_positive.state:
-        question = _("The patient is Rh−. If no Rh− donor comes, may Rh+ donors be asked? "
-                     "Only with your doctor's approval.")
-        kb.button(text=_("No — Rh− donors only"), callback_data=RequestCb(action="rh", value="n"))
-        kb.button(text=_("Yes — the doctor approved"), callback_data=RequestCb(action="rh", value="y"))
-        sizes = [1, 1]
-    elif step == RequestFlow.note.state:
-        question = _("Add a short note for donors: the ward, the patient's situation in a few words (at most "
-                     "{max} characters). Donors will read it: do not write the patient's name.").format(
-            max=MAX_NOTE_LENGTH)
-        question += "\n" + (_("Tap “Write a note”, or Skip.") if ctx.group else _("Type it, or tap Skip."))
-        if ctx.group:
-            kb.button(text=_("✏️ Write a note"), callback_data=RequestCb(action="note_write"))
-        kb.button(text=_("Skip"), callback_data=RequestCb(action="skip"))
-        sizes = [2] if ctx.group else [1]
-    elif step == RequestFlow.confirm.state:
-        question = _("Please check. Donors nearby will be messaged as soon as you send.")
-        if rq.get("realism"):  # the deadline looks too short for the nearest donors (issue 9)
-            question = rq["realism"] + "\n\n" + question
-        if len(ctx.hospitals) == 1:
-            kb.button(text=_("📣 Send to donors"),
-                      callback_data=RequestCb(action="send", hospital_id=ctx.hospitals[0].id))
-        else:  # staff of several hospitals choose here, as with /urgent
-            for hospital in ctx.hospitals:
-                kb.button(text="📣 " + hospital.name, callback_data=RequestCb(action="send", hospital_id=hospital.id))
-        sizes = [1] * len(ctx.hospitals)
+    if step == RequestFlow.confirm.state:
+        question = _confirm_question(kb, rq, ctx)
         kb.button(text=_("✏️ Start over"), callback_data=RequestCb(action="restart"))
         _cancel_row(kb)
-        kb.adjust(*sizes, 2)
+        kb.adjust(*[1] * len(ctx.hospitals), 2)
         return _form_text(rq, ctx, question, final=True), kb.as_markup()
-    else:  # pragma: no cover - every state is listed above
+    ask = _QUESTIONS.get(step)
+    if ask is None:  # pragma: no cover - every state is listed in _QUESTIONS
         raise ValueError(step)
+    question, sizes = ask(kb, rq, ctx)
     _cancel_row(kb)
     kb.adjust(*sizes, 1)
     return _form_text(rq, ctx, question), kb.as_markup()
+
+
+# Each step's question: its text, and its buttons added to ``kb`` with the sizes of their rows.
+Question = Callable[[InlineKeyboardBuilder, dict[str, Any], Ctx], tuple[str, list[int]]]
+
+
+def _ask_blood_type(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    for abo, rh in BLOOD_TYPES:
+        kb.button(text=format_blood_type(abo, rh), callback_data=RequestCb(action="bt", value=f"{abo}{rh}"))
+    return _("Which blood type does the patient need?"), [4, 4]
+
+
+def _ask_component(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    for component in COMPONENT_ORDER:
+        kb.button(text=_cap(component_name(component, _)), callback_data=RequestCb(action="comp", value=component))
+    return _("Which component?"), [2, 2]
+
+
+def _ask_units(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    if ctx.group:
+        question = _("How many units? Tap a number, or “Other number” to type one.")
+    else:
+        question = _("How many units? Tap a number or type one (1 to {max}).").format(max=ctx.max_units)
+    for n in UNIT_BUTTONS:
+        kb.button(text=str(n), callback_data=RequestCb(action="units", value=str(n)))
+    sizes = [len(UNIT_BUTTONS)]
+    if ctx.group:
+        kb.button(text=_("✏️ Other number"), callback_data=RequestCb(action="units_other"))
+        sizes.append(1)
+    return question, sizes
+
+
+def _ask_urgency(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    if rq.get("deadline"):
+        question = _("How urgent is it? The deadline above is kept.")
+    else:
+        question = _("How urgent is it? Or set the time by which the blood is needed.")
+    for urgency in URGENCIES:
+        kb.button(text=_cap(urgency_name(urgency, _)), callback_data=RequestCb(action="urg", value=urgency))
+    kb.button(text=_("⏰ Change the deadline") if rq.get("deadline") else _("⏰ Set a deadline"),
+              callback_data=RequestCb(action="deadline"))
+    return question, [3, 1]
+
+
+def _ask_deadline(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    if ctx.group:
+        question = _("By when is the blood needed? Reply to my message below with the local time.")
+    else:
+        question = _("By when is the blood needed? Type the local time as HH:MM, or HH:MM DD/MM for another "
+                     "day — for example 14:30 or 08:00 23/11.")
+    kb.button(text=_("⬅️ Back"), callback_data=RequestCb(action="back"))
+    return question, [1]
+
+
+def _ask_rh_positive(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    kb.button(text=_("No — Rh− donors only"), callback_data=RequestCb(action="rh", value="n"))
+    kb.button(text=_("Yes — the doctor approved"), callback_data=RequestCb(action="rh", value="y"))
+    return _("The patient is Rh−. If no Rh− donor comes, may Rh+ donors be asked? "
+             "Only with your doctor's approval."), [1, 1]
+
+
+def _ask_note(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> tuple[str, list[int]]:
+    question = _("Add a short note for donors: the ward, the patient's situation in a few words (at most "
+                 "{max} characters). Donors will read it: do not write the patient's name.").format(
+        max=MAX_NOTE_LENGTH)
+    question += "\n" + (_("Tap “Write a note”, or Skip.") if ctx.group else _("Type it, or tap Skip."))
+    if ctx.group:
+        kb.button(text=_("✏️ Write a note"), callback_data=RequestCb(action="note_write"))
+    kb.button(text=_("Skip"), callback_data=RequestCb(action="skip"))
+    return question, [2] if ctx.group else [1]
+
+
+def _confirm_question(kb: InlineKeyboardBuilder, rq: dict[str, Any], ctx: Ctx) -> str:
+    """The last step: one "send" button per hospital the staff member serves, as with /urgent."""
+    question = _("Please check. Donors nearby will be messaged as soon as you send.")
+    if rq.get("realism"):  # the deadline looks too short for the nearest donors (issue 9)
+        question = rq["realism"] + "\n\n" + question
+    if len(ctx.hospitals) == 1:
+        kb.button(text=_("📣 Send to donors"),
+                  callback_data=RequestCb(action="send", hospital_id=ctx.hospitals[0].id))
+    else:  # staff of several hospitals choose here, as with /urgent
+        for hospital in ctx.hospitals:
+            kb.button(text="📣 " + hospital.name, callback_data=RequestCb(action="send", hospital_id=hospital.id))
+    return question
+
+
+_QUESTIONS: dict[str, Question] = {
+    RequestFlow.blood_type.state: _ask_blood_type,
+    RequestFlow.component.state: _ask_component,
+    RequestFlow.units.state: _ask_units,
+    RequestFlow.urgency.state: _ask_urgency,
+    RequestFlow.deadline.state: _ask_deadline,
+    RequestFlow.rh_positive.state: _ask_rh_positive,
+    RequestFlow.note.state: _ask_note,
+}
 
 
 def _form_text(rq: dict[str, Any], ctx: Ctx, question: str, *, final: bool = False) -> str:
@@ -307,7 +340,7 @@ async def button(
     data = await state.get_data()
     rq: dict[str, Any] | None = data.get("rq")
     step = await state.get_state()
-    action, value = callback_data.action, callback_data.value
+    action = callback_data.action
     if rq is None or step not in STEP_ACTIONS or data.get("form_msg") != query.message.message_id:
         # A finished or cancelled form, an older form's button, or (in a group) someone else's form.
         if data.get("sent_form") == query.message.message_id:
@@ -330,7 +363,13 @@ async def button(
     if action not in STEP_ACTIONS[step]:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
+    await _step_button(query, callback_data, state, rq, roles, ctx, engine, i18n)
 
+
+async def _step_button(query: CallbackQuery, callback_data: RequestCb, state: FSMContext, rq: dict[str, Any],
+                       roles: Roles, ctx: Ctx, engine: DispatchEngine, i18n: I18n) -> None:
+    """A press that answers the form's current step: the answer is kept and the form moves on."""
+    action, value = callback_data.action, callback_data.value
     if action == "bt" and value in BLOOD_VALUES:
         rq["abo"], rq["rh"] = split_blood(value)
         await _edit_to(query, state, rq, RequestFlow.component.state, ctx)
