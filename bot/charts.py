@@ -9,16 +9,20 @@ reports drawn one after the other.
 from __future__ import annotations
 
 import io
+from datetime import datetime, tzinfo
 from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import matplotlib.dates as mdates  # noqa: E402  (after the backend is chosen)
+import matplotlib.pyplot as plt  # noqa: E402
 
 from bot.texts import component_name, fmt_type, urgency_name  # noqa: E402
 from dispatcher.club_report import ClubReport  # noqa: E402
 from dispatcher.hospital_report import HospitalReport  # noqa: E402
+from ground.clock import as_utc  # noqa: E402
+from models.stats import RequestTimes  # noqa: E402
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 1000, 100
 # Colour-blind-safe (Okabe–Ito); one colour per series, the same in every report.
@@ -65,6 +69,48 @@ def hospital_chart(report: HospitalReport, hospital: str, gettext: Callable[[str
                         _("Requests per month"), _("No requests in these 12 months."))
         _stacked_months(bottom, report.months, [(_("Units received"), report.units_by_month)],
                         _("Units received per month"), _("No units received in these 12 months."))
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def request_chart(times: RequestTimes, title: str, tz: tzinfo, gettext: Callable[[str], str]) -> bytes:
+    """A request's timeline for the hospital's records: how many were asked, said yes, arrived and gave,
+    hour by hour, against the units needed and the deadline (issue 16)."""
+    _ = gettext
+
+    def local(moment: datetime) -> datetime:
+        # Naive local times: matplotlib's date axis then labels the hospital's clock, whatever the server's.
+        return as_utc(moment).astimezone(tz).replace(tzinfo=None)
+
+    start, deadline = local(times.created_at), local(times.deadline)
+    moments = [local(at) for at, _asked in times.asks] + [local(t) for t in
+                                                           (*times.said_available, *times.arrived, *times.donated)]
+    end = max([deadline, *moments])
+    fig, axes = plt.subplots(figsize=(WIDTH_PX / DPI, 600 / DPI), dpi=DPI)
+    try:
+        fig.suptitle(title, fontsize=14, fontweight="bold")
+        asked_at, total = [start], [0]
+        for at, asked in times.asks:
+            asked_at.append(local(at))
+            total.append(total[-1] + asked)
+        series = [(_("Asked"), asked_at, total)]
+        for name, stamps in ((_("Said available"), times.said_available), (_("Came"), times.arrived),
+                             (_("Donated"), times.donated)):
+            points = [local(t) for t in stamps]
+            series.append((name, [start, *points], list(range(len(points) + 1))))
+        for i, (name, xs, ys) in enumerate(series):
+            axes.step([*xs, end], [*ys, ys[-1]], where="post", label=f"{name}: {ys[-1]}", color=COLOURS[i],
+                      linewidth=2.5 if i == 3 else 1.5)
+        axes.axhline(times.units, color="#333333", linestyle="--", linewidth=1)
+        axes.annotate(_("units needed: {n}").format(n=times.units), (start, times.units), va="bottom", fontsize=9)
+        axes.axvline(deadline, color=COLOURS[0], linestyle=":", linewidth=1.5)
+        axes.annotate(_("deadline"), (deadline, 0), rotation=90, va="bottom", ha="right", fontsize=9)
+        axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M\n%d/%m"))
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        axes.set_ylim(bottom=0)
+        axes.legend(loc="upper left")
+        axes.spines[["top", "right"]].set_visible(False)
         return _png(fig)
     finally:
         plt.close(fig)

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.dispatch_tables import BloodRequest, RequestContact
+from models.dispatch_tables import SAID_AVAILABLE_STATES, BloodRequest, ContactState, RequestContact, RequestWave
 from models.tables import Club, ClubMembership, Donation, Donor, MemberRole
 
 
@@ -120,3 +120,31 @@ async def clubs_of(session: AsyncSession, donor_ids: list[int]) -> dict[int, lis
         if donor_id is not None:
             out.setdefault(donor_id, []).append(name)
     return out
+
+
+@dataclass(frozen=True)
+class RequestTimes:
+    """One request's moments, for its after-action picture: when asked, answered, arrived, given."""
+
+    created_at: datetime
+    deadline: datetime
+    units: int
+    asks: tuple[tuple[datetime, int], ...]  # (wave fired, donors asked)
+    said_available: tuple[datetime, ...]
+    arrived: tuple[datetime, ...]
+    donated: tuple[datetime, ...]
+
+
+async def request_times(session: AsyncSession, request_id: int) -> RequestTimes | None:
+    request = await session.get(BloodRequest, request_id)
+    if request is None:
+        return None
+    waves = (await session.exec(select(col(RequestWave.fired_at), col(RequestWave.asked))
+                                .where(RequestWave.request_id == request_id))).all()
+    contacts = (await session.exec(select(RequestContact).where(RequestContact.request_id == request_id))).all()
+    said = [c.answered_at for c in contacts if c.state in SAID_AVAILABLE_STATES and c.answered_at is not None]
+    came = [c.arrived_at for c in contacts if c.arrived_at is not None]
+    gave = [c.outcome_at for c in contacts if c.state == ContactState.donated.value and c.outcome_at is not None]
+    return RequestTimes(request.created_at, request.deadline, request.units,
+                        tuple(sorted((at, asked) for at, asked in waves)), tuple(sorted(said)), tuple(sorted(came)),
+                        tuple(sorted(gave)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from datetime import date, timedelta
 
 import pytest
@@ -150,13 +152,19 @@ async def test_the_report_tells_the_story_of_a_request(env):
     await env.drain()
     assert (await request(env)).state == "fulfilled"
     replies = await staff.send("/report 1")
-    text = replies[-1]["text"]
+    text = next(r["text"] for r in reversed(replies) if "text" in r)  # the summary, then its picture
     assert "Report for request #1" in text
     assert "wave 1" in text and "first donor available" in text and "covered" in text
     assert "asked " in text and "→ available 2 → arrived 1 → passed screening 1 → donated 1" in text
     # One function computes the headline times (dispatcher.headline), for the board and the report alike.
     assert "first available 4 min · covered 7 min · first donation 37 min · fulfilled 37 min" in text
     assert "closed: the donations cover the units" in text
+    # And its timeline as a picture for the hospital's records (issue 16).
+    from PIL import Image
+    (picture,) = env.sim.photos(staff.id)
+    image = Image.open(io.BytesIO(picture.data))
+    assert image.format == "PNG" and image.size[0] >= 1000
+    assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 50  # curves, labels: not blank
 
 
 async def test_staff_add_units_once_per_tap_and_cancel_with_a_reason(env):

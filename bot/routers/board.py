@@ -16,7 +16,7 @@ from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import CommandObject
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import desc
@@ -38,22 +38,24 @@ from bot.board_view import (
     units_keyboard,
 )
 from bot.callbacks import BoardCb
+from bot.charts import request_chart
 from bot.commands import command_filter
 from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
 from bot.render import call_list_lines
 from bot.routing import RouterTemplate
 from bot.states import DeskDeferral
-from bot.texts import escape
+from bot.texts import component_name, escape
 from dispatcher.board import is_group
 from dispatcher.desk import DeskOutcome, DeskResult
 from dispatcher.engine import Dispatcher as DispatchEngine
+from models import stats
 from models.dispatch_tables import BloodRequest
 from models.directory import Roles
 from models.tables import Hospital
 from ground.clock import Clock, local_today
 from ground.config import Settings
-from ground.parsing import ParseError, format_phone, parse_future_date, whole_number
+from ground.parsing import ParseError, format_blood_type, format_phone, parse_future_date, whole_number
 
 log = logging.getLogger(__name__)
 router = RouterTemplate("board")
@@ -112,11 +114,24 @@ async def report_command(message: Message, command: CommandObject, session: Asyn
     req = await _request_of_staff(message, command, session, roles, receiving=False)
     if req is None:
         return
-    result = await engine.desk.report(req.id, by=message.from_user.id)
-    if result.ok:
-        await message.answer(report_text(result.detail, _))
-    else:
+    await _send_report(message, req, message.from_user.id, engine, session)
+
+
+async def _send_report(message: Message, req: BloodRequest, by: int, engine: DispatchEngine,
+                       session: AsyncSession) -> None:
+    """The after-action summary, then its timeline as a picture for the hospital's records (issue 16)."""
+    result = await engine.desk.report(req.id, by=by)
+    if not result.ok:
         await message.answer(_desk_refusal(result))
+        return
+    await message.answer(report_text(result.detail, _))
+    times = await stats.request_times(session, req.id)
+    if times is not None:
+        title = _("Request #{id}: {type} {component} × {units}").format(
+            id=req.id, type=format_blood_type(req.abo, req.rh), component=component_name(req.component, _),
+            units=req.units)
+        await message.answer_photo(BufferedInputFile(request_chart(times, title, engine.tz, _),
+                                                     filename=f"request-{req.id}.png"))
 
 
 # ------------------------------------------------------------------ buttons
@@ -136,11 +151,11 @@ async def board_button(query: CallbackQuery, callback_data: BoardCb, session: As
         await query.answer(_("Only staff of {hospital} can use this board.").format(hospital=hospital.name),
                            show_alert=True)
         return
-    await _staff_press(query, cb, req, engine, settings, state)
+    await _staff_press(query, cb, req, engine, settings, state, session)
 
 
 async def _staff_press(query: CallbackQuery, cb: BoardCb, req: BloodRequest, engine: DispatchEngine,
-                       settings: Settings, state: FSMContext) -> None:
+                       settings: Settings, state: FSMContext, session: AsyncSession) -> None:
     """A press by staff of the request's hospital: the desk acts, and the board shows the result in place."""
     a, by = cb.a, query.from_user.id
     if a in ("refresh", "back"):
@@ -149,9 +164,8 @@ async def _staff_press(query: CallbackQuery, cb: BoardCb, req: BloodRequest, eng
         await _redraw(query, engine, req.id)
         await query.answer(_("Up to date.") if a == "refresh" else None)
     elif a == "report":
-        result = await engine.desk.report(req.id, by=by)
         await query.answer()
-        await query.message.answer(report_text(result.detail, _) if result.ok else _desk_refusal(result))
+        await _send_report(query.message, req, by, engine, session)
     elif req.state not in RECEIVING and a not in ("donors", "pick", "undo"):  # a closing record may be undone
         await query.answer(_("This request is closed. /report {id} shows its summary.").format(id=req.id),
                            show_alert=True)
