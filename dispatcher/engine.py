@@ -395,11 +395,12 @@ class Dispatcher:
         """Nobody new within reach: a policy with retries waits and tries again (BloodConnect's hourly retries)."""
         if not self.policy.retries:
             return False
-        await s.flush()
-        empty = (await s.exec(select(func.count()).select_from(RequestWave)
-                              .where(RequestWave.request_id == req.id, RequestWave.asked == 0))).one()
-        if empty > self.policy.retries:
+        # The audit trail counts the retries: it is the request's record, and needs no column of its own.
+        done = (await s.exec(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "dispatch_retry", AuditLog.subject == f"request:{req.id}"))).one()
+        if done >= self.policy.retries:
             return False
+        await self.audit(s, now, None, "dispatch_retry", f"request:{req.id}", f"retry={done + 1}")
         req.next_wave_at = now + timedelta(minutes=self.policy.retry_min)
         return True
 

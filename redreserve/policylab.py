@@ -48,7 +48,14 @@ from dispatcher.wave_policy import OURS, WavePolicy
 from ground.clock import VIETNAM, FrozenClock, as_utc
 from ground.config import DispatchConfig, Settings
 from ground.eligibility import max_volume_ml
-from models.dispatch_tables import BloodRequest, ContactState, OutboxMessage, OutboxState, RequestContact
+from models.dispatch_tables import (
+    BloodRequest,
+    ContactState,
+    OutboxMessage,
+    OutboxState,
+    RequestContact,
+    RequestWave,
+)
 from models.engine import create_schema, make_engine, make_sessionmaker
 from models.geo import placed
 from models.tables import Club, ClubMembership, Donor, Hospital, HospitalStaff, TelegramUser
@@ -121,6 +128,8 @@ class Outcome:
     first_donation_min: float | None
     enough_min: float | None  # until the units-th donation before the deadline
     not_needed: int  # said available, then told they were not needed (released), or gave beyond the units
+    # The engine's own record of its waves: (minutes after the request, radius km or None, donors asked).
+    waves: tuple[tuple[float, float | None, int], ...] = ()
 
     @property
     def enough(self) -> bool:
@@ -358,6 +367,8 @@ class _Run:
                 gave = sorted(as_utc(at) for st, at in rows if st == ContactState.donated.value)
                 in_time = [t for t in gave if t <= deadline]
                 released = sum(st == ContactState.released.value for st, _ in rows)
+                waves = (await s.exec(select(RequestWave).where(RequestWave.request_id == req.id)
+                                      .order_by(RequestWave.wave_no))).all()
                 out.append(Outcome(
                     policy=policy, urgency=req.urgency, units=req.units, rh=req.rh, state=req.state,
                     calls=self.calls[req.id], calls_quiet=self.quiet[req.id], donated=len(gave),
@@ -365,7 +376,9 @@ class _Run:
                     first_donation_min=(gave[0] - created).total_seconds() / 60 if gave else None,
                     enough_min=((in_time[req.units - 1] - created).total_seconds() / 60
                                 if len(in_time) >= req.units else None),
-                    not_needed=released + max(0, len(gave) - req.units)))
+                    not_needed=released + max(0, len(gave) - req.units),
+                    waves=tuple(((as_utc(w.fired_at) - created).total_seconds() / 60, w.radius_km, w.asked)
+                                for w in waves)))
         return out
 
 
@@ -387,17 +400,21 @@ class PolicyLab:
     """Runs streams of requests under each policy on copies of one seeded world."""
 
     def __init__(self, *, world: World = World(), behaviour: Behaviour = Behaviour(), seed: int = 1,
-                 settings: Settings | None = None, workdir: Path | None = None) -> None:
+                 settings: Settings | None = None, workdir: Path | None = None,
+                 template: Path | None = None) -> None:
         self.world, self.behaviour, self.seed = world, behaviour, seed
         self.settings = settings or lab_settings()
         self._tmp = tempfile.TemporaryDirectory(prefix="redreserve-policylab-", dir=workdir)
         self.dir = Path(self._tmp.name)
-        self.template = self.dir / "world.db"
+        # A world already written (build_world) may be shared by several labs: tests build theirs once.
+        self.prebuilt = template
+        self.template = template or self.dir / "world.db"
         self.roster = 0
         self._copies = 0
 
     async def __aenter__(self) -> "PolicyLab":
-        self.roster = await build_world(self.template, self.world)
+        if self.prebuilt is None:
+            self.roster = await build_world(self.template, self.world)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
