@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dispatcher.wave_policy import POLICIES, WavePolicy  # noqa: E402
+from dispatcher.wave_policy import POLICIES, VARIANTS, WavePolicy  # noqa: E402
 from redreserve.policylab import (  # noqa: E402
     URGENCIES,
     LabRun,
@@ -95,17 +95,18 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = plt.subplots(figsize=(9, 6))
     markers = {"critical": "o", "urgent": "s", "planned": "^", "rh-neg": "D"}
     for k, (name, segs) in enumerate(points.items()):
-        color = f"C{k}"
         for seg, s in segs.items():
             if seg in markers:
-                ax.scatter(s["calls"], 100 * s["enough"], marker=markers[seg], color=color, s=60,
+                ax.scatter(s["calls"], 100 * s["enough"], marker=markers[seg], color=f"C{k}", s=60,
                            label=f"{name} {seg}")
-        if name.startswith("ours"):
-            segs_sorted = sorted((s["calls"], 100 * s["enough"]) for seg, s in segs.items() if seg in markers)
-            ax.plot(*zip(*segs_sorted), color=color, linewidth=1.5)
+    for seg in markers:  # ours' frontier: its settings (lean, default, eager) joined, per urgency
+        ours = sorted((segs[seg]["calls"], 100 * segs[seg]["enough"]) for name, segs in points.items()
+                      if name.startswith("ours") and seg in segs)
+        if len(ours) > 1:
+            ax.plot(*zip(*ours), color="black", linewidth=1, alpha=0.6)
     ax.set_xscale("log")
     ax.set_xlabel("calls per request (log)")
     ax.set_ylabel("requests with enough units donated before the deadline (%)")
@@ -120,7 +121,7 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
 
 async def main_async(a: argparse.Namespace) -> None:
     names = a.policies.split(",")
-    policies: list[WavePolicy] = [POLICIES[n] for n in names]
+    policies: list[WavePolicy] = [{**POLICIES, **VARIANTS}[n] for n in names]
     streams = {u: singles(u, a.per_urgency, a.seed) for u in URGENCIES if a.per_urgency}
     if a.rhneg:
         streams["rh-neg"] = rh_negative(a.rhneg, a.seed)
@@ -155,7 +156,7 @@ async def main_async(a: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--policies", default=",".join([*POLICIES, *VARIANTS]))
     ap.add_argument("--per-urgency", type=int, default=30)
     ap.add_argument("--rhneg", type=int, default=20)
     ap.add_argument("--busy-days", type=int, default=7)

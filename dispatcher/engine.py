@@ -203,7 +203,7 @@ class Dispatcher:
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
                     rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id,
                     state=RequestState.open.value,
-                    target_available=self.policy.target(units, self.rates_prior, self.cfg),
+                    target_available=self.policy.target(units, self.rates_prior, self.cfg, urgency),
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
                 await s.flush()
@@ -338,8 +338,9 @@ class Dispatcher:
                 await self._advance_wave(s, req, now)
             params = self._wave_params(req)
             n = more_to_ask(units=req.units, confirmed=confirmed, outstanding=outstanding, rates=rates,
-                            confidence=self.cfg.confidence.of(req.urgency), margin=self.cfg.margin,
-                            minimum=self.cfg.min_wave if firing else 0, maximum=self.cfg.max_wave)
+                            confidence=self.policy.confidence_of(self.cfg, req.urgency),
+                            margin=self.policy.margin_of(self.cfg, req.urgency),
+                            minimum=self.policy.smallest_wave(self.cfg) if firing else 0, maximum=self.cfg.max_wave)
             n = self.policy.wave_size(units=req.units, missing=req.target_available - confirmed,
                                       first=req.wave_no <= 1, firing=firing, model=n)
             ranked: list[RankedDonor] = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dispatcher.waves import Rates, target_available
-from ground.config import DispatchConfig
+from ground.config import DispatchConfig, PerUrgency
 
 
 class Sizing(str, enum.Enum):
@@ -41,7 +41,10 @@ class WavePolicy:
     # settled fires at once (DOMAIN.md §5: "alert a few, replace each refusal"); otherwise only timed waves ask.
     replace_at_once: bool = True
     interval_min: float | None = None  # between waves; None: [dispatch] wave_interval_min per urgency
-    stop_margin: float | None = None  # "available" wanted per unit; None: [dispatch] margin or 1 / (arrives × passes)
+    # "Available" wanted per unit; None: [dispatch] margin, or 1 / (arrives × passes) (DOMAIN.md §5).
+    stop_margin: PerUrgency | None = None
+    confidence: PerUrgency | None = None  # the wave model's; None: [dispatch] confidence
+    min_wave: int | None = None  # the wave model's smallest timed wave; None: [dispatch] min_wave
     initial_radius_km: float | None = None
     radius_growth: float | None = None
     max_radius_km: float | None = None
@@ -50,9 +53,19 @@ class WavePolicy:
     retries: int = 0
     retry_min: float = 60.0
 
-    def target(self, units: int, rates: Rates, cfg: DispatchConfig) -> int:
+    def margin_of(self, cfg: DispatchConfig, urgency: str) -> float | None:
+        """"Available" wanted per unit (None: 1 / (arrives × passes), dispatcher.waves)."""
+        return cfg.margin if self.stop_margin is None else self.stop_margin.of(urgency)
+
+    def target(self, units: int, rates: Rates, cfg: DispatchConfig, urgency: str) -> int:
         """Confirmed "available" at which asking stops."""
-        return target_available(units, rates, cfg.margin if self.stop_margin is None else self.stop_margin)
+        return target_available(units, rates, self.margin_of(cfg, urgency))
+
+    def confidence_of(self, cfg: DispatchConfig, urgency: str) -> float:
+        return (cfg.confidence if self.confidence is None else self.confidence).of(urgency)
+
+    def smallest_wave(self, cfg: DispatchConfig) -> int:
+        return cfg.min_wave if self.min_wave is None else self.min_wave
 
     def wave_size(self, *, units: int, missing: int, first: bool, firing: bool, model: int) -> int:
         """How many new donors to ask now; ``model`` is the wave model's answer, ``missing`` the
@@ -86,6 +99,7 @@ class WavePolicy:
 
 
 OURS = WavePolicy()
+UNITS = PerUrgency(critical=1.0, urgent=1.0, planned=1.0)  # stop once as many say yes as there are units
 # Everyone within reach in one message each, at once; the stop target as ours (the rest are stood down).
 BROADCAST = WavePolicy(name="broadcast", sizing=Sizing.fixed, first_wave=EVERYONE, later_wave=EVERYONE,
                        replace_at_once=False, initial_radius_km=100.0)
@@ -94,12 +108,20 @@ FIXED_10 = WavePolicy(name="fixed10", sizing=Sizing.fixed, first_wave=10, later_
 # DOMAIN.md §6: waves 3 minutes apart out to 15 km; over-ask +2, then +1; hourly retries, at most 3;
 # it stops once as many donors as units say yes.
 BLOODCONNECT = WavePolicy(name="bloodconnect", sizing=Sizing.over_ask, first_wave=2, later_wave=1,
-                          replace_at_once=False, interval_min=3.0, stop_margin=1.0, initial_radius_km=15.0,
+                          replace_at_once=False, interval_min=3.0, stop_margin=UNITS, initial_radius_km=15.0,
                           radius_growth=1.0, max_radius_km=15.0, rare_everyone=False, retries=3, retry_min=60.0)
 # DOMAIN.md §6: ask max(10, 2 × units), at most 50, per rung; 10 minutes per rung; the radius doubles up to
 # 100 km, then the request is handed to a human coordinator (the engine's "exhausted": the leads are paged).
 HAEMOLOGIX = WavePolicy(name="haemologix", sizing=Sizing.per_unit, first_wave=10, per_unit=2.0, cap=50,
-                        replace_at_once=False, interval_min=10.0, stop_margin=1.0, radius_growth=2.0,
+                        replace_at_once=False, interval_min=10.0, stop_margin=UNITS, radius_growth=2.0,
                         max_radius_km=100.0, rare_everyone=False)
 
 POLICIES: dict[str, WavePolicy] = {p.name: p for p in (OURS, BROADCAST, FIXED_10, BLOODCONNECT, HAEMOLOGIX)}
+
+# Ours at other settings, the lab's frontier (issue 13): the same model asking for fewer or more.
+# Lean: a non-critical request stops at one "yes" per unit, since a drop-out reopens it and its long
+# deadline leaves time to ask again; critical keeps 1 / (arrives × passes) ≈ 1.75.
+OURS_LEAN = WavePolicy(name="ours-lean", stop_margin=PerUrgency(critical=1.75, urgent=1.0, planned=1.0))
+# Eager: surer first waves, never fewer than 5.
+OURS_EAGER = WavePolicy(name="ours-eager", confidence=PerUrgency(critical=0.97, urgent=0.9, planned=0.8), min_wave=5)
+VARIANTS: dict[str, WavePolicy] = {p.name: p for p in (OURS_LEAN, OURS_EAGER)}
