@@ -43,6 +43,7 @@ from sqlalchemy import event, update
 from sqlmodel import col, select
 
 from dispatcher.engine import AnswerOutcome, Dispatcher
+from dispatcher.headline import request_headline
 from dispatcher.wakeups import Wakeups
 from dispatcher.wave_policy import OURS, WavePolicy
 from ground.clock import VIETNAM, FrozenClock, as_utc
@@ -125,7 +126,7 @@ class Outcome:
     calls_quiet: int
     donated: int
     donated_in_time: int
-    first_donation_min: float | None
+    first_donation_min: int | None  # whole minutes, as dispatcher.headline counts them
     enough_min: float | None  # until the units-th donation before the deadline
     not_needed: int  # said available, then told they were not needed (released), or gave beyond the units
     # The engine's own record of its waves: (minutes after the request, radius km or None, donors asked).
@@ -382,7 +383,8 @@ class _Run:
                     policy=policy, urgency=req.urgency, units=req.units, rh=req.rh, state=req.state,
                     calls=self.calls[req.id], calls_quiet=self.quiet[req.id], donated=len(gave),
                     donated_in_time=len(in_time),
-                    first_donation_min=(gave[0] - created).total_seconds() / 60 if gave else None,
+                    # The same minutes as the board and /report (dispatcher.headline).
+                    first_donation_min=(await request_headline(s, req)).first_donation,
                     enough_min=((in_time[req.units - 1] - created).total_seconds() / 60
                                 if len(in_time) >= req.units else None),
                     not_needed=released + max(0, len(gave) - req.units),
