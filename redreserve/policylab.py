@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -65,7 +65,6 @@ from redreserve.synthetic import person
 URGENCIES = ("critical", "urgent", "planned")
 STAFF_TG = 7_100_000_000
 DONOR_TG = 7_200_000_000
-QUIET = ((22, 0), (6, 30))  # local: the engine's default quiet hours, for counting calls sent in them
 
 
 @dataclass(frozen=True)
@@ -340,7 +339,7 @@ class _Run:
                                           RequestContact.token, RequestContact.travel_min, Donor.weight_kg)
                                    .join(Donor, Donor.id == RequestContact.donor_id)
                                    .where(col(RequestContact.id).in_(calls)))).all()
-        quiet = _in_quiet_hours(now)
+        quiet = _in_quiet_hours(now, self.engine.cfg, self.engine.tz)
         for contact_id, rid, donor_id, token, travel_min, weight in called:
             self.calls[rid] += 1
             self.quiet[rid] += quiet
@@ -399,10 +398,11 @@ def _normal(u: float) -> float:
     return NormalDist().inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
 
 
-def _in_quiet_hours(at: datetime) -> bool:
-    local = at.astimezone(VIETNAM)
-    hm = (local.hour, local.minute)
-    return hm >= QUIET[0] or hm < QUIET[1]
+def _in_quiet_hours(at: datetime, cfg: DispatchConfig, tz: tzinfo) -> bool:
+    """Within ``[dispatch]`` quiet hours, local time (they wrap past midnight by default)."""
+    hm = at.astimezone(tz).strftime("%H:%M")
+    start, end = cfg.quiet_start.zfill(5), cfg.quiet_end.zfill(5)
+    return (hm >= start or hm < end) if start > end else start <= hm < end
 
 
 # --------------------------------------------------------------------------------------- the lab
