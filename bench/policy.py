@@ -3,6 +3,7 @@
     .venv/bin/python bench/policy.py                       # the table, and bench/policy.png if matplotlib is there
     .venv/bin/python bench/policy.py --per-urgency 10 --rhneg 5 --busy-days 3 --month-days 0   # a quick look
     .venv/bin/python bench/policy.py --policies ours,broadcast
+    .venv/bin/python bench/policy.py --plot-from a.txt b.txt   # the picture from tables printed by parallel runs
 
 Every policy meets the same requests and the same donors in the same mood (common random numbers,
 one ``--seed``). Segments: single requests of each urgency (each on a fresh copy of the province),
@@ -95,7 +96,7 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(11, 6))
     markers = {"critical": "o", "urgent": "s", "planned": "^", "rh-neg": "D"}
     for k, (name, segs) in enumerate(points.items()):
         for seg, s in segs.items():
@@ -112,14 +113,29 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
     ax.set_ylabel("requests with enough units donated before the deadline (%)")
     ax.set_title("Wave policies on the real engine (bench/policy.py)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
 
 
+def points_from_tables(paths: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """The picture's points from tables this script printed (runs split over processes, one per core)."""
+    points: dict[str, dict[str, dict[str, float]]] = {}
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            f = line.split()
+            if len(f) == 14 and f[3].endswith("%"):
+                points.setdefault(f[0], {})[f[1]] = {"enough": float(f[3][:-1]) / 100, "calls": float(f[10])}
+    return points
+
+
 async def main_async(a: argparse.Namespace) -> None:
+    if a.plot_from:
+        if plot(points_from_tables(a.plot_from), Path(a.png)):
+            print(f"picture: {a.png}")
+        return
     names = a.policies.split(",")
     policies: list[WavePolicy] = [{**POLICIES, **VARIANTS}[n] for n in names]
     streams = {u: singles(u, a.per_urgency, a.seed) for u in URGENCIES if a.per_urgency}
@@ -165,6 +181,7 @@ def main() -> None:
     ap.add_argument("--month-per-day", type=float, default=1.5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--png", default=str(Path(__file__).with_name("policy.png")))
+    ap.add_argument("--plot-from", nargs="*", metavar="TABLE", help="only draw the picture from printed tables")
     t0 = time.perf_counter()
     asyncio.run(main_async(ap.parse_args()))
     print(f"wall time {time.perf_counter() - t0:.0f} s")
