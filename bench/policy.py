@@ -36,6 +36,7 @@ from redreserve.policylab import (  # noqa: E402
     LabRun,
     Outcome,
     PolicyLab,
+    World,
     busy,
     rh_negative,
     singles,
@@ -146,7 +147,9 @@ async def main_async(a: argparse.Namespace) -> None:
     points: dict[str, dict[str, dict[str, float]]] = {}
     fatigue_lines, total, seconds = [], 0, 0.0
     print(HEADER)
-    async with PolicyLab(seed=a.seed) as lab:
+    world = World(members=a.members, spread_km=a.spread_km)
+    print(f"a province of {a.members} members spread {a.spread_km:g} km around the hospital; seed {a.seed}")
+    async with PolicyLab(world=world, seed=a.seed) as lab:
         for p in policies:
             segs = points.setdefault(p.name, {})
             for seg, asks in streams.items():
@@ -180,6 +183,8 @@ def main() -> None:
     ap.add_argument("--month-days", type=int, default=30)
     ap.add_argument("--month-per-day", type=float, default=1.5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--members", type=int, default=World.members, help="the province's reserve club")
+    ap.add_argument("--spread-km", type=float, default=World.spread_km, help="how far they live (Gaussian)")
     ap.add_argument("--png", default=str(Path(__file__).with_name("policy.png")))
     ap.add_argument("--plot-from", nargs="*", metavar="TABLE", help="only draw the picture from printed tables")
     t0 = time.perf_counter()
