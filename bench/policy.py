@@ -1,229 +1,195 @@
-"""The wave policy: does the hospital get its units *donated before the deadline*? (issue 9)
+"""The wave policies side by side, run by the real engine (issue 13; redreserve/policylab.py).
 
-    .venv/bin/python bench/policy.py                  # 2,000 synthetic requests
-    .venv/bin/python bench/policy.py --requests 200
+    .venv/bin/python bench/policy.py                       # the table, and bench/policy.png if matplotlib is there
+    .venv/bin/python bench/policy.py --per-urgency 10 --rhneg 5 --busy-days 3 --month-days 0   # a quick look
+    .venv/bin/python bench/policy.py --policies ours,broadcast
+    .venv/bin/python bench/policy.py --plot-from a.txt b.txt   # the picture from tables printed by parallel runs
 
-Each request draws 1–3 units, an urgency and a pool of compatible donors, best-ranked
-first. Two kinds of pool, half each:
+Every policy meets the same requests and the same donors in the same mood (common random numbers,
+one ``--seed``). Segments: single requests of each urgency (each on a fresh copy of the province),
+an Rh− emergency needing 3 units, a busy stretch of overlapping requests for the province
+(``--busy-days`` at ``--busy-per-day``), and a month at ``--month-per-day`` for the calls each donor
+received (fatigue).
 
-* **town**: 200 donors 5–120 min away (urgent: 12-hour deadline, 20-minute windows and waves);
-* **rare** (Rh−, DOMAIN.md §3): 10 donors 5–60 min away and 15 in another province, 5–15 h
-  away (critical: 3-hour deadline, 10-minute windows and waves; everyone asked at once).
-
-A donor reads the call with p = 0.85 after an exponential delay (mean 6 min), says
-available with p = 0.40, arrives with p = 0.75 (after 15 min to get ready and her travel,
-±20 %) and passes screening with p = 0.77 (DOMAIN.md §5); her unit is in the bag 20 minutes
-after she arrives. Asking stops when the counted "available" reach the stop target
-(≈ 1.7 × units, dispatcher.waves); the rest are stood down.
-
-Policies: the wave policy *counting every "available"* (before issue 9: a donor 14 hours
-away counted as coverage, and a rare request asked every province at once), the
-*arrival-aware* wave policy (ours: only answers expected before the deadline count; donors
-who cannot arrive in time are asked only once nobody who can is left), everyone at once,
-and fixed waves of 10. Headline: requests with enough units donated before the deadline,
-and minutes to the first donation (median / p90), with messages per request.
+Columns: **enough in time** — share of requests with enough units *donated before the deadline*;
+minutes to the first donation and to enough donated (median / p90; a request that never got there
+counts as ∞, shown "–"); calls per request and per unit donated; donors **not needed** per request
+(said available, then were told not to come, or gave beyond the units); calls delivered in quiet
+hours (22:00–06:30) per request.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
-import random
 import statistics
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dispatcher.waves import Rates, more_to_ask, target_available, window_left  # noqa: E402
-
-R = Rates()
-STEP, PREP, AT_HOSPITAL = 0.5, 15.0, 20.0
-MIN_WAVE, MAX_WAVE = 3, 50
-URGENT = dict(deadline=720.0, window=20.0, interval=20.0, confidence=0.8, rare=False)
-CRITICAL_RARE = dict(deadline=180.0, window=10.0, interval=10.0, confidence=0.9, rare=True)
-
-
-@dataclass
-class Donor:
-    travel: float
-    reads: bool
-    delay: float
-    available: bool
-    arrives: bool
-    passes: bool
-    jitter: float
+from dispatcher.wave_policy import POLICIES, VARIANTS, WavePolicy  # noqa: E402
+from redreserve.policylab import (  # noqa: E402
+    URGENCIES,
+    LabRun,
+    Outcome,
+    PolicyLab,
+    World,
+    busy,
+    rh_negative,
+    singles,
+)
 
 
-def donor(rng: random.Random, travel: float) -> Donor:
-    return Donor(travel, rng.random() < R.reads, rng.expovariate(1 / 6.0), rng.random() < R.says_available,
-                 rng.random() < R.arrives, rng.random() < R.passes, rng.uniform(0.8, 1.2))
-
-
-def town(rng: random.Random) -> list[Donor]:
-    return sorted((donor(rng, rng.uniform(5, 120)) for _ in range(200)), key=lambda d: d.travel)
-
-
-def rare(rng: random.Random) -> list[Donor]:
-    near = [donor(rng, rng.uniform(5, 60)) for _ in range(10)]
-    far = [donor(rng, rng.uniform(300, 900)) for _ in range(15)]
-    return sorted(near + far, key=lambda d: d.travel)
-
-
-class Run:
-    """Who was asked when; who answered what by time t; whose answer counts."""
-
-    def __init__(self, donors: list[Donor], units: int, p: dict, arrival_aware: bool):
-        self.donors, self.units, self.p, self.aware = donors, units, p, arrival_aware
-        self.target = target_available(units, R)
-        self.asked: dict[int, float] = {}  # donor index -> asked at
-        self.stood_down_at: float | None = None
-
-    def in_time(self, i: int, t_answer: float) -> bool:
-        return t_answer + PREP + self.donors[i].travel <= self.p["deadline"]
-
-    def ask(self, indices, t: float) -> None:
-        for i in indices:
-            self.asked.setdefault(i, t)
-
-    def answered(self, i: int) -> float | None:
-        d = self.donors[i]
-        if not d.reads or d.delay > self.p["window"]:
-            return None
-        at = self.asked[i] + d.delay
-        if self.stood_down_at is not None and at > self.stood_down_at:
-            return None  # told "no longer needed" before she answered
-        return at
-
-    def state(self, t: float):
-        counted, outstanding = 0, []
-        for i, at in self.asked.items():
-            ans = self.answered(i)
-            if ans is not None and ans <= t:
-                if self.donors[i].available and (not self.aware or self.in_time(i, ans)):
-                    counted += 1
-            elif t - at < self.p["window"]:
-                outstanding.append(window_left(t - at, self.p["window"]))
-        return counted, outstanding
-
-    def unasked(self, *, in_time_at: float | None = None) -> list[int]:
-        """Not yet asked, best first; with ``in_time_at``, only those who could still arrive in time."""
-        return [i for i in range(len(self.donors)) if i not in self.asked
-                and (in_time_at is None or self.in_time(i, in_time_at))]
-
-    def result(self):
-        """(messages, enough donated before the deadline, minutes to the first donation or None)."""
-        bags = []
-        for i in self.asked:
-            d, ans = self.donors[i], self.answered(i)
-            if ans is None or not d.available or not d.arrives or not d.passes:
-                continue
-            bags.append(ans + PREP + d.travel * d.jitter + AT_HOSPITAL)
-        in_time = sorted(b for b in bags if b <= self.p["deadline"])
-        return len(self.asked), len(in_time) >= self.units, (min(bags) if bags else None)
-
-
-def wave_policy(donors, units, p, arrival_aware: bool):
-    run = Run(donors, units, p, arrival_aware)
-    next_wave, t = 0.0, 0.0
-    while t <= p["deadline"]:
-        counted, outstanding = run.state(t)
-        if counted >= run.target:
-            run.stood_down_at = t
-            break
-        if run.asked and not outstanding and not run.unasked():
-            break  # every answer is in and nobody is left to ask
-        firing = t >= next_wave or (run.asked and not outstanding)
-        if firing:
-            next_wave = t + p["interval"]
-        n = more_to_ask(units=units, confirmed=counted, outstanding=outstanding, rates=R,
-                        confidence=p["confidence"], minimum=MIN_WAVE if firing else 0, maximum=MAX_WAVE)
-        if arrival_aware:
-            # Issue 9: those who can arrive in time first (a rare type: all of them at once);
-            # the others only once nobody who can is left.
-            pool = run.unasked(in_time_at=t)
-            if not pool and n > 0:
-                pool = run.unasked()
-        else:
-            pool = run.unasked()
-        if p["rare"] and firing:
-            run.ask(pool, t)
-        else:
-            run.ask(pool[:n], t)
-        t += STEP
-    return run.result()
-
-
-def everyone(donors, units, p):
-    run = Run(donors, units, p, False)
-    run.ask(range(len(donors)), 0.0)
-    t = 0.0
-    while t <= p["deadline"]:
-        counted, outstanding = run.state(t)
-        if counted >= run.target:
-            run.stood_down_at = t
-            break
-        if not outstanding:
-            break
-        t += STEP
-    return run.result()
-
-
-def fixed_waves(donors, units, p, size=10):
-    run = Run(donors, units, p, False)
-    t, next_wave = 0.0, 0.0
-    while t <= p["deadline"]:
-        counted, outstanding = run.state(t)
-        if counted >= run.target:
-            run.stood_down_at = t
-            break
-        if run.asked and not outstanding and not run.unasked():
-            break
-        if t >= next_wave:
-            run.ask(run.unasked()[:size], t)
-            next_wave = t + p["interval"]
-        t += STEP
-    return run.result()
-
-
-def pct(xs, q):
+def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, math.ceil(q * len(xs)) - 1)] if xs else float("nan")
 
 
-POLICIES = {
-    "wave, counts every yes (before)": lambda d, u, p: wave_policy(d, u, p, False),
-    "wave, arrival-aware (ours)": lambda d, u, p: wave_policy(d, u, p, True),
-    "everyone at once": everyone,
-    "fixed waves of 10": fixed_waves,
-}
+def fmt(v: float, digits: int = 0) -> str:
+    return "–" if math.isinf(v) or math.isnan(v) else f"{v:.{digits}f}"
+
+
+def summarise(outs: list[Outcome]) -> dict[str, float]:
+    n = len(outs)
+    inf = math.inf
+    first = [o.first_donation_min if o.first_donation_min is not None else inf for o in outs]
+    enough = [o.enough_min if o.enough_min is not None else inf for o in outs]
+    calls = sum(o.calls for o in outs)
+    donated = sum(o.donated for o in outs)
+    return {
+        "n": n, "enough": sum(o.enough for o in outs) / n if n else float("nan"),
+        "first_med": pct(first, 0.5), "first_p90": pct(first, 0.9),
+        "enough_med": pct(enough, 0.5), "enough_p90": pct(enough, 0.9),
+        "calls": calls / n if n else float("nan"), "per_unit": calls / donated if donated else inf,
+        "not_needed": sum(o.not_needed for o in outs) / n if n else float("nan"),
+        "quiet": sum(o.calls_quiet for o in outs) / n if n else float("nan"),
+    }
+
+
+HEADER = (f"{'policy':<13} {'segment':<9} {'n':>4} {'enough in time':>14} {'1st donation med/p90':>21} "
+          f"{'enough med/p90':>15} {'calls/req':>9} {'calls/unit':>10} {'not needed':>10} {'quiet calls':>11}")
+
+
+def row(policy: str, segment: str, s: dict[str, float]) -> str:
+    return (f"{policy:<13} {segment:<9} {s['n']:>4} {s['enough']:>14.1%} "
+            f"{fmt(s['first_med']) + ' / ' + fmt(s['first_p90']):>21} "
+            f"{fmt(s['enough_med']) + ' / ' + fmt(s['enough_p90']):>15} {s['calls']:>9.1f} "
+            f"{fmt(s['per_unit'], 1):>10} {s['not_needed']:>10.2f} {s['quiet']:>11.2f}")
+
+
+def fatigue(run: LabRun) -> str:
+    per = list(run.calls_per_donor.values())
+    mean = sum(per) / run.roster if run.roster else 0.0
+    return (f"calls per donor over the month: {mean:.2f} mean over the roster of {run.roster}, "
+            f"{pct(per, 0.9) if per else 0:.0f} p90 / {max(per, default=0)} max among the {len(per)} called")
+
+
+def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
+    """Calls per request against share donated in time: a point per policy and urgency, ours as a line."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no picture", file=sys.stderr)
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 6))
+    markers = {"critical": "o", "urgent": "s", "planned": "^", "rh-neg": "D"}
+    for k, (name, segs) in enumerate(points.items()):
+        for seg, s in segs.items():
+            if seg in markers:
+                ax.scatter(s["calls"], 100 * s["enough"], marker=markers[seg], color=f"C{k}", s=60,
+                           label=f"{name} {seg}")
+    for seg in markers:  # ours' frontier: its settings (lean, default, eager) joined, per urgency
+        ours = sorted((segs[seg]["calls"], 100 * segs[seg]["enough"]) for name, segs in points.items()
+                      if name.startswith("ours") and seg in segs)
+        if len(ours) > 1:
+            ax.plot(*zip(*ours), color="black", linewidth=1, alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("calls per request (log)")
+    ax.set_ylabel("requests with enough units donated before the deadline (%)")
+    ax.set_title("Wave policies on the real engine (bench/policy.py)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def points_from_tables(paths: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """The picture's points from tables this script printed (runs split over processes, one per core)."""
+    points: dict[str, dict[str, dict[str, float]]] = {}
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            f = line.split()
+            if len(f) == 14 and f[3].endswith("%"):
+                points.setdefault(f[0], {})[f[1]] = {"enough": float(f[3][:-1]) / 100, "calls": float(f[10])}
+    return points
+
+
+async def main_async(a: argparse.Namespace) -> None:
+    if a.plot_from:
+        if plot(points_from_tables(a.plot_from), Path(a.png)):
+            print(f"picture: {a.png}")
+        return
+    names = a.policies.split(",")
+    policies: list[WavePolicy] = [{**POLICIES, **VARIANTS}[n] for n in names]
+    streams = {u: singles(u, a.per_urgency, a.seed) for u in URGENCIES if a.per_urgency}
+    if a.rhneg:
+        streams["rh-neg"] = rh_negative(a.rhneg, a.seed)
+    busy_asks = busy(a.busy_days, a.busy_per_day, a.seed) if a.busy_days else []
+    month_asks = busy(a.month_days, a.month_per_day, a.seed + 1) if a.month_days else []
+    points: dict[str, dict[str, dict[str, float]]] = {}
+    fatigue_lines, total, seconds = [], 0, 0.0
+    print(HEADER)
+    world = World(members=a.members, spread_km=a.spread_km)
+    print(f"a province of {a.members} members spread {a.spread_km:g} km around the hospital; seed {a.seed}")
+    async with PolicyLab(world=world, seed=a.seed) as lab:
+        for p in policies:
+            segs = points.setdefault(p.name, {})
+            for seg, asks in streams.items():
+                r = await lab.run(p, asks, fresh_each=True)
+                total, seconds = total + len(asks), seconds + r.seconds
+                segs[seg] = summarise(r.outcomes)
+                print(row(p.name, seg, segs[seg]), flush=True)
+            if busy_asks:
+                r = await lab.run(p, busy_asks, fresh_each=False)
+                total, seconds = total + len(busy_asks), seconds + r.seconds
+                segs["busy"] = summarise(r.outcomes)
+                print(row(p.name, "busy", segs["busy"]), flush=True)
+            if month_asks:
+                r = await lab.run(p, month_asks, fresh_each=False)
+                total, seconds = total + len(month_asks), seconds + r.seconds
+                fatigue_lines.append(f"{p.name:<13} {fatigue(r)}")
+    for line in fatigue_lines:
+        print(line)
+    print(f"{total} requests run by the engine in {seconds:.0f} s: {60 * total / seconds:.0f} requests/min")
+    if a.png and plot(points, Path(a.png)):
+        print(f"picture: {a.png}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--policies", default=",".join([*POLICIES, *VARIANTS]))
+    ap.add_argument("--per-urgency", type=int, default=20)
+    ap.add_argument("--rhneg", type=int, default=10)
+    ap.add_argument("--busy-days", type=int, default=7)
+    ap.add_argument("--busy-per-day", type=float, default=3.0)
+    ap.add_argument("--month-days", type=int, default=30)
+    ap.add_argument("--month-per-day", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    results = {name: {"town": [], "rare": []} for name in POLICIES}
-    rng = random.Random(a.seed)
-    for k in range(a.requests):
-        units = rng.choice([1, 1, 2, 2, 3])
-        kind = "rare" if k % 2 else "town"
-        donors = rare(rng) if kind == "rare" else town(rng)
-        p = CRITICAL_RARE if kind == "rare" else URGENT
-        for name, policy in POLICIES.items():
-            results[name][kind].append(policy(donors, units, p))
-    print(f"{a.requests} requests (half town/urgent, half rare/critical), units 1–3")
-    print(f"{'policy':<32} {'kind':<5} {'enough donated before deadline':>31} {'msgs med':>9} {'p90':>5} "
-          f"{'min to 1st donation med':>24} {'p90':>6}")
-    for name in POLICIES:
-        for kind in ("town", "rare", "all"):
-            rs = results[name]["town"] + results[name]["rare"] if kind == "all" else results[name][kind]
-            msgs = [r[0] for r in rs]
-            firsts = [r[2] for r in rs if r[2] is not None]
-            print(f"{name:<32} {kind:<5} {sum(r[1] for r in rs) / len(rs):>31.1%} {statistics.median(msgs):>9.0f} "
-                  f"{pct(msgs, 0.9):>5.0f} {statistics.median(firsts):>24.1f} {pct(firsts, 0.9):>6.1f}")
+    ap.add_argument("--members", type=int, default=World.members, help="the province's reserve club")
+    ap.add_argument("--spread-km", type=float, default=World.spread_km, help="how far they live (Gaussian)")
+    ap.add_argument("--png", default=str(Path(__file__).with_name("policy.png")))
+    ap.add_argument("--plot-from", nargs="*", metavar="TABLE", help="only draw the picture from printed tables")
+    t0 = time.perf_counter()
+    asyncio.run(main_async(ap.parse_args()))
+    print(f"wall time {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

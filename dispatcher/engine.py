@@ -58,13 +58,13 @@ from dispatcher.waves import (
     Rates,
     learned_rates,
     more_to_ask,
-    target_available,
     window_left,
 )
 from dispatcher import board
 from dispatcher.board import STOPPED_BY_STAFF, refresh_boards
 from dispatcher.desk import Desk
 from dispatcher.wakeups import Wakeups
+from dispatcher.wave_policy import OURS, WavePolicy
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     COMMITTED_CONTACT_STATES,
@@ -157,8 +157,8 @@ REST_PAUSE_S = 0.12
 
 class Dispatcher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, clock: Clock,
-                 rng: random.Random | None = None,
-                 wakeups: Wakeups | None = None) -> None:
+                 rng: random.Random | None = None, wakeups: Wakeups | None = None,
+                 policy: WavePolicy = OURS) -> None:
         self.sm = sessionmaker
         self.cfg = settings.dispatch
         self.rules = settings.eligibility
@@ -167,6 +167,7 @@ class Dispatcher:
         self.rng = rng or random.SystemRandom()
         self.wakeups = wakeups or Wakeups()  # who hears of written messages and due moments: bot.runtime says
         self.rates_prior = Rates.of(self.cfg.rates)
+        self.policy = policy  # how waves are sized, timed and widened (the policy lab runs the others)
         # One process drives the dispatcher (one poller per bot token, DOMAIN.md §8); this lock keeps
         # its own transactions from interleaving, and the row "touch" guards against any other.
         self.lock = asyncio.Lock()
@@ -207,7 +208,7 @@ class Dispatcher:
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
                     rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id,
                     state=RequestState.open.value,
-                    target_available=target_available(units, self.rates_prior, self.cfg.margin),
+                    target_available=self.policy.target(units, self.rates_prior, self.cfg, urgency),
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
                 await s.flush()
@@ -336,13 +337,16 @@ class Dispatcher:
         for _ in range(12):  # a wave that finds nobody new widens again at once
             outstanding = await self._outstanding(s, req.id, now, window)
             firing = (req.next_wave_at is not None and req.next_wave_at <= now) or (
-                req.wave_no > 0 and not outstanding)
+                self.policy.replace_at_once and req.wave_no > 0 and not outstanding)
             if firing:
                 await self._advance_wave(s, req, now)
             params = self._wave_params(req)
             n = more_to_ask(units=req.units, confirmed=confirmed, outstanding=outstanding, rates=rates,
-                            confidence=self.cfg.confidence.of(req.urgency), margin=self.cfg.margin,
-                            minimum=self.cfg.min_wave if firing else 0, maximum=self.cfg.max_wave)
+                            confidence=self.policy.confidence_of(self.cfg, req.urgency),
+                            margin=self.policy.margin_of(self.cfg, req.urgency),
+                            minimum=self.policy.smallest_wave(self.cfg) if firing else 0, maximum=self.cfg.max_wave)
+            n = self.policy.wave_size(units=req.units, missing=req.target_available - confirmed,
+                                      first=req.wave_no <= 1, firing=firing, model=n)
             ranked: list[RankedDonor] = []
             if n > 0 or (req.rare and firing):
                 ranked = await self._find(s, req, hospital, params, n, now)
@@ -354,6 +358,8 @@ class Dispatcher:
             if ranked or outstanding or n == 0:
                 break
             if params.widest:
+                if await self._retry_later(s, req, now):
+                    break
                 await self.close_request(s, req, RequestState.exhausted.value, now)
                 return None
             req.next_wave_at = now  # nobody new within this wave's reach: widen at once
@@ -394,7 +400,7 @@ class Dispatcher:
                              .execution_options(populate_existing=True))).one()
 
     async def _advance_wave(self, s, req: BloodRequest, now: datetime) -> None:
-        interval = timedelta(minutes=self.cfg.wave_interval_min.of(req.urgency))
+        interval = self.policy.interval(self.cfg, req.urgency)
         res = await s.exec(update(BloodRequest)
                            .where(col(BloodRequest.id) == req.id, col(BloodRequest.wave_no) == req.wave_no)
                            .values(wave_no=req.wave_no + 1, next_wave_at=now + interval,
@@ -406,6 +412,19 @@ class Dispatcher:
         req.next_wave_at = now + interval
         req.state = RequestState.dispatching.value
 
+    async def _retry_later(self, s, req: BloodRequest, now: datetime) -> bool:
+        """Nobody new within reach: a policy with retries waits and tries again (BloodConnect's hourly retries)."""
+        if not self.policy.retries:
+            return False
+        # The audit trail counts the retries: it is the request's record, and needs no column of its own.
+        done = (await s.exec(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "dispatch_retry", AuditLog.subject == f"request:{req.id}"))).one()
+        if done >= self.policy.retries:
+            return False
+        await self.audit(s, now, None, "dispatch_retry", f"request:{req.id}", f"retry={done + 1}")
+        req.next_wave_at = now + timedelta(minutes=self.policy.retry_min)
+        return True
+
     def _wave_params(self, req: BloodRequest) -> WaveParams:
         w = max(req.wave_no, 1)
         last_resort = w >= self.cfg.last_resort_from_wave
@@ -414,8 +433,8 @@ class Dispatcher:
             radius = None
             widest = last_resort or not has_last_resort
         else:
-            radius = min(self.cfg.initial_radius_km * self.cfg.radius_growth ** (w - 1), self.cfg.max_radius_km)
-            widest = radius >= self.cfg.max_radius_km and (last_resort or not has_last_resort)
+            radius = self.policy.radius_km(self.cfg, w)
+            widest = radius >= self.policy.reach_km(self.cfg) and (last_resort or not has_last_resort)
         return WaveParams(w, radius, last_resort, widest)
 
     def _tiers(self, req: BloodRequest, last_resort: bool):
@@ -450,13 +469,13 @@ class Dispatcher:
         ctx = self._ctx(hospital, req, now)
         tiers = self._tiers(req, params.last_resort)
         own = [t for t in tiers if not t.last_resort]
-        stages = [(own[:1], self.cfg.max_radius_km), (own[1:], params.radius_km),
+        stages = [(own[:1], self.policy.reach_km(self.cfg)), (own[1:], params.radius_km),
                   ([t for t in tiers if t.last_resort], params.radius_km)]
         found: list[RankedDonor] = []
         # Everyone at once is how a rare request starts (DOMAIN.md §3). Once donors have covered it, it
         # reopens only because one dropped out: asking again everyone it told "no longer needed" would
         # message a whole club twice more for one place; it asks the best few, like any request (§5).
-        everyone = req.rare and req.covered_at is None
+        everyone = req.rare and req.covered_at is None and self.policy.rare_everyone
         for k, (stage, radius) in enumerate(stages):
             if not stage or (k > 0 and len(found) >= n):
                 break
@@ -473,7 +492,7 @@ class Dispatcher:
             found += ranked
         if found or n <= 0 or not params.widest:
             return found
-        late = self.search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
+        late = self.search(req, hospital, now, radius=None if req.rare else self.policy.reach_km(self.cfg),
                             last_resort=params.last_resort)
         return await fetch_ranked(s, late, ctx, self.rules, n)
 
