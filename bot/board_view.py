@@ -54,8 +54,9 @@ def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = (), local
             parts.append(_("may arrive {minutes} min after the deadline").format(minutes=p["min"]))
         elif code == "last_gave":
             days = p["days"]
-            parts.append(_("last gave {n} days ago").format(n=days) if days < 60
-                         else _("last gave {n} months ago").format(n=days // 30))
+            parts.append(_("last gave {n} day ago", "last gave {n} days ago", days).format(n=days) if days < 60
+                         else _("last gave {n} month ago", "last gave {n} months ago", days // 30).format(
+                             n=days // 30))
         elif code == "never_gave":
             parts.append(_("no donation recorded"))
         elif code == "answered":
@@ -63,7 +64,8 @@ def reasons_text(reasons: list, _: Gettext, *, skip: tuple[str, ...] = (), local
         elif code == "new_donor":
             parts.append(_("not asked before"))
         elif code == "identical_short":
-            parts.append(_("asked because only {n} {type} donors can arrive in time").format(
+            parts.append(_("asked because only {n} {type} donor can arrive in time",
+                           "asked because only {n} {type} donors can arrive in time", p["found"]).format(
                 n=p["found"], type=format_blood_type(p["type"][:-1], p["type"][-1])))
     return ", ".join(parts)
 
@@ -167,7 +169,7 @@ def board_text(p: dict[str, Any], _: Gettext, locale: str | None = None) -> str:
     lines.append("")
     lines.append(_("Coming: {bar} {confirmed}/{target}").format(
         bar=progress_bar(p["confirmed"], p["target"]), confirmed=p["confirmed"], target=p["target"]))
-    lines.append(_("Donated: {bar} {donated}/{units} units").format(
+    lines.append(_("Donated: {bar} {donated}/{units} unit", "Donated: {bar} {donated}/{units} units", p["units"]).format(
         bar=progress_bar(p["donated"], p["units"]), donated=p["donated"], units=p["units"]))
     lines.append(buckets_line(p, _))
     lines.append(_state_line(p, _))

@@ -56,4 +56,7 @@ def render(text: Text, i18n: I18n, locale: str | None = None, *, html: bool = Tr
     they are HTML-escaped, in nested Texts too. ``html=False`` is for the plain text
     Telegram shows in an alert.
     """
-    return text.render(lambda s: i18n.gettext(s, locale=locale), escape if html else str)
+    def gettext(singular: str, plural: str | None = None, n: int = 1) -> str:
+        return i18n.gettext(singular, plural, n, locale=locale)
+
+    return text.render(gettext, escape if html else str)

@@ -166,8 +166,9 @@ def _donated(p: M.Donated, _: Gettext, locale: str) -> Rendered:
                                             component=component_name(p.component or "", _), count=p.count)
     lines = [first]
     if p.milestone:
-        lines.append(_("🏅 {count} donations — a milestone! Your club and the Red Cross honour donors "
-                       "like you.").format(count=p.count))
+        lines.append(_("🏅 {count} donation — a milestone! Your club and the Red Cross honour donors like you.",
+                       "🏅 {count} donations — a milestone! Your club and the Red Cross honour donors like you.",
+                       p.count).format(count=p.count))
     if p.next_date:
         lines.append(_("You may donate again from {date}; we will not call you before then.").format(
             date=p.next_date))
@@ -185,8 +186,9 @@ def _deferred(p: M.Deferred, _: Gettext, locale: str) -> Rendered:
 def _eligible_again(p: M.EligibleAgain, _: Gettext, locale: str) -> Rendered:
     lines = [_("🩸 <b>From today you may donate blood again.</b>")]
     if p.count >= 2:
-        lines.append(_("Thank you for the {n} donations you have made — each one helped a patient.").format(
-            n=fmt_number(p.count, locale)))
+        lines.append(_("Thank you for the donation you have made — it helped a patient.",
+                       "Thank you for the {n} donations you have made — each one helped a patient.",
+                       p.count).format(n=fmt_number(p.count, locale)))
     else:
         lines.append(_("Thank you for giving blood — it helps patients when they need it most."))
     lines.append(_("When a hospital near you needs your blood type, we will message you here. "
@@ -216,10 +218,11 @@ def _posted(p: M.Posted, _: Gettext, locale: str) -> Rendered:
     if p.asked == 0:
         lines.append(_("No eligible donor could be messaged yet; club leads have been told."))
     elif p.rare:
-        lines.append(_("Rare type: sent at once to all {n} eligible donors in every club; club leads are "
-                       "phoning the others.").format(n=p.asked))
+        lines.append(_("Rare type: sent at once to the {n} eligible donor in every club; club leads are phoning the "
+                       "others.", "Rare type: sent at once to all {n} eligible donors in every club; club leads are "
+                       "phoning the others.", p.asked).format(n=p.asked))
     else:
-        lines.append(_("Sent to the {n} best-placed donors.").format(n=p.asked))
+        lines.append(_("Sent to the {n} best-placed donor.", "Sent to the {n} best-placed donors.", p.asked).format(n=p.asked))
     if p.next_wave_min is not None and not p.rare:
         lines.append(_("Next wave in {n} min if needed.").format(n=p.next_wave_min))
     if p.warn_travel:
@@ -252,8 +255,9 @@ def _nudge_deadline(p: M.NudgeDeadline, _: Gettext, locale: str) -> Rendered:
 
 @renders(M.Covered)
 def _covered(p: M.Covered, _: Gettext, locale: str) -> Rendered:
-    return _("✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been told "
-             "they are not needed.").format(id=p.request_id, confirmed=p.confirmed), None
+    return _("✅ Request #{id} is covered: {confirmed} donor is coming. Everyone else has been told they are "
+             "not needed.", "✅ Request #{id} is covered: {confirmed} donors are coming. Everyone else has been "
+             "told they are not needed.", p.confirmed).format(id=p.request_id, confirmed=p.confirmed), None
 
 
 @renders(M.Exhausted)
@@ -314,7 +318,8 @@ def render_digest(p: M.LeadDigest, _: Gettext, locale: str) -> str:
     positive = [r for r in p.eligible if r[1] == "+"]
     lines = [
         _("📋 <b>Weekly digest — {club}</b>").format(club=escape(p.club)),
-        _("👥 {members} members; {eligible} likely able to give today:").format(
+        _("👥 {members} member; {eligible} likely able to give today:",
+          "👥 {members} members; {eligible} likely able to give today:", p.members).format(
             members=n(p.members), eligible=n(p.eligible_total)),
         _type_counts(negative, _, locale),
         _type_counts(positive, _, locale),
@@ -324,9 +329,12 @@ def render_digest(p: M.LeadDigest, _: Gettext, locale: str) -> str:
     ]
     km = n(p.radius_km)
     if p.requests_total:
-        lines.append(_("🏥 Requests within {km} km in the past {days} days: {n}, {covered} covered.").format(
+        lines.append(_("🏥 Requests within {km} km in the past {days} day: {n}, {covered} covered.",
+                       "🏥 Requests within {km} km in the past {days} days: {n}, {covered} covered.",
+                       p.days).format(
             km=km, days=p.days, n=n(p.requests_total), covered=n(p.covered_total)))
         lines.append(_type_counts(p.requests, _, locale, covered=True))
     else:
-        lines.append(_("🏥 No requests within {km} km in the past {days} days.").format(km=km, days=p.days))
+        lines.append(_("🏥 No requests within {km} km in the past {days} day.",
+                       "🏥 No requests within {km} km in the past {days} days.", p.days).format(km=km, days=p.days))
     return "\n".join(lines)

@@ -463,7 +463,7 @@ def parse_count(value: Any) -> int:
         raise _fail(N_("“{value}” is not a number of donations. Write a whole number, like 3."),
                     value=_as_text(value))
     if not 0 <= parsed <= MAX_DONATIONS:
-        raise _fail(N_("{value} donations is not plausible (0–{max})."),
+        raise _fail(N_("{value} is not a plausible number of donations (0–{max})."),
                     value=_as_text(value), max=MAX_DONATIONS)
     return int(parsed)
 

@@ -135,8 +135,8 @@ def parse_deadline(value: str, *, now: datetime, tz: tzinfo, max_hours: int = MA
         raise ParseError(Text(N_("{when} has already passed. Type a time still to come."),
                               {"when": format_local(moment, tz)}))
     if moment > local_now + timedelta(hours=max_hours):
-        raise ParseError(Text(N_("{when} is more than {hours} hours away. Please post the request "
-                                 "nearer the time."), {"when": format_local(moment, tz), "hours": max_hours}))
+        raise ParseError(Text(N_("{when} is more than {max} hours away. Please post the request "
+                                 "nearer the time."), {"when": format_local(moment, tz), "max": max_hours}))
     return moment.astimezone(_UTC)
 
 
@@ -146,6 +146,6 @@ def clean_note(value: str, *, max_length: int = MAX_NOTE_LENGTH) -> str:
     if not note:
         raise ParseError(Text(N_("The note is empty. Type a few words, or tap Skip.")))
     if len(note) > max_length:
-        raise ParseError(Text(N_("The note has {n} characters; please keep it to {max}."),
+        raise ParseError(Text(N_("The note is too long ({n} of at most {max} characters)."),
                               {"n": len(note), "max": max_length}))
     return note

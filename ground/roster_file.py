@@ -573,7 +573,7 @@ def _check_unpacked_size(stream: IO[bytes]) -> None:
     shared = sum(p.file_size for p in parts if p.filename.lower().endswith("sharedstrings.xml"))
     if len(parts) > MAX_XLSX_PARTS or unpacked > MAX_XLSX_UNPACKED or shared > MAX_XLSX_SHARED_STRINGS:
         raise RosterFileError(Text(
-            N_("This Excel file unpacks to {size} MB in {parts} parts, far more than a roster needs (at most "
+            N_("This Excel file unpacks to {size} MB in {parts} pieces, far more than a roster needs (at most "
                "{limit} MB): it may be damaged. Save the roster again with only the member rows, as .xlsx or "
                "as CSV UTF-8, and send it again."),
             {"size": f"{unpacked / 1024 / 1024:,.0f}", "parts": len(parts),

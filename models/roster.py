@@ -43,7 +43,7 @@ from models.tables import (
     table_of,
     utcnow,
 )
-from ground.i18n import N_, Text
+from ground.i18n import N_, Np_, Text
 from ground.parsing import format_date
 from ground.roster_file import RosterRow, RowError, RowResult, RowWarning
 
@@ -101,10 +101,11 @@ class ImportReport:
         lines: list[Text] = []
         if self.dry_run:
             lines.append(Text(N_("Trial run: nothing was saved. Importing this file would give:")))
-        lines.append(Text(
-            N_("{created} new donors, {updated} updated, {unchanged} unchanged, {refused} rows refused."),
-            {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-             "refused": self.refused}))
+        lines.append(Text(N_("{created}, {updated}, {unchanged}, {refused}."), {
+            "created": Text.count(Np_("{n} new donor", "{n} new donors"), self.created),
+            "updated": Text(N_("{n} updated"), {"n": self.updated}),
+            "unchanged": Text(N_("{n} unchanged"), {"n": self.unchanged}),
+            "refused": Text.count(Np_("{n} row refused", "{n} rows refused"), self.refused)}))
         lines.extend(self.notices)
         if self.refused:
             lines.append(Text(N_("Rows left out:")))

@@ -1,6 +1,7 @@
 """The Vietnamese catalog keeps up with the code.
 
-Every string the code marks with ``_()`` / ``N_()`` / ``__()`` must have a Vietnamese
+Every string the code marks with ``_()`` / ``N_()`` / ``__()`` (and each singular/plural pair of
+``_(singular, plural, n)`` / ``Np_()``) must have a Vietnamese
 translation (Vietnamese is the default language: an untranslated string reaches a
 donor in English), with the same ``{placeholders}`` (a missing or renamed one raises
 KeyError at ``.format()``, in the middle of an emergency call) and the same HTML tags
@@ -8,7 +9,7 @@ KeyError at ``.format()``, in the middle of an emergency call) and the same HTML
 
 When one of these tests fails after you added or changed a string, run
 
-    .venv/bin/pybabel extract -F babel.cfg -k _ -k N_ -k __ --no-location --sort-output \\
+    .venv/bin/pybabel extract -F babel.cfg -k _:1,2,3t -k N_ -k __ -k Np_:1,2 --no-location --sort-output \\
         -o bot/locales/messages.pot bot dispatcher ground models redreserve
     .venv/bin/pybabel update -i bot/locales/messages.pot -d bot/locales -D messages --no-fuzzy-matching
 
@@ -33,24 +34,39 @@ from bot.i18n import DOMAIN, LOCALES_DIR, compile_catalogs
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("bot", "dispatcher", "ground", "models", "redreserve")
-KEYWORDS = {"_": None, "N_": None, "__": None}
+# ``_(text)`` and, for a count, ``_(singular, plural, n)`` (aiogram's gettext takes both); ``Np_`` marks a
+# pair for ground.i18n.Text.count.
+KEYWORDS = {"_": {1: None, 3: (1, 2)}, "N_": None, "__": None, "Np_": (1, 2)}
 METHOD_MAP = [("**.py", "python")]
 VI_PO = LOCALES_DIR / "vi" / "LC_MESSAGES" / f"{DOMAIN}.po"
 TAGS = re.compile(r"</?(?:b|i|code)>")
 
 
 @cache
-def source_msgids() -> dict[str, list[str]]:
-    """msgid -> where it is used ("bot/keyboards.py:27"), straight from the code."""
-    found: dict[str, list[str]] = {}
+def extracted() -> dict[str, tuple[str | None, list[str]]]:
+    """msgid -> (its plural form if it has one, where it is used ("bot/keyboards.py:27")), from the code."""
+    found: dict[str, tuple[str | None, list[str]]] = {}
     for directory in SOURCE_DIRS:
         for filename, lineno, message, _comments, _context in extract_from_dir(
             ROOT / directory, method_map=METHOD_MAP, keywords=KEYWORDS
         ):
-            msgid = message[0] if isinstance(message, (tuple, list)) else message
+            msgid, plural = (message[0], message[1]) if isinstance(message, (tuple, list)) else (message, None)
             if msgid:
-                found.setdefault(msgid, []).append(f"{directory}/{filename}:{lineno}")
+                found.setdefault(msgid, (plural, []))[1].append(f"{directory}/{filename}:{lineno}")
     return found
+
+
+@cache
+def source_msgids() -> dict[str, list[str]]:
+    """msgid (a plural pair by its singular) -> where it is used."""
+    return {msgid: where for msgid, (_plural, where) in extracted().items()}
+
+
+def forms(string: str | tuple[str, ...] | None) -> list[str]:
+    """A catalog entry's translation(s): one string, or one per plural form."""
+    if isinstance(string, str):
+        return [string]
+    return list(string or ())
 
 
 @cache
@@ -60,13 +76,13 @@ def vi_catalog() -> Catalog:
 
 
 def translations() -> list[tuple[str, str]]:
-    """(msgid, Vietnamese) for every source msgid that has a translation."""
+    """(msgid, Vietnamese) for every source msgid that has a translation (Vietnamese has one plural form)."""
     catalog = vi_catalog()
     pairs = []
     for msgid in sorted(source_msgids()):
         entry = catalog.get(msgid)
-        if entry is not None and isinstance(entry.string, str) and entry.string:
-            pairs.append((msgid, entry.string))
+        if entry is not None:
+            pairs += [(msgid, vi) for vi in forms(entry.string) if vi]
     return pairs
 
 
@@ -97,18 +113,23 @@ def test_catalog_every_source_string_has_a_vietnamese_translation():
         entry = catalog.get(msgid)
         if entry is None:
             offenders.append(f"  not in the .po (run extract + update): {msgid!r}  [{where[0]}]")
-        elif not (isinstance(entry.string, str) and entry.string.strip()):
+        elif not all(f.strip() for f in forms(entry.string)) or not forms(entry.string):
             offenders.append(f"  untranslated: {msgid!r}  [{where[0]}]")
+        elif (extracted()[msgid][0] is None) != isinstance(entry.string, str):
+            offenders.append(f"  singular in one, plural in the other (code or .po): {msgid!r}  [{where[0]}]")
         elif entry.fuzzy:
             offenders.append(f"  fuzzy (check it, then remove the flag): {msgid!r}  [{where[0]}]")
     assert not offenders, report("need a Vietnamese translation", offenders)
 
 
 def test_catalog_translations_keep_the_placeholders():
+    # Vietnamese has one form for every count: it keeps the English plural's fields (the singular may
+    # leave the count out: "Thank you for the donation" / "for the {n} donations").
     offenders = [
-        f"  {msgid!r}\n      code: {fields(msgid)}\n      vi:   {fields(vi)}"
+        f"  {msgid!r}\n      code: {fields(reference)}\n      vi:   {fields(vi)}"
         for msgid, vi in translations()
-        if fields(msgid) != fields(vi)
+        for reference in [extracted()[msgid][0] or msgid]
+        if fields(reference) != fields(vi)
     ]
     assert not offenders, report("whose Vietnamese placeholders differ from the msgid's", offenders)
 
@@ -156,7 +177,7 @@ def test_catalog_labels_the_vietnamese_registration_relies_on():
 
 def catalog_entries(lang: str) -> list[tuple[str, str]]:
     with (LOCALES_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fp:
-        return [(m.id, m.string) for m in read_po(fp, locale=lang) if m.id and isinstance(m.id, str)]
+        return [(m.id if isinstance(m.id, str) else m.id[0], m.string) for m in read_po(fp, locale=lang) if m.id]
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
@@ -187,3 +208,27 @@ def test_catalog_the_critical_urgency_is_cap_cuu_everywhere():
     offenders = [f"  {msgid!r}: {vi!r}" for msgid, vi in translations()
                  if "critical" in msgid.lower() and "cấp cứu" not in vi]
     assert not offenders, report("that name the critical urgency without “cấp cứu”", offenders)
+
+
+# English needs its plurals; a count fills these nouns. A bound placeholder ({max}, {min}, {limit}) names a
+# configured maximum, never one.
+COUNTED_NOUNS = ("members", "donors", "donations", "units", "days", "months", "hours", "minutes", "uses", "rows",
+                 "characters", "years", "times", "parts", "requests", "calls")
+COUNTED = re.compile(r"\{(\w+)\}(?: [\w-]+)? (" + "|".join(COUNTED_NOUNS) + r")\b")
+BOUNDS = {"max", "min", "limit"}
+
+
+def test_catalog_an_english_count_goes_through_ngettext():
+    """"1 members" reads wrong: a count before a plural noun takes ``_(singular, plural, n)`` or ``Np_``."""
+    offenders = [f"  {msgid!r}  [{where[0]}]" for msgid, (plural, where) in sorted(extracted().items())
+                 if plural is None and any(m.group(1) not in BOUNDS for m in COUNTED.finditer(msgid))]
+    assert not offenders, f"{len(offenders)} msgid(s) put a count before a plural noun without ngettext:\n" + \
+        "\n".join(offenders)
+
+
+def test_catalog_english_plural_forms_are_written_out():
+    """An English plural entry with empty forms would compile to an empty message: each form is spelled."""
+    with (LOCALES_DIR / "en" / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fp:
+        empty = [f"  {m.id[0]!r}" for m in read_po(fp, locale="en") if isinstance(m.id, tuple)
+                 and not all(forms(m.string))]
+    assert not empty, "English plural entries need both forms written:\n" + "\n".join(empty)

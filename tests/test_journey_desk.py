@@ -308,7 +308,7 @@ async def test_the_call_list_goes_to_staff_privately(env):
     await staff.tap("Call list", board_of(staff))
     text = staff.last_text()
     # Staff ring the club's lead; the member's own name and phone stay with her club (DOMAIN.md §7).
-    assert "Request #1" in text and "Quang @quang_lead" in text and "1 members" in text
+    assert "Request #1" in text and "Quang @quang_lead" in text and "1 member to phone" in text
     assert "Bà Tư không dùng Telegram" not in text and "0911 222 333" not in text
     async with env.sessionmaker() as s:
         assert (await s.exec(select(AuditLog).where(AuditLog.action == "call_list_viewed"))).first()

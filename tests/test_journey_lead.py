@@ -362,7 +362,7 @@ async def test_an_uploaded_roster_is_tried_first_then_imported(env):
     lead = await make_lead(env, club)
     replies = await lead.upload("members.csv", ROSTER_CSV)
     report = replies[-1]["text"]
-    assert "Trial run" in report and "2 new donors" in report and "1 rows refused" in report
+    assert "Trial run" in report and "2 new donors" in report and "1 row refused" in report
     assert "row 4, phone" in report and "12345" in report
     async with env.sessionmaker() as s:
         assert (await s.exec(select(Donor))).all() == []  # a trial writes nothing
@@ -475,7 +475,7 @@ async def test_markup_in_a_refused_cell_is_quoted_back_as_typed(env):
     lead = await make_lead(env, club)
     replies = await lead.upload("members.csv", "name,phone,blood_type\nAn,<b>0912,O-\n".encode())
     report = replies[-1]["text"]
-    assert "1 rows refused" in report and "“<b>0912” is not a valid phone number" in report
+    assert "1 row refused" in report and "“<b>0912” is not a valid phone number" in report
 
 
 def test_a_long_report_line_is_cut_short_but_never_inside_an_html_entity():

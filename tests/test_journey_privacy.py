@@ -70,7 +70,7 @@ async def test_staff_call_list_names_the_club_leads_and_those_who_accepted_never
         accepted = (await s.exec(select(Donor).where(Donor.telegram_id == asked[0].id))).one()
     await staff.tap("Call list", board_of(staff))
     text = staff.last_text()
-    assert "Quang" in text and "0988 777 666" in text and "CLB Lê Chân" in text and "1 members" in text
+    assert "Quang" in text and "0988 777 666" in text and "CLB Lê Chân" in text and "1 member to phone" in text
     assert accepted.full_name in text and format_phone(accepted.phone) in text
     for hidden in ("Bà Tư", "+84911222333", "0911 222 333", "Chị Hoa", "+84911444555", "0911 444 555"):
         assert hidden not in text
@@ -306,7 +306,7 @@ async def test_others_are_answered_while_a_workbook_is_being_read(env, monkeypat
     assert upload["update_id"] not in env.tracker.done  # the workbook is still being read
     go_on.set()
     await env.handled(upload)
-    assert "1 new donors" in lead.last_text()
+    assert "1 new donor," in lead.last_text()
 
 
 def a_workbook() -> bytes:

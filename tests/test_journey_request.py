@@ -125,7 +125,7 @@ async def test_bad_answers_at_each_step_are_explained_and_nothing_is_posted_half
     assert "How urgent" in form(staff)["text"] and "Needed by" not in form(staff)["text"]
     await staff.tap("Planned")
     replies = await staff.send("x" * 201)
-    assert "201 characters" in replies[-1]["text"] and "200" in replies[-1]["text"]
+    assert "201 of at most 200 characters" in replies[-1]["text"] and "200" in replies[-1]["text"]
     await staff.send("/help")  # a command in the middle of a step is a command
     replies = await staff.send("Khoa Nhi")
     assert "Note: Khoa Nhi" in replies[-1]["text"] and "Needed by" in replies[-1]["text"]

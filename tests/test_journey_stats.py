@@ -84,8 +84,8 @@ async def test_a_lead_gets_a_chart_and_figures_that_add_up(env):
 
     text = replies[-1]["text"]
     assert "Members: 4, of them Rh−: 1" in text
-    assert "Donations: 3, by 2 members; gave more than once: 1 (50%)" in text
-    assert "350 ml units: 50% of the 2 donations" in text
+    assert "Donations: 3; members who gave: 2; more than once: 1 (50%)" in text
+    assert "350 ml units: 50% of the donations with a recorded volume (2)" in text
     assert "Calls received: 3. Said available: 2 (67%); came: 1 (50%); donated: 1." in text
     assert "Requests helped: 1; median time from the request to a member's first donation: 40 min." in text
     assert "Trần Văn Bình: 4 so far, next is number 5" in text

@@ -273,7 +273,7 @@ async def test_refused_rows_are_reported_by_row_and_column(db_sessionmaker):
     report = await run(sm, club_id, text)
     assert (report.created, report.refused) == (1, 3)
     lines = [str(t) for t in report.summary()]
-    assert "1 new donors, 0 updated, 0 unchanged, 3 rows refused." in lines
+    assert "1 new donor, 0 updated, 0 unchanged, 3 rows refused." in lines
     assert any(line.startswith("row 3, phone:") for line in lines)
     assert any(line.startswith("row 4, phone:") and "row 2" in line for line in lines)
     assert any(line.startswith("row 5, last_donation:") for line in lines)

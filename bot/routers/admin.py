@@ -340,7 +340,7 @@ async def _make_invite(query: CallbackQuery, cb: InviteCb, target: Club | Hospit
     me = await bot.me()
     link = deep_link(me.username or "", made.code)
     expires = made.expires_at.astimezone(tz)
-    uses = _("1 use") if made.max_uses == 1 else _("{n} uses").format(n=made.max_uses)
+    uses = _("{n} use", "{n} uses", made.max_uses).format(n=made.max_uses)
     whom = {
         "lead": _("Send it to the new lead only: whoever opens it leads the club."),
         "staff": _("Send it to the staff member only: whoever opens it can post urgent requests."),

@@ -178,8 +178,8 @@ async def _staff_press(query: CallbackQuery, cb: BoardCb, req: BloodRequest, eng
     elif a == "addu":
         add = whole_number(cb.x) or 0
         result = await engine.desk.add_units(req.id, by=by, expected_units=cb.v, add=add)
-        await _after(query, engine, result, _("Now {n} units needed; asking more donors.").format(
-            n=result.detail.get("units")) if result.ok else None)
+        await _after(query, engine, result, _("Now {n} unit needed; asking more donors.", "Now {n} units needed; asking more donors.",
+                                         result.detail.get("units", 2)).format(n=result.detail.get("units")) if result.ok else None)
     elif a in ("covered", "close"):
         await _buttons(query, confirm_keyboard(req.id, a, _))
     elif a == "covered_yes":
@@ -316,15 +316,15 @@ def _desk_refusal(result: DeskResult) -> str:
         DeskOutcome.not_accepted: _("This donor has not said they are coming, so nothing was recorded."),
         DeskOutcome.bad_volume: _("Not recorded: {ml} ml is the most this donor may give for their weight.").format(
             ml=d.get("max", "?")),
-        DeskOutcome.bad_units: _("A request can need at most {n} units.").format(n=d.get("max", "?")),
+        DeskOutcome.bad_units: _("A request can need at most {max} units.").format(max=d.get("max", "?")),
         DeskOutcome.bad_deferral: {
             "past": _("Not recorded: the end of a deferral must be a day after today."),
             "too_long": _("Not recorded: a deferral in these categories lasts at most 12 months; for a longer "
                           "one choose “Other — until a date” (within two years)."),
         }.get(d.get("why", ""), _("Not recorded: choose one of the categories.")),
         DeskOutcome.nothing_to_undo: _("There is nothing to undo for this donor."),
-        DeskOutcome.too_late: _("Not undone: a record can be undone only within {n} minutes of making it. Please "
-                      "correct it with your blood bank's records.").format(n=d.get("minutes", 10)),
+        DeskOutcome.too_late: _("Not undone: a record can be undone only within {max} minutes of making it. Please "
+                      "correct it with your blood bank's records.").format(max=d.get("minutes", 10)),
         DeskOutcome.committed_elsewhere: _("Not undone: this donor has since said she is coming for another request."),
     }.get(result.outcome, _("Nothing was changed."))
 
@@ -384,7 +384,8 @@ def lead_lines(leads: list[dict]) -> str:
     lines = []
     for lead in leads:
         contact = format_phone(lead.get("phone")) or (f"@{lead['username']}" if lead.get("username") else "")
-        lines.append("\n• " + _("{club}: {lead} {contact} — {count} members to phone").format(
+        lines.append("\n• " + _("{club}: {lead} {contact} — {count} member to phone", "{club}: {lead} {contact} — {count} members to phone",
+          lead["members"]).format(
             club=escape(lead["club"]), lead=escape(lead.get("name") or "?"), contact=escape(contact),
             count=lead["members"]).replace("  ", " "))
     return "".join(lines)

@@ -228,7 +228,7 @@ async def ask_pause(message: Message, state: FSMContext) -> None:
     await state.set_state(Pause.days)
     builder = InlineKeyboardBuilder()
     for days in PAUSE_CHOICES:
-        builder.button(text=_("{n} days").format(n=days), callback_data=DonorCb(action="pause", value=str(days)))
+        builder.button(text=_("{n} day", "{n} days", days).format(n=days), callback_data=DonorCb(action="pause", value=str(days)))
     builder.adjust(4)
     await message.answer(
         _("For how many days should we not call you? Tap, or type a number of days (1–{max}).").format(
@@ -368,7 +368,9 @@ async def record_elsewhere(message, session, donor, when, state, clock, settings
         return True
     next_date = next_donation_date(DonorFacts.of(donor), settings.eligibility)
     await message.answer(
-        _("🩸 Recorded — thank you! That makes {n} donations. We will not call you before {date}.").format(
+        _("🩸 Recorded — thank you! That makes {n} donation. We will not call you before {date}.",
+          "🩸 Recorded — thank you! That makes {n} donations. We will not call you before {date}.",
+          donor.donation_count).format(
             n=donor.donation_count, date=fmt_date(next_date))
     )
     return True

@@ -202,8 +202,10 @@ async def send_export(message: Message, ctx: LeadCtx, club_id: int, fmt: str) ->
         builder.button(text=_("CSV instead"), callback_data=ExportCb(club_id=club_id, fmt="csv"))
     await message.answer_document(
         BufferedInputFile(buffer.getvalue(), filename=filename),
-        caption=_("Roster of {club}: {n} members. It holds personal and health data: keep it safe and do not "
-                  "post it in groups. Send it back edited to update the roster.").format(club=escape(name),
+        caption=_("Roster of {club}: {n} member. It holds personal and health data: keep it safe and do not "
+                  "post it in groups. Send it back edited to update the roster.",
+                  "Roster of {club}: {n} members. It holds personal and health data: keep it safe and do not "
+                  "post it in groups. Send it back edited to update the roster.", len(rows)).format(club=escape(name),
                                                                                          n=len(rows)),
         reply_markup=builder.as_markup() if fmt == "xlsx" else None,
     )

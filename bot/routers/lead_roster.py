@@ -122,7 +122,7 @@ async def roster_text(session: AsyncSession, club_id: int, today: date, settings
 
     body = "\n".join([line(header), *(line(r) for r in table)])
     return "\n".join([
-        _("🩸 <b>{club}</b> — {n} members").format(club=escape(await club_name(session, club_id)),
+        _("🩸 <b>{club}</b> — {n} member", "🩸 <b>{club}</b> — {n} members", total.members).format(club=escape(await club_name(session, club_id)),
                                                   n=num(total.members)),
         f"<pre>{escape(body)}</pre>",
         _("Ready: likely able to give today. Off: paused or deferred. No TG: not on Telegram yet."),
@@ -151,7 +151,8 @@ async def find_page(session: AsyncSession, club_id: int, blood: str, page: int, 
     size = settings.bot.page_size
     pages = math.ceil(len(rated) / size)
     page = min(max(page, 0), pages - 1)
-    lines = [_("🩸 <b>{type}</b> in <b>{club}</b>: {n} members").format(type=type_text, club=club, n=len(rated))]
+    lines = [_("🩸 <b>{type}</b> in <b>{club}</b>: {n} member", "🩸 <b>{type}</b> in <b>{club}</b>: {n} members",
+                len(rated)).format(type=type_text, club=club, n=len(rated))]
     if pages > 1:
         lines[0] += " · " + _("page {page}/{pages}").format(page=page + 1, pages=pages)
     builder = InlineKeyboardBuilder()

@@ -38,22 +38,23 @@ def stats_text(report: ClubReport, club: str, locale: str) -> str:
         _("📊 <b>{club}</b>: figures for {first} – {last}").format(
             club=escape(club), first=fmt_date(report.months[0]), last=fmt_date(report.today)),
         "",
-        _("👥 Members: {members}, of them Rh−: {negative}. Able to give today: {today}; within {days} days: "
-          "{soon}.").format(members=num(report.members), negative=num(negative), today=num(today),
+        _("👥 Members: {members}, of them Rh−: {negative}. Able to give today: {today}; within {days} day: "
+          "{soon}.", "👥 Members: {members}, of them Rh−: {negative}. Able to give today: {today}; within {days} days: "
+          "{soon}.", SOON_DAYS).format(members=num(report.members), negative=num(negative), today=num(today),
                             days=num(SOON_DAYS), soon=num(soon)),
     ]
     by_type = [f"{fmt_type(t.abo, t.rh)} {num(t.members)} ({num(t.eligible_today)})" for t in report.types if t.members]
     if by_type:
         lines.append(_("By type, members (able today): {list}").format(list=" · ".join(by_type)))
     donated = report.total_donations
-    lines.append(_("🩸 Donations: {n}, by {donors} members; gave more than once: {repeat} ({repeat_share}).").format(
+    lines.append(_("🩸 Donations: {n}; members who gave: {donors}; more than once: {repeat} ({repeat_share}).").format(
         n=num(donated), donors=num(report.donors), repeat=num(report.repeat_donors),
         repeat_share=_pct(report.repeat_donors, report.donors, locale)))
     if donated:
         parts = [f"{component_name(c, _)} {num(sum(v))}" for c, v in report.donations.items()]
         lines.append(" · ".join(parts))
     if report.volume_known:
-        lines.append(_("350 ml units: {share} of the {known} donations with a recorded volume.").format(
+        lines.append(_("350 ml units: {share} of the donations with a recorded volume ({known}).").format(
             share=_pct(report.volume_350, report.volume_known, locale), known=num(report.volume_known)))
     lines.append(_("📞 Calls received: {calls}. Said available: {available} ({available_share}); came: {came} "
                    "({came_share}); donated: {donated}.").format(

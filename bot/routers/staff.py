@@ -94,12 +94,17 @@ def deadline_warning(check: DeadlineCheck, component: str, _) -> str:
     if check.found == 0:
         return _("⚠️ No likely-eligible donor of this type was found within reach. Consider the blood bank.")
     if check.found < check.donors:
-        return _("⚠️ Only {found} likely-eligible donors of this type were found within reach; about {donors} need "
-                 "to say yes for this request. Consider the blood bank too.").format(
+        return _("⚠️ Only {found} likely-eligible donor of this type was found within reach; about {donors} need "
+                 "to say yes for this request. Consider the blood bank too.",
+                 "⚠️ Only {found} likely-eligible donors of this type were found within reach; about {donors} need "
+                 "to say yes for this request. Consider the blood bank too.", check.found).format(
             found=check.found, donors=check.donors)
-    return _("⚠️ The deadline {deadline} is {left} min away, but the nearest {donors} likely-eligible donors need "
+    return _("⚠️ The deadline {deadline} is {left} min away, but the nearest likely-eligible donor needs "
              "up to {travel} min to get ready and come, and collecting {component} takes about {collect} min: "
-             "about {need} min in all. Consider a later deadline, or the blood bank.").format(
+             "about {need} min in all. Consider a later deadline, or the blood bank.",
+             "⚠️ The deadline {deadline} is {left} min away, but the nearest {donors} likely-eligible donors need "
+             "up to {travel} min to get ready and come, and collecting {component} takes about {collect} min: "
+             "about {need} min in all. Consider a later deadline, or the blood bank.", check.donors).format(
         deadline=check.deadline_local, left=check.minutes_left, donors=check.donors, travel=check.travel_min,
         component=component_name(component, _), collect=check.collect_min, need=check.need_min)
 

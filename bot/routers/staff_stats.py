@@ -47,8 +47,9 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
     if by_urgency:
         lines.append(" · ".join(by_urgency))
         lines.append(" · ".join(by_component))
-    lines.append(_("✅ Every unit donated before the deadline: {in_time} of {decided} decided requests "
-                   "({share}).").format(in_time=num(report.in_time), decided=num(report.decided),
+    lines.append(_("✅ Every unit donated before the deadline: {in_time} of {decided} decided request "
+                   "({share}).", "✅ Every unit donated before the deadline: {in_time} of {decided} decided requests "
+                   "({share}).", report.decided).format(in_time=num(report.in_time), decided=num(report.decided),
                                        share=_pct(report.in_time, report.decided, locale)))
     lines.append(_("🩸 Units received: {received} of {asked} asked.").format(
         received=num(report.units_received), asked=num(report.units_asked)))
