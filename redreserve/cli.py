@@ -79,12 +79,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def demo(settings: Settings, args: argparse.Namespace) -> int:
     """The demo ignores the configured database and token: it runs on its own temporary ones."""
-    from redreserve.demo import run_demo
+    from redreserve.demo import default_lang, run_demo
 
     if args.speed <= 0 or args.speed > 10_000:
         raise CliError("--speed must be between 0 and 10000")
     try:
-        return asyncio.run(run_demo(speed=args.speed, seed_value=args.seed, workdir=args.workdir))
+        return asyncio.run(run_demo(speed=args.speed, seed_value=args.seed, workdir=args.workdir,
+                                    lang=args.lang or default_lang()))
     except OSError as exc:
         raise CliError(f"the demo cannot start: {exc.strerror or exc}") from None
 
@@ -310,6 +311,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--speed", type=float, default=300.0, metavar="N", help="virtual seconds per real second")
     sub.add_argument("--seed", type=int, default=7, metavar="N", help="seed for the roster and the answers")
     sub.add_argument("--workdir", type=Path, default=None, metavar="DIR", help="where the temporary database goes")
+    sub.add_argument("--lang", choices=("vi", "en"), default=None,
+                     help="language of the timeline, the boards and the reports (default: the terminal's, "
+                          "else Vietnamese)")
 
     sub = command("playground", playground,
                   "a local web page to try the bot as hospital staff, donors, a club lead and an admin")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import sys
 import tempfile
@@ -26,14 +27,16 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+from babel.numbers import format_decimal
 from sqlmodel import func, select
 
 from bot.app import build_bot, build_dispatcher
+from bot.board_view import reasons_text
 from bot.callbacks import AnswerCb, BoardCb
+from bot.i18n import LOCALES, make_i18n
 from dispatcher.coverage import late_condition
 from ground.eligibility import max_volume_ml
 from dispatcher.headline import request_headline
-from dispatcher.ranking import render_reasons
 from models.dispatch_tables import (
     SAID_AVAILABLE_STATES,
     BloodRequest,
@@ -46,6 +49,7 @@ from models.tables import Donor
 from redreserve.botapi_sim import BotAPISimulator
 from ground.clock import VIETNAM, FrozenClock, as_utc
 from ground.config import Settings
+from ground.parsing import format_blood_type
 from redreserve.seeding import CLUBS, HOSPITALS, STAFF_BASE, seed_roster
 
 SCENARIO = [  # (virtual minutes after the start, hospital index, quick form)
@@ -84,11 +88,26 @@ class Action:
     token: str = ""  # the ask it belongs to: a request that reopened asks her again with a new token
 
 
+def default_lang(environ: dict[str, str] | None = None) -> str:
+    """The terminal's language when it is one the bot speaks (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, in
+    gettext's order); Vietnamese when unsure, as the bot itself."""
+    env = os.environ if environ is None else environ
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(name, "")
+        for lang in LOCALES:
+            if value.lower().startswith(lang):
+                return lang
+        if value and value not in ("C", "POSIX", "C.UTF-8"):
+            break
+    return "vi"
+
+
 @dataclass
 class Demo:
     out: TextIO
     speed: float
     rng: random.Random
+    lang: str = "vi"
     sim: BotAPISimulator = None
     clock: FrozenClock = None
     answers: list[Pending] = field(default_factory=list)
@@ -99,16 +118,23 @@ class Demo:
     actions: list[Action] = field(default_factory=list)
     tracked: set[tuple[int, str]] = field(default_factory=set)  # (contact, token): each time she said yes
 
+    def __post_init__(self) -> None:
+        self.i18n = make_i18n(self.lang)
+
+    def _(self, singular: str, plural: str | None = None, n: int = 1) -> str:
+        """The narration in the demo's language, from the bot's catalogs."""
+        return self.i18n.gettext(singular, plural, n, locale=self.lang)
+
     def say(self, text: str) -> None:
         local = self.clock().astimezone(VIETNAM).strftime("%H:%M:%S")
         print(f"[{local}] {text}", file=self.out, flush=True)
 
 
 async def seed(sessionmaker, sim: BotAPISimulator, rng: random.Random, today: date, demo: Demo) -> None:
-    roster = await seed_roster(sessionmaker, sim, rng, today=today, now=demo.clock())
+    roster = await seed_roster(sessionmaker, sim, rng, today=today, now=demo.clock(), locale=demo.lang)
     demo.names.update(roster.names)
-    demo.say(f"Roster: {roster.donors} donors in {len(CLUBS)} clubs, {len(demo.names)} on Telegram; "
-             f"{len(HOSPITALS)} hospitals.")
+    demo.say(demo._("Roster — donors: {donors} (on Telegram: {linked}); clubs: {clubs}; hospitals: {hospitals}.")
+             .format(donors=roster.donors, linked=len(demo.names), clubs=len(CLUBS), hospitals=len(HOSPITALS)))
 
 
 def plan_answers(demo: Demo) -> None:
@@ -137,9 +163,9 @@ async def press_due(demo: Demo) -> None:
     demo.answers = [a for a in demo.answers if a.at > demo.clock()]
     for a in due:
         demo.sim.push_callback(a.user_id, a.message_id, a.data)
-        request_id = a.data.split(":")[1]
-        demo.say(f"#{request_id} {demo.names.get(a.user_id, a.user_id)} taps "
-                 + ("“Available — I'm coming”" if a.available else "“Not this time”"))
+        request_id, name = a.data.split(":")[1], demo.names.get(a.user_id, a.user_id)
+        demo.say((demo._("#{id} {name} taps “Available — I'm coming”") if a.available
+                  else demo._("#{id} {name} taps “Not this time”")).format(id=request_id, name=name))
 
 
 async def plan_visits(demo: Demo, sessionmaker) -> None:
@@ -157,8 +183,7 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
 
         def donor(at, a, says):
             demo.actions.append(Action(at, c.request_id, c.id, "donor", AnswerCb(r=c.request_id, t=c.token,
-                                                                                  a=a).pack(), f"{name} {says}",
-                                       c.token))
+                                                                                  a=a).pack(), says, c.token))
 
         def staff(at, x, says):
             demo.actions.append(Action(at, c.request_id, c.id, "staff", BoardCb(a="mark", r=c.request_id, v=c.id,
@@ -166,19 +191,22 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
 
         if demo.rng.random() >= ARRIVES or travel > FAR:
             if demo.rng.random() < TELLS:
-                donor(start + timedelta(minutes=demo.rng.uniform(3, 20)), "x", "taps “I can't come after all”")
+                donor(start + timedelta(minutes=demo.rng.uniform(3, 20)), "x",
+                      demo._("{name} taps “I can't come after all”").format(name=name))
             else:
-                staff(start + travel + timedelta(minutes=40), "no_show", f"nurse marks {name}: did not come")
+                staff(start + travel + timedelta(minutes=40), "no_show",
+                      demo._("nurse marks {name}: did not come").format(name=name))
             continue
-        donor(start + timedelta(minutes=2), "w", "taps “On my way”")
-        donor(start + travel, "h", "taps “I've arrived”")
+        donor(start + timedelta(minutes=2), "w", demo._("{name} taps “On my way”").format(name=name))
+        donor(start + travel, "h", demo._("{name} taps “I've arrived”").format(name=name))
         if demo.rng.random() < PASSES:
             ml = min(350, max_volume_ml(weight))  # what the nurse can record for her weight (DOMAIN.md §2)
-            staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}", f"nurse records: {name} donated {ml} ml")
+            staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}",
+                  demo._("nurse records: {name} donated {ml} ml").format(name=name, ml=ml))
         else:
             # Deferred at screening: the nurse taps the coarse category (here a cold: 7 days), never the reason.
             staff(start + travel + AT_THE_HOSPITAL, "deferred.7d",
-                  f"nurse marks {name}: could not donate (deferred at screening for 7 days)")
+                  demo._("nurse marks {name}: could not donate (deferred at screening for 7 days)").format(name=name))
 
 
 async def act_due(demo: Demo, sessionmaker) -> None:
@@ -218,17 +246,20 @@ async def report_progress(demo: Demo, sessionmaker) -> None:
                 select(RequestContact, Donor.full_name).join(Donor, Donor.id == RequestContact.donor_id)
                 .where(RequestContact.request_id == w.request_id, RequestContact.wave_no == w.wave_no)
                 .order_by(RequestContact.score))).all()
-            scope = "every club" if w.radius_km is None else f"within {w.radius_km:g} km"
-            demo.say(f"#{w.request_id} wave {w.wave_no}: {len(contacts)} donors asked, {scope}")
+            scope = (demo._("every club") if w.radius_km is None
+                     else demo._("within {km} km").format(km=format_decimal(w.radius_km, locale=demo.lang)))
+            demo.say(demo._("#{id} wave {wave}: {n} donor asked, {scope}", "#{id} wave {wave}: {n} donors asked, {scope}",
+                            len(contacts)).format(id=w.request_id, wave=w.wave_no, n=len(contacts), scope=scope))
             for c, name in contacts[:3]:
-                demo.say(f"   {name}: {render_reasons(c.reasons)}")
+                demo.say(f"   {name}: {reasons_text(c.reasons, demo._, locale=demo.lang)}")
             if len(contacts) > 3:
-                demo.say(f"   … and {len(contacts) - 3} more")
+                demo.say("   " + demo._("… and {n} more donor.", "… and {n} more donors.", len(contacts) - 3)
+                         .format(n=len(contacts) - 3))
         for req in (await s.exec(select(BloodRequest))).all():
             if demo.states.get(req.id) != req.state:
                 demo.states[req.id] = req.state
                 if req.state not in ("open", "dispatching"):
-                    demo.say(f"#{req.id} is {req.state.upper()}")
+                    demo.say(demo._("#{id}: {state}").format(id=req.id, state=state_name(demo, req.state).upper()))
 
 
 async def summary(demo: Demo, sessionmaker) -> bool:
@@ -250,48 +281,64 @@ async def summary(demo: Demo, sessionmaker) -> bool:
             to_cover = "–" if times.covered is None else times.covered
             to_first = "–" if times.first_donation is None else times.first_donation
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
-            rows.append((f"#{req.id} {req.abo}{req.rh}×{req.units}", req.state, sum(counts.values()), said,
+            label = f"#{req.id} {format_blood_type(req.abo, req.rh)}×{req.units}"
+            rows.append((label, state_name(demo, req.state), sum(counts.values()), said,
                          req.target_available, f"{in_time}/{req.units}", to_first, to_cover, sent))
             if in_time < req.units:
-                short.append(f"#{req.id} {req.abo}{req.rh}×{req.units} fell short: {in_time} of {req.units} "
-                             f"unit(s) donated before its deadline "
-                             f"{as_utc(req.deadline).astimezone(VIETNAM).strftime('%H:%M')} — "
-                             + why_short(req, counts, late, demo.clock()))
-    header = ("request", "state", "asked", "available", "target", "donated in time", "min to 1st donation",
-              "min to cover", "messages")
+                short.append(demo._("{request} fell short: {in_time} of {units} unit donated before its "
+                                    "deadline {deadline} — {why}",
+                                    "{request} fell short: {in_time} of {units} units donated before its "
+                                    "deadline {deadline} — {why}", req.units).format(
+                    request=label, in_time=in_time, units=req.units,
+                    deadline=as_utc(req.deadline).astimezone(VIETNAM).strftime('%H:%M'),
+                    why=why_short(demo, req, counts, late, demo.clock())))
+    header = (demo._("request"), demo._("state"), demo._("asked"), demo._("available"), demo._("target"),
+              demo._("donated in time"), demo._("min to 1st donation"), demo._("min to cover"), demo._("messages"))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print("", file=demo.out)
     for r in [header, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)), file=demo.out)
     for line in short:
         print(line, file=demo.out)
-    print(f"Telegram limit violations: {demo.sim.violations}", file=demo.out)
+    if demo.sim.violations:
+        print(demo._("{n} message was sent faster than Telegram allows.",
+                     "{n} messages were sent faster than Telegram allows.", demo.sim.violations)
+              .format(n=demo.sim.violations), file=demo.out)
+    else:
+        print(demo._("Every message kept to Telegram's sending limits."), file=demo.out)
     return not short and len(rows) == len(SCENARIO) and demo.sim.violations == 0
 
 
-def why_short(req: BloodRequest, counts: dict, late: int, now: datetime) -> str:
+def state_name(demo: Demo, state: str) -> str:
+    return {"open": demo._("open"), "dispatching": demo._("asking"), "covered": demo._("covered"),
+            "fulfilled": demo._("fulfilled"), "exhausted": demo._("exhausted"), "expired": demo._("expired"),
+            "cancelled": demo._("cancelled")}.get(state, state)
+
+
+def why_short(demo: Demo, req: BloodRequest, counts: dict, late: int, now: datetime) -> str:
     """The request's own record, in words: where the donors it needed were lost."""
     reasons = []
     if req.state == "exhausted":
-        reasons.append("nobody was left to ask who could arrive in time")
+        reasons.append(demo._("nobody was left to ask who could arrive in time"))
     elif req.state == "expired" or now >= as_utc(req.deadline):
-        reasons.append("the deadline passed")
+        reasons.append(demo._("the deadline passed"))
     elif req.state not in CLOSED:
-        reasons.append("the demo's time ran out before the deadline")
+        reasons.append(demo._("the demo's time ran out before the deadline"))
     said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
-    reasons.append(f"{said} said available")
-    for state, words in (("no_show", "did not come or could not donate"), ("withdrew", "could not come after all")):
-        if counts.get(state):
-            reasons.append(f"{counts[state]} {words}")
+    reasons.append(demo._("said available: {n}").format(n=said))
+    if counts.get("no_show"):
+        reasons.append(demo._("did not come or could not donate: {n}").format(n=counts["no_show"]))
+    if counts.get("withdrew"):
+        reasons.append(demo._("could not come after all: {n}").format(n=counts["withdrew"]))
     if late:
-        reasons.append(f"{late} could not arrive before the deadline")
+        reasons.append(demo._("could not arrive before the deadline: {n}").format(n=late))
     return "; ".join(reasons)
 
 
 async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = sys.stdout,
-                   workdir: Path | None = None, real_timeout: float = 55.0) -> int:
+                   workdir: Path | None = None, real_timeout: float = 55.0, lang: str = "vi") -> int:
     rng = random.Random(seed_value)
-    demo = Demo(out=out, speed=speed, rng=rng)
+    demo = Demo(out=out, speed=speed, rng=rng, lang=lang)
     start = datetime.now(timezone.utc).replace(microsecond=0)
     local = start.astimezone(VIETNAM)
     if not 7 <= local.hour < 21:  # a daytime scenario: quiet hours would hold the urgent request back
@@ -322,8 +369,8 @@ async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = s
         finally:
             await sim.stop()
             await db.dispose()
-    print("Demo " + ("succeeded: every request has enough units donated before its deadline." if ok
-                     else "did NOT get every request enough units donated before its deadline (see above)."),
+    print(demo._("Demo succeeded: every request has enough units donated before its deadline.") if ok
+          else demo._("The demo did NOT get every request enough units donated before its deadline (see above)."),
           file=out)
     return 0 if ok else 1
 
@@ -363,7 +410,7 @@ async def scenario(demo: Demo, dp, sessionmaker, real_timeout: float) -> bool:
         demo.clock.advance(seconds=min(real_now - last, MAX_TURN) * demo.speed)
         last = real_now
     else:
-        demo.say("stopped: time is up (the summary shows where each request stands)")
+        demo.say(demo._("stopped: time is up (the summary shows where each request stands)"))
     await print_reports(demo, sessionmaker)
     return not todo
 
@@ -374,8 +421,8 @@ async def print_reports(demo: Demo, sessionmaker) -> None:
         reqs = (await s.exec(select(BloodRequest).order_by(BloodRequest.id))).all()
     for req in reqs:
         await demo.sim.wait_idle(timeout=10)
-        board = [m for m in demo.sim.messages(req.chat_id) if m.get("text", "").startswith("🩸 Yêu cầu #")
-                 and f"#{req.id}:" in m["text"]]
+        board = [m for m in demo.sim.messages(req.chat_id) if m.get("text", "").startswith("🩸")
+                 and f"#{req.id}:" in m["text"].split("\n")[0]]
         if board:
             print("\n" + board[-1]["text"], file=demo.out)
         before = len(demo.sim.messages(req.posted_by))
@@ -390,7 +437,7 @@ async def print_reports(demo: Demo, sessionmaker) -> None:
 
 async def post(demo: Demo, staff_id: int, form: str) -> None:
     """A nurse types the quick form and taps "Send" — through the bot, like a person."""
-    demo.say(f"Hospital staff posts: /urgent {form}")
+    demo.say(demo._("Hospital staff posts: /urgent {form}").format(form=form))
     before = len(demo.sim.messages(staff_id))
     demo.sim.push_message(staff_id, f"/urgent {form}", first_name="Điều dưỡng")
     await demo.sim.wait_for(lambda: len(demo.sim.messages(staff_id)) >= before + 2, timeout=10,

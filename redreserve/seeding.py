@@ -51,7 +51,7 @@ class SeededRoster:
 
 
 async def seed_roster(sessionmaker: async_sessionmaker, sim: BotAPISimulator, rng: random.Random, *,
-                      today: date, now: datetime) -> SeededRoster:
+                      today: date, now: datetime, locale: str = "vi") -> SeededRoster:
     """Write the clubs, hospitals, staff, leads and donors; open the linked people's chats in ``sim``.
 
     The order of ``rng`` draws is part of the contract: the demo's timeline depends on it.
@@ -64,7 +64,7 @@ async def seed_roster(sessionmaker: async_sessionmaker, sim: BotAPISimulator, rn
             await s.flush()
             seeded.hospital_ids.append(hospital.id)
             s.add(HospitalStaff(hospital_id=hospital.id, telegram_id=STAFF_BASE + h))
-            s.add(TelegramUser(telegram_id=STAFF_BASE + h, first_name=f"Staff {h}", locale="vi"))
+            s.add(TelegramUser(telegram_id=STAFF_BASE + h, first_name=f"Staff {h}", locale=locale))
             sim.start_chat(STAFF_BASE + h, first_name=f"Điều dưỡng {h + 1}")
         for c, (name, lat, lon, area, size, spread, rh_neg) in enumerate(CLUBS):
             club = Club(name=name, lat=lat, lon=lon, area=area)
@@ -72,7 +72,7 @@ async def seed_roster(sessionmaker: async_sessionmaker, sim: BotAPISimulator, rn
             await s.flush()
             seeded.club_ids.append(club.id)
             s.add(ClubMembership(club_id=club.id, role="lead", telegram_id=LEAD_BASE + c))
-            s.add(TelegramUser(telegram_id=LEAD_BASE + c, first_name=f"Lead {c}", locale="vi"))
+            s.add(TelegramUser(telegram_id=LEAD_BASE + c, first_name=f"Lead {c}", locale=locale))
             sim.start_chat(LEAD_BASE + c)
             for _ in range(size):
                 p = person(rng, near=(lat, lon), spread_km=spread, today=today, rh_negative=rh_neg,
@@ -85,14 +85,14 @@ async def seed_roster(sessionmaker: async_sessionmaker, sim: BotAPISimulator, rn
                     full_name=p.full_name, phone=p.phone, telegram_id=tg, abo=p.abo, rh=p.rh, sex=p.sex,
                     birth_date=p.birth_date, weight_kg=p.weight_kg, **placed(p.lat, p.lon, approx=False), area=area, last_donation_date=p.last_donation,
                     last_donation_component="whole_blood" if p.last_donation else None, donation_count=p.donations,
-                    status=status, status_until=until, locale="vi",
+                    status=status, status_until=until, locale=locale,
                     consent_profile_at=now, consent_contact_at=now if linked else None,
                 )
                 s.add(donor)
                 await s.flush()
                 s.add(ClubMembership(club_id=club.id, donor_id=donor.id))
                 if tg is not None:
-                    s.add(TelegramUser(telegram_id=tg, first_name=p.full_name.split()[-1], locale="vi"))
+                    s.add(TelegramUser(telegram_id=tg, first_name=p.full_name.split()[-1], locale=locale))
                     sim.start_chat(tg, first_name=p.full_name.split()[-1])
                     seeded.names[tg] = p.full_name
         await s.commit()
