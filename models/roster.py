@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -352,7 +352,8 @@ def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:
 
 async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowResult], *,
                         dry_run: bool = False, today: date, actor: int | str,
-                        now: datetime | None = None, batch_size: int = BATCH_SIZE) -> ImportReport:
+                        now: datetime | None = None, batch_size: int = BATCH_SIZE,
+                        progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
     """Upsert the file's donors by phone and put them on club ``club_id``'s roster.
 
     ``rows`` is usually an open :class:`~ground.roster_file.RosterFile` (its
@@ -388,6 +389,8 @@ async def import_roster(session: AsyncSession, club_id: int, rows: Iterable[RowR
                     valid.append(result)
             if valid:
                 await importer.run_batch(valid, report)
+            if progress is not None:
+                progress(report)  # after each batch: the CLI's line on a terminal
     except BaseException:
         if not pending.done():
             with contextlib.suppress(BaseException):

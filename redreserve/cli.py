@@ -14,7 +14,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,12 @@ from models import directory
 from models import roster as roster_db
 from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
 from redreserve import dbadmin
+from redreserve.progress import Progress
 from ground.clock import local_today, system_clock
 from ground.config import ConfigError, Settings, load_settings
 from ground.logs import logging_to_stderr
 from ground.parsing import ParseError, parse_latitude, parse_longitude
-from ground.roster_file import open_roster, write_roster
+from ground.roster_file import RosterRow, open_roster, write_roster
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -167,9 +168,13 @@ def import_roster(settings: Settings, args: argparse.Namespace) -> int:
             raise CliError(f"cannot read {args.path}: {exc.strerror or exc}") from None
         # Read before importing: a dry run ends in a rollback, which expires loaded rows.
         club_id, club_name = club.id, club.name
+        progress = Progress()
         with roster:
-            report = await roster_db.import_roster(session, club_id, roster, dry_run=args.dry_run, today=today,
-                                                   actor=ACTOR)
+            report = await roster_db.import_roster(
+                session, club_id, roster, dry_run=args.dry_run, today=today, actor=ACTOR,
+                progress=lambda r: progress.rows(r.rows, refused=r.refused,
+                                                 written=0 if args.dry_run else r.created + r.updated))
+        progress.done()
         print(f"Roster of “{club_name}” from {args.path}:")
         for line in report.summary(limit=100):
             print(line)
@@ -185,12 +190,20 @@ def export_roster(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> None:
         club = await _club_named(session, args.club)
         rows = await roster_db.export_roster(session, club.id, actor=ACTOR)
+        progress = Progress()
+
+        def counted() -> Iterator[RosterRow]:
+            for done, row in enumerate(rows, 1):
+                yield row
+                progress.rows(done, written=done)
+
         try:
             # Headers in the clubs' language; either language imports back.
-            write_roster(args.path, fmt, rows, lang=settings.bot.default_locale)
+            write_roster(args.path, fmt, counted(), lang=settings.bot.default_locale)
+            progress.done()
         except OSError as exc:
             raise CliError(f"cannot write {args.path}: {exc.strerror or exc}") from None
-        print(f"Wrote {len(rows)} donors of “{club.name}” to {args.path}.")
+        print(f"Wrote {len(rows)} {'donor' if len(rows) == 1 else 'donors'} of “{club.name}” to {args.path}.")
 
     return _with_session(settings, work)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -142,12 +143,13 @@ def test_a_roster_is_tried_imported_and_exported_by_club_name(cli, club):
 
     done = cli("import-roster", str(roster), "--club", club)
     assert done.code == 0, done.err
+    assert "rows/s" not in done.err + done.out  # not a terminal: no progress line in logs
     assert cli.rows("select full_name, phone from donor") == [("Nguyễn Văn A", "+84912345678")]
 
     for name in ("out.csv", "out.xlsx"):
         exported = cli("export-roster", str(cli.dir / name), "--club", club)
         assert exported.code == 0, exported.err
-        assert exported.out == f"Wrote 1 donors of “CLB Hải Phòng” to {cli.dir / name}.\n"
+        assert exported.out == f"Wrote 1 donor of “CLB Hải Phòng” to {cli.dir / name}.\n"
         again = cli("import-roster", str(cli.dir / name), "--club", club)
         assert "0 new donors, 0 updated, 1 unchanged, 0 rows refused." in again.out
     assert "+84912345678" in (cli.dir / "out.csv").read_text(encoding="utf-8-sig")
@@ -361,3 +363,30 @@ def test_a_database_in_a_missing_folder_leaves_no_thread_calling_into_a_closed_l
             thread.join(5)
     assert raised == []
     assert result.code == 2 and f"the folder {tmp_path / 'missing'} does not exist" in result.err
+
+
+def test_progress_is_one_line_redrawn_on_a_terminal_and_silent_elsewhere():
+    from redreserve.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    now = [0.0]
+    screen = Terminal()
+    progress = Progress(screen, every=0.2, clock=lambda: now[0])
+    for done in (1000, 2000, 3000):
+        now[0] += 0.5
+        progress.rows(done, refused=2, written=done - 2)
+    now[0] += 0.05
+    progress.rows(3100, refused=2, written=3098)  # too soon after the last draw: skipped
+    progress.done()
+    drawn = screen.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("\n")
+    assert "3,000 rows · 2 refused · 2,998 written · 2,000 rows/s" in drawn
+
+    log = io.StringIO()  # a file or a pipe
+    quiet = Progress(log, clock=lambda: now[0])
+    quiet.rows(5, refused=0)
+    quiet.done()
+    assert log.getvalue() == ""

@@ -238,3 +238,22 @@ def test_vietnamese_headers_and_values_are_written_when_asked():
     text = buf.getvalue().decode("utf-8-sig")
     assert text.startswith("Họ tên,Số điện thoại,Nhóm máu,")
     assert ",O\u2212,Nữ,25/12/1990," in text
+
+
+@pytest.mark.parametrize("name", ["roster.csv", "roster.xlsx"])
+def test_the_example_rosters_read_cleanly_and_match_their_script(name):
+    """examples/ is what the README's commands import: every row reads, the two files agree with
+    examples/make_roster.py, and an unknown type or a missing weight is kept, not refused."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("make_roster", root / "examples" / "make_roster.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    with open_roster(root / "examples" / name, today=date(2026, 12, 4)) as roster:
+        results = list(roster)
+    assert [r.errors for r in results if r.row is None] == []
+    assert [r.row for r in results] == maker.rows()
+    assert any(r.row.abo is None for r in results) and any(r.row.weight_kg is None for r in results)
+    assert any(r.row.rh == "-" for r in results)
