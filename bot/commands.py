@@ -46,6 +46,7 @@ STAFF = [
     ("board", N_("Live board of a request, e.g. /board 12")),
     ("report", N_("After-action report, e.g. /report 12")),
     ("stats", N_("The hospital's figures and charts")),
+    ("export", N_("Export the hospital's requests as a spreadsheet")),
 ]
 ADMIN = [
     ("addclub", N_("Add a club")),

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.dispatch_tables import SAID_AVAILABLE_STATES, BloodRequest, ContactState, RequestContact, RequestWave
-from models.tables import Club, ClubMembership, Donation, Donor, MemberRole
+from models.tables import Club, ClubMembership, Donation, Donor, Hospital, MemberRole
 
 
 def _members(club_id: int):  # the donor ids on the club's roster, as a subquery
@@ -78,6 +78,8 @@ class RequestRow:
     component: str
     units: int
     state: str
+    abo: str = ""
+    rh: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ async def hospital_requests(session: AsyncSession, hospital_id: int, since: date
     rows = (await session.exec(
         select(BloodRequest).where(BloodRequest.hospital_id == hospital_id, col(BloodRequest.created_at) >= since)
         .order_by(col(BloodRequest.created_at)))).all()
-    return [RequestRow(r.id, r.created_at, r.deadline, r.urgency, r.component, r.units, r.state)
+    return [RequestRow(r.id, r.created_at, r.deadline, r.urgency, r.component, r.units, r.state, r.abo, r.rh)
             for r in rows if r.id is not None]
 
 
@@ -148,3 +150,29 @@ async def request_times(session: AsyncSession, request_id: int) -> RequestTimes 
     return RequestTimes(request.created_at, request.deadline, request.units,
                         tuple(sorted((at, asked) for at, asked in waves)), tuple(sorted(said)), tuple(sorted(came)),
                         tuple(sorted(gave)))
+
+
+@dataclass(frozen=True)
+class DonationLine:
+    donated_on: date
+    full_name: str
+    phone: str
+    abo: str | None
+    rh: str | None
+    component: str
+    volume_ml: int | None
+    where: str  # the hospital's name, or the place the donor typed
+
+
+async def club_donation_lines(session: AsyncSession, club_id: int, first: date, last: date) -> list[DonationLine]:
+    """The club's members' donations from ``first`` to ``last``, oldest first, with who gave and where."""
+    rows = (await session.exec(
+        select(Donation, Donor)
+        .join(Donor, col(Donor.id) == Donation.donor_id)
+        .where(col(Donation.donor_id).in_(_members(club_id)),
+               col(Donation.donated_on) >= first, col(Donation.donated_on) <= last)
+        .order_by(col(Donation.donated_on), col(Donation.id)))).all()
+    hospitals = {h.id: h.name for h in (await session.exec(select(Hospital))).all()}
+    return [DonationLine(d.donated_on, donor.full_name, donor.phone, donor.abo, donor.rh, d.component, d.volume_ml,
+                         hospitals.get(d.hospital_id, "") if d.hospital_id else d.place)
+            for d, donor in rows]

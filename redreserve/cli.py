@@ -15,6 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from dispatcher import exports
+from dispatcher.report_months import month_starts
 from models import directory
 from models import roster as roster_db
 from models.engine import make_engine, make_sessionmaker, sqlite_path_problem
@@ -32,6 +35,7 @@ from ground.config import ConfigError, Settings, load_settings
 from ground.logs import logging_to_stderr
 from ground.parsing import ParseError, parse_latitude, parse_longitude
 from ground.roster_file import RosterRow, open_roster, write_roster
+from ground.table_file import write_table
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -208,6 +212,54 @@ def export_roster(settings: Settings, args: argparse.Namespace) -> int:
     return _with_session(settings, work)
 
 
+def export_donations(settings: Settings, args: argparse.Namespace) -> int:
+    fmt = _table_format(args.path, args.months)
+    today = local_today(system_clock, settings.bot.tz)
+
+    async def work(session: AsyncSession) -> None:
+        club = await _club_named(session, args.club)
+        first = month_starts(today, args.months)[0]
+        table = await exports.club_donations(session, club.id, first, today, actor=ACTOR)
+        _write(args.path, fmt, table, settings.bot.default_locale)
+        print(f"Wrote {len(table.rows)} {'donation' if len(table.rows) == 1 else 'donations'} of the members of "
+              f"“{club.name}” ({first:%d/%m/%Y}–{today:%d/%m/%Y}) to {args.path}. It names donors and their "
+              f"phones: keep it safe.")
+
+    return _with_session(settings, work)
+
+
+def export_requests(settings: Settings, args: argparse.Namespace) -> int:
+    fmt = _table_format(args.path, args.months)
+    today = local_today(system_clock, settings.bot.tz)
+
+    async def work(session: AsyncSession) -> None:
+        hospital = await _hospital_named(session, args.hospital)
+        first = month_starts(today, args.months)[0]
+        since = datetime.combine(first, time(), settings.bot.tz)
+        table = await exports.hospital_requests(session, hospital.id, since, settings.bot.tz, actor=ACTOR)
+        _write(args.path, fmt, table, settings.bot.default_locale)
+        print(f"Wrote {len(table.rows)} {'request' if len(table.rows) == 1 else 'requests'} of “{hospital.name}” "
+              f"(since {first:%d/%m/%Y}) to {args.path}.")
+
+    return _with_session(settings, work)
+
+
+def _table_format(path: Path, months: int) -> str:
+    if not 1 <= months <= 120:
+        raise CliError("--months must be between 1 and 120")
+    fmt = ROSTER_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CliError(f"{path}: the file name must end in .csv or .xlsx")
+    return fmt
+
+
+def _write(path: Path, fmt: str, table: exports.Table, lang: str) -> None:
+    try:
+        write_table(path, fmt, table.sheet_name(lang), table.header_row(lang), table.rows)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 # --- plumbing --------------------------------------------------------------------------
 
 
@@ -355,6 +407,18 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--hospital", metavar="NAME", help="for staff invites")
     sub.add_argument("--uses", type=int, default=1, metavar="N", help="how many people may use it (default 1)")
     sub.add_argument("--expires", type=int, default=72, metavar="HOURS", help="valid for HOURS (default 72)")
+
+    sub = command("export-donations", export_donations,
+                  "export a club's members' donations to CSV or XLSX (by extension)")
+    sub.add_argument("path", metavar="PATH", type=Path)
+    sub.add_argument("--club", required=True, metavar="NAME")
+    sub.add_argument("--months", type=int, default=12, metavar="N",
+                     help="the last N calendar months, this one included (default 12)")
+    sub = command("export-requests", export_requests, "export a hospital's requests to CSV or XLSX (by extension)")
+    sub.add_argument("path", metavar="PATH", type=Path)
+    sub.add_argument("--hospital", required=True, metavar="NAME")
+    sub.add_argument("--months", type=int, default=12, metavar="N",
+                     help="the last N calendar months, this one included (default 12)")
 
     sub = command("import-roster", import_roster, "import a club roster from CSV or XLSX")
     sub.add_argument("path", metavar="PATH", type=Path)

@@ -390,3 +390,58 @@ def test_progress_is_one_line_redrawn_on_a_terminal_and_silent_elsewhere():
     quiet.rows(5, refused=0)
     quiet.done()
     assert log.getvalue() == ""
+
+
+def test_donations_and_requests_export_to_a_spreadsheet_with_totals_from_the_database(cli, club):
+    import asyncio
+    from datetime import date, datetime, timedelta, timezone
+
+    from openpyxl import load_workbook
+
+    from models.dispatch_tables import BloodRequest, RequestContact
+    from models.engine import make_engine, make_sessionmaker
+    from models.tables import Donation
+
+    roster = cli.dir / "roster.csv"
+    roster.write_text("name,phone,blood_type\nNguyễn Văn A,0912345678,O-\n", encoding="utf-8")
+    assert cli("import-roster", str(roster), "--club", club).code == 0
+    assert cli("add-hospital", "BV Việt Tiệp", "--lat", "20.85", "--lon", "106.68").code == 0
+    today = datetime.now(timezone.utc).date()
+    posted = datetime.now(timezone.utc) - timedelta(hours=3)
+
+    async def history() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{cli.db}")
+        async with make_sessionmaker(engine)() as s:
+            s.add(Donation(donor_id=1, donated_on=today, volume_ml=350, component="whole_blood", hospital_id=1))
+            s.add(Donation(donor_id=1, donated_on=today - timedelta(days=400), component="whole_blood"))  # too old
+            request = BloodRequest(hospital_id=1, abo="O", rh="-", component="red_cells", units=1, urgency="critical",
+                                   deadline=posted + timedelta(hours=2), created_at=posted, state="fulfilled")
+            s.add(request)
+            await s.flush()
+            s.add(RequestContact(request_id=request.id, donor_id=1, state="donated", asked_at=posted,
+                                 outcome_at=posted + timedelta(minutes=45)))
+            await s.commit()
+        await engine.dispose()
+
+    asyncio.run(history())
+    done = cli("export-donations", str(cli.dir / "donations.xlsx"), "--club", club)
+    assert done.code == 0, done.err
+    assert "Wrote 1 donation of the members of “CLB Hải Phòng”" in done.out and "keep it safe" in done.out
+    sheet = load_workbook(cli.dir / "donations.xlsx").active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("Ngày hiến", "Họ tên", "Số điện thoại")  # the clubs' language by default
+    assert len(rows) == 2 and rows[1][1:7] == ("Nguyễn Văn A", "0912 345 678", "O−", "whole_blood", 350,
+                                                "BV Việt Tiệp")
+
+    done = cli("export-requests", str(cli.dir / "requests.csv"), "--hospital", "BV Việt Tiệp")
+    assert done.code == 0, done.err
+    lines = (cli.dir / "requests.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 2 and lines[1].split(",")[-5:] == ["1", "1", "1", "1", "45"]  # asked … minutes
+    assert "Nguyễn" not in lines[1] and "0912" not in lines[1]  # a hospital's export names no donor
+    assert [a for (a,) in cli.rows("select action from audit_log where action like '%.export'")] == [
+        "donations.export", "requests.export"]
+
+    bad = cli("export-requests", str(cli.dir / "requests.pdf"), "--hospital", "BV Việt Tiệp")
+    assert bad.code == 2 and ".csv or .xlsx" in bad.err
+    bad = cli("export-donations", str(cli.dir / "d.csv"), "--club", club, "--months", "0")
+    assert bad.code == 2 and "--months" in bad.err

@@ -379,7 +379,7 @@ async def test_group_chats_get_the_staff_commands_in_their_menu(env):
 
     await set_default_commands(env.bot, env.dp["i18n_instance"])
     group_menu = env.sim.commands({"type": "all_group_chats"}, "vi")
-    assert [c["command"] for c in group_menu] == ["request", "urgent", "board", "report", "stats", "help", "cancel"]
+    assert [c["command"] for c in group_menu] == ["request", "urgent", "board", "report", "stats", "export", "help", "cancel"]
     assert group_menu[0]["description"] == "Gửi yêu cầu máu, từng bước"
     assert "request" not in [c["command"] for c in env.sim.commands(None, "en")]  # donors' default menu
 

@@ -218,3 +218,34 @@ def test_numbers_follow_the_reader_s_language():
     from bot.texts import fmt_number
     assert fmt_number(1.4, "vi") == "1,4" and fmt_number(65.5, "vi") == "65,5" and fmt_number(12345, "vi") == "12.345"
     assert fmt_number(1.4, "en") == "1.4" and fmt_number(12345, "en") == "12,345"
+
+
+# --- exports in chat ------------------------------------------------------------------------
+
+
+async def test_a_lead_exports_the_members_donations_with_the_privacy_warning(env):
+    club, lead = await club_with_history(env)
+    await lead.send("/export donations")
+    (sent,) = env.sim.documents(lead.id)
+    assert sent.file_name.endswith(".xlsx") and "keep it safe" in sent.caption and ": 3." in sent.caption
+    rows = list(load_workbook(io.BytesIO(sent.data)).active.iter_rows(values_only=True))
+    assert rows[0][:2] == ("Date", "Name") and len(rows) == 1 + 3  # the three of the last twelve months
+    assert {r[1] for r in rows[1:]} == {"Nguyễn Thị Lan", "Trần Văn Bình"}
+    replies = await lead.send("/export everything")
+    assert "Usage: /export" in replies[-1]["text"] and len(env.sim.documents(lead.id)) == 1
+
+
+async def test_staff_export_their_hospital_s_requests_naming_no_donor(env):
+    hospital_id = await hospital_with_history(env)
+    nurse = await staff_of(env, hospital_id)
+    await nurse.send("/export")
+    (sent,) = env.sim.documents(nurse.id)
+    rows = list(load_workbook(io.BytesIO(sent.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "Request" and len(rows) == 1 + 4
+    donated = {r[0]: (r[10], r[11]) for r in rows[1:]}  # request -> (donated, donated before the deadline)
+    assert sorted(donated.values()) == [(0, 0), (0, 0), (1, 0), (2, 2)]
+    assert not any("Người hiến" in str(cell) for row in rows for cell in row)
+    stranger = env.user(first_name="Khách", language_code="en")
+    await stranger.send("/start")
+    await stranger.send("/export")
+    assert env.sim.documents(stranger.id) == []

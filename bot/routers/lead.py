@@ -38,6 +38,7 @@ from ground.parsing import ParseError, parse_blood_type
 router = lead_router("lead")
 
 COMMANDS = ("roster", "find", "add", "export", "invitelink", "stats")
+EXPORTS = ("", "donations")
 
 
 @router.message(command_filter(*COMMANDS))
@@ -53,6 +54,12 @@ async def lead_command(message: Message, command: CommandObject, roles: Roles, *
                                  + _("Usage: /find followed by a blood type, e.g. /find O- or /find AB+"))
             return
         value = f"{abo}{rh}"
+    elif name == "export":
+        value = (command.args or "").strip().lower()
+        if value not in EXPORTS:
+            await message.answer(_("Usage: /export for the roster, /export donations for the members' donations "
+                                   "of the last twelve months."))
+            return
     elif name == "stats":
         value = (command.args or "").strip().lower()
         if value not in lead_stats.FORMATS:
@@ -73,6 +80,7 @@ async def chose_club(query: CallbackQuery, callback_data: LeadClubCb, roles: Rol
         return
     if (cb.command not in (*COMMANDS, "import") or (cb.command == "find" and cb.value not in BLOOD_VALUES)
             or (cb.command == "stats" and cb.value not in lead_stats.FORMATS)
+            or (cb.command == "export" and cb.value not in EXPORTS)
             or (cb.command == "import" and await ctx.state.get_state() != ImportRoster.club.state)):
         await expired(query)
         return
@@ -88,6 +96,8 @@ async def _run(command: str, message: Message, club_id: int, value: str, ctx: Le
         await lead_roster.show_type(message, ctx, club_id, value)
     elif command == "add":
         await lead_add.begin_add(message, ctx.state, ctx.session, club_id)
+    elif command == "export" and value == "donations":
+        await lead_files.send_donations(message, ctx, club_id)
     elif command == "export":
         await lead_files.send_export(message, ctx, club_id, "xlsx")
     elif command == "invitelink":

@@ -36,10 +36,13 @@ from bot.routers.lead_common import (
 )
 from bot.states import ImportRoster
 from bot.texts import escape, fmt_date
+from dispatcher import exports
+from dispatcher.report_months import month_starts
 from models.directory import DirectoryError, Roles, create_invite, deep_link
 from models.roster import ImportReport, export_roster, import_roster
 from ground.parsing import ParseError, fold
 from ground.roster_file import open_roster, write_roster
+from ground.table_file import write_table
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +212,21 @@ async def send_export(message: Message, ctx: LeadCtx, club_id: int, fmt: str) ->
                                                                                          n=len(rows)),
         reply_markup=builder.as_markup() if fmt == "xlsx" else None,
     )
+
+
+async def send_donations(message: Message, ctx: LeadCtx, club_id: int) -> None:
+    """The members' donations of the last twelve months, as a workbook (audited like the roster export)."""
+    name = await club_name(ctx.session, club_id)
+    first = month_starts(ctx.today)[0]
+    table = await exports.club_donations(ctx.session, club_id, first, ctx.today, actor=ctx.actor)
+    lang = "vi" if ctx.i18n.current_locale == "vi" else "en"
+    buffer = io.BytesIO()
+    write_table(buffer, "xlsx", table.sheet_name(lang), table.header_row(lang), table.rows)
+    await message.answer_document(
+        BufferedInputFile(buffer.getvalue(), filename=f"{file_slug(name)}-donations-{ctx.today:%Y-%m-%d}.xlsx"),
+        caption=_("Donations by members of {club}, {first} – {last}: {n}. It names donors and their phones: keep it "
+                  "safe and do not post it in groups.").format(club=escape(name), first=fmt_date(first),
+                                                               last=fmt_date(ctx.today), n=len(table.rows)))
 
 
 @router.callback_query(ExportCb.filter())

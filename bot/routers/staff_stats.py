@@ -1,4 +1,5 @@
-"""Hospital staff: /stats — did the blood come in time, month by month (issue 16).
+"""Hospital staff: /stats — did the blood come in time, month by month — and /export, the requests
+as a workbook (issue 16).
 
 In a hospital's staff group, that hospital's figures; in a private chat, those of each
 hospital the person is staff of. The figures come from dispatcher.hospital_report; the
@@ -6,6 +7,9 @@ text carries every number the chart shows.
 """
 
 from __future__ import annotations
+
+import io
+from datetime import datetime, time
 
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
@@ -18,7 +22,11 @@ from bot.commands import command_filter
 from bot.routers.staff import IsStaff
 from bot.routing import RouterTemplate
 from bot.texts import component_name, escape, fmt_date, fmt_number, urgency_name
+from bot.routers.lead_files import file_slug
+from dispatcher import exports
 from dispatcher.hospital_report import HospitalReport, hospital_report
+from dispatcher.report_months import month_starts
+from ground.table_file import write_table
 from ground.clock import Clock
 from ground.config import Settings
 from models.directory import Roles
@@ -71,14 +79,39 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
 @router.message(command_filter("stats"), IsStaff())
 async def staff_stats(message: Message, session: AsyncSession, roles: Roles, settings: Settings, clock: Clock,
                       i18n: I18n) -> None:
-    hospital_ids = list(roles.staff_hospital_ids)
-    if message.chat.type != "private":
-        bound = await session.get(HospitalChat, message.chat.id)
-        if bound is not None:
-            hospital_ids = [bound.hospital_id]
-    for hospital_id in hospital_ids:
+    for hospital_id in await _hospitals(message, session, roles):
         hospital = await session.get(Hospital, hospital_id)
         name = hospital.name if hospital is not None else "?"
         report = await hospital_report(session, hospital_id, clock(), settings.bot.tz)
         await message.answer_photo(BufferedInputFile(hospital_chart(report, name, _), filename="stats.png"))
         await message.answer(hospital_text(report, name, i18n.current_locale))
+
+
+@router.message(command_filter("export"), IsStaff())
+async def staff_export(message: Message, session: AsyncSession, roles: Roles, settings: Settings, clock: Clock,
+                       i18n: I18n) -> None:
+    """The hospital's requests of the last twelve months: counts and times, no donor named."""
+    lang = "vi" if i18n.current_locale == "vi" else "en"
+    tz = settings.bot.tz
+    today = clock().astimezone(tz).date()
+    first = month_starts(today)[0]
+    for hospital_id in await _hospitals(message, session, roles):
+        hospital = await session.get(Hospital, hospital_id)
+        name = hospital.name if hospital is not None else "?"
+        table = await exports.hospital_requests(session, hospital_id, datetime.combine(first, time(), tz), tz,
+                                                actor=message.from_user.id)
+        buffer = io.BytesIO()
+        write_table(buffer, "xlsx", table.sheet_name(lang), table.header_row(lang), table.rows)
+        await message.answer_document(
+            BufferedInputFile(buffer.getvalue(), filename=f"{file_slug(name)}-requests-{today:%Y-%m-%d}.xlsx"),
+            caption=_("Requests of {hospital}, {first} – {last}: {n}. Counts and times only; no donor is named.")
+            .format(hospital=escape(name), first=fmt_date(first), last=fmt_date(today), n=len(table.rows)))
+
+
+async def _hospitals(message: Message, session: AsyncSession, roles: Roles) -> list[int]:
+    """In a hospital's staff group, that hospital; in a private chat, each the person is staff of."""
+    if message.chat.type != "private":
+        bound = await session.get(HospitalChat, message.chat.id)
+        if bound is not None:
+            return [bound.hospital_id]
+    return list(roles.staff_hospital_ids)
