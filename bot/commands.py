@@ -52,6 +52,7 @@ ADMIN = [
     ("addclub", N_("Add a club")),
     ("addhospital", N_("Add a hospital")),
     ("invite", N_("Create an invite")),
+    ("stats", N_("Figures across all clubs and hospitals")),
 ]
 ALWAYS = [("help", N_("What I can do")), ("cancel", N_("Stop the current step"))]
 

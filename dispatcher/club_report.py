@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,7 +88,7 @@ class ClubReport:
         return statistics.median(self.first_donation_minutes) if self.first_donation_minutes else None
 
 
-async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: ZoneInfo) -> ClubReport:
+async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: tzinfo) -> ClubReport:
     months = month_starts(today)
     since = datetime.combine(months[0], time(), tz)
     types = await _types(session, club_id, today, rules)

@@ -176,3 +176,12 @@ async def club_donation_lines(session: AsyncSession, club_id: int, first: date, 
     return [DonationLine(d.donated_on, donor.full_name, donor.phone, donor.abo, donor.rh, d.component, d.volume_ml,
                          hospitals.get(d.hospital_id, "") if d.hospital_id else d.place)
             for d, donor in rows]
+
+
+async def new_members(session: AsyncSession, club_id: int, since: datetime) -> int:
+    """Members who joined the club's roster since ``since``."""
+    rows = (await session.exec(
+        select(col(ClubMembership.id)).where(ClubMembership.club_id == club_id,
+                                             ClubMembership.role == MemberRole.member.value,
+                                             col(ClubMembership.created_at) >= since))).all()
+    return len(rows)

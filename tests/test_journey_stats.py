@@ -153,13 +153,14 @@ async def staff_of(env, hospital_id: int, language: str = "en"):
     return user
 
 
-async def hospital_with_history(env) -> int:
+async def hospital_with_history(env, club_name: str = "CLB Hiến máu dự bị Lê Chân",
+                                hospital_name: str = "BV Việt Tiệp") -> int:
     """Four requests: one covered in time, one late, one cancelled, one still running."""
-    club = await make_club(env)
+    club = await make_club(env, club_name)
     donors = [await seed(env, club, f"Người hiến {i}", f"+8491200010{i}", "O-") for i in range(6)]
     posted = START - timedelta(days=3)
     async with env.sessionmaker() as s:
-        hospital = Hospital(name="BV Việt Tiệp", lat=20.85, lon=106.68)
+        hospital = Hospital(name=hospital_name, lat=20.85, lon=106.68)
         s.add(hospital)
         await s.flush()
 
@@ -249,3 +250,32 @@ async def test_staff_export_their_hospital_s_requests_naming_no_donor(env):
     await stranger.send("/start")
     await stranger.send("/export")
     assert env.sim.documents(stranger.id) == []
+
+
+# --- the steering committee -----------------------------------------------------------------
+
+
+async def test_an_admin_sees_the_committee_summary_as_the_sum_of_the_clubs_and_hospitals(env):
+    from tests.harness import ADMIN_ID
+
+    await club_with_history(env)  # 4 members, 3 donations (2 at 350 ml of 2 with a volume), 1 Rh−
+    # A second club (6 Rh− members) and hospital (4 requests) beside the first (1 request, still running).
+    hospital_id = await hospital_with_history(env, "CLB Kiến An", "BV Kiến An")
+    admin = env.user(ADMIN_ID, first_name="Quân", language_code="en")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=admin.id, first_name="Quân", locale="en"))
+        await s.commit()
+    text = (await admin.send("/stats"))[-1]["text"]
+    assert "Steering committee" in text
+    assert "Donations by club members: 3. 350 ml units: 50%" in text
+    assert "Members: 10, of them Rh−: 7; new in the period: 10." in text
+    assert "Requests: 5. Every unit donated before the deadline: 1 of 2 decided (50%). Units received: 4 of 6." in text
+    assert "Người hiến" not in text and "Nguyễn Thị Lan" not in text  # clubs and counts, never a donor
+
+    await admin.send("/stats xlsx")
+    (sent,) = env.sim.documents(admin.id)
+    book = load_workbook(io.BytesIO(sent.data))
+    assert book.sheetnames == ["Clubs", "Hospitals"]
+    clubs = list(book["Clubs"].iter_rows(values_only=True))
+    assert clubs[-1][:5] == ("Total", 10, 7, 10, 3) and sum(r[1] for r in clubs[1:-1]) == 10
+    assert hospital_id
