@@ -100,7 +100,11 @@ class AdmittingDispatcher(Dispatcher):
 def build_dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock,
     rng: random.Random | None = None, use_scheduler: bool = True, metrics: SendMetrics | None = None,
+    lifecycle: bool = True,
 ) -> Dispatcher:
+    """``lifecycle``: the runtime starts and stops with polling (aiogram's startup/shutdown hooks), as
+    one instance does. False: the caller drives it (``bot.service``: the sender for the whole run,
+    polling and timers only while leading), and polling can stop and start again in between."""
     i18n = make_i18n(settings.bot.default_locale)
     runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler,
                       metrics=metrics)
@@ -120,10 +124,11 @@ def build_dispatcher(
         runtime=runtime,
         updates_in_flight=in_flight,
     )
-    dp.startup.register(runtime.start)
-    # A stop lets the updates being handled finish (their messages reach the outbox) before the sender stops.
-    dp.shutdown.register(in_flight.drain)
-    dp.shutdown.register(runtime.stop)
+    if lifecycle:
+        dp.startup.register(runtime.start)
+        # A stop lets the updates being handled finish (their messages reach the outbox) before the sender stops.
+        dp.shutdown.register(in_flight.drain)
+        dp.shutdown.register(runtime.stop)
     dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(DedupMiddleware(sessionmaker))
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, storage))
