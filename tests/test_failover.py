@@ -1,0 +1,208 @@
+"""Several ``redreserve run`` on one PostgreSQL (issue 14): one leader polls and runs the timers,
+a follower takes over within seconds when the leader goes, and a wave due after that is sent once.
+
+Two serve() instances in this process, each with its own engine, Bot and HTTP server, against one
+Bot API simulator; PostgreSQL only (the leader lock is an advisory lock; SQLite is one instance)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text, update
+from sqlmodel import SQLModel, select
+
+from dispatcher.engine import Dispatcher
+from ground.clock import system_clock
+from models.dispatch_tables import BloodRequest, OutboxMessage, RequestContact, RequestWave
+from models.engine import make_engine, make_sessionmaker
+from models.leadership import LEADER_KEY
+from redreserve.botapi_sim import BotAPISimulator
+from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, post, request, town
+from tests.test_service import TOKEN, Running, _settings
+
+
+@pytest.fixture
+async def sim():
+    async with BotAPISimulator(token=TOKEN) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def pg(postgres_url):
+    """The run's PostgreSQL database with empty tables: its sessionmaker and URL."""
+    engine = make_engine(postgres_url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield make_sessionmaker(engine), postgres_url
+    await engine.dispose()
+
+
+def instance(sim: BotAPISimulator, url: str, name: str, **cluster):
+    return _settings(sim.base_url, url, cluster={"instance_id": name, "leader_retry_s": 0.2, **cluster})
+
+
+async def role(bot: Running) -> dict:
+    status, body = await bot.get("/healthz")
+    assert status == 200, body
+    return json.loads(body)
+
+
+async def wait_role(bot: Running, want: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while (await role(bot))["role"] != want:
+        assert loop.time() < until, f"no {want} within {timeout} s: {await role(bot)}"
+        await asyncio.sleep(0.05)
+
+
+async def wait_wave(sm, rid: int, wave_no: int, timeout: float = 15.0) -> RequestWave:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while True:
+        async with sm() as s:
+            wave = (await s.exec(select(RequestWave).where(RequestWave.request_id == rid,
+                                                           RequestWave.wave_no == wave_no))).first()
+        if wave is not None:
+            return wave
+        assert loop.time() < until, f"wave {wave_no} not fired within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def wait_outbox_sent(sm, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while True:
+        async with sm() as s:
+            states = Counter((await s.exec(select(OutboxMessage.state))).all())
+        if set(states) <= {"sent"}:
+            return
+        assert loop.time() < until, f"outbox not drained within {timeout} s: {states}"
+        await asyncio.sleep(0.05)
+
+
+def polls(sim: BotAPISimulator, since: int = 0) -> list:
+    return [c for c in sim.sent(method="getUpdates")[since:]]
+
+
+def assert_one_poller(sim: BotAPISimulator) -> None:
+    """Never two getUpdates at once (Telegram would answer the older one 409 Conflict)."""
+    calls = sorted(polls(sim), key=lambda c: c.started_at)
+    assert [c for c in calls if c.error_code == 409] == []
+    for before, after in zip(calls, calls[1:]):
+        assert after.started_at >= before.finished_at, f"two polls at once: {before} and {after}"
+
+
+async def kill_leader_lock(url: str) -> int:
+    """The leader's lock connection dies (as with a network cut): PostgreSQL frees the lock."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            killed = (await conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = :k AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                {"k": LEADER_KEY})).scalar()
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    return int(killed or 0)
+
+
+async def test_two_polling_instances_one_polls_the_other_follows_and_both_answer_nothing_twice(sim, pg):
+    _, url = pg
+    async with Running(instance(sim, url, "A")) as a:
+        await wait_role(a, "leader")
+        async with Running(instance(sim, url, "B")) as b:
+            assert (await role(b))["role"] == "follower"
+            assert "not polling: follower" in (await role(b))["updates"]
+            for n in range(5):
+                sim.push_message(600 + n, "/start", first_name=f"U{n}")
+            for n in range(5):
+                await sim.wait_for_call("sendMessage", chat_id=600 + n, timeout=15)
+            await asyncio.sleep(1.0)  # several of the follower's retries: it must stay a follower
+            assert (await role(a))["role"] == "leader" and (await role(b))["role"] == "follower"
+    assert_one_poller(sim)
+    replies = Counter(c.chat_id for c in sim.sent(method="sendMessage", ok=True))
+    assert all(replies[600 + n] == 1 for n in range(5)), replies
+    print(f"\n{len(polls(sim))} getUpdates, none at once, no 409")
+
+
+async def test_a_stopped_leader_is_replaced_within_seconds_and_the_new_leader_polls(sim, pg):
+    _, url = pg
+    a = await Running(instance(sim, url, "A")).__aenter__()
+    try:
+        await wait_role(a, "leader")
+        async with Running(instance(sim, url, "B")) as b:
+            assert (await role(b))["role"] == "follower"
+            loop = asyncio.get_running_loop()
+            gone = loop.time()
+            await a.__aexit__(None, None, None)  # the leader stops (SIGTERM): it frees the lock
+            mark = len(polls(sim))
+            await wait_role(b, "leader", timeout=10)
+            took_over = loop.time() - gone
+            sim.push_message(700, "/start", first_name="Lan")
+            await sim.wait_for_call("sendMessage", chat_id=700, timeout=15)
+    finally:
+        if not a.task.done():
+            await a.__aexit__(None, None, None)
+    print(f"\ntakeover counted from the leader's stop signal: {took_over:.2f} s")
+    assert took_over < 5
+    assert polls(sim)[mark:]  # the new leader polls
+    assert_one_poller(sim)
+
+
+async def test_the_leader_losing_its_lock_stops_polling_and_timers_and_the_next_fires_a_due_wave_once(sim, pg):
+    sm, url = pg
+    hospital, donors = await town(sm, n=40)
+    chats = {d: 7_000_000_000 + i for i, d in enumerate(donors)}
+    for tg in [STAFF_TG, LEAD_TG, *chats.values()]:
+        sim.start_chat(tg)
+    # A quick rescan: the leader finds the wave due below in the database within a second.
+    settings_a = instance(sim, url, "A", rescan_s=0.3)
+    # Posted before the instances start (on the wall clock; critical: quiet hours don't hold it back).
+    rid = await post(Dispatcher(sm, settings_a, clock=system_clock), hospital, urgency="critical")
+    first_wave = {chats[c.donor_id] for c in await contacts(sm, rid)}
+    assert 0 < len(first_wave) < len(donors)
+    async with Running(settings_a) as a:
+        await wait_role(a, "leader")
+        async with Running(instance(sim, url, "B", rescan_s=0.3)) as b:
+            await sim.wait_for(lambda: {c.chat_id for c in sim.sent(method="sendMessage", ok=True)} >= first_wave,
+                               timeout=30, what="the first wave delivered")
+            assert (await role(b))["role"] == "follower"
+            await asyncio.sleep(0.5)  # the leader's rescans (rescan_s) run before it loses the lock
+            loop = asyncio.get_running_loop()
+            cut = loop.time()
+            assert await kill_leader_lock(url) == 1
+            await wait_role(b, "leader", timeout=10)
+            took_over = loop.time() - cut
+            await wait_role(a, "follower", timeout=5)
+            # Now the first wave's response window passes in silence: the next wave is due, after the
+            # takeover; the new leader finds it in the database (its rescan) and fires it.
+            due = system_clock()
+            async with sm() as s:
+                await s.exec(update(RequestContact).where(RequestContact.request_id == rid)
+                             .values(notified_at=due - timedelta(minutes=11)))
+                await s.commit()
+            mark = len(polls(sim))
+            wave = await wait_wave(sm, rid, 2)
+            await asyncio.sleep(1.0)  # time for a second firing, were there one
+            await wait_outbox_sent(sm)
+            sim.push_message(701, "/start", first_name="Mai")  # the new leader polls
+            await sim.wait_for_call("sendMessage", chat_id=701, timeout=15)
+            assert polls(sim)[mark:]
+    print(f"\ntakeover after the leader lost its lock: {took_over:.2f} s")
+    assert took_over < 5
+    print(f"wave 2 fired {(wave.fired_at - due).total_seconds():+.2f} s after it came due, asked {wave.asked}")
+    assert wave.fired_at >= due and wave.asked > 0
+    async with sm() as s:
+        assert len((await s.exec(select(RequestWave).where(RequestWave.request_id == rid,
+                                                           RequestWave.wave_no == 2))).all()) == 1
+    assert (await request(sm, rid)).wave_no == 2  # fired once, on one instance
+    calls = Counter(c.chat_id for c in sim.sent(method="sendMessage", ok=True) if c.chat_id in chats.values())
+    assert calls and max(calls.values()) == 1, [c for c, n in calls.items() if n > 1]
+    assert len(calls) == len(await contacts(sm, rid))
+    assert_one_poller(sim)
