@@ -116,6 +116,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stop_on_signal, sig, stop)
     engine = make_engine(settings.database.url, **settings.database.pool_options())
+    # The leader lock's connection comes from a pool of its own: held as long as this instance leads,
+    # and never waiting behind the sender's and the handlers' checkouts (with the shared pool
+    # exhausted by a wave, a follower's first try waited out pool_timeout, 30 s).
+    lock_engine = (make_engine(settings.database.url, pool_size=1, max_overflow=0)
+                   if engine.dialect.name == "postgresql" else engine)
     bot: Bot | None = None
     server: OpsServer | None = None
     instance = contextlib.ExitStack()
@@ -139,7 +144,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         else:
             bot.session.middleware(activity.poll_watch)
         failure: list[BaseException] = []
-        leadership = _leadership(settings, engine, dp, bot, runtime, activity, receiver, stop, failure)
+        leadership = _leadership(settings, engine, lock_engine, dp, bot, runtime, activity, receiver, stop, failure)
         if settings.http.listen:
             health = Health(sessionmaker, lambda: runtime.sender is not None and runtime.sender.running, activity,
                             settings.http.max_poll_age_s, role=lambda: leadership.role)
@@ -171,11 +176,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         if bot is not None:
             await bot.session.close()
         await engine.dispose()
+        if lock_engine is not engine:
+            await lock_engine.dispose()
         instance.close()
         log.info("stopped")
 
 
-def _leadership(settings: Settings, engine: AsyncEngine, dp: Dispatcher, bot: Bot, runtime: Runtime,
+def _leadership(settings: Settings, engine: AsyncEngine, lock_engine: AsyncEngine, dp: Dispatcher, bot: Bot, runtime: Runtime,
                 activity: UpdateActivity, receiver: WebhookReceiver | None, stop: asyncio.Event,
                 failure: list[BaseException]) -> Leadership:
     """What the leader runs beyond every instance's sender: polling or the webhook, and the timers."""
@@ -212,7 +219,7 @@ def _leadership(settings: Settings, engine: AsyncEngine, dp: Dispatcher, bot: Bo
 
     # On PostgreSQL other instances may arm wake-ups the leader never hears of (see Runtime.rescan).
     rescan = runtime.rescan if engine.dialect.name == "postgresql" else None
-    return Leadership(LeaderLock(engine), lead=lead, follow=follow, retry_s=settings.cluster.leader_retry_s,
+    return Leadership(LeaderLock(lock_engine), lead=lead, follow=follow, retry_s=settings.cluster.leader_retry_s,
                       instance_id=settings.cluster.resolved_id(), rescan=rescan, rescan_s=settings.cluster.rescan_s)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ import pytest
 from sqlalchemy import text, update
 from sqlmodel import SQLModel, select
 
+from bench.instance_process import FOLLOWS, LEADS, start_instance
+from bench.instances import FIRST_DONOR, seed_wave, wave_settings
 from dispatcher.engine import Dispatcher
 from ground.clock import system_clock
 from models.dispatch_tables import BloodRequest, OutboxMessage, RequestContact, RequestWave
@@ -206,3 +209,49 @@ async def test_the_leader_losing_its_lock_stops_polling_and_timers_and_the_next_
     assert calls and max(calls.values()) == 1, [c for c, n in calls.items() if n > 1]
     assert len(calls) == len(await contacts(sm, rid))
     assert_one_poller(sim)
+
+
+@pytest.mark.slow
+async def test_sigkill_of_the_leader_mid_wave_another_instance_completes_it_duplicates_at_most_those_in_flight(
+        pg, tmp_path):
+    """Two ``redreserve run`` processes; the leader is SIGKILLed a third or more into a 300-donor wave."""
+    sm, url = pg
+    donors = 300
+    rate = 60  # twice Telegram's 30/s, to halve the wave's time; test_instances holds the instances to 30/s
+    async with BotAPISimulator(token=TOKEN) as sim:
+        await seed_wave(sm, sim, donors, wave_settings(donors, rate))
+        sim.set_limits(global_per_second=rate, per_chat_per_second=1, group_per_minute=20)
+        chats = set(range(FIRST_DONOR, FIRST_DONOR + donors))
+
+        def calls() -> list:
+            return [c for c in sim.sent(method="sendMessage", ok=True) if c.chat_id in chats]
+
+        start = dict(api_base=sim.base_url, token=TOKEN, db_url=url, rate=rate, lease_s=2.0, retry_s=0.3)
+        both = await asyncio.gather(*(start_instance(tmp_path, n, **start) for n in ("A", "B")))
+        try:
+            await asyncio.gather(*(i.wait_log("leadership: ") for i in both))
+            await sim.wait_for(lambda: any(LEADS in i.text() for i in both), timeout=30, what="a leader")
+            leader, other = both if LEADS in both[0].text() else both[::-1]
+            await other.wait_log(FOLLOWS)
+            await sim.wait_for(lambda: len(calls()) >= donors // 3, timeout=60, what="a third of the wave")
+            leader.kill()
+            killed = time.monotonic()
+            await leader.proc.wait()
+            before = len(calls())
+            async with sm() as s:  # claimed by the leader, perhaps delivered, not recorded: what a kill can repeat
+                in_flight = len((await s.exec(select(OutboxMessage).where(
+                    OutboxMessage.state == "sending", OutboxMessage.claimed_by == leader.name))).all())
+            took_over = await other.wait_log(LEADS, timeout=15) - killed
+            await sim.wait_for(lambda: {c.chat_id for c in calls()} == chats, timeout=60, what="every donor called")
+            finished = time.monotonic() - killed
+        finally:
+            results = [await i.stop() for i in both]
+        assert results[both.index(other)] == 0, other.text()
+        got = Counter(c.chat_id for c in calls())
+        duplicates = sum(n - 1 for n in got.values())
+        print(f"\nSIGKILL of the leader after {before} of {donors} calls: {in_flight} in flight, "
+              f"{duplicates} duplicates; {other.name} led {took_over:.2f} s after the kill, the wave done "
+              f"{finished:.2f} s after it; {sim.violations} limit violations")
+    assert set(got) == chats  # every donor called
+    assert duplicates <= in_flight
+    assert sim.violations == 0
