@@ -38,8 +38,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_dispatcher, updates_admitted
 from bot.commands import set_default_commands
+from bot.isolation import PostgresEventIsolation
 from bot.leadership import Leadership, Poller
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from bot.runtime import Runtime
@@ -122,6 +123,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
     lock_engine = (make_engine(settings.database.url, pool_size=1, max_overflow=0)
                    if engine.dialect.name == "postgresql" else engine)
     bot: Bot | None = None
+    isolation: PostgresEventIsolation | None = None
     server: OpsServer | None = None
     instance = contextlib.ExitStack()
     try:
@@ -135,7 +137,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         sessionmaker = make_sessionmaker(engine)
         metrics = Metrics()
         bot = build_bot(settings)
-        dp = build_dispatcher(settings, sessionmaker, clock=clock, metrics=metrics, lifecycle=False)
+        if settings.telegram.mode == "webhook" and engine.dialect.name == "postgresql":
+            # Behind one webhook address, one user's two taps may reach two instances.
+            isolation = PostgresEventIsolation.for_admission(
+                settings.database.url, updates_admitted(engine, settings.database.reserved_connections))
+        dp = build_dispatcher(settings, sessionmaker, clock=clock, metrics=metrics, lifecycle=False,
+                              events_isolation=isolation)
         runtime: Runtime = dp["runtime"]
         activity = UpdateActivity(settings.telegram.mode)
         receiver = None
@@ -178,6 +185,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         await engine.dispose()
         if lock_engine is not engine:
             await lock_engine.dispose()
+        if isolation is not None:
+            await isolation.engine.dispose()
         instance.close()
         log.info("stopped")
 

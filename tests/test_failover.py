@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import aiohttp
 import pytest
 from sqlalchemy import text, update
 from sqlmodel import SQLModel, select
@@ -25,7 +26,7 @@ from models.engine import make_engine, make_sessionmaker
 from models.leadership import LEADER_KEY
 from redreserve.botapi_sim import BotAPISimulator
 from tests.dispatch_helpers import LEAD_TG, STAFF_TG, contacts, post, request, town
-from tests.test_service import TOKEN, Running, _settings
+from tests.test_service import PUBLIC, SECRET, TOKEN, Running, _settings
 
 
 @pytest.fixture
@@ -255,3 +256,28 @@ async def test_sigkill_of_the_leader_mid_wave_another_instance_completes_it_dupl
     assert set(got) == chats  # every donor called
     assert duplicates <= in_flight
     assert sim.violations == 0
+
+
+async def test_in_webhook_mode_the_leader_sets_the_webhook_and_a_follower_handles_updates_posted_to_it(sim, pg):
+    _, url = pg
+    hook = {"mode": "webhook", "webhook_url": f"{PUBLIC}/tg/hook", "webhook_secret": SECRET}
+
+    def webhook_instance(name: str):
+        return _settings(sim.base_url, url, telegram=hook, cluster={"instance_id": name, "leader_retry_s": 0.2})
+
+    async with Running(webhook_instance("A"), sim=sim) as a:  # the TLS proxy forwards to A
+        await wait_role(a, "leader")
+        async with Running(webhook_instance("B")) as b:
+            assert (await role(b))["role"] == "follower"
+            sim.push_message(601, "/start", first_name="Lan")
+            await sim.wait_for_call("sendMessage", chat_id=601, timeout=15)
+            update = {"update_id": 90_001, "message": {
+                "message_id": 1, "date": 0, "chat": {"id": 602, "type": "private"}, "text": "/start",
+                "from": {"id": 602, "is_bot": False, "first_name": "Mai"}}}
+            async with aiohttp.ClientSession() as http:  # the proxy forwards this one to B
+                async with http.post(f"http://127.0.0.1:{b.server.port}/tg/hook", json=update,
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+                    assert response.status == 200
+            await sim.wait_for_call("sendMessage", chat_id=602, timeout=15)
+        assert not sim.sent(method="deleteWebhook")  # a follower's stop leaves the leader's webhook
+    assert len(sim.sent(method="setWebhook")) == 1 and len(sim.sent(method="deleteWebhook")) == 1
