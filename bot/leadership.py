@@ -43,6 +43,7 @@ class Leadership:
         self._last_rescan = time.monotonic()
         self.leading = False
         self.changes = 0  # times this instance took the leadership (tests, logs)
+        self._saw_leader = False
 
     @property
     def role(self) -> str:
@@ -51,7 +52,7 @@ class Leadership:
     async def step(self) -> None:
         """One look: a follower tries the lock, a leader checks it still holds it."""
         if self.leading:
-            if await self.lock.alive():
+            if await self.lock.alive(timeout=self.retry_s):
                 await self._maybe_rescan()
                 return
             log.warning("leadership: %s lost the leader lock; stopping polling and timers, following",
@@ -64,7 +65,13 @@ class Leadership:
             log.warning("leadership: cannot try the leader lock: %s", _first_line(exc))
             return
         if not got:
+            self._saw_leader = True
             return
+        if self._saw_leader:
+            # The lock may be free because the leader's connection died while the leader still runs:
+            # it finds out at its next check (every retry_s, each allowed retry_s to answer). Polling
+            # before that would make two pollers, and Telegram answers both with 409 Conflict.
+            await asyncio.sleep(2 * self.retry_s)
         self.leading = True
         self.changes += 1
         log.info("leadership: %s is the leader (polling or webhook, timers)", self.instance_id)
