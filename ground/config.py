@@ -312,7 +312,8 @@ class ClusterConfig(_Section):
 
 
 class RedisConfig(_Section):
-    """Optional: with a URL, Telegram's per-token budget and per-user update isolation live in Redis."""
+    """Reserved, not used: the per-token budget and the per-user isolation live in PostgreSQL, which the
+    instances need anyway (README "Running several instances": measured, no Redis needed)."""
 
     url: str = ""
     # Keys of this deployment start with it (several bots, or test runs, on one Redis).

@@ -2,7 +2,9 @@
 a follower takes over within seconds when the leader goes, and a wave due after that is sent once.
 
 Two serve() instances in this process, each with its own engine, Bot and HTTP server, against one
-Bot API simulator; PostgreSQL only (the leader lock is an advisory lock; SQLite is one instance)."""
+Bot API simulator — and, for the SIGKILL, two ``redreserve run`` processes (bench/instance_process.py).
+PostgreSQL only (the leader lock is an advisory lock; SQLite is one instance): without a server
+the tests skip, saying so (tests/conftest.py postgres_url)."""
 
 from __future__ import annotations
 
