@@ -213,7 +213,8 @@ async def main(donors: int, counts: list[int], rate: float, local: bool) -> None
     for n in counts:
         r = await one_run(base, n, donors, rate, local)
         print(f"{r.instances:>9} {r.rate:>7.2f} {r.rate / rate:>8.1%} {r.took_s:>7.2f} {r.violations:>10} "
-              f"{r.duplicates:>10} {r.lost:>5} {r.takeovers:>9} {r.reserve_ms:>10.2f} {r.claim_ms:>8.2f} {r.spoiled:>7}")
+              f"{r.duplicates:>10} {r.lost:>5} {r.takeovers:>9} {r.reserve_ms:>10.2f} {r.claim_ms:>8.2f} "
+              f"{r.spoiled:>7}")
 
 
 @dataclass

@@ -108,6 +108,10 @@ class Runtime:
                 self.scheduler.scheduler.remove_all_jobs()
             await self.scheduler.stop()
             self.reminder_scheduler.alarm.cancel()
+            # AsyncIOScheduler.shutdown only schedules itself on the loop: let it happen, or a lead()
+            # right after would find it "running", skip its start, and then see it stop under it.
+            while self.scheduler.scheduler.running:
+                await asyncio.sleep(0)
         # A follower's handlers and sender still ring the scheduler (a request answered here): with it
         # stopped, APScheduler keeps those jobs pending; forget them, the leader rescans the database.
         self.scheduler.scheduler.remove_all_jobs()

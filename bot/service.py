@@ -191,8 +191,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         log.info("stopped")
 
 
-def _leadership(settings: Settings, engine: AsyncEngine, lock_engine: AsyncEngine, dp: Dispatcher, bot: Bot, runtime: Runtime,
-                activity: UpdateActivity, receiver: WebhookReceiver | None, stop: asyncio.Event,
+def _leadership(settings: Settings, engine: AsyncEngine, lock_engine: AsyncEngine, dp: Dispatcher, bot: Bot,
+                runtime: Runtime, activity: UpdateActivity, receiver: WebhookReceiver | None, stop: asyncio.Event,
                 failure: list[BaseException]) -> Leadership:
     """What the leader runs beyond every instance's sender: polling or the webhook, and the timers."""
     def polling_failed(exc: BaseException) -> None:

@@ -179,6 +179,8 @@ async def test_the_leader_losing_its_lock_stops_polling_and_timers_and_the_next_
             await sim.wait_for(lambda: {c.chat_id for c in sim.sent(method="sendMessage", ok=True)} >= first_wave,
                                timeout=30, what="the first wave delivered")
             assert (await role(b))["role"] == "follower"
+            # Recorded too: a call delivered but not yet marked notified would still be outstanding below.
+            await wait_outbox_sent(sm)
             await asyncio.sleep(0.5)  # the leader's rescans (rescan_s) run before it loses the lock
             loop = asyncio.get_running_loop()
             cut = loop.time()
@@ -283,3 +285,35 @@ async def test_in_webhook_mode_the_leader_sets_the_webhook_and_a_follower_handle
             await sim.wait_for_call("sendMessage", chat_id=602, timeout=15)
         assert not sim.sent(method="deleteWebhook")  # a follower's stop leaves the leader's webhook
     assert len(sim.sent(method="setWebhook")) == 1 and len(sim.sent(method="deleteWebhook")) == 1
+
+
+async def test_a_runtime_that_follows_has_no_timer_and_leading_again_rearms_them_from_the_database(
+        sqlite_template, tmp_path):
+    """The timers' half of the Runtime stops and starts with the leadership (SQLite is enough here)."""
+    import shutil
+
+    from bot.app import build_dispatcher
+
+    shutil.copyfile(sqlite_template, tmp_path / "one.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'one.db'}"
+    engine = make_engine(url)
+    sm = make_sessionmaker(engine)
+    hospital, _ = await town(sm, n=6)
+    runtime = build_dispatcher(_settings("http://127.0.0.1:1", url), sm,
+                               lifecycle=False)["runtime"]
+    rid = await post(runtime.engine, hospital, urgency="critical")
+    try:
+        await runtime.lead()
+        armed = runtime.scheduler.job_ids()
+        assert f"wave-{rid}" in armed and f"deadline-{rid}" in armed
+        await runtime.follow()
+        assert runtime.scheduler.job_ids() == [] and not runtime.scheduler.scheduler.running
+        runtime.scheduler.arm(rid, system_clock() + timedelta(seconds=1))  # a follower's handler rang
+        await runtime.follow()
+        assert runtime.scheduler.job_ids() == []  # forgotten: the leader rescans the database
+        await runtime.lead()
+        assert runtime.scheduler.job_ids() == armed and runtime.scheduler.scheduler.running
+    finally:
+        await runtime.stop()
+        await engine.dispose()
+    assert not runtime.scheduler.scheduler.running
