@@ -38,6 +38,10 @@ from ground.clock import Clock
 from ground.config import Settings
 
 
+# How long a new follower lets the timers' work under way finish before cancelling it.
+FOLLOW_WAIT_S = 10.0
+
+
 class Runtime:
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker, i18n: I18n, *, clock: Clock,
                  rng: random.Random | None = None, use_scheduler: bool = True,
@@ -104,13 +108,22 @@ class Runtime:
             return
         if self.leading:
             self.leading = False
-            if self.scheduler.scheduler.running:
-                self.scheduler.scheduler.remove_all_jobs()
-            await self.scheduler.stop()
-            self.reminder_scheduler.alarm.cancel()
+            apscheduler = self.scheduler.scheduler
+            if apscheduler.running:
+                apscheduler.remove_all_jobs()
+                apscheduler.shutdown(wait=False)
+            # A tick or reminders run under way finishes (milliseconds, usually; the database guards it
+            # against doing twice what the next leader does) instead of being cancelled in the middle
+            # of a transaction, whose row locks could hold up the next leader's tick.
+            alarms = (self.scheduler.alarm, self.reminder_scheduler.alarm)
+            try:
+                await asyncio.wait_for(asyncio.gather(*(a.wait_idle() for a in alarms)), FOLLOW_WAIT_S)
+            except asyncio.TimeoutError:
+                for alarm in alarms:
+                    alarm.cancel()
             # AsyncIOScheduler.shutdown only schedules itself on the loop: let it happen, or a lead()
             # right after would find it "running", skip its start, and then see it stop under it.
-            while self.scheduler.scheduler.running:
+            while apscheduler.running:
                 await asyncio.sleep(0)
         # A follower's handlers and sender still ring the scheduler (a request answered here): with it
         # stopped, APScheduler keeps those jobs pending; forget them, the leader rescans the database.

@@ -75,7 +75,11 @@ async def wait_wave(sm, rid: int, wave_no: int, timeout: float = 15.0) -> Reques
                                                            RequestWave.wave_no == wave_no))).first()
         if wave is not None:
             return wave
-        assert loop.time() < until, f"wave {wave_no} not fired within {timeout} s"
+        if loop.time() >= until:
+            async with sm() as s:
+                req = await s.get(BloodRequest, rid)
+                states = Counter(c.state for c in (await s.exec(select(RequestContact))).all())
+            raise AssertionError(f"wave {wave_no} not fired within {timeout} s: {req}, contacts {states}")
         await asyncio.sleep(0.05)
 
 
