@@ -262,7 +262,7 @@ async def failover_run(base_url: str, donors: int, rate: float, workdir: Path) -
             both = list(await asyncio.gather(*(start_instance(
                 workdir / name, n, api_base=sim.base_url, token=token, db_url=url, rate=rate, lease_s=2.0,
                 retry_s=0.5) for n in ("A", "B"))))
-            await asyncio.gather(*(i.wait_log("leadership: ") for i in both))
+            await asyncio.gather(*(i.wait_log("leadership: ", timeout=90) for i in both))
             await sim.wait_for(lambda: any(LEADS in i.text() for i in both), timeout=30, what="a leader")
             leader, other = both if LEADS in both[0].text() else both[::-1]
             await other.wait_log(FOLLOWS)
