@@ -12,6 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -102,7 +103,13 @@ class AdmittingDispatcher(Dispatcher):
 def build_dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker, *, clock: Clock = system_clock,
     rng: random.Random | None = None, use_scheduler: bool = True, metrics: SendMetrics | None = None,
+    lifecycle: bool = True, events_isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
+    """``lifecycle``: the runtime starts and stops with polling (aiogram's startup/shutdown hooks), as
+    one instance does. False: the caller drives it (``bot.service``: the sender for the whole run,
+    polling and timers only while leading), and polling can stop and start again in between.
+    ``events_isolation``: one user's updates one at a time; by default within this process
+    (several instances behind one webhook: bot.isolation)."""
     i18n = make_i18n(settings.bot.default_locale)
     runtime = Runtime(settings, sessionmaker, i18n, clock=clock, rng=rng, use_scheduler=use_scheduler,
                       metrics=metrics)
@@ -113,7 +120,7 @@ def build_dispatcher(
     dp = AdmittingDispatcher(
         admitted=updates_admitted(sessionmaker.kw["bind"], settings.database.reserved_connections),
         storage=storage,
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=events_isolation or SimpleEventIsolation(),
         settings=settings,
         clock=clock,
         sessionmaker=sessionmaker,
@@ -122,10 +129,11 @@ def build_dispatcher(
         runtime=runtime,
         updates_in_flight=in_flight,
     )
-    dp.startup.register(runtime.start)
-    # A stop lets the updates being handled finish (their messages reach the outbox) before the sender stops.
-    dp.shutdown.register(in_flight.drain)
-    dp.shutdown.register(runtime.stop)
+    if lifecycle:
+        dp.startup.register(runtime.start)
+        # A stop lets the updates being handled finish (their messages reach the outbox) before the sender stops.
+        dp.shutdown.register(in_flight.drain)
+        dp.shutdown.register(runtime.stop)
     dp.update.outer_middleware(in_flight)
     dp.update.outer_middleware(DedupMiddleware(sessionmaker))
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker, storage))

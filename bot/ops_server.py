@@ -41,6 +41,11 @@ class UpdateActivity:
         self.since = now()  # before the first poll, the age counts from the start
         self.last: float | None = None
 
+    def restart(self) -> None:
+        """This instance starts polling (it became the leader): the age counts from now."""
+        self.since = self.now()
+        self.last = None
+
     def seen(self) -> None:
         self.last = self.now()
 
@@ -63,6 +68,8 @@ class Health:
     sender_running: Callable[[], bool]
     activity: UpdateActivity
     max_poll_age_s: float
+    role: Callable[[], str] = lambda: "leader"  # a follower does not poll: its updates are the leader's
+
 
     async def check(self) -> tuple[bool, dict[str, str]]:
         checks: dict[str, str] = {}
@@ -80,7 +87,11 @@ class Health:
             checks["sender"] = "not running"
             failing.append("sender")
         age = self.activity.age()
-        if self.activity.mode == "polling":
+        role = self.role()
+        checks["role"] = role
+        if self.activity.mode == "polling" and role != "leader":
+            checks["updates"] = "not polling: follower (the leader polls)"
+        elif self.activity.mode == "polling":
             if age > self.max_poll_age_s:
                 checks["updates"] = f"no successful poll for {age:.0f} s"
                 failing.append("updates")

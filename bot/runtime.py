@@ -1,7 +1,11 @@
 """The dispatcher's moving parts around one Bot: the engine, the reminders, the outbox sender, the scheduler.
 
-They start with the polling loop and stop with it (aiogram's startup/shutdown hooks),
-so the bot, the demo and the tests run the same assembly.
+Two parts with two lifetimes (issue 14): the outbox sender runs on every instance (it claims
+rows, so several can share one outbox), the timers — waves and reminders — only on the leader
+(:meth:`Runtime.lead` / :meth:`Runtime.follow`), so that they fire once across instances. One
+instance (the demo, the tests, SQLite) starts both with the polling loop and stops them with it
+(:meth:`start` / :meth:`stop` as aiogram's startup/shutdown hooks); ``bot.service`` drives them
+itself, following the leadership.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from ground.clock import Clock
 from ground.config import Settings
 
 
+# How long a new follower lets the timers' work under way finish before cancelling it.
+FOLLOW_WAIT_S = 10.0
+
+
 class Runtime:
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker, i18n: I18n, *, clock: Clock,
                  rng: random.Random | None = None, use_scheduler: bool = True,
@@ -57,9 +65,17 @@ class Runtime:
         self.reminder_scheduler = (ReminderScheduler(self.reminders, self.scheduler.scheduler)
                                    if self.scheduler is not None else None)
         self.sender: Sender | None = None
+        self.leading = False
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:
+        """One instance: the sender and the timers."""
+        await self.start_sender(bot)
+        await self.lead()
+        self.started.set()
+
+    async def start_sender(self, bot: Bot) -> None:
+        """What every instance runs: the outbox sender, and the token's budget for the handlers' replies."""
         send = self.settings.dispatch.send
         # One budget for the token: in this process, or shared with the other instances (issue 14).
         limiter = make_budget(self.settings, self.sessionmaker, _dialect(self.sessionmaker))
@@ -75,14 +91,55 @@ class Runtime:
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
-        if self.scheduler is not None:
-            await self.scheduler.start()  # re-arms open requests from the database
-            await self.reminder_scheduler.start()  # one run: makes up what is overdue, arms the next
-        self.started.set()
+
+    async def lead(self) -> None:
+        """This instance took the leadership (or is the only one): the timers start from the database."""
+        if self.scheduler is None or self.leading:
+            return
+        self.leading = True
+        # Wake-ups armed while following were never run: the database is the truth, re-armed just below.
+        self.scheduler.scheduler.remove_all_jobs()
+        await self.scheduler.start()  # re-arms open requests from the database; a missed wave fires once
+        await self.reminder_scheduler.start()  # one run: makes up what is overdue, arms the next
+
+    async def follow(self) -> None:
+        """The leadership is gone (or was never ours): no timer may fire here any more."""
+        if self.scheduler is None:
+            return
+        if self.leading:
+            self.leading = False
+            apscheduler = self.scheduler.scheduler
+            if apscheduler.running:
+                apscheduler.remove_all_jobs()
+                apscheduler.shutdown(wait=False)
+            # A tick or reminders run under way finishes (milliseconds, usually; the database guards it
+            # against doing twice what the next leader does) instead of being cancelled in the middle
+            # of a transaction, whose row locks could hold up the next leader's tick.
+            alarms = (self.scheduler.alarm, self.reminder_scheduler.alarm)
+            try:
+                await asyncio.wait_for(asyncio.gather(*(a.wait_idle() for a in alarms)), FOLLOW_WAIT_S)
+            except asyncio.TimeoutError:
+                for alarm in alarms:
+                    alarm.cancel()
+            # AsyncIOScheduler.shutdown only schedules itself on the loop: let it happen, or a lead()
+            # right after would find it "running", skip its start, and then see it stop under it.
+            while apscheduler.running:
+                await asyncio.sleep(0)
+        # A follower's handlers and sender still ring the scheduler (a request answered here): with it
+        # stopped, APScheduler keeps those jobs pending; forget them, the leader rescans the database.
+        self.scheduler.scheduler.remove_all_jobs()
+
+    async def rescan(self) -> None:
+        """The leader looks at every open request and the reminders again: another instance may have
+        posted or moved one and armed its wake-up there, where no timer runs."""
+        if self.scheduler is None or not self.leading:
+            return
+        for request_id in await self.engine.open_request_ids():
+            self.scheduler.alarm.ring(request_id)
+        self.reminder_scheduler.run_soon()
 
     async def stop(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.stop()
+        await self.follow()
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()

@@ -8,6 +8,10 @@ backoff, one log line per attempt). Then polling or the webhook until SIGTERM or
 SIGINT, and a clean stop: no new updates, the updates being handled finish, the
 sender finishes the sends in flight (rows not started stay ``pending`` for the next
 start), the webhook is removed, the database closed.
+
+Several instances on one PostgreSQL (issue 14): every instance runs the outbox sender and
+the HTTP server (and, in webhook mode, handles the updates posted to it); the leader
+(bot.leadership) alone polls or registers the webhook, and runs the timers.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ from aiogram.types import User
 from aiogram.utils.token import TokenValidationError, validate_token
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_dispatcher, updates_admitted
 from bot.commands import set_default_commands
+from bot.isolation import PostgresEventIsolation
+from bot.leadership import Leadership, Poller
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
+from bot.runtime import Runtime
 from dispatcher.metrics import Metrics
 from models.engine import InstanceLocked, make_engine, make_sessionmaker, single_instance, sqlite_path_problem
+from models.leadership import LeaderLock
 from ground.clock import Clock, system_clock
 from ground.config import Settings
 
@@ -108,7 +117,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stop_on_signal, sig, stop)
     engine = make_engine(settings.database.url, **settings.database.pool_options())
+    # The leader lock's connection comes from a pool of its own: held as long as this instance leads,
+    # and never waiting behind the sender's and the handlers' checkouts (with the shared pool
+    # exhausted by a wave, a follower's first try waited out pool_timeout, 30 s).
+    lock_engine = (make_engine(settings.database.url, pool_size=1, max_overflow=0)
+                   if engine.dialect.name == "postgresql" else engine)
     bot: Bot | None = None
+    isolation: PostgresEventIsolation | None = None
     server: OpsServer | None = None
     instance = contextlib.ExitStack()
     try:
@@ -122,17 +137,24 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         sessionmaker = make_sessionmaker(engine)
         metrics = Metrics()
         bot = build_bot(settings)
-        dp = build_dispatcher(settings, sessionmaker, clock=clock, metrics=metrics)
+        if settings.telegram.mode == "webhook" and engine.dialect.name == "postgresql":
+            # Behind one webhook address, one user's two taps may reach two instances.
+            isolation = PostgresEventIsolation.for_admission(
+                settings.database.url, updates_admitted(engine, settings.database.reserved_connections))
+        dp = build_dispatcher(settings, sessionmaker, clock=clock, metrics=metrics, lifecycle=False,
+                              events_isolation=isolation)
+        runtime: Runtime = dp["runtime"]
         activity = UpdateActivity(settings.telegram.mode)
         receiver = None
         if settings.telegram.mode == "webhook":
             receiver = WebhookReceiver(dp, bot, settings.telegram.webhook_secret.get_secret_value(), activity)
         else:
             bot.session.middleware(activity.poll_watch)
+        failure: list[BaseException] = []
+        leadership = _leadership(settings, engine, lock_engine, dp, bot, runtime, activity, receiver, stop, failure)
         if settings.http.listen:
-            runtime = dp["runtime"]
             health = Health(sessionmaker, lambda: runtime.sender is not None and runtime.sender.running, activity,
-                            settings.http.max_poll_age_s)
+                            settings.http.max_poll_age_s, role=lambda: leadership.role)
             host, port = settings.http.address
             webhook = (urlsplit(settings.telegram.webhook_url).path or "/", receiver) if receiver else None
             server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook)
@@ -149,14 +171,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
             return
         log.info("Telegram accepted the token: @%s (id %d), %s mode", me.username, me.id, settings.telegram.mode)
         await set_default_commands(bot, dp["i18n_instance"])
-        if on_ready is not None:
-            async def ready() -> None:  # after the runtime's start (registered before): the sender runs
-                on_ready(server)
-            dp.startup.register(ready)
-        if receiver is not None:
-            await _run_webhook(settings, dp, bot, receiver, stop)
-        else:
-            await _run_polling(dp, bot, stop)
+        await _run(dp, bot, runtime, leadership, receiver, stop, lambda: on_ready(server) if on_ready else None)
+        if failure:
+            raise failure[0]
     finally:
         if own_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -166,44 +183,77 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
         if bot is not None:
             await bot.session.close()
         await engine.dispose()
+        if lock_engine is not engine:
+            await lock_engine.dispose()
+        if isolation is not None:
+            await isolation.engine.dispose()
         instance.close()
         log.info("stopped")
 
 
-async def _run_polling(dp: Dispatcher, bot: Bot, stop: asyncio.Event) -> None:
-    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False,
-                                                   allowed_updates=dp.resolve_used_update_types()))
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if not polling.done():
-        try:
-            await dp.stop_polling()  # polling ends, then aiogram's shutdown: in-flight updates, then the sender
-        except RuntimeError:  # not started yet
-            polling.cancel()
-    stopped.cancel()
-    await asyncio.gather(polling, return_exceptions=polling.cancelled())
+def _leadership(settings: Settings, engine: AsyncEngine, lock_engine: AsyncEngine, dp: Dispatcher, bot: Bot,
+                runtime: Runtime, activity: UpdateActivity, receiver: WebhookReceiver | None, stop: asyncio.Event,
+                failure: list[BaseException]) -> Leadership:
+    """What the leader runs beyond every instance's sender: polling or the webhook, and the timers."""
+    def polling_failed(exc: BaseException) -> None:
+        failure.append(exc)
+        stop.set()
+
+    poller = Poller(dp, bot, polling_failed) if receiver is None else None
+
+    async def lead() -> None:
+        await runtime.lead()
+        if poller is not None:
+            activity.restart()
+            await poller.start()
+        else:
+            await bot.set_webhook(settings.telegram.webhook_url,
+                                  secret_token=settings.telegram.webhook_secret.get_secret_value(),
+                                  allowed_updates=dp.resolve_used_update_types())
+            log.info("webhook set: Telegram posts updates to %s", settings.telegram.webhook_url)
+
+    async def follow() -> None:
+        # Polling first: another instance may poll a moment from now, and two pollers get 409 Conflict.
+        if poller is not None:
+            await poller.stop()
+        elif stop.is_set():
+            # Removed at the leader's stop: Telegram keeps what arrives from now on for the next leader.
+            # A leader that only lost the lock leaves it: the next one sets the same address again.
+            try:
+                await bot.delete_webhook()
+                log.info("webhook removed")
+            except (TelegramAPIError, OSError) as exc:
+                log.warning("webhook not removed: %s", _reason(exc))
+        await runtime.follow()
+
+    # On PostgreSQL other instances may arm wake-ups the leader never hears of (see Runtime.rescan).
+    rescan = runtime.rescan if engine.dialect.name == "postgresql" else None
+    return Leadership(LeaderLock(lock_engine), lead=lead, follow=follow, retry_s=settings.cluster.leader_retry_s,
+                      instance_id=settings.cluster.resolved_id(), rescan=rescan, rescan_s=settings.cluster.rescan_s)
 
 
-async def _run_webhook(settings: Settings, dp: Dispatcher, bot: Bot, receiver: WebhookReceiver,
-                       stop: asyncio.Event) -> None:
-    workflow = {"dispatcher": dp, "bots": (bot,), **dp.workflow_data}
-    await dp.emit_startup(bot=bot, **workflow)
+async def _run(dp: Dispatcher, bot: Bot, runtime: Runtime, leadership: Leadership,
+               receiver: WebhookReceiver | None, stop: asyncio.Event, ready: Callable[[], None]) -> None:
+    """The sender for the whole run, the leader's work while leading; then a clean stop."""
+    await runtime.start_sender(bot)
     try:
-        receiver.accepting = True
-        await bot.set_webhook(settings.telegram.webhook_url,
-                              secret_token=settings.telegram.webhook_secret.get_secret_value(),
-                              allowed_updates=dp.resolve_used_update_types())
-        log.info("webhook set: Telegram posts updates to %s", settings.telegram.webhook_url)
-        await stop.wait()
+        if receiver is not None:
+            receiver.accepting = True  # every instance handles the updates posted to it
+        await leadership.step()  # the first try at once: a lone instance leads from the start
+        if not leadership.leading:
+            log.info("leadership: %s follows (another instance leads); sending from the outbox",
+                     leadership.instance_id)
+        runtime.started.set()
+        ready()
+        await leadership.run(stop)  # until stop; ends by stopping polling and the timers, freeing the lock
     finally:
-        # Removed first: Telegram keeps what arrives from now on for the next start.
-        try:
-            await bot.delete_webhook()
-            log.info("webhook removed")
-        except (TelegramAPIError, OSError) as exc:
-            log.warning("webhook not removed: %s", _reason(exc))
-        await receiver.drain()
-        await dp.emit_shutdown(bot=bot, **workflow)
+        if leadership.leading:  # an error under way: the leader's work stops all the same
+            await leadership.stand_down()
+        if receiver is not None:
+            await receiver.drain()
+        # The updates being handled finish (their messages reach the outbox) before the sender stops.
+        await dp["updates_in_flight"].drain()
+        await runtime.stop()
 
 
 async def _check_database(engine, url: str) -> None:

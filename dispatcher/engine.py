@@ -1008,15 +1008,18 @@ class Dispatcher:
     # ---------------------------------------------------------------- restart, unreachable, status
     async def rearm_all(self) -> list[tuple[int, datetime]]:
         """At start-up: every open request gets its wake-up again; a missed wave fires once, late."""
-        async with self.sm() as s:
-            rows = (await s.exec(select(BloodRequest.id).where(col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES))
-                                 .order_by(col(BloodRequest.id)))).all()
         out: list[tuple[int, datetime]] = []
-        for rid in cast(Sequence[int], rows):  # a primary key is never NULL
+        for rid in await self.open_request_ids():
             nxt = await self.tick(rid)
             if nxt is not None:
                 out.append((rid, nxt))
         return out
+
+    async def open_request_ids(self) -> list[int]:
+        async with self.sm() as s:
+            rows = (await s.exec(select(BloodRequest.id).where(col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES))
+                                 .order_by(col(BloodRequest.id)))).all()
+        return list(cast(Sequence[int], rows))  # a primary key is never NULL
 
     async def attach_board(self, request_id: int, chat_id: int, message_id: int, locale: str | None) -> None:
         """The bot sent a board for the request into a chat: keep it up to date from now on."""

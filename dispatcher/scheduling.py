@@ -187,6 +187,8 @@ class ReminderScheduler:
                                replace_existing=True, misfire_grace_time=None, coalesce=True)
 
     def run_soon(self) -> None:
+        if not self.scheduler.running:  # not started, or an instance that follows: the leader runs reminders
+            return
         self.alarm.ring(self.JOB_ID)
 
     async def _ring(self) -> None:

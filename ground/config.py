@@ -298,6 +298,10 @@ class ClusterConfig(_Section):
     lease_s: float = Field(default=30.0, gt=0)
     # How often a follower tries to take the leadership (polling, timers) a dead leader left.
     leader_retry_s: float = Field(default=2.0, gt=0)
+    # How often the leader (PostgreSQL) looks at every open request and the reminders again: a request
+    # posted or answered on another instance (webhook mode) has its next wake-up armed there, where no
+    # timer runs; its next wave or reminder is at most this late.
+    rescan_s: float = Field(default=30.0, gt=0)
     # Telegram's per-token budget (dispatcher.send_budget): "local" to this process (exact windows,
     # ranks, no database connection per reply: the default, for one instance), or "shared" by every
     # instance through PostgreSQL — set it on each instance when running several (SQLite: always local).
@@ -308,7 +312,8 @@ class ClusterConfig(_Section):
 
 
 class RedisConfig(_Section):
-    """Optional: with a URL, Telegram's per-token budget and per-user update isolation live in Redis."""
+    """Reserved, not used: the per-token budget and the per-user isolation live in PostgreSQL, which the
+    instances need anyway (README "Running several instances": measured, no Redis needed)."""
 
     url: str = ""
     # Keys of this deployment start with it (several bots, or test runs, on one Redis).

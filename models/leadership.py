@@ -7,6 +7,7 @@ killed leader's lock passes to a follower without any lease to wait out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy import text
@@ -48,20 +49,26 @@ class LeaderLock:
         await conn.close()
         return False
 
-    async def alive(self) -> bool:
-        """Whether the lock connection still answers; False means we may no longer be leader."""
+    async def alive(self, timeout: float | None = None) -> bool:
+        """Whether the lock connection still answers (within ``timeout`` s); False means we may no
+        longer be leader. A network cut can leave a query hanging for minutes while PostgreSQL,
+        its side of the connection gone, has already given the lock to another instance."""
         if self._always:
             return True
         if self._conn is None:
             return False
         try:
-            await self._conn.execute(text("SELECT 1"))
-            await self._conn.commit()
+            await asyncio.wait_for(self._check(self._conn), timeout)
             return True
-        except Exception as exc:  # a lost connection lost the lock with it
-            log.warning("leadership: lock connection lost (%s)", exc)
+        except Exception as exc:  # a lost connection lost the lock with it; an unanswered one may have
+            log.warning("leadership: lock connection lost (%s)", str(exc) or type(exc).__name__)
             await self._drop()
             return False
+
+    @staticmethod
+    async def _check(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT 1"))
+        await conn.commit()
 
     async def release(self) -> None:
         if self._conn is None:
