@@ -189,7 +189,9 @@ async def test_the_api_refuses_strangers_bad_input_and_other_sites(pg, http):
         page = await r.text()
         assert r.status == 200 and "script-src 'self'" in r.headers["Content-Security-Policy"]
     assert '<script src="/static/playground.js"' in page and "<script>" not in page  # nothing inline
-    for name, kind in (("playground.js", "text/javascript"), ("playground.css", "text/css")):
+    assert '<link rel="icon" href="/static/favicon.svg"' in page
+    for name, kind in (("playground.js", "text/javascript"), ("playground.css", "text/css"),
+                       ("favicon.svg", "image/svg+xml")):
         async with http.get(pg.url + "static/" + name) as r:
             assert r.status == 200 and r.content_type == kind
     async with http.get(pg.url + "static/seed.py") as r:

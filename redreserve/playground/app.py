@@ -27,6 +27,7 @@ STATIC = {  # the whole front end: no build step, nothing from the internet
     "index.html": "text/html",
     "playground.css": "text/css",
     "playground.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 # A page that somehow rendered markup could still run nothing: scripts only from this server.
 SECURITY_HEADERS = {
