@@ -149,7 +149,7 @@ async def main_async(a: argparse.Namespace) -> None:
     print(HEADER)
     world = World(members=a.members, spread_km=a.spread_km)
     print(f"a province of {a.members} members spread {a.spread_km:g} km around the hospital; seed {a.seed}")
-    async with PolicyLab(world=world, seed=a.seed) as lab:
+    async with PolicyLab(world=world, seed=a.seed, workers=a.workers) as lab:
         for p in policies:
             segs = points.setdefault(p.name, {})
             for seg, asks in streams.items():
@@ -183,6 +183,7 @@ def main() -> None:
     ap.add_argument("--month-days", type=int, default=30)
     ap.add_argument("--month-per-day", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="processes for the single requests (one per core)")
     ap.add_argument("--members", type=int, default=World.members, help="the province's reserve club")
     ap.add_argument("--spread-km", type=float, default=World.spread_km, help="how far they live (Gaussian)")
     ap.add_argument("--png", default=str(Path(__file__).with_name("policy.png")))

@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
+import multiprocessing
 import random
 import shutil
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -407,12 +409,47 @@ def _in_quiet_hours(at: datetime, cfg: DispatchConfig, tz: tzinfo) -> bool:
 
 # --------------------------------------------------------------------------------------- the lab
 
+async def _run_batches(template: Path, workdir: Path, policy: WavePolicy, behaviour: Behaviour,
+                        settings: Settings, seed: int, batches: list[list[tuple[int, Ask]]],
+                        tail: timedelta) -> tuple[list[list[Outcome]], Counter]:
+    """Each batch on its own copy of ``template``: the outcomes per batch, and the calls per donor."""
+    outcomes: list[list[Outcome]] = []
+    per_donor: Counter = Counter()
+    for k, batch in enumerate(batches):
+        path = workdir / f"run{batch[0][0]}-{k}.db"
+        shutil.copyfile(template, path)
+        run = _Run(f"sqlite+aiosqlite:///{path}", policy, behaviour, settings, seed, START)
+        try:
+            last = max(a.at_min for _, a in batch)
+            hours = max(settings.dispatch.deadline_hours.of(a.urgency) for _, a in batch)
+            await run.run(batch, hospital_id=1, until=START + timedelta(minutes=last, hours=hours) + tail)
+            outcomes.append(await run.outcomes(policy.name))
+            per_donor.update(run.per_donor)
+        finally:
+            await run.close()
+            path.unlink(missing_ok=True)
+    return outcomes, per_donor
+
+
+def _run_share(template: str, policy: WavePolicy, behaviour: Behaviour, settings: Settings, seed: int,
+               batches: list[list[tuple[int, Ask]]], tail: timedelta) -> tuple[list[list[Outcome]], Counter]:
+    """A worker process's share of the batches, on copies in a directory of its own."""
+    with tempfile.TemporaryDirectory(prefix="redreserve-policylab-w-") as d:
+        return asyncio.run(_run_batches(Path(template), Path(d), policy, behaviour, settings, seed, batches, tail))
+
+
 class PolicyLab:
-    """Runs streams of requests under each policy on copies of one seeded world."""
+    """Runs streams of requests under each policy on copies of one seeded world.
+
+    ``workers`` > 1 spreads the single requests over that many processes (each request is on a
+    copy of its own, so they are independent; the dice are per request, so the result does not
+    depend on how they are spread). One process spends most of its time in the engine's own
+    queries, not in the lab: a pool is how the lab uses more than one core.
+    """
 
     def __init__(self, *, world: World = World(), behaviour: Behaviour = Behaviour(), seed: int = 1,
                  settings: Settings | None = None, workdir: Path | None = None,
-                 template: Path | None = None) -> None:
+                 template: Path | None = None, workers: int = 1) -> None:
         self.world, self.behaviour, self.seed = world, behaviour, seed
         self.settings = settings or lab_settings()
         self._tmp = tempfile.TemporaryDirectory(prefix="redreserve-policylab-", dir=workdir)
@@ -421,21 +458,21 @@ class PolicyLab:
         self.prebuilt = template
         self.template = template or self.dir / "world.db"
         self.roster = 0
-        self._copies = 0
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> "PolicyLab":
         if self.prebuilt is None:
             self.roster = await build_world(self.template, self.world)
+        if self.workers > 1:
+            # spawn, not fork: a forked child would inherit this process's running event loop.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self._tmp.cleanup()
-
-    def _copy(self) -> str:
-        self._copies += 1
-        path = self.dir / f"run{self._copies}.db"
-        shutil.copyfile(self.template, path)
-        return f"sqlite+aiosqlite:///{path}"
 
     async def run(self, policy: WavePolicy, asks: list[Ask], *, fresh_each: bool,
                   tail: timedelta = timedelta(hours=6)) -> LabRun:
@@ -443,18 +480,22 @@ class PolicyLab:
         t0 = time.perf_counter()
         result = LabRun(roster=self.roster)
         batches = [[(i, a)] for i, a in enumerate(asks)] if fresh_each else [list(enumerate(asks))]
-        for batch in batches:
-            url = self._copy()
-            run = _Run(url, policy, self.behaviour, self.settings, self.seed, START)
-            try:
-                last = max(a.at_min for _, a in batch)
-                hours = max(self.settings.dispatch.deadline_hours.of(a.urgency) for _, a in batch)
-                await run.run(batch, hospital_id=1, until=START + timedelta(minutes=last, hours=hours) + tail)
-                result.outcomes += await run.outcomes(policy.name)
-                result.calls_per_donor.update(run.per_donor)
-            finally:
-                await run.close()
-                Path(url.removeprefix("sqlite+aiosqlite:///")).unlink(missing_ok=True)
+        if self._pool is None or len(batches) < 2:
+            outs, per_donor = await _run_batches(self.template, self.dir, policy, self.behaviour, self.settings,
+                                                 self.seed, batches, tail)
+            result.calls_per_donor.update(per_donor)
+        else:
+            loop = asyncio.get_running_loop()
+            # Interleaved shares, so that each worker gets as many of the slow (long-deadline) requests.
+            shares = [batches[k::self.workers] for k in range(self.workers)]
+            done = await asyncio.gather(*(loop.run_in_executor(
+                self._pool, _run_share, str(self.template), policy, self.behaviour, self.settings, self.seed,
+                share, tail) for share in shares if share))
+            outs = [[] for _ in batches]
+            for k, (share_outs, per_donor) in enumerate(done):
+                outs[k::self.workers] = share_outs
+                result.calls_per_donor.update(per_donor)
+        result.outcomes = [o for batch in outs for o in batch]
         result.seconds = time.perf_counter() - t0
         return result
 

@@ -25,8 +25,8 @@ def world(tmp_path_factory):
     return path
 
 
-async def run(world, policy, asks, behaviour=Behaviour(), seed=1, fresh_each=True):
-    async with PolicyLab(world=TINY, behaviour=behaviour, seed=seed, template=world) as lab:
+async def run(world, policy, asks, behaviour=Behaviour(), seed=1, fresh_each=True, workers=1):
+    async with PolicyLab(world=TINY, behaviour=behaviour, seed=seed, template=world, workers=workers) as lab:
         return (await lab.run(policy, asks, fresh_each=fresh_each)).outcomes
 
 
@@ -42,6 +42,13 @@ async def test_one_seed_gives_one_result_and_another_seed_another(world):
     assert first == again
     assert sum(o.calls for o in first) > 0
     assert other != first
+
+
+async def test_two_worker_processes_give_what_one_gives(world):
+    asks = [Ask(DAY, "O", "+", 2, "critical"), Ask(DAY + 30, "A", "+", 1, "urgent"), Ask(DAY, "B", "+", 1, "planned")]
+    alone = await run(world, OURS, asks)
+    pooled = await run(world, OURS, asks, workers=2)
+    assert pooled == alone and [o.urgency for o in pooled] == ["critical", "urgent", "planned"]
 
 
 async def test_the_engine_sizes_the_waves_a_change_in_it_changes_the_outcome(world, monkeypatch):
