@@ -352,20 +352,14 @@ class _Run:
                weight: float | None, night: bool) -> None:
         """She decides, from her own dice for this request (the same under every policy)."""
         nth = self.asked[rid, donor_id] = self.asked[rid, donor_id] + 1
-        r = random.Random(f"{self.seed}:{self.index.get(rid, rid)}:{donor_id}:{nth}")
-        u = [r.random() for _ in range(8)]
-        b = self.b
-        if u[0] >= (b.reads_night if night else b.reads):
-            return  # never reads it in time
-        delay = math.exp(math.log(b.delay_median_min) + b.delay_sigma * _normal(u[1]))
-        delay = min(delay * (b.night_slowdown if night else 1.0), b.max_delay_min)
-        at = self.clock() + timedelta(minutes=delay)
-        if u[2] < b.says_available:
-            travel = 30.0 if travel_min is None else travel_min
-            visit = (contact_id, travel, weight, u[3] < b.arrives, u[4] < b.tells, u[5] < b.passes,
-                     b.travel_jitter[0] + (b.travel_jitter[1] - b.travel_jitter[0]) * u[6], u[7])
+        d = disposition(self.b, self.seed, self.index.get(rid, rid), donor_id, nth, night, travel_min)
+        if d is None:
+            return
+        at = self.clock() + timedelta(minutes=d.delay_min)
+        if d.available:
+            visit = (contact_id, d.travel_min, weight, d.arrives, d.tells, d.passes, d.jitter, d.later)
             self.push(at, "answer", (rid, donor_id, token, "available", visit))
-        elif u[3] < b.declines:
+        else:
             self.push(at, "answer", (rid, donor_id, token, "declined", None))
 
     async def outcomes(self, policy: str) -> list[Outcome]:
@@ -392,6 +386,39 @@ class _Run:
                     waves=tuple(((as_utc(w.fired_at) - created).total_seconds() / 60, w.radius_km, w.asked)
                                 for w in waves)))
         return out
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What one called donor does for one request: the lab's dice, shared with the fast model."""
+
+    delay_min: float  # until her answer
+    available: bool  # else: she presses "not this time"
+    travel_min: float
+    arrives: bool
+    tells: bool  # not coming after all: she says so (else she just does not come)
+    passes: bool
+    jitter: float  # actual travel ÷ the ranking's estimate
+    later: float  # when she tells, 3 + 17 × this minutes after her "yes"
+
+
+def disposition(b: Behaviour, seed: int, index: int, donor_id: int, nth: int, night: bool,
+                travel_min: float | None) -> Disposition | None:
+    """Her answer to the ``nth`` call of request ``index`` of the stream (None: she never answers), from a
+    seed of its own (common random numbers: the same under every policy, and in the fast model)."""
+    r = random.Random(f"{seed}:{index}:{donor_id}:{nth}")
+    u = [r.random() for _ in range(8)]
+    if u[0] >= (b.reads_night if night else b.reads):
+        return None  # never reads it in time
+    delay = math.exp(math.log(b.delay_median_min) + b.delay_sigma * _normal(u[1]))
+    delay = min(delay * (b.night_slowdown if night else 1.0), b.max_delay_min)
+    travel = 30.0 if travel_min is None else travel_min
+    if u[2] < b.says_available:
+        return Disposition(delay, True, travel, u[3] < b.arrives, u[4] < b.tells, u[5] < b.passes,
+                           b.travel_jitter[0] + (b.travel_jitter[1] - b.travel_jitter[0]) * u[6], u[7])
+    if u[3] < b.declines:
+        return Disposition(delay, False, travel, False, False, False, 1.0, 0.0)
+    return None  # read it, cannot come, stays silent
 
 
 def _normal(u: float) -> float:

@@ -44,6 +44,7 @@ async def test_one_seed_gives_one_result_and_another_seed_another(world):
     assert other != first
 
 
+@pytest.mark.slow
 async def test_two_worker_processes_give_what_one_gives(world):
     asks = [Ask(DAY, "O", "+", 2, "critical"), Ask(DAY + 30, "A", "+", 1, "urgent"), Ask(DAY, "B", "+", 1, "planned")]
     alone = await run(world, OURS, asks)
