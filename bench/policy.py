@@ -114,7 +114,7 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
     ax.set_xscale("log")
     ax.set_xlabel("calls per request (log)")
     ax.set_ylabel("requests with enough units donated before the deadline (%)")
-    ax.set_title("Wave policies on the real engine (bench/policy.py)")
+    ax.set_title("Wave policies side by side (bench/policy.py; --model: the fast model)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
