@@ -3,6 +3,7 @@
     .venv/bin/python bench/policy.py                       # the table, and bench/policy.png if matplotlib is there
     .venv/bin/python bench/policy.py --per-urgency 10 --rhneg 5 --busy-days 3 --month-days 0   # a quick look
     .venv/bin/python bench/policy.py --policies ours,broadcast
+    .venv/bin/python bench/policy.py --model --per-urgency 500 --rhneg 200 --busy-days 0 --month-days 0  # fast model
     .venv/bin/python bench/policy.py --plot-from a.txt b.txt   # the picture from tables printed by parallel runs
 
 Every policy meets the same requests and the same donors in the same mood (common random numbers,
@@ -31,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dispatcher.wave_policy import POLICIES, VARIANTS, WavePolicy  # noqa: E402
+from redreserve.policymodel import FastModel, ranked_pools  # noqa: E402
 from redreserve.policylab import (  # noqa: E402
     URGENCIES,
     LabRun,
@@ -112,7 +114,7 @@ def plot(points: dict[str, dict[str, dict[str, float]]], path: Path) -> bool:
     ax.set_xscale("log")
     ax.set_xlabel("calls per request (log)")
     ax.set_ylabel("requests with enough units donated before the deadline (%)")
-    ax.set_title("Wave policies on the real engine (bench/policy.py)")
+    ax.set_title("Wave policies side by side (bench/policy.py; --model: the fast model)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
@@ -149,11 +151,16 @@ async def main_async(a: argparse.Namespace) -> None:
     print(HEADER)
     world = World(members=a.members, spread_km=a.spread_km)
     print(f"a province of {a.members} members spread {a.spread_km:g} km around the hospital; seed {a.seed}")
-    async with PolicyLab(world=world, seed=a.seed) as lab:
+    async with PolicyLab(world=world, seed=a.seed, workers=a.workers) as lab:
+        pools = await ranked_pools(lab.template, lab.settings, {(x.abo, x.rh) for s in streams.values() for x in s}) \
+            if a.model else {}
         for p in policies:
             segs = points.setdefault(p.name, {})
             for seg, asks in streams.items():
-                r = await lab.run(p, asks, fresh_each=True)
+                if a.model:  # single requests in the fast model (tests/test_policymodel.py: it agrees)
+                    r = FastModel(p, pools, seed=a.seed, settings=lab.settings).run(asks)
+                else:
+                    r = await lab.run(p, asks, fresh_each=True)
                 total, seconds = total + len(asks), seconds + r.seconds
                 segs[seg] = summarise(r.outcomes)
                 print(row(p.name, seg, segs[seg]), flush=True)
@@ -168,7 +175,8 @@ async def main_async(a: argparse.Namespace) -> None:
                 fatigue_lines.append(f"{p.name:<13} {fatigue(r)}")
     for line in fatigue_lines:
         print(line)
-    print(f"{total} requests run by the engine in {seconds:.0f} s: {60 * total / seconds:.0f} requests/min")
+    how = "single requests in the fast model, the rest" if a.model else "requests"
+    print(f"{total} {how} run by the engine in {seconds:.0f} s: {60 * total / seconds:.0f} requests/min")
     if a.png and plot(points, Path(a.png)):
         print(f"picture: {a.png}")
 
@@ -183,6 +191,9 @@ def main() -> None:
     ap.add_argument("--month-days", type=int, default=30)
     ap.add_argument("--month-per-day", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--model", action="store_true",
+                    help="single and Rh− requests in the fast model (redreserve/policymodel.py), not the engine")
+    ap.add_argument("--workers", type=int, default=2, help="processes for the single requests (one per core)")
     ap.add_argument("--members", type=int, default=World.members, help="the province's reserve club")
     ap.add_argument("--spread-km", type=float, default=World.spread_km, help="how far they live (Gaussian)")
     ap.add_argument("--png", default=str(Path(__file__).with_name("policy.png")))

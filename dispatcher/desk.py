@@ -42,7 +42,7 @@ from ground.eligibility import (
 )
 from dispatcher.headline import request_headline
 from dispatcher.outbox import enqueue
-from dispatcher.waves import Rates, target_available
+from dispatcher.waves import Rates
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
     RECEIVING_REQUEST_STATES,
@@ -141,6 +141,7 @@ class DeskEngine(Protocol):
     def rates_prior(self) -> Rates: ...
 
     def kick(self) -> None: ...
+    def stop_target(self, units: int, urgency: str) -> int: ...
     async def tick(self, request_id: int) -> datetime | None: ...
     async def touch(self, s: AsyncSession, request_id: int, now: datetime) -> BloodRequest | None: ...
     async def audit(self, s: AsyncSession, now: datetime, actor: int | None, action: str, subject: str,
@@ -212,7 +213,7 @@ class Desk:
             if add < 1 or req.units + add > self.engine.cfg.max_units:
                 return DeskResult(DeskOutcome.bad_units, req.id, {"max": self.engine.cfg.max_units}), False
             req.units += add
-            req.target_available = target_available(req.units, self.engine.rates_prior, self.engine.cfg.margin)
+            req.target_available = self.engine.stop_target(req.units, req.urgency)
             if req.state in (RequestState.covered.value, RequestState.exhausted.value) \
                     and await self.engine.confirmed(s, req) < req.target_available:
                 req.state, req.closed_at, req.next_wave_at = RequestState.dispatching.value, None, now

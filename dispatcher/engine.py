@@ -184,6 +184,12 @@ class Dispatcher:
         self.wakeups.outbox_written()
         self.wakeups.requests_changed()
 
+    def stop_target(self, units: int, urgency: str) -> int:
+        """Confirmed "available" at which asking stops: the one home of the rule, for a new request and
+        for units the desk adds (the policy's margin, the prior rates: a stored target does not move
+        with what the engine learns later)."""
+        return self.policy.target(units, self.rates_prior, self.cfg, urgency)
+
     # ---------------------------------------------------------------- create
     async def create_request(self, *, hospital_id: int, abo: str, rh: str, component: str, units: int,
                              urgency: str, posted_by: int | None = None, deadline: datetime | None = None,
@@ -208,7 +214,7 @@ class Dispatcher:
                     deadline=deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency)), note=note,
                     rh_positive_ok=rh_positive_ok, posted_by=posted_by, chat_id=chat_id,
                     state=RequestState.open.value,
-                    target_available=self.policy.target(units, self.rates_prior, self.cfg, urgency),
+                    target_available=self.stop_target(units, urgency),
                     next_wave_at=now, created_at=now, updated_at=now)
                 s.add(req)
                 await s.flush()

@@ -263,6 +263,22 @@ def _write(path: Path, fmt: str, table: exports.Table, lang: str) -> None:
 # --- plumbing --------------------------------------------------------------------------
 
 
+def simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Club sizing (issue 13): what share of requests the club's roster covers within 2 hours, per type."""
+    from redreserve.clubsizing import render, size_club
+
+    if not 10 <= args.requests <= 5000:
+        raise CliError("--requests must be between 10 and 5000")
+    if args.db is not None:
+        settings = settings.model_copy(update={"database": settings.database.model_copy(update={"url": args.db})})
+
+    async def work(session: AsyncSession) -> None:
+        club = await _club_named(session, args.club)
+        print(render(await size_club(session, club, requests=args.requests, seed=args.seed)))
+
+    return _with_session(settings, work)
+
+
 def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> int:
     """Open the database (a new one gets the schema; one behind the code is refused), run ``work``, close."""
 
@@ -428,6 +444,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("export-roster", export_roster, "export a club roster to CSV or XLSX (by extension)")
     sub.add_argument("path", metavar="PATH", type=Path)
     sub.add_argument("--club", required=True, metavar="NAME")
+
+    sub = command("simulate", simulate, "a club's cover within 2 hours per blood type, and the members it lacks")
+    sub.add_argument("--club", required=True, metavar="NAME")
+    sub.add_argument("--db", default=None, metavar="URL", help="database URL (default: [database] url)")
+    sub.add_argument("--requests", type=int, default=200, metavar="N", help="simulated requests per type")
+    sub.add_argument("--seed", type=int, default=1, metavar="N")
 
     dbadmin.add_commands(commands, common)
     return parser

@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
+import multiprocessing
 import random
 import shutil
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -350,20 +352,14 @@ class _Run:
                weight: float | None, night: bool) -> None:
         """She decides, from her own dice for this request (the same under every policy)."""
         nth = self.asked[rid, donor_id] = self.asked[rid, donor_id] + 1
-        r = random.Random(f"{self.seed}:{self.index.get(rid, rid)}:{donor_id}:{nth}")
-        u = [r.random() for _ in range(8)]
-        b = self.b
-        if u[0] >= (b.reads_night if night else b.reads):
-            return  # never reads it in time
-        delay = math.exp(math.log(b.delay_median_min) + b.delay_sigma * _normal(u[1]))
-        delay = min(delay * (b.night_slowdown if night else 1.0), b.max_delay_min)
-        at = self.clock() + timedelta(minutes=delay)
-        if u[2] < b.says_available:
-            travel = 30.0 if travel_min is None else travel_min
-            visit = (contact_id, travel, weight, u[3] < b.arrives, u[4] < b.tells, u[5] < b.passes,
-                     b.travel_jitter[0] + (b.travel_jitter[1] - b.travel_jitter[0]) * u[6], u[7])
+        d = disposition(self.b, self.seed, self.index.get(rid, rid), donor_id, nth, night, travel_min)
+        if d is None:
+            return
+        at = self.clock() + timedelta(minutes=d.delay_min)
+        if d.available:
+            visit = (contact_id, d.travel_min, weight, d.arrives, d.tells, d.passes, d.jitter, d.later)
             self.push(at, "answer", (rid, donor_id, token, "available", visit))
-        elif u[3] < b.declines:
+        else:
             self.push(at, "answer", (rid, donor_id, token, "declined", None))
 
     async def outcomes(self, policy: str) -> list[Outcome]:
@@ -392,6 +388,39 @@ class _Run:
         return out
 
 
+@dataclass(frozen=True)
+class Disposition:
+    """What one called donor does for one request: the lab's dice, shared with the fast model."""
+
+    delay_min: float  # until her answer
+    available: bool  # else: she presses "not this time"
+    travel_min: float
+    arrives: bool
+    tells: bool  # not coming after all: she says so (else she just does not come)
+    passes: bool
+    jitter: float  # actual travel ÷ the ranking's estimate
+    later: float  # when she tells, 3 + 17 × this minutes after her "yes"
+
+
+def disposition(b: Behaviour, seed: int, index: int, donor_id: int, nth: int, night: bool,
+                travel_min: float | None) -> Disposition | None:
+    """Her answer to the ``nth`` call of request ``index`` of the stream (None: she never answers), from a
+    seed of its own (common random numbers: the same under every policy, and in the fast model)."""
+    r = random.Random(f"{seed}:{index}:{donor_id}:{nth}")
+    u = [r.random() for _ in range(8)]
+    if u[0] >= (b.reads_night if night else b.reads):
+        return None  # never reads it in time
+    delay = math.exp(math.log(b.delay_median_min) + b.delay_sigma * _normal(u[1]))
+    delay = min(delay * (b.night_slowdown if night else 1.0), b.max_delay_min)
+    travel = 30.0 if travel_min is None else travel_min
+    if u[2] < b.says_available:
+        return Disposition(delay, True, travel, u[3] < b.arrives, u[4] < b.tells, u[5] < b.passes,
+                           b.travel_jitter[0] + (b.travel_jitter[1] - b.travel_jitter[0]) * u[6], u[7])
+    if u[3] < b.declines:
+        return Disposition(delay, False, travel, False, False, False, 1.0, 0.0)
+    return None  # read it, cannot come, stays silent
+
+
 def _normal(u: float) -> float:
     """The standard normal quantile of ``u`` (inverse CDF): one uniform draw per donor keeps the dice aligned."""
     from statistics import NormalDist
@@ -407,12 +436,47 @@ def _in_quiet_hours(at: datetime, cfg: DispatchConfig, tz: tzinfo) -> bool:
 
 # --------------------------------------------------------------------------------------- the lab
 
+async def _run_batches(template: Path, workdir: Path, policy: WavePolicy, behaviour: Behaviour,
+                        settings: Settings, seed: int, batches: list[list[tuple[int, Ask]]],
+                        tail: timedelta) -> tuple[list[list[Outcome]], Counter]:
+    """Each batch on its own copy of ``template``: the outcomes per batch, and the calls per donor."""
+    outcomes: list[list[Outcome]] = []
+    per_donor: Counter = Counter()
+    for k, batch in enumerate(batches):
+        path = workdir / f"run{batch[0][0]}-{k}.db"
+        shutil.copyfile(template, path)
+        run = _Run(f"sqlite+aiosqlite:///{path}", policy, behaviour, settings, seed, START)
+        try:
+            last = max(a.at_min for _, a in batch)
+            hours = max(settings.dispatch.deadline_hours.of(a.urgency) for _, a in batch)
+            await run.run(batch, hospital_id=1, until=START + timedelta(minutes=last, hours=hours) + tail)
+            outcomes.append(await run.outcomes(policy.name))
+            per_donor.update(run.per_donor)
+        finally:
+            await run.close()
+            path.unlink(missing_ok=True)
+    return outcomes, per_donor
+
+
+def _run_share(template: str, policy: WavePolicy, behaviour: Behaviour, settings: Settings, seed: int,
+               batches: list[list[tuple[int, Ask]]], tail: timedelta) -> tuple[list[list[Outcome]], Counter]:
+    """A worker process's share of the batches, on copies in a directory of its own."""
+    with tempfile.TemporaryDirectory(prefix="redreserve-policylab-w-") as d:
+        return asyncio.run(_run_batches(Path(template), Path(d), policy, behaviour, settings, seed, batches, tail))
+
+
 class PolicyLab:
-    """Runs streams of requests under each policy on copies of one seeded world."""
+    """Runs streams of requests under each policy on copies of one seeded world.
+
+    ``workers`` > 1 spreads the single requests over that many processes (each request is on a
+    copy of its own, so they are independent; the dice are per request, so the result does not
+    depend on how they are spread). One process spends most of its time in the engine's own
+    queries, not in the lab: a pool is how the lab uses more than one core.
+    """
 
     def __init__(self, *, world: World = World(), behaviour: Behaviour = Behaviour(), seed: int = 1,
                  settings: Settings | None = None, workdir: Path | None = None,
-                 template: Path | None = None) -> None:
+                 template: Path | None = None, workers: int = 1) -> None:
         self.world, self.behaviour, self.seed = world, behaviour, seed
         self.settings = settings or lab_settings()
         self._tmp = tempfile.TemporaryDirectory(prefix="redreserve-policylab-", dir=workdir)
@@ -421,21 +485,21 @@ class PolicyLab:
         self.prebuilt = template
         self.template = template or self.dir / "world.db"
         self.roster = 0
-        self._copies = 0
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> "PolicyLab":
         if self.prebuilt is None:
             self.roster = await build_world(self.template, self.world)
+        if self.workers > 1:
+            # spawn, not fork: a forked child would inherit this process's running event loop.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self._tmp.cleanup()
-
-    def _copy(self) -> str:
-        self._copies += 1
-        path = self.dir / f"run{self._copies}.db"
-        shutil.copyfile(self.template, path)
-        return f"sqlite+aiosqlite:///{path}"
 
     async def run(self, policy: WavePolicy, asks: list[Ask], *, fresh_each: bool,
                   tail: timedelta = timedelta(hours=6)) -> LabRun:
@@ -443,18 +507,22 @@ class PolicyLab:
         t0 = time.perf_counter()
         result = LabRun(roster=self.roster)
         batches = [[(i, a)] for i, a in enumerate(asks)] if fresh_each else [list(enumerate(asks))]
-        for batch in batches:
-            url = self._copy()
-            run = _Run(url, policy, self.behaviour, self.settings, self.seed, START)
-            try:
-                last = max(a.at_min for _, a in batch)
-                hours = max(self.settings.dispatch.deadline_hours.of(a.urgency) for _, a in batch)
-                await run.run(batch, hospital_id=1, until=START + timedelta(minutes=last, hours=hours) + tail)
-                result.outcomes += await run.outcomes(policy.name)
-                result.calls_per_donor.update(run.per_donor)
-            finally:
-                await run.close()
-                Path(url.removeprefix("sqlite+aiosqlite:///")).unlink(missing_ok=True)
+        if self._pool is None or len(batches) < 2:
+            outs, per_donor = await _run_batches(self.template, self.dir, policy, self.behaviour, self.settings,
+                                                 self.seed, batches, tail)
+            result.calls_per_donor.update(per_donor)
+        else:
+            loop = asyncio.get_running_loop()
+            # Interleaved shares, so that each worker gets as many of the slow (long-deadline) requests.
+            shares = [batches[k::self.workers] for k in range(self.workers)]
+            done = await asyncio.gather(*(loop.run_in_executor(
+                self._pool, _run_share, str(self.template), policy, self.behaviour, self.settings, self.seed,
+                share, tail) for share in shares if share))
+            outs = [[] for _ in batches]
+            for k, (share_outs, per_donor) in enumerate(done):
+                outs[k::self.workers] = share_outs
+                result.calls_per_donor.update(per_donor)
+        result.outcomes = [o for batch in outs for o in batch]
         result.seconds = time.perf_counter() - t0
         return result
 

@@ -445,3 +445,66 @@ def test_donations_and_requests_export_to_a_spreadsheet_with_totals_from_the_dat
     assert bad.code == 2 and ".csv or .xlsx" in bad.err
     bad = cli("export-donations", str(cli.dir / "d.csv"), "--club", club, "--months", "0")
     assert bad.code == 2 and "--months" in bad.err
+
+
+# --- simulate --club (issue 13: club sizing) -----------------------------------------------
+
+def _seed_members(db: Path, club_name: str, types: dict[tuple[str, str], int]) -> None:
+    """``types``: members of each blood type, all near the club, reachable by the bot."""
+    import asyncio
+    import random
+    from datetime import date, datetime, timezone
+
+    from sqlmodel import select
+
+    from models.engine import make_engine, make_sessionmaker
+    from models.geo import placed
+    from models.tables import Club, ClubMembership, Donor, TelegramUser
+    from redreserve.synthetic import person
+
+    async def go() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{db}")
+        try:
+            async with make_sessionmaker(engine)() as s:
+                club = (await s.exec(select(Club).where(Club.name == club_name))).one()
+                rng, phones, n = random.Random(3), set(), 0
+                now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+                for (abo, rh), count in types.items():
+                    for _ in range(count):
+                        p = person(rng, near=(club.lat, club.lon), spread_km=4.0, today=date(2026, 3, 1),
+                                   used_phones=phones)
+                        n += 1
+                        d = Donor(full_name=p.full_name, phone=p.phone, telegram_id=900_000 + n, abo=abo, rh=rh,
+                                  sex=p.sex, birth_date=p.birth_date, weight_kg=max(p.weight_kg, 55.0),
+                                  **placed(p.lat, p.lon, approx=False), locale="vi",
+                                  consent_profile_at=now, consent_contact_at=now)
+                        s.add(d)
+                        s.add(TelegramUser(telegram_id=900_000 + n, locale="vi"))
+                        await s.flush()
+                        s.add(ClubMembership(club_id=club.id, donor_id=d.id))
+                await s.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_simulate_club_answers_per_blood_type_from_the_real_roster(cli, club):
+    assert cli("add-hospital", "BV Việt Tiệp", "--lat", "20.8561", "--lon", "106.6822").code == 0
+    _seed_members(cli.db, club, {("O", "+"): 40, ("A", "+"): 3})
+    r = cli("simulate", "--club", club, "--db", f"sqlite+aiosqlite:///{cli.db}", "--requests", "20")
+    assert r.code == 0, r.err
+    rows = {line.split()[0]: line.split() for line in r.out.splitlines()[3:]}
+    assert list(rows) == ["O−", "O+", "A−", "A+", "B−", "B+", "AB−", "AB+"]
+    assert rows["O+"][1] == "40" and rows["A+"][1] == "3" and rows["B−"][1] == "0"
+    share = {t: int(f[2].rstrip("%")) for t, f in rows.items()}
+    assert share["O+"] >= 95 and rows["O+"][3] == "–"  # forty O+ cover O+ requests
+    assert share["O−"] == 0 and rows["O−"][3] != "–"  # nobody can give to an O− patient
+    assert share["A+"] >= share["A−"]  # A+ patients take the O+ too; A− ones nobody here
+    assert rows["A−"][3].startswith("+") or rows["A−"][3] == "more"
+    assert "43 members, 43 the bot can call" in r.out
+
+
+def test_simulate_club_refuses_an_unknown_club(cli, club):
+    r = cli("simulate", "--club", "CLB Nowhere", "--requests", "20")
+    assert r.code == 2 and "no club named “CLB Nowhere”" in r.err and "CLB Hải Phòng" in r.err

@@ -25,8 +25,8 @@ def world(tmp_path_factory):
     return path
 
 
-async def run(world, policy, asks, behaviour=Behaviour(), seed=1, fresh_each=True):
-    async with PolicyLab(world=TINY, behaviour=behaviour, seed=seed, template=world) as lab:
+async def run(world, policy, asks, behaviour=Behaviour(), seed=1, fresh_each=True, workers=1):
+    async with PolicyLab(world=TINY, behaviour=behaviour, seed=seed, template=world, workers=workers) as lab:
         return (await lab.run(policy, asks, fresh_each=fresh_each)).outcomes
 
 
@@ -42,6 +42,14 @@ async def test_one_seed_gives_one_result_and_another_seed_another(world):
     assert first == again
     assert sum(o.calls for o in first) > 0
     assert other != first
+
+
+@pytest.mark.slow
+async def test_two_worker_processes_give_what_one_gives(world):
+    asks = [Ask(DAY, "O", "+", 2, "critical"), Ask(DAY + 30, "A", "+", 1, "urgent"), Ask(DAY, "B", "+", 1, "planned")]
+    alone = await run(world, OURS, asks)
+    pooled = await run(world, OURS, asks, workers=2)
+    assert pooled == alone and [o.urgency for o in pooled] == ["critical", "urgent", "planned"]
 
 
 async def test_the_engine_sizes_the_waves_a_change_in_it_changes_the_outcome(world, monkeypatch):
@@ -102,3 +110,29 @@ async def test_haemologix_asks_two_per_unit_at_least_ten_every_ten_minutes_doubl
     assert o.state == "exhausted"  # handed off: the engine pages the leads
     assert HAEMOLOGIX.wave_size(units=8, missing=8, first=True, firing=True, model=0) == 16
     assert HAEMOLOGIX.wave_size(units=40, missing=40, first=False, firing=True, model=0) == 50
+
+
+async def test_units_added_at_the_desk_keep_the_policys_stop_margin(world, tmp_path):
+    # BloodConnect stops at one "yes" per unit: two units after the desk adds one, not ⌈2 × 1.73⌉ = 4.
+    import random
+    import shutil
+
+    from dispatcher.engine import Dispatcher
+    from ground.clock import FrozenClock
+    from models.dispatch_tables import BloodRequest
+    from models.engine import make_engine, make_sessionmaker
+    from redreserve.policylab import START, STAFF_TG, lab_settings
+
+    shutil.copyfile(world, tmp_path / "w.db")
+    db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    try:
+        sm = make_sessionmaker(db)
+        for policy, two_units in ((BLOODCONNECT, 2), (OURS, 4)):
+            engine = Dispatcher(sm, lab_settings(), clock=FrozenClock(START), rng=random.Random(1), policy=policy)
+            rid = await engine.create_request(hospital_id=1, abo="O", rh="+", component="red_cells", units=1,
+                                              urgency="urgent", posted_by=STAFF_TG)
+            assert (await engine.desk.add_units(rid, by=STAFF_TG, expected_units=1, add=1)).ok
+            async with sm() as s:
+                assert (await s.get(BloodRequest, rid)).target_available == two_units
+    finally:
+        await db.dispose()
