@@ -16,8 +16,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatcher.messages import load
-from dispatcher.outbox import message
+from dispatcher.messages import Message, StandDown, load
+from dispatcher.outbox import enqueue, enqueue_many, message
 from models.audit import audit
 from models.dispatch_tables import (
     ACTIVE_REQUEST_STATES,
@@ -90,4 +90,60 @@ async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: 
     return None
 
 
-__all__ = ["next_channel", "sms_allowed", "tried_channels"]
+_OFF_TELEGRAM = (Channel.sms.value, Channel.zalo.value)
+
+
+def family(call_key: str) -> list[str]:
+    """The keys a call can have taken on other channels (``next_channel``): one or two moves on."""
+    one = [f"{call_key}@{a}" for a in _OFF_TELEGRAM]
+    return one + [f"{call_key}@{a}@{b}" for a in _OFF_TELEGRAM for b in _OFF_TELEGRAM if a != b]
+
+
+async def moved_calls(s: AsyncSession, call_keys: list[str]) -> dict[str, OutboxMessage]:
+    """For each call that went on to another channel, its latest row there not given up on. A key may
+    name the first call or already a later row of its family (the latest call row: donor_keys)."""
+    wanted = {k: given for given in call_keys for k in family(given.split("@", 1)[0])}
+    found: dict[str, OutboxMessage] = {}
+    keys = list(wanted)
+    for i in range(0, len(keys), 500):
+        rows = (await s.exec(select(OutboxMessage).where(
+            col(OutboxMessage.key).in_(keys[i:i + 500]),
+            col(OutboxMessage.state).not_in((OutboxState.failed.value, OutboxState.unreachable.value,
+                                             OutboxState.cancelled.value))))).all()
+        for row in rows:
+            base = wanted[row.key]  # the key asked about
+            if base not in found or (row.id or 0) > (found[base].id or 0):
+                found[base] = row
+    return found
+
+
+_NO_LOOKUP = object()
+
+
+async def enqueue_for_donor(s: AsyncSession, *, key: str, chat_id: int | None, params: Message, now: datetime,
+                            locale: str | None = None, request_id: int | None = None,
+                            edit_of_key: str | None = None, moved: object = _NO_LOOKUP) -> bool:
+    """A message that follows a donor's call (its answer, a stand-down) goes where the call went.
+
+    On Telegram it edits the call, as always. When the call went on by another channel, it follows it
+    there as a new message (an SMS cannot be edited); a stand-down of a call still waiting to go drops
+    that call instead. ``moved``: the caller's ``moved_calls`` look-up for ``edit_of_key``, when it
+    made one for many donors at once. True when something was written."""
+    if edit_of_key is not None:
+        row = (await moved_calls(s, [edit_of_key])).get(edit_of_key) if moved is _NO_LOOKUP else moved
+        if isinstance(row, OutboxMessage):
+            if isinstance(params, StandDown) and row.state == OutboxState.pending.value:
+                row.state = OutboxState.cancelled.value
+                s.add(row)
+                return False
+            follow = message(key=f"{key}@{row.channel}", chat_id=row.chat_id, params=params, now=now,
+                             locale=locale, request_id=request_id)
+            follow.channel, follow.address = row.channel, row.address
+            return bool(await enqueue_many(s, [follow]))
+    if chat_id is None:
+        return False  # neither Telegram nor a channel her call went by: nothing to follow
+    return await enqueue(s, key=key, chat_id=chat_id, params=params, now=now, locale=locale,
+                         request_id=request_id, edit_of_key=edit_of_key)
+
+
+__all__ = ["enqueue_for_donor", "family", "moved_calls", "next_channel", "sms_allowed", "tried_channels"]

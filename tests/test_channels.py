@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from models.engine import make_engine
@@ -46,7 +47,7 @@ from dispatcher.sender import RateLimiter, Sender  # noqa: E402
 from models.dispatch_tables import OutboxMessage  # noqa: E402
 from models.tables import AuditLog, DonorChannel  # noqa: E402
 from ground.config import SmsConfig  # noqa: E402
-from tests.dispatch_helpers import START, FakeTelegram, contacts, make, post, request, tg_of, town  # noqa: E402
+from tests.dispatch_helpers import START, STAFF_TG, FakeTelegram, contacts, make, post, request, tg_of, town  # noqa: E402
 
 
 async def with_sms(sm, donor_ids, *, consent=True):
@@ -153,3 +154,60 @@ async def test_forget_takes_her_phone_off_the_sms_outbox_and_her_channels_with_h
     assert (row.state, row.address, row.params, left) == ("cancelled", None, {}, [])
     await sms_sender.run_until_idle()
     assert gateway.sent == [] and rid
+
+
+# --------------------------------------------------------------------------- answers by keyword
+
+from dispatcher.keyword_answers import KeywordAnswers  # noqa: E402
+
+
+async def sms_donor_called(sm, n=3, **kw):
+    """A critical request whose Telegram calls all bounce; the first donor has SMS: her call went by SMS."""
+    hid, donors = await town(sm, n=n)
+    await with_sms(sm, donors[:1])
+    d, tg_sender, tg, sms_sender, gateway = senders(sm)
+    tg.blocked = {tg_of(i) for i in range(n)}
+    rid = await post(d, hid, urgency="critical", **kw)
+    await drain(tg_sender, sms_sender)
+    return d, rid, donors, KeywordAnswers(sm, d, clock=d.clock), (tg_sender, sms_sender), gateway
+
+
+@pytest.mark.parametrize("spelling", ["CO {rid}", "có"])
+async def test_co_with_her_code_or_a_bare_co_answers_her_call_and_the_confirmation_follows_by_sms(
+        db_sessionmaker, spelling):
+    d, rid, donors, answers, senders_, gateway = await sms_donor_called(db_sessionmaker)
+    reply = await answers.handle("sms", f"+8491{donors[0]:07d}", spelling.format(rid=rid))
+    assert (reply.outcome, reply.text, reply.request_id) == ("accepted", None, rid)
+    await drain(*senders_)
+    by_donor = {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}
+    assert by_donor[donors[0]] == "available"
+    assert gateway.kinds() == ["call", "confirmed"]  # no map pin by SMS
+    assert gateway.sent[1][3].startswith(f"confirmed:{rid}:{donors[0]}:") and gateway.sent[1][3].endswith("@sms")
+    # A change of mind: KHONG after CO withdraws her, and she is told by SMS.
+    reply = await answers.handle("sms", f"+8491{donors[0]:07d}", f"Không {rid}")
+    assert reply.outcome == "withdrew"
+    await drain(*senders_)
+    assert gateway.kinds()[-1] == "withdrew"
+
+
+async def test_bad_keyword_answers_change_nothing_and_say_why(db_sessionmaker):
+    d, rid, donors, answers, senders_, gateway = await sms_donor_called(db_sessionmaker)
+    phone = f"+8491{donors[0]:07d}"
+    unknown = await answers.handle("sms", "+84999999999", f"CO {rid}")
+    gibberish = await answers.handle("sms", phone, "ai đấy?")
+    other = await answers.handle("sms", phone, f"CO {rid + 1}")
+    assert (unknown.outcome, unknown.text) == ("unknown_sender", None)
+    assert gibberish.outcome == "not_understood" and "CO 123" in gibberish.text.msgid
+    assert (other.outcome, other.text.params) == ("no_such_call", {"code": rid + 1})
+    assert {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}[donors[0]] == "notified"
+    async with db_sessionmaker() as s:
+        actions = [a.action for a in (await s.exec(select(AuditLog).order_by(AuditLog.id))).all()]
+    assert "keyword_answer_unknown_sender" in actions and "dispatch_answer_refused" in actions
+    # Closed: the hospital cancels; her late "CO" is told so and records nothing.
+    assert (await d.desk.cancel(rid, by=STAFF_TG)).outcome.value == "ok"
+    await drain(*senders_)
+    assert gateway.kinds()[-1] == "stand_down"
+    late = await answers.handle("sms", phone, f"CO {rid}")
+    assert late.outcome == "closed" and late.text.params == {"code": rid}
+    assert {c.donor_id: c.state for c in await contacts(db_sessionmaker, rid)}[donors[0]] == "stood_down"
+    assert (await answers.handle("sms", phone, "co")).outcome == "no_open_call"

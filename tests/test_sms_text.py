@@ -53,3 +53,25 @@ def test_unaccented_examples():
     assert unaccented("Đến BV Bạch Mai trước 14:30, được không?") == "Den BV Bach Mai truoc 14:30, duoc khong?"
     assert count_parts(unaccented("Có")).encoding == "gsm7"
     assert not GSM7_EXTENDED & GSM7_BASIC
+
+
+# --------------------------------------------------------------------------- keyword answers
+
+import pytest  # noqa: E402
+
+from ground.sms_keywords import KeywordAnswer, parse_keyword_answer  # noqa: E402
+
+
+@pytest.mark.parametrize("text,answer", [
+    ("CO 123", KeywordAnswer(True, 123)), ("có 123", KeywordAnswer(True, 123)), ("Có", KeywordAnswer(True, None)),
+    ("  co#123. ", KeywordAnswer(True, 123)), ("CO123", KeywordAnswer(True, 123)),
+    ("KHONG 123", KeywordAnswer(False, 123)), ("không 7", KeywordAnswer(False, 7)),
+    ("Không!", KeywordAnswer(False, None)), ("ko 5", KeywordAnswer(False, 5)), ("KHÔNG", KeywordAnswer(False, None)),
+])
+def test_keyword_answers_accented_or_not_any_case(text, answer):
+    assert parse_keyword_answer(text) == answer
+
+
+@pytest.mark.parametrize("text", ["", "CO 12 34", "COME", "có thể", "123", "yes 12", "CO abc", "KHONG CO 12", "C 12"])
+def test_anything_else_is_not_an_answer(text):
+    assert parse_keyword_answer(text) is None
