@@ -93,6 +93,7 @@ class Outgoing:
     params: Message  # one of dispatcher.messages' kinds
     locale: str | None
     edit_message_id: int | None  # set when this message edits an earlier one (a stand-down edits the call)
+    address: str | None = None  # off Telegram: where it goes (an E.164 phone for SMS)
 
 
 @dataclass(frozen=True)
@@ -448,7 +449,8 @@ class Sender:
                             return
                         params = prepared
                     assert row.id is not None  # a row read from the database
-                    msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
+                    msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id,
+                                   row.address)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
                     self.metrics.rate_limited(row.kind)
