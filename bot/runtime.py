@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.polling import SkipUnreadableUpdates
 from bot.render import render_outgoing
+from bot.sms_channel import SmsChannel
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
@@ -57,6 +58,8 @@ class Runtime:
         self.reminder_scheduler = (ReminderScheduler(self.reminders, self.scheduler.scheduler)
                                    if self.scheduler is not None else None)
         self.sender: Sender | None = None
+        # SMS beside Telegram (issue 15), when [sms] is set up: its own sender and webhook.
+        self.sms = SmsChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.sms.enabled else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:
@@ -72,9 +75,14 @@ class Runtime:
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
-                             instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
+                             instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s,
+                             reroute=self.sms.reroute if self.sms is not None else None)
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
+        if self.sms is not None:
+            await self.sms.start(replace_unreachable(self.engine))
+            assert self.sms.sender is not None  # made by start
+            self.wakeups.on_outbox_written(self.sms.sender.kick)
         if self.scheduler is not None:
             await self.scheduler.start()  # re-arms open requests from the database
             await self.reminder_scheduler.start()  # one run: makes up what is overdue, arms the next
@@ -83,6 +91,8 @@ class Runtime:
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.sms is not None:
+            await self.sms.stop()
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()
