@@ -61,9 +61,8 @@ async def with_sms(sm, donor_ids, *, consent=True):
 
 def senders(sm, **sms):
     """The dispatcher with its Telegram sender, whose 403s go on to SMS, and an SMS sender on a fake gateway."""
-    d, tg_sender, tg, clock = make(sm)
     cfg = SmsConfig(enabled=True, **sms)
-    tg_sender.reroute = partial(next_channel, sms=cfg)
+    d, tg_sender, tg, clock = make(sm, reroute=partial(next_channel, sms=cfg))
     gateway = FakeTelegram()  # the same fake transport, standing for the gateway: it records what left
     sms_sender = Sender(sm, gateway, cfg.send_config(), clock=clock, channel="sms",
                         limiter=RateLimiter(10_000, 10_000, 10_000, 0), on_unreachable=tg_sender.on_unreachable)

@@ -35,11 +35,10 @@ class SmsWorld:
         self.sm = sm
         self.hid, self.donors = await town(sm, n=n)
         await with_sms(sm, self.donors[:sms_donors])
-        self.d, self.tg_sender, self.tg, clock = make(sm)
+        cfg = SmsConfig(enabled=True, webhook_secret="sim-signing", **sms)
+        self.d, self.tg_sender, self.tg, clock = make(sm, reroute=partial(next_channel, sms=cfg))
         self.clock = clock
         self.tg.blocked = {tg_of(i) for i in range(n)}
-        cfg = SmsConfig(enabled=True, webhook_secret="sim-signing", **sms)
-        self.tg_sender.reroute = partial(next_channel, sms=cfg)
         self.sim = SmsGatewaySimulator(signing_key="sim-signing")
         await self.sim.start()
         self.http = aiohttp.ClientSession()
