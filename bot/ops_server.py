@@ -1,4 +1,4 @@
-"""The bot's own HTTP server (aiohttp): /healthz, /metrics and, in webhook mode, the webhook.
+"""The bot's own HTTP server (aiohttp): /healthz, /metrics, in webhook mode the webhook, and the SMS gateway's.
 
 One server for all three, bound to ``[http] listen``. In webhook mode Telegram posts
 each update to the path of ``[telegram] webhook_url`` (through the operator's TLS
@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,8 +150,11 @@ class WebhookReceiver:
 
 class OpsServer:
     def __init__(self, host: str, port: int, *, health: Health, metrics: Metrics, clock: Clock,
-                 webhook: tuple[str, WebhookReceiver] | None = None) -> None:
+                 webhook: tuple[str, WebhookReceiver] | None = None,
+                 posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None) -> None:
         self.host = host
+        # Other channels' webhooks on the same server: path -> handler (the SMS gateway's, bot.sms_webhook).
+        self.posts = dict(posts or {})
         self.port = port
         self.health = health
         self.metrics = metrics
@@ -167,6 +170,8 @@ class OpsServer:
         if self.webhook is not None:
             path, receiver = self.webhook
             app.router.add_post(path, receiver.handle)
+        for path, handler in self.posts.items():
+            app.router.add_post(path, handler)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

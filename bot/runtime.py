@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.polling import SkipUnreadableUpdates
 from bot.render import render_outgoing
+from bot.sms_channel import SmsChannel
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
@@ -66,6 +67,8 @@ class Runtime:
                                    if self.scheduler is not None else None)
         self.sender: Sender | None = None
         self.leading = False
+        # SMS beside Telegram (issue 15), when [sms] is set up: its own sender and webhook.
+        self.sms = SmsChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.sms.enabled else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:
@@ -88,9 +91,14 @@ class Runtime:
         self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
-                             instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
+                             instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s,
+                             reroute=self.sms.reroute if self.sms is not None else None)
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
+        if self.sms is not None:
+            await self.sms.start(replace_unreachable(self.engine))
+            assert self.sms.sender is not None  # made by start
+            self.wakeups.on_outbox_written(self.sms.sender.kick)
 
     async def lead(self) -> None:
         """This instance took the leadership (or is the only one): the timers start from the database."""
@@ -140,6 +148,8 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.follow()
+        if self.sms is not None:
+            await self.sms.stop()
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()

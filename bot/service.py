@@ -44,6 +44,7 @@ from bot.isolation import PostgresEventIsolation
 from bot.leadership import Leadership, Poller
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from bot.runtime import Runtime
+from bot.sms_webhook import SMS_WEBHOOK_PATH
 from dispatcher.metrics import Metrics
 from models.engine import InstanceLocked, make_engine, make_sessionmaker, single_instance, sqlite_path_problem
 from models.leadership import LeaderLock
@@ -157,7 +158,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
                             settings.http.max_poll_age_s, role=lambda: leadership.role)
             host, port = settings.http.address
             webhook = (urlsplit(settings.telegram.webhook_url).path or "/", receiver) if receiver else None
-            server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook)
+            posts = {SMS_WEBHOOK_PATH: runtime.sms.handle} if runtime.sms is not None else None  # issue 15
+            server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook, posts=posts)
             try:
                 await server.start()
             except OSError as exc:

@@ -42,6 +42,7 @@ from dispatcher.candidates import (
     fetch_ranked,
     type_condition,
 )
+from dispatcher.channels import enqueue_for_donor, moved_calls
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
 from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
 from dispatcher.donor_keys import (
@@ -711,9 +712,9 @@ class Dispatcher:
         contact.state, contact.answered_at = want, now
         await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == donor_id,
                                                    col(DonorCommitment.request_id) == req.id))
-        await enqueue(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                      locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params=M.Declined(request_id=req.id))
+        await enqueue_for_donor(s, key=f"declined:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                                locale=donor.locale, request_id=req.id, now=now,
+                                edit_of_key=await current_call_key(s, contact), params=M.Declined(request_id=req.id))
         await refresh_boards(s, req.id, now)
         if committed:
             await self.reopen_if_short(s, req, now)
@@ -741,14 +742,16 @@ class Dispatcher:
         confirmation = M.Confirmed(
             **self._destination(req, hospital), token=contact.token, late=late,
             arrive_local=None if contact.expected_arrival_at is None else self._local(contact.expected_arrival_at))
-        await enqueue(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
-                      locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params=confirmation)
+        await enqueue_for_donor(s, key=f"confirmed:{req.id}:{donor_id}:{now.timestamp()}", chat_id=donor.telegram_id,
+                                locale=donor.locale, request_id=req.id, now=now,
+                                edit_of_key=await current_call_key(s, contact), params=confirmation)
         # Where to go, as a pin the phone's map opens (issue 3); a separate message, so the
         # sender spaces it from the edit above (1 message/s per chat, DOMAIN.md §8).
-        await enqueue(s, key=per_ask_key("venue", contact), chat_id=donor.telegram_id,
-                      locale=donor.locale, request_id=req.id, now=now,
-                      params=M.Venue(**self._destination(req, hospital)))
+        # By SMS the confirmation holds what she needs; the pin is Telegram's (an SMS would cost a part).
+        if donor.telegram_id is not None and not await moved_calls(s, [await current_call_key(s, contact)]):
+            await enqueue(s, key=per_ask_key("venue", contact), chat_id=donor.telegram_id,
+                          locale=donor.locale, request_id=req.id, now=now,
+                          params=M.Venue(**self._destination(req, hospital)))
         # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
         await refresh_boards(s, req.id, now)
         if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
@@ -778,10 +781,10 @@ class Dispatcher:
         await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == contact.donor_id,
                                                    col(DonorCommitment.request_id) == req.id))
         donor = await s.get(Donor, contact.donor_id)
-        await enqueue(s, key=per_ask_key("replaced", contact), chat_id=donor.telegram_id,
-                      locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact),
-                      params=M.StandDown(request_id=req.id, reason="replaced"))
+        await enqueue_for_donor(s, key=per_ask_key("replaced", contact), chat_id=donor.telegram_id,
+                                locale=donor.locale, request_id=req.id, now=now,
+                                edit_of_key=await current_call_key(s, contact),
+                                params=M.StandDown(request_id=req.id, reason="replaced"))
         await self.audit(s, now, None, "dispatch_donor_replaced", f"request:{req.id}", f"donor:{contact.donor_id}")
 
     async def _withdraw(self, s, req: BloodRequest, contact: RequestContact, now: datetime,
@@ -802,9 +805,9 @@ class Dispatcher:
         await s.exec(delete(DonorCommitment).where(col(DonorCommitment.donor_id) == contact.donor_id,
                                                    col(DonorCommitment.request_id) == req.id))
         donor = await s.get(Donor, contact.donor_id)
-        await enqueue(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
-                      locale=donor.locale, request_id=req.id, now=now,
-                      edit_of_key=await current_call_key(s, contact), params=M.Withdrew(request_id=req.id))
+        await enqueue_for_donor(s, key=per_ask_key("withdrew", contact), chat_id=donor.telegram_id,
+                                locale=donor.locale, request_id=req.id, now=now,
+                                edit_of_key=await current_call_key(s, contact), params=M.Withdrew(request_id=req.id))
         await self.audit(s, now, telegram_id, "dispatch_donor_withdrew", f"request:{req.id}",
                           f"donor:{contact.donor_id}")
         await refresh_boards(s, req.id, now)
@@ -893,6 +896,7 @@ class Dispatcher:
                              .where(RequestContact.request_id == req.id,
                                     col(RequestContact.state).in_(stand_down)))).all()
         calls = await current_call_keys(s, req.id, [c.id for c, _, _ in rows])
+        moved = await moved_calls(s, list(calls.values()))  # calls that went on by SMS: one look-up
         await cancel_pending(s, [calls[c.id] for c, _, _ in rows if c.state == ContactState.queued.value
                                  and c.id in calls])
         stopped = state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF
@@ -907,10 +911,10 @@ class Dispatcher:
             else:
                 c.state = ContactState.stood_down.value
             # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
-            await enqueue(s, key=stand_down_key(c, cause), chat_id=chat,
-                          locale=locale, request_id=req.id, now=now,
-                          edit_of_key=calls.get(c.id) or call_key(req.id, c.donor_id),
-                          params=M.StandDown(request_id=req.id, reason=reason))
+            edits = calls.get(c.id) or call_key(req.id, c.donor_id)
+            await enqueue_for_donor(s, key=stand_down_key(c, cause), chat_id=chat,
+                                    locale=locale, request_id=req.id, now=now, edit_of_key=edits,
+                                    params=M.StandDown(request_id=req.id, reason=reason), moved=moved.get(edits))
         confirmed = await self.confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()

@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from sqlalchemy import and_, exists, or_, text, update
@@ -50,7 +50,7 @@ from models.dispatch_tables import (
 from dispatcher.messages import InvalidParams, Message, load
 from dispatcher.metrics import NoMetrics, SendMetrics
 from dispatcher.outbox import scrub_delivered, scrubbed
-from models.tables import Donor, TelegramUser
+from models.tables import Channel, Donor, DonorChannel, TelegramUser
 from ground.clock import Clock, system_clock
 from ground.config import ClusterConfig
 from ground.logs import log_context
@@ -93,6 +93,7 @@ class Outgoing:
     params: Message  # one of dispatcher.messages' kinds
     locale: str | None
     edit_message_id: int | None  # set when this message edits an earlier one (a stand-down edits the call)
+    address: str | None = None  # off Telegram: where it goes (an E.164 phone for SMS)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,9 @@ class RateLimiter:
 
 
 OnUnreachable = Callable[[list[int]], Awaitable[None]]
+# A call this channel cannot deliver, written again for the donor's next channel (dispatcher.channels):
+# (session, the failed row, now) -> the new row, or None when she has no other channel left.
+Reroute = Callable[[Any, OutboxMessage, datetime], Awaitable[OutboxMessage | None]]
 # A kind whose content is read when it is sent (the live board): (request_id, chat_id) -> the message, or None
 # to drop it.
 Prepare = Callable[[int, int], Awaitable[Message | None]]
@@ -219,8 +223,12 @@ class Sender:
     def __init__(self, sessionmaker, transport: Transport, send_cfg, *, clock: Clock = system_clock,
                  on_unreachable: OnUnreachable | None = None, limiter: SendBudget | None = None,
                  rng: random.Random | None = None, prepare: dict[str, Prepare] | None = None,
-                 metrics: SendMetrics | None = None, instance_id: str | None = None, lease_s: float = 30.0):
+                 metrics: SendMetrics | None = None, instance_id: str | None = None, lease_s: float = 30.0,
+                 channel: str = Channel.telegram.value, reroute: Reroute | None = None):
         self.sm = sessionmaker
+        # One sender per channel, each with its transport and limits, draining only its channel's rows.
+        self.channel = channel
+        self.reroute = reroute
         # Who claims rows, and for how long without renewal ([cluster], ground.config.ClusterConfig).
         self.instance_id = instance_id or ClusterConfig().resolved_id()
         self.lease_s = lease_s
@@ -281,7 +289,8 @@ class Sender:
         SQLite has one instance (an OS file lock sees to it): every ``sending`` row is a crash's."""
         now = self.clock()
         async with self.sm() as s, s.begin():
-            q = update(OutboxMessage).where(col(OutboxMessage.state) == OutboxState.sending.value)
+            q = update(OutboxMessage).where(col(OutboxMessage.state) == OutboxState.sending.value,
+                                            col(OutboxMessage.channel) == self.channel)
             if (await s.connection()).dialect.name == "postgresql":
                 q = q.where(or_(col(OutboxMessage.claimed_by) == self.instance_id,
                                 col(OutboxMessage.claimed_by).is_(None),
@@ -336,6 +345,7 @@ class Sender:
                 other = aliased(OutboxMessage)
                 sending = OutboxState.sending.value
                 q = (select(OutboxMessage).where(
+                        col(OutboxMessage.channel) == self.channel,
                         or_(and_(col(OutboxMessage.state) == OutboxState.pending.value,
                                  col(OutboxMessage.next_attempt_at) <= now),
                             # claimed by an instance that died: its lease ran out
@@ -344,6 +354,7 @@ class Sender:
                         # ("accepted" before "covered"), across instances; the per-chat limit would space
                         # them anyway. A row of a dead instance does not hold its chat.
                         ~exists().where(col(other.chat_id) == col(OutboxMessage.chat_id),
+                                        col(other.channel) == col(OutboxMessage.channel),
                                         col(other.state) == sending,
                                         or_(col(other.lease_until).is_(None), col(other.lease_until) >= now)))
                      .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
@@ -438,7 +449,8 @@ class Sender:
                             return
                         params = prepared
                     assert row.id is not None  # a row read from the database
-                    msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id)
+                    msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id,
+                                   row.address)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
                     self.metrics.rate_limited(row.kind)
@@ -528,9 +540,20 @@ class Sender:
                 await s.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(
                     state=OutboxState.unreachable.value, last_error=error[:500], attempts=row.attempts + 1,
                     **_left(row)))
-                await s.exec(update(TelegramUser).where(col(TelegramUser.telegram_id) == row.chat_id)
-                             .values(blocked_at=now))
-                request_ids = await _contacts_unreachable(s, chat_id=row.chat_id)
+                if row.channel == Channel.telegram.value:
+                    await s.exec(update(TelegramUser).where(col(TelegramUser.telegram_id) == row.chat_id)
+                                 .values(blocked_at=now))
+                else:  # off Telegram the row's chat is the donor_channel row (dispatcher.outbox)
+                    await s.exec(update(DonorChannel).where(col(DonorChannel.id) == row.chat_id)
+                                 .values(unreachable_at=now))
+                rerouted = await self.reroute(s, row, now) if self.reroute is not None else None
+                if row.channel == Channel.telegram.value:
+                    request_ids = await _contacts_unreachable(s, chat_id=row.chat_id,
+                                                              keep=rerouted.contact_id if rerouted else None)
+                elif rerouted is None and row.contact_id is not None:
+                    request_ids = await _contacts_unreachable(s, contact_id=row.contact_id)
+                else:
+                    request_ids = []
         if request_ids and self.on_unreachable is not None:
             await self.on_unreachable(request_ids)
 
@@ -550,8 +573,10 @@ def _left(row: OutboxMessage) -> dict[str, Any]:
     return {} if kept is None else {"params": kept}
 
 
-async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None) -> list[int]:
-    """Take the donor off open requests she was asked for but cannot be told about; the dispatcher replaces her."""
+async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: int | None = None,
+                                keep: int | None = None) -> list[int]:
+    """Take the donor off open requests she was asked for but cannot be told about; the dispatcher replaces her.
+    ``keep``: the contact whose call went on to her next channel (dispatcher.channels)."""
     q = (select(RequestContact).join(BloodRequest, col(BloodRequest.id) == RequestContact.request_id)
          .where(col(RequestContact.state).in_((ContactState.queued.value, ContactState.notified.value)),
                 col(BloodRequest.state).in_(ACTIVE_REQUEST_STATES)))
@@ -559,6 +584,8 @@ async def _contacts_unreachable(s, *, chat_id: int | None = None, contact_id: in
         q = q.where(col(RequestContact.id) == contact_id)
     else:
         q = q.join(Donor, col(Donor.id) == RequestContact.donor_id).where(col(Donor.telegram_id) == chat_id)
+    if keep is not None:
+        q = q.where(col(RequestContact.id) != keep)
     rows = (await s.exec(q)).all()
     for c in rows:
         c.state = ContactState.unreachable.value

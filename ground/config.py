@@ -311,6 +311,38 @@ class ClusterConfig(_Section):
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
+class SmsConfig(_Section):
+    """SMS, the channel every phone has (DOMAIN.md §9): off unless a gateway is set up (README "SMS").
+
+    Each part costs money, so SMS has its own limits beside Telegram's: a pace, a cap per request and
+    per day. By default it is kept for critical or rare-type requests and for donors with no other
+    channel (a donor whose Telegram said it cannot deliver has none left)."""
+
+    enabled: bool = False
+    # SMS Gateway for Android's REST API (its cloud server, or the phone's own local server).
+    gateway: Literal["android"] = "android"
+    api_url: str = "https://api.sms-gate.app/3rdparty/v1"
+    username: str = ""
+    password: SecretStr | None = None
+    # Checked on each incoming webhook (the gateway signs with it); empty: incoming SMS are refused.
+    webhook_secret: SecretStr | None = None
+    per_second: float = Field(default=1.0, gt=0)  # a phone's SIM sends about one a second
+    max_in_flight: int = Field(default=2, ge=1)
+    max_per_request: int = Field(default=20, ge=0)
+    max_per_day: int = Field(default=100, ge=0)
+    # A call is kept to at most this many parts (a part: 160 GSM-7 or 70 UCS-2 characters).
+    max_parts: int = Field(default=2, ge=1, le=4)
+    # Vietnamese without diacritics (đ → d): 160 characters a part instead of 70, half the cost.
+    unaccented: bool = False
+    # Which requests may use SMS at all: "all", or only critical or rare-type ones (the default).
+    only_for: Literal["critical_or_rare", "all"] = "critical_or_rare"
+
+    def send_config(self) -> "SendConfig":
+        """The SMS sender's pacing and retries, in the Telegram sender's terms (dispatcher.sender)."""
+        return SendConfig(global_per_second=self.per_second, per_chat_per_second=self.per_second,
+                          max_in_flight=self.max_in_flight)
+
+
 class RedisConfig(_Section):
     """Reserved, not used: the per-token budget and the per-user isolation live in PostgreSQL, which the
     instances need anyway (README "Running several instances": measured, no Redis needed)."""
@@ -333,6 +365,7 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
+    sms: SmsConfig = Field(default_factory=SmsConfig)
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> "Settings":

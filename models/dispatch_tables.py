@@ -215,6 +215,11 @@ class OutboxMessage(SQLModel, table=True):
     # (issue 14). A row whose lease has run out is another instance's to take over: its claimer died.
     claimed_by: str | None = None
     lease_until: datetime | None = None
+    # Which channel carries it (models.tables.Channel) and, off Telegram, to which address (an E.164
+    # phone for SMS): each channel has its own sender and limits. ``chat_id`` is then the donor_channel
+    # row's id, so that one address is paced as one chat.
+    channel: str = "telegram"
+    address: str | None = None
 
 
 class SendBudget(SQLModel, table=True):

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.audit import audit
 from models.bot_state import FsmRecord
 from models.dispatch_tables import OutboxMessage
-from models.tables import AuditLog, Club, ClubMembership, Donation, Donor, TelegramUser, table_of
+from models.tables import AuditLog, Channel, Club, ClubMembership, Donation, Donor, DonorChannel, TelegramUser, table_of
 
 
 def consented_in_bot() -> ColumnElement:
@@ -154,6 +154,7 @@ async def forget(session: AsyncSession, donor_id: int, *, now: datetime, actor: 
         return
     telegram_id, marks = donor.telegram_id, {donor.phone, donor.full_name}
     await _scrub_outbox(session, telegram_id, marks)
+    await _scrub_channel_outbox(session, donor_id)
     await session.exec(delete(ClubMembership).where(col(ClubMembership.donor_id) == donor_id))
     for table, column in _referencing_columns():
         if table is table_of(ClubMembership):
@@ -179,8 +180,9 @@ async def _scrub_outbox(session: AsyncSession, telegram_id: int | None, marks: s
     waiting, lose what is hers; a waiting one left with nothing to say is dropped."""
     O = OutboxMessage
     if telegram_id is not None:
-        await session.exec(update(O).where(col(O.chat_id) == telegram_id, col(O.state).in_(_UNSENT)).values(state="cancelled"))
-        await session.exec(update(O).where(col(O.chat_id) == telegram_id).values(params={}))
+        to_her = (col(O.chat_id) == telegram_id, col(O.channel) == Channel.telegram.value)
+        await session.exec(update(O).where(*to_her, col(O.state).in_(_UNSENT)).values(state="cancelled"))
+        await session.exec(update(O).where(*to_her).values(params={}))
     # Matched in the stored JSON text (json.dumps escapes non-ASCII the same way), then checked exactly.
     needles = [json.dumps(m)[1:-1] for m in marks if m]
     if not needles:
@@ -195,6 +197,18 @@ async def _scrub_outbox(session: AsyncSession, telegram_id: int | None, marks: s
         if not kept and row.state in _UNSENT:
             values["state"] = "cancelled"
         await session.exec(update(O).where(col(O.id) == row.id).values(values))
+
+
+async def _scrub_channel_outbox(session: AsyncSession, donor_id: int) -> None:
+    """Messages to her other channels (SMS: her phone is the row's address) lose the address and what
+    they said; her channels themselves go with the donor (they point at her record)."""
+    O = OutboxMessage
+    ids = list((await session.exec(select(DonorChannel.id).where(DonorChannel.donor_id == donor_id))).all())
+    if not ids:
+        return
+    to_her = (col(O.channel) != Channel.telegram.value, col(O.chat_id).in_(ids))
+    await session.exec(update(O).where(*to_her, col(O.state).in_(_UNSENT)).values(state="cancelled"))
+    await session.exec(update(O).where(*to_her).values(params={}, address=None))
 
 
 def _without(value: Any, marks: set[str]) -> Any:

@@ -121,6 +121,34 @@ class Donor(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class Channel(str, enum.Enum):
+    """Where a donor can be reached (DOMAIN.md §9). Telegram stays the primary one: buttons and a live board."""
+
+    telegram = "telegram"
+    sms = "sms"
+    zalo = "zalo"
+
+
+class DonorChannel(SQLModel, table=True):
+    """One channel a donor agreed to be called on, in her order of preference (DOMAIN.md §7: consent per
+    purpose and per channel). A call goes to her first reachable one; an undeliverable one moves it on."""
+
+    __tablename__ = "donor_channel"
+    __table_args__ = (UniqueConstraint("donor_id", "channel", name="uq_donor_channel"),
+                      # an incoming SMS or Zalo message is matched to its donor by (channel, address)
+                      Index("ix_donor_channel_address", "channel", "address"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    donor_id: int = Field(foreign_key="donor.id", index=True)
+    channel: str  # Channel value
+    address: str  # Telegram chat id as text, E.164 phone, or Zalo user id
+    rank: int = 0  # her order: lower is tried first
+    consent_at: datetime | None = None  # None: known but not agreed to; never used for a call
+    consent_policy_version: str | None = None
+    unreachable_at: datetime | None = None  # set when the channel said it cannot deliver to her
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ClubMembership(SQLModel, table=True):
     """A donor on a club's roster (role member) or a Telegram user leading it (role lead)."""
 

@@ -93,7 +93,7 @@ async def town(sm, n=40, *, abo="O", rh="+", linked=True, seed=1, spread=0.05, c
         return h.id, [d.id for d in donors]
 
 
-def make(sm, clock=None, **cfg):
+def make(sm, clock=None, *, reroute=None, **cfg):
     st = settings(**cfg)
     clock = clock or FrozenClock(START)
     tg = FakeTelegram()
@@ -104,7 +104,7 @@ def make(sm, clock=None, **cfg):
             await d.tick(rid)
 
     sender = Sender(sm, tg, st.dispatch.send, clock=clock, limiter=RateLimiter(10_000, 10_000, 10_000, 0),
-                    prepare={"board": d.board_message}, on_unreachable=_replace)
+                    prepare={"board": d.board_message}, on_unreachable=_replace, reroute=reroute)
     return d, sender, tg, clock
 
 

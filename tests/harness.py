@@ -112,7 +112,8 @@ class BotEnv:
             await self.dp["runtime"].sender.run_until_idle(timeout=10)
             async with self.sessionmaker() as s:
                 due = (await s.exec(select(func.min(OutboxMessage.next_attempt_at))
-                                    .where(OutboxMessage.state == "pending"))).one()
+                                    .where(OutboxMessage.state == "pending",
+                                           OutboxMessage.channel == "telegram"))).one()  # SMS: its own sender
             if due is None:
                 return
             due = due if due.tzinfo else due.replace(tzinfo=self.clock.now.tzinfo)
@@ -233,7 +234,7 @@ class TgUser:
 
 
 async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
-                    **bot_settings: Any) -> BotEnv:
+                    sms: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
@@ -244,6 +245,7 @@ async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | Non
         # journey wait a second per step. The limits themselves are proven by the sender's tests,
         # bench/send.py and the demo, all against the simulator's exact enforcement.
         dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000}},
+        sms={"per_second": 1000, **(sms or {})},  # off unless a test turns it on (tests/test_journey_sms.py)
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

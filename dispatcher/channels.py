@@ -1,0 +1,149 @@
+"""A call that one channel cannot deliver goes to the donor's next one (issue 15, DOMAIN.md §9).
+
+A donor's channels are hers, in her order, each with its own consent (models.tables.DonorChannel).
+When a channel says it cannot deliver a call (Telegram's 403, an SMS gateway's undeliverable), the
+same call is written again for her next agreed, still reachable channel, under the failed row's key
+plus ``@<channel>``: one key family, so a retried transaction or a second 403 writes it once. SMS
+costs money per part: it is used within ``[sms]`` (which requests, how many per request and per day);
+past that the donor is left to the lead's call list, as a donor without any channel always was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dispatcher.messages import Message, StandDown, load
+from dispatcher.outbox import enqueue, enqueue_many, message
+from models.audit import audit
+from models.dispatch_tables import (
+    ACTIVE_REQUEST_STATES,
+    BloodRequest,
+    ContactState,
+    OutboxMessage,
+    OutboxState,
+    RequestContact,
+)
+from models.tables import Channel, DonorChannel
+from ground.config import SmsConfig
+
+
+def tried_channels(row: OutboxMessage) -> set[str]:
+    """The channels this call's key family has already gone through."""
+    return {row.channel, *row.key.split("@")[1:]}
+
+
+async def sms_allowed(s: AsyncSession, req: BloodRequest, now: datetime, cfg: SmsConfig) -> str | None:
+    """None when one more SMS may go for ``req``; else why not (for the audit record)."""
+    if not cfg.enabled:
+        return "sms off"
+    if cfg.only_for == "critical_or_rare" and not (req.rare or req.urgency == "critical"):
+        return "sms only for critical or rare-type requests"
+    spent = OutboxMessage.channel == Channel.sms.value, col(OutboxMessage.state) != OutboxState.cancelled.value
+    per_request = (await s.exec(select(func.count()).select_from(OutboxMessage)
+                                .where(*spent, OutboxMessage.request_id == req.id))).one()
+    if per_request >= cfg.max_per_request:
+        return f"sms budget of the request spent ({cfg.max_per_request})"
+    # A day is the last 24 hours: a budget that resets at midnight would allow twice it around midnight.
+    today = (await s.exec(select(func.count()).select_from(OutboxMessage)
+                          .where(*spent, col(OutboxMessage.created_at) > now - timedelta(days=1)))).one()
+    if today >= cfg.max_per_day:
+        return f"sms budget of the day spent ({cfg.max_per_day})"
+    return None
+
+
+async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: SmsConfig) -> OutboxMessage | None:
+    """Write ``row``'s call for the donor's next channel; the new row, or None when she has none left
+    (or SMS may not be spent on it: audited on the request). The caller commits."""
+    if row.kind != "call" or row.contact_id is None:
+        return None
+    contact = await s.get(RequestContact, row.contact_id)
+    if contact is None or contact.state not in (ContactState.queued.value, ContactState.notified.value):
+        return None
+    req = await s.get(BloodRequest, contact.request_id)
+    if req is None or req.state not in ACTIVE_REQUEST_STATES:
+        return None
+    tried = tried_channels(row)
+    channels = (await s.exec(select(DonorChannel).where(
+        DonorChannel.donor_id == contact.donor_id, col(DonorChannel.consent_at).is_not(None),
+        col(DonorChannel.unreachable_at).is_(None), col(DonorChannel.channel).not_in(tried))
+        .order_by(col(DonorChannel.rank), col(DonorChannel.id)))).all()
+    for ch in channels:
+        if ch.channel != Channel.sms.value:  # Zalo has no sender yet (issue 15, later)
+            continue
+        refused = await sms_allowed(s, req, now, sms)
+        if refused is not None:
+            audit(s, "system", "channel_refused", f"request:{req.id}",
+                  f"donor:{contact.donor_id} sms: {refused}", at=now)
+            continue
+        assert ch.id is not None  # a row read from the database
+        new = message(key=f"{row.key}@{ch.channel}", chat_id=ch.id, params=load(row.kind, row.params), now=now,
+                      locale=row.locale, request_id=row.request_id, contact_id=row.contact_id)
+        new.channel, new.address = ch.channel, ch.address
+        if (await s.exec(select(OutboxMessage.id).where(OutboxMessage.key == new.key))).first() is not None:
+            return None  # written already (a second 403 for the same call): once
+        s.add(new)
+        return new
+    return None
+
+
+_OFF_TELEGRAM = (Channel.sms.value, Channel.zalo.value)
+
+
+def family(call_key: str) -> list[str]:
+    """The keys a call can have taken on other channels (``next_channel``): one or two moves on."""
+    one = [f"{call_key}@{a}" for a in _OFF_TELEGRAM]
+    return one + [f"{call_key}@{a}@{b}" for a in _OFF_TELEGRAM for b in _OFF_TELEGRAM if a != b]
+
+
+async def moved_calls(s: AsyncSession, call_keys: list[str]) -> dict[str, OutboxMessage]:
+    """For each call that went on to another channel, its latest row there not given up on. A key may
+    name the first call or already a later row of its family (the latest call row: donor_keys)."""
+    wanted = {k: given for given in call_keys for k in family(given.split("@", 1)[0])}
+    found: dict[str, OutboxMessage] = {}
+    keys = list(wanted)
+    for i in range(0, len(keys), 500):
+        rows = (await s.exec(select(OutboxMessage).where(
+            col(OutboxMessage.key).in_(keys[i:i + 500]),
+            col(OutboxMessage.state).not_in((OutboxState.failed.value, OutboxState.unreachable.value,
+                                             OutboxState.cancelled.value))))).all()
+        for row in rows:
+            base = wanted[row.key]  # the key asked about
+            if base not in found or (row.id or 0) > (found[base].id or 0):
+                found[base] = row
+    return found
+
+
+_NO_LOOKUP = object()
+
+
+async def enqueue_for_donor(s: AsyncSession, *, key: str, chat_id: int | None, params: Message, now: datetime,
+                            locale: str | None = None, request_id: int | None = None,
+                            edit_of_key: str | None = None, moved: object = _NO_LOOKUP) -> bool:
+    """A message that follows a donor's call (its answer, a stand-down) goes where the call went.
+
+    On Telegram it edits the call, as always. When the call went on by another channel, it follows it
+    there as a new message (an SMS cannot be edited); a stand-down of a call still waiting to go drops
+    that call instead. ``moved``: the caller's ``moved_calls`` look-up for ``edit_of_key``, when it
+    made one for many donors at once. True when something was written."""
+    if edit_of_key is not None:
+        row = (await moved_calls(s, [edit_of_key])).get(edit_of_key) if moved is _NO_LOOKUP else moved
+        if isinstance(row, OutboxMessage):
+            if isinstance(params, StandDown) and row.state == OutboxState.pending.value:
+                row.state = OutboxState.cancelled.value
+                s.add(row)
+                return False
+            follow = message(key=f"{key}@{row.channel}", chat_id=row.chat_id, params=params, now=now,
+                             locale=locale, request_id=request_id)
+            follow.channel, follow.address = row.channel, row.address
+            return bool(await enqueue_many(s, [follow]))
+    if chat_id is None:
+        return False  # neither Telegram nor a channel her call went by: nothing to follow
+    return await enqueue(s, key=key, chat_id=chat_id, params=params, now=now, locale=locale,
+                         request_id=request_id, edit_of_key=edit_of_key)
+
+
+__all__ = ["enqueue_for_donor", "family", "moved_calls", "next_channel", "sms_allowed", "tried_channels"]
