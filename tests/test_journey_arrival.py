@@ -52,7 +52,7 @@ async def test_vi_a_far_donor_is_asked_last_honestly_is_not_counted_and_a_donor_
     # The in-time pool is exhausted (one yes of the two needed): now the far donor, told how late she'd be.
     far_call = call_of(far)
     assert far_call is not None
-    assert "cách 300.5 km, bạn sẽ đến nơi vào khoảng" in far_call["text"], far_call["text"]
+    assert "cách 300,5 km, bạn sẽ đến nơi vào khoảng" in far_call["text"], far_call["text"]
     assert "bạn vẫn có thể đến chứ?" in far_call["text"]
 
     await far.tap("Tôi sẽ đến")
@@ -100,7 +100,7 @@ async def test_o_is_asked_when_the_identical_type_cannot_cover_in_time_and_the_b
     await o_donor.tap("Available")
     await env.drain()
     board = board_of(staff)["text"]
-    assert "O+ compatible" in board and "asked because only 1 A+ donors can arrive in time" in board, board
+    assert "O+ compatible" in board and "asked because only 1 A+ donor can arrive in time" in board, board
 
 
 async def test_a_nearer_yes_after_cover_replaces_the_latest_counted_donor_not_yet_on_the_way(env):
