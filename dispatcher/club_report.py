@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatcher.candidates import red_cell_days
 from dispatcher.compat import ABO
 from dispatcher.desk import MILESTONES
-from dispatcher.report_months import month_index, month_starts
+from dispatcher.report_months import month_index, month_starts, period
 from ground.clock import as_utc
 from ground.eligibility import DonorFacts, Rules, assess
 from models import members, stats
@@ -59,8 +59,10 @@ class Milestone:
 class ClubReport:
     club_id: int
     today: date
-    months: tuple[date, ...]  # the first day of each month, oldest first
+    months: tuple[date, ...]  # the chart's: the first day of each month, oldest first
     types: tuple[TypeLine, ...]
+    first: date  # the period the figures cover, both days included
+    last: date
     # per month (index into months) and component: donations
     donations: dict[str, tuple[int, ...]] = field(default_factory=dict)
     volume_known: int = 0  # donations with a recorded volume
@@ -81,38 +83,47 @@ class ClubReport:
 
     @property
     def total_donations(self) -> int:
-        return sum(sum(v) for v in self.donations.values())
+        """In the period (the chart's series may reach further back)."""
+        start = self.months.index(self.first.replace(day=1))
+        return sum(sum(v[start:]) for v in self.donations.values())
 
     @property
     def median_first_donation(self) -> float | None:
         return statistics.median(self.first_donation_minutes) if self.first_donation_minutes else None
 
 
-async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: tzinfo) -> ClubReport:
-    months = month_starts(today)
-    since = datetime.combine(months[0], time(), tz)
+async def club_report(session: AsyncSession, club_id: int, today: date, rules: Rules, tz: tzinfo, *,
+                      month: date | None = None) -> ClubReport:
+    """The twelve months up to today; with ``month`` (its first day), the figures of that month alone,
+    the chart of the twelve months up to it. Eligibility is always today's."""
+    first, last = period(today, month)
+    months = month_starts(last)
     types = await _types(session, club_id, today, rules)
 
     donations: dict[str, list[int]] = {}
-    rows = await stats.club_donations(session, club_id, months[0], today)
+    rows = await stats.club_donations(session, club_id, months[0], last)
     per_donor: dict[int, int] = {}
     known = big = 0
     for row in rows:
         donations.setdefault(row.component, [0] * len(months))[month_index(months, row.donated_on)] += 1
+        if row.donated_on < first:
+            continue  # in the chart, not in the period's figures
         per_donor[row.donor_id] = per_donor.get(row.donor_id, 0) + 1
         if row.volume_ml is not None:
             known += 1
             big += row.volume_ml >= 350
 
-    contacts = await stats.club_contacts(session, club_id, since)
-    first: dict[int, float] = {}
+    until = datetime.combine(last + timedelta(days=1), time(), tz)
+    contacts = [c for c in await stats.club_contacts(session, club_id, datetime.combine(first, time(), tz))
+                if as_utc(c.asked_at) < until]
+    quickest: dict[int, float] = {}  # per request helped: minutes to a member's first donation
     for c in contacts:
         if c.state == ContactState.donated.value and c.outcome_at is not None:
             minutes = (as_utc(c.outcome_at) - as_utc(c.request_created_at)).total_seconds() / 60
-            first[c.request_id] = min(minutes, first.get(c.request_id, minutes))
+            quickest[c.request_id] = min(minutes, quickest.get(c.request_id, minutes))
 
     return ClubReport(
-        club_id=club_id, today=today, months=months, types=types,
+        club_id=club_id, today=today, months=months, types=types, first=first, last=last,
         donations={k: tuple(v) for k, v in sorted(donations.items())},
         volume_known=known, volume_350=big,
         donors=len(per_donor), repeat_donors=sum(1 for n in per_donor.values() if n > 1),
@@ -120,8 +131,8 @@ async def club_report(session: AsyncSession, club_id: int, today: date, rules: R
         said_available=sum(1 for c in contacts if c.state in SAID_AVAILABLE_STATES),
         came=sum(1 for c in contacts if c.state in CAME),
         donated=sum(1 for c in contacts if c.state == ContactState.donated.value),
-        requests_helped=len(first),
-        first_donation_minutes=tuple(sorted(first.values())),
+        requests_helped=len(quickest),
+        first_donation_minutes=tuple(sorted(quickest.values())),
         milestones=await _milestones(session, club_id),
     )
 

@@ -18,11 +18,11 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatcher.report_months import month_index, month_starts
+from dispatcher.report_months import month_index, month_starts, period
 from ground.clock import as_utc
 from models import stats
 from models.dispatch_tables import ContactState, RequestState, Urgency
@@ -34,7 +34,9 @@ URGENCIES = tuple(u.value for u in Urgency)
 class HospitalReport:
     hospital_id: int
     today: date
-    months: tuple[date, ...]
+    months: tuple[date, ...]  # the chart's
+    first: date  # the period the figures cover, both days included
+    last: date
     by_urgency: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per month, cancelled ones included
     by_component: dict[str, int] = field(default_factory=dict)
     requests: int = 0
@@ -62,34 +64,44 @@ class HospitalReport:
         return values[max(0, math.ceil(0.9 * len(values)) - 1)] if values else None  # nearest rank
 
 
-async def hospital_report(session: AsyncSession, hospital_id: int, now: datetime, tz: tzinfo) -> HospitalReport:
+async def hospital_report(session: AsyncSession, hospital_id: int, now: datetime, tz: tzinfo, *,
+                          month: date | None = None) -> HospitalReport:
+    """The twelve months up to today; with ``month`` (its first day), the figures of the requests
+    posted that month, the chart of the twelve months up to it."""
     today = now.astimezone(tz).date()
-    months = month_starts(today)
-    since = datetime.combine(months[0], time(), tz)
-    requests = await stats.hospital_requests(session, hospital_id, since)
-    outcomes = await stats.hospital_outcomes(session, hospital_id, since)
+    first_day, last_day = period(today, month)
+    months = month_starts(last_day)
+    until = datetime.combine(last_day + timedelta(days=1), time(), tz)
+    start = datetime.combine(first_day, time(), tz)
+    charted = [r for r in await stats.hospital_requests(session, hospital_id, datetime.combine(months[0], time(), tz))
+               if as_utc(r.created_at) < until]
+    requests = [r for r in charted if as_utc(r.created_at) >= start]
+    in_period = {r.id for r in requests}
+    outcomes = await stats.hospital_outcomes(session, hospital_id, datetime.combine(months[0], time(), tz))
 
     donated_at: dict[int, list[datetime]] = {}
     donors: Counter[int] = Counter()
-    settled = Counter(o.state for o in outcomes)
+    settled = Counter(o.state for o in outcomes if o.request_id in in_period)
     for o in outcomes:
         if o.state == ContactState.donated.value and o.outcome_at is not None:
             donated_at.setdefault(o.request_id, []).append(as_utc(o.outcome_at))
-            if o.donor_id is not None:
+            if o.donor_id is not None and o.request_id in in_period:
                 donors[o.donor_id] += 1
 
     by_urgency = {u: [0] * len(months) for u in URGENCIES}
     units_by_month = [0] * len(months)
-    by_component: Counter[str] = Counter()
-    cancelled = running = decided = in_time = asked = 0
-    first: list[float] = []
-    for r in requests:
-        created = as_utc(r.created_at)
-        index = month_index(months, created.astimezone(tz).date())
+    for r in charted:  # the chart: the twelve months up to the period's end
+        index = month_index(months, as_utc(r.created_at).astimezone(tz).date())
         by_urgency.setdefault(r.urgency, [0] * len(months))[index] += 1
+        units_by_month[index] += len(donated_at.get(r.id, []))
+    by_component: Counter[str] = Counter()
+    cancelled = running = decided = in_time = asked = received = 0
+    first: list[float] = []
+    for r in requests:  # the figures: the period's requests
+        created = as_utc(r.created_at)
         by_component[r.component] += 1
         gifts = sorted(donated_at.get(r.id, []))
-        units_by_month[index] += len(gifts)
+        received += len(gifts)
         if gifts:
             first.append((gifts[0] - created).total_seconds() / 60)
         if r.state == RequestState.cancelled.value:
@@ -113,10 +125,10 @@ async def hospital_report(session: AsyncSession, hospital_id: int, now: datetime
     no_show, deferred, gave = (settled[s.value] for s in
                                (ContactState.no_show, ContactState.deferred, ContactState.donated))
     return HospitalReport(
-        hospital_id=hospital_id, today=today, months=months,
+        hospital_id=hospital_id, today=today, months=months, first=first_day, last=last_day,
         by_urgency={u: tuple(v) for u, v in by_urgency.items()}, by_component=dict(by_component),
         requests=len(requests), cancelled=cancelled, running=running, decided=decided, in_time=in_time,
-        units_asked=asked, units_received=sum(units_by_month), units_by_month=tuple(units_by_month),
+        units_asked=asked, units_received=received, units_by_month=tuple(units_by_month),
         first_donation_minutes=tuple(sorted(first)),
         said_coming=gave + deferred + no_show, no_shows=no_show, came=gave + deferred, deferred=deferred,
         clubs=tuple(sorted(clubs.items(), key=lambda kv: (-kv[1], kv[0]))),

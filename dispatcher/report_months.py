@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 MONTHS = 12
 
@@ -20,3 +20,12 @@ def month_starts(today: date, count: int = MONTHS) -> tuple[date, ...]:
 def month_index(months: tuple[date, ...], day: date) -> int:
     """Which of ``months`` holds ``day`` (the caller keeps ``day`` inside the period)."""
     return (day.year - months[0].year) * 12 + day.month - months[0].month
+
+
+def period(today: date, month: date | None = None) -> tuple[date, date]:
+    """(first, last day) a report covers: the twelve months up to ``today``, or one chosen month
+    (``month`` is its first day; the current month ends today)."""
+    if month is None:
+        return month_starts(today)[0], today
+    following = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return month, min(today, following - timedelta(days=1))

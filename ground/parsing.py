@@ -298,6 +298,24 @@ def format_phone(e164: str | None, region: str = "VN") -> str:
                                       else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+_MONTH = re.compile(r"\s*(?:([0-9]{1,2})\s*[/.\-]\s*([0-9]{4})|([0-9]{4})\s*[/.\-]\s*([0-9]{1,2}))\s*")
+
+
+def parse_month(value: Any, *, today: date) -> date:
+    """"11/2026", "11-2026" or "2026-11" → the month's first day; not after this month, not before 2000."""
+    text = unicodedata.normalize("NFKC", _as_text(value))  # full-width or other-script digits too
+    match = _MONTH.fullmatch(text)
+    if match is None:
+        raise _fail(N_("“{value}” is not a month. Write it as MM/YYYY, for example 11/2026."), value=text[:40])
+    month, year = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+    if not 1 <= int(month) <= 12 or int(year) < 2000:
+        raise _fail(N_("“{value}” is not a month. Write it as MM/YYYY, for example 11/2026."), value=text[:40])
+    first = date(int(year), int(month), 1)
+    if first > today.replace(day=1):
+        raise _fail(N_("{value} has not happened yet."), value=text.strip())
+    return first
+
+
 # --- dates -----------------------------------------------------------------------
 
 _DMY = re.compile(r"([0-9]{1,2})\s*([/.\-])\s*([0-9]{1,2})\s*\2\s*([0-9]{4})(?:[ T][0-9:.]*)?")

@@ -279,3 +279,33 @@ async def test_an_admin_sees_the_committee_summary_as_the_sum_of_the_clubs_and_h
     clubs = list(book["Clubs"].iter_rows(values_only=True))
     assert clubs[-1][:5] == ("Total", 10, 7, 10, 3) and sum(r[1] for r in clubs[1:-1]) == 10
     assert hospital_id
+
+
+# --- one month --------------------------------------------------------------------------------
+
+
+async def test_stats_for_one_month_count_that_month_only_and_a_future_month_is_refused(env):
+    club, lead = await club_with_history(env)
+    text = (await lead.send("/stats 02/2026"))[-1]["text"]
+    assert "figures for 01/02/2026 – 28/02/2026" in text
+    assert "Donations: 1; members who gave: 1; more than once: 0 (0%)" in text  # Lan's of 10/02 only
+    assert "No request was helped" in text  # the request was posted in November
+    assert len(env.sim.photos(lead.id)) == 1  # the chart: the twelve months up to February
+
+    text = (await lead.send("/stats 11/2026"))[-1]["text"]
+    assert "figures for 01/11/2026 – 22/11/2026" in text and "Requests helped: 1" in text
+
+    replies = await lead.send("/stats 01/2027")
+    assert "has not happened yet" in replies[-1]["text"] and "Usage: /stats" in replies[-1]["text"]
+    replies = await lead.send("/stats 11/2026 10/2026")
+    assert "at most one month" in replies[-1]["text"]
+    assert len(env.sim.photos(lead.id)) == 2  # nothing sent for the refused ones
+
+
+async def test_staff_stats_for_one_month(env):
+    hospital_id = await hospital_with_history(env)
+    nurse = await staff_of(env, hospital_id)
+    text = (await nurse.send("/stats 11/2026"))[-1]["text"]
+    assert "Requests: 4 (cancelled: 1; still running: 1)" in text and "01/11/2026 – 22/11/2026" in text
+    text = (await nurse.send("/stats 10/2026"))[-1]["text"]
+    assert "Requests: 0 (cancelled: 0; still running: 0)" in text and "Units received: 0 of 0" in text

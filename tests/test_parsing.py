@@ -333,3 +333,18 @@ def test_a_parse_error_never_quotes_a_whole_message_back():
     with pytest.raises(ParseError) as err:
         parse_weight("x" * 4096)
     assert len(err.value.text.render()) < 200
+
+
+@given(st.integers(2000, 2026), st.integers(1, 12), st.sampled_from(["{m}/{y}", "{m:02d}/{y}", "{m}-{y}", "{y}-{m:02d}",
+                                                                       " {m:02d} / {y} "]))
+def test_a_month_in_any_common_form_is_its_first_day(year, month, shape):
+    from ground.parsing import parse_month
+    assume((year, month) <= (2026, 12))
+    assert parse_month(shape.format(m=month, y=year), today=date(2026, 12, 4)) == date(year, month, 1)
+
+
+@pytest.mark.parametrize("typed", ["13/2026", "0/2026", "11/1999", "11", "November", "11/20266", "", "１/２０２７"])
+def test_a_month_that_is_not_one_or_is_still_to_come_is_refused(typed):
+    from ground.parsing import parse_month
+    with pytest.raises(ParseError):
+        parse_month(typed, today=date(2026, 12, 4))

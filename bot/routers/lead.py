@@ -61,9 +61,13 @@ async def lead_command(message: Message, command: CommandObject, roles: Roles, *
                                    "of the last twelve months."))
             return
     elif name == "stats":
-        value = (command.args or "").strip().lower()
-        if value not in lead_stats.FORMATS:
-            await message.answer(_("Usage: /stats for the club's figures and chart, /stats xlsx for a spreadsheet."))
+        value = " ".join((command.args or "").lower().split())
+        try:
+            lead_stats.stats_args(value, ctx.today)
+        except ParseError as err:
+            await message.answer(render(err.text, ctx.i18n) + "\n" + _(
+                "Usage: /stats for the club's figures and chart, /stats 11/2026 for one month, "
+                "/stats xlsx for a spreadsheet."))
             return
     await ctx.state.clear()
     club_id = await pick_club(message, ctx.session, roles, name, value)
@@ -79,7 +83,7 @@ async def chose_club(query: CallbackQuery, callback_data: LeadClubCb, roles: Rol
         await refuse(query, ctx.session, f"club:{cb.command}", cb.club_id)
         return
     if (cb.command not in (*COMMANDS, "import") or (cb.command == "find" and cb.value not in BLOOD_VALUES)
-            or (cb.command == "stats" and cb.value not in lead_stats.FORMATS)
+            or (cb.command == "stats" and not _stats_args_ok(cb.value, ctx))
             or (cb.command == "export" and cb.value not in EXPORTS)
             or (cb.command == "import" and await ctx.state.get_state() != ImportRoster.club.state)):
         await expired(query)
@@ -87,6 +91,14 @@ async def chose_club(query: CallbackQuery, callback_data: LeadClubCb, roles: Rol
     await query.answer()
     await edit(query.message, _("Club: {name}").format(name=escape(await club_name(ctx.session, cb.club_id))))
     await _run(cb.command, query.message, cb.club_id, cb.value, ctx)
+
+
+def _stats_args_ok(value: str, ctx: LeadCtx) -> bool:
+    try:
+        lead_stats.stats_args(value, ctx.today)
+    except ParseError:
+        return False
+    return True
 
 
 async def _run(command: str, message: Message, club_id: int, value: str, ctx: LeadCtx) -> None:

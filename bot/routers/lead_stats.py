@@ -8,6 +8,7 @@ who forwards it to the committee's group, loses nothing when the picture does no
 from __future__ import annotations
 
 import io
+from datetime import date
 
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
@@ -19,8 +20,18 @@ from bot.routers.lead_common import LeadCtx, club_name
 from bot.routers.lead_files import file_slug
 from bot.texts import component_name, escape, fmt_date, fmt_number, fmt_type
 from dispatcher.club_report import SOON_DAYS, ClubReport, club_report
+from ground.i18n import N_, Text
+from ground.parsing import ParseError, parse_month
 
-FORMATS = ("", "xlsx")
+def stats_args(args: str, today: date) -> tuple[str, date | None]:
+    """``/stats [xlsx] [MM/YYYY]`` → (format, the month's first day or None for twelve months).
+    Raises ParseError with the reason; the usage line is the caller's."""
+    words = args.lower().split()
+    fmt = "xlsx" if "xlsx" in words else ""
+    rest = [w for w in words if w != "xlsx"]
+    if len(rest) > 1 or words.count("xlsx") > 1:
+        raise ParseError(Text(N_("Give at most one month, like 11/2026.")))
+    return fmt, parse_month(rest[0], today=today) if rest else None
 
 
 def _pct(part: int, whole: int, locale: str) -> str:
@@ -36,7 +47,7 @@ def stats_text(report: ClubReport, club: str, locale: str) -> str:
     negative = sum(t.members for t in report.types if t.rh == "-")
     lines = [
         _("📊 <b>{club}</b>: figures for {first} – {last}").format(
-            club=escape(club), first=fmt_date(report.months[0]), last=fmt_date(report.today)),
+            club=escape(club), first=fmt_date(report.first), last=fmt_date(report.last)),
         "",
         _("👥 Members: {members}, of them Rh−: {negative}. Able to give today: {today}; within {days} day: "
           "{soon}.", "👥 Members: {members}, of them Rh−: {negative}. Able to give today: {today}; within {days} days: "
@@ -108,9 +119,11 @@ def stats_workbook(report: ClubReport, club: str) -> bytes:
     return buffer.getvalue()
 
 
-async def send_stats(message: Message, ctx: LeadCtx, club_id: int, fmt: str) -> None:
+async def send_stats(message: Message, ctx: LeadCtx, club_id: int, args: str) -> None:
+    fmt, month = stats_args(args, ctx.today)  # checked by the command already
     club = await club_name(ctx.session, club_id) or "?"
-    report = await club_report(ctx.session, club_id, ctx.today, ctx.settings.eligibility, ctx.settings.bot.tz)
+    report = await club_report(ctx.session, club_id, ctx.today, ctx.settings.eligibility, ctx.settings.bot.tz,
+                               month=month)
     locale = ctx.i18n.current_locale
     if fmt == "xlsx":
         await message.answer_document(BufferedInputFile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, time
 
+from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -22,10 +23,13 @@ from bot.commands import command_filter
 from bot.routers.staff import IsStaff
 from bot.routing import RouterTemplate
 from bot.texts import component_name, escape, fmt_date, fmt_number, urgency_name
+from bot.i18n import render
 from bot.routers.lead_files import file_slug
+from bot.routers.lead_stats import stats_args
 from dispatcher import exports
 from dispatcher.hospital_report import HospitalReport, hospital_report
 from dispatcher.report_months import month_starts
+from ground.parsing import ParseError
 from ground.table_file import write_table
 from ground.clock import Clock
 from ground.config import Settings
@@ -45,7 +49,7 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
 
     lines = [
         _("📊 <b>{hospital}</b>: figures for {first} – {last}").format(
-            hospital=escape(hospital), first=fmt_date(report.months[0]), last=fmt_date(report.today)),
+            hospital=escape(hospital), first=fmt_date(report.first), last=fmt_date(report.last)),
         "",
         _("📋 Requests: {n} (cancelled: {cancelled}; still running: {running}).").format(
             n=num(report.requests), cancelled=num(report.cancelled), running=num(report.running)),
@@ -77,12 +81,18 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
 
 
 @router.message(command_filter("stats"), IsStaff())
-async def staff_stats(message: Message, session: AsyncSession, roles: Roles, settings: Settings, clock: Clock,
-                      i18n: I18n) -> None:
+async def staff_stats(message: Message, command: CommandObject, session: AsyncSession, roles: Roles,
+                      settings: Settings, clock: Clock, i18n: I18n) -> None:
+    try:
+        _fmt, month = stats_args(command.args or "", clock().astimezone(settings.bot.tz).date())
+    except ParseError as err:
+        await message.answer(render(err.text, i18n) + "\n" + _(
+            "Usage: /stats for the hospital's figures and chart, /stats 11/2026 for one month."))
+        return
     for hospital_id in await _hospitals(message, session, roles):
         hospital = await session.get(Hospital, hospital_id)
         name = hospital.name if hospital is not None else "?"
-        report = await hospital_report(session, hospital_id, clock(), settings.bot.tz)
+        report = await hospital_report(session, hospital_id, clock(), settings.bot.tz, month=month)
         await message.answer_photo(BufferedInputFile(hospital_chart(report, name, _), filename="stats.png"))
         await message.answer(hospital_text(report, name, i18n.current_locale))
 
