@@ -309,9 +309,9 @@ async def donated_kind(query: CallbackQuery, callback_data: DonorCb, state: FSMC
     await state.set_state(DonatedElsewhere.date)
     builder = InlineKeyboardBuilder()
     builder.button(text=_("Today"), callback_data=DonorCb(action="donated_today"))
-    await query.message.edit_text(
-        donation_kind_name(callback_data.value) + "\n" + _("On which date (DD/MM/YYYY)?"),
-        reply_markup=builder.as_markup())
+    # Through bot.inplace: the message with the buttons may be one Telegram no longer shows the bot.
+    await edit_text(query.message, donation_kind_name(callback_data.value) + "\n" + _("On which date (DD/MM/YYYY)?"),
+                    reply_markup=builder.as_markup())
 
 
 @router.message(DonatedElsewhere.kind, F.text, ~F.text.startswith("/"))
