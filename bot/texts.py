@@ -7,7 +7,7 @@ from html import escape as _html_escape
 
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 
 from ground import eligibility as elig
 from ground.eligibility import Assessment, DonorFacts
@@ -39,6 +39,11 @@ def fmt_number(n: float, locale: str | None = None) -> str:
     """``1,4`` and ``12.345`` in Vietnamese, ``1.4`` and ``12,345`` in English (Babel); without
     ``locale``, the language of the update being handled."""
     return format_decimal(n, locale=locale or get_i18n().current_locale)
+
+
+def fmt_share(part: int, whole: int, locale: str | None = None) -> str:
+    """``part`` of ``whole`` as a percentage in the reader's format (``50%``); "—" when there is no whole."""
+    return format_percent(part / whole, locale=locale or get_i18n().current_locale) if whole else "—"
 
 
 def fmt_weight(kg: float | None) -> str:

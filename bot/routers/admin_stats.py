@@ -13,14 +13,13 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from babel.numbers import format_percent
 from openpyxl import Workbook
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import command_filter
 from bot.routers.admin import IsAdmin
 from bot.routing import RouterTemplate
-from bot.texts import escape, fmt_date, fmt_number
+from bot.texts import escape, fmt_date, fmt_number, fmt_share
 from dispatcher.committee_report import CommitteeReport, committee_report
 from ground.clock import Clock
 from ground.config import Settings
@@ -29,10 +28,6 @@ router = RouterTemplate("admin_stats")
 router.message.filter(F.chat.type == "private", IsAdmin())
 
 FORMATS = ("", "xlsx")
-
-
-def _pct(part: int, whole: int, locale: str) -> str:
-    return format_percent(part / whole, locale=locale) if whole else "—"
 
 
 def committee_text(r: CommitteeReport, locale: str) -> str:
@@ -46,14 +41,14 @@ def committee_text(r: CommitteeReport, locale: str) -> str:
         "",
         _("🩸 Donations by club members: {n}. 350 ml units: {big_share} of those with a recorded volume. "
           "Repeat donors: {repeat_share} of the members who gave (the target is over 50%).").format(
-            n=num(r.donations), big_share=_pct(big, known, locale), repeat_share=_pct(repeat, donors, locale)),
+            n=num(r.donations), big_share=fmt_share(big, known, locale), repeat_share=fmt_share(repeat, donors, locale)),
         _("👥 Members: {members}, of them Rh−: {negative}; new in the period: {new}.").format(
             members=num(r.members), negative=num(r.rh_negative), new=num(r.new_members)),
         _("🏥 Requests: {n}. Every unit donated before the deadline: {in_time} of {decided} decided ({share}). "
           "Units received: {received} of {asked}.").format(
             n=num(r.hospital_total("requests")), in_time=num(r.hospital_total("in_time")),
             decided=num(r.hospital_total("decided")),
-            share=_pct(r.hospital_total("in_time"), r.hospital_total("decided"), locale),
+            share=fmt_share(r.hospital_total("in_time"), r.hospital_total("decided"), locale),
             received=num(r.hospital_total("units_received")), asked=num(r.hospital_total("units_asked"))),
     ]
     if r.clubs:

@@ -12,13 +12,12 @@ from datetime import date
 
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
-from babel.numbers import format_percent
 from openpyxl import Workbook
 
 from bot.charts import club_chart
 from bot.routers.lead_common import LeadCtx, club_name
 from bot.routers.lead_files import file_slug
-from bot.texts import component_name, escape, fmt_date, fmt_number, fmt_type
+from bot.texts import component_name, escape, fmt_date, fmt_number, fmt_share, fmt_type
 from dispatcher.club_report import SOON_DAYS, ClubReport, club_report
 from ground.i18n import N_, Text
 from ground.parsing import ParseError, parse_month
@@ -32,10 +31,6 @@ def stats_args(args: str, today: date) -> tuple[str, date | None]:
     if len(rest) > 1 or words.count("xlsx") > 1:
         raise ParseError(Text(N_("Give at most one month, like 11/2026.")))
     return fmt, parse_month(rest[0], today=today) if rest else None
-
-
-def _pct(part: int, whole: int, locale: str) -> str:
-    return format_percent(part / whole, locale=locale) if whole else "—"
 
 
 def stats_text(report: ClubReport, club: str, locale: str) -> str:
@@ -60,18 +55,18 @@ def stats_text(report: ClubReport, club: str, locale: str) -> str:
     donated = report.total_donations
     lines.append(_("🩸 Donations: {n}; members who gave: {donors}; more than once: {repeat} ({repeat_share}).").format(
         n=num(donated), donors=num(report.donors), repeat=num(report.repeat_donors),
-        repeat_share=_pct(report.repeat_donors, report.donors, locale)))
+        repeat_share=fmt_share(report.repeat_donors, report.donors, locale)))
     if donated:
         parts = [f"{component_name(c, _)} {num(sum(v))}" for c, v in report.donations.items()]
         lines.append(" · ".join(parts))
     if report.volume_known:
         lines.append(_("350 ml units: {share} of the donations with a recorded volume ({known}).").format(
-            share=_pct(report.volume_350, report.volume_known, locale), known=num(report.volume_known)))
+            share=fmt_share(report.volume_350, report.volume_known, locale), known=num(report.volume_known)))
     lines.append(_("📞 Calls received: {calls}. Said available: {available} ({available_share}); came: {came} "
                    "({came_share}); donated: {donated}.").format(
         calls=num(report.calls), available=num(report.said_available),
-        available_share=_pct(report.said_available, report.calls, locale), came=num(report.came),
-        came_share=_pct(report.came, report.said_available, locale), donated=num(report.donated)))
+        available_share=fmt_share(report.said_available, report.calls, locale), came=num(report.came),
+        came_share=fmt_share(report.came, report.said_available, locale), donated=num(report.donated)))
     median = report.median_first_donation
     if report.requests_helped and median is not None:
         lines.append(_("🏥 Requests helped: {n}; median time from the request to a member's first donation: "

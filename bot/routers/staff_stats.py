@@ -15,14 +15,13 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from babel.numbers import format_percent
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts import hospital_chart
 from bot.commands import command_filter
 from bot.routers.staff import IsStaff
 from bot.routing import RouterTemplate
-from bot.texts import component_name, escape, fmt_date, fmt_number, urgency_name
+from bot.texts import component_name, escape, fmt_date, fmt_number, fmt_share, urgency_name
 from bot.i18n import render
 from bot.routers.lead_files import file_slug
 from bot.routers.lead_stats import stats_args
@@ -37,10 +36,6 @@ from models.directory import Roles
 from models.tables import Hospital, HospitalChat
 
 router = RouterTemplate("staff_stats")
-
-
-def _pct(part: int, whole: int, locale: str) -> str:
-    return format_percent(part / whole, locale=locale) if whole else "—"
 
 
 def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
@@ -62,7 +57,7 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
     lines.append(_("✅ Every unit donated before the deadline: {in_time} of {decided} decided request "
                    "({share}).", "✅ Every unit donated before the deadline: {in_time} of {decided} decided requests "
                    "({share}).", report.decided).format(in_time=num(report.in_time), decided=num(report.decided),
-                                       share=_pct(report.in_time, report.decided, locale)))
+                                       share=fmt_share(report.in_time, report.decided, locale)))
     lines.append(_("🩸 Units received: {received} of {asked} asked.").format(
         received=num(report.units_received), asked=num(report.units_asked)))
     median, p90 = report.median_first_donation, report.p90_first_donation
@@ -72,8 +67,8 @@ def hospital_text(report: HospitalReport, hospital: str, locale: str) -> str:
     lines.append(_("🚶 Said coming and did not come: {no_shows} of {said} ({no_show_share}). Deferred at screening: "
                    "{deferred} of {came} who came ({deferred_share}).").format(
         no_shows=num(report.no_shows), said=num(report.said_coming),
-        no_show_share=_pct(report.no_shows, report.said_coming, locale), deferred=num(report.deferred),
-        came=num(report.came), deferred_share=_pct(report.deferred, report.came, locale)))
+        no_show_share=fmt_share(report.no_shows, report.said_coming, locale), deferred=num(report.deferred),
+        came=num(report.came), deferred_share=fmt_share(report.deferred, report.came, locale)))
     if report.clubs:
         lines.append(_("🤝 Clubs whose members gave (units): {clubs}").format(
             clubs=" · ".join(f"{escape(name)} {num(units)}" for name, units in report.clubs)))
