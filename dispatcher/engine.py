@@ -236,7 +236,8 @@ class Dispatcher:
             if hospital is None or abo not in ABO or rh not in RH or component not in COMPONENTS:
                 return None
             deadline = deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency))
-            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component, units=units,
+            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component,
+                                        want=self.stop_target(units, urgency),
                                         deadline=deadline, now=now, cfg=self.cfg, rules=self.rules, tz=self.tz)
 
     async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
