@@ -141,3 +141,19 @@ async def test_units_added_at_the_desk_keep_the_policys_stop_margin(world, tmp_p
                 assert (await s.get(BloodRequest, rid)).target_available == two_units
     finally:
         await db.dispose()
+
+
+async def test_ours_sizes_each_urgency_from_its_own_dispatch_margin_and_confidence(world):
+    # One home for the defaults ([dispatch]): an urgent request's first wave is the wave model's at the
+    # urgent margin and confidence, and a larger urgent margin set there asks more, the critical one alone.
+    async def first_wave(settings, urgency):
+        async with PolicyLab(world=TINY, behaviour=SILENT, seed=1, template=world, settings=settings) as lab:
+            return (await lab.run(OURS, one(units=2, urgency=urgency), fresh_each=True)).outcomes[0].waves[0][2]
+
+    cfg = lab_settings().dispatch
+    assert await first_wave(lab_settings(), "urgent") == first_wave_size(
+        2, Rates(), cfg.confidence.urgent, cfg.margin.urgent, minimum=cfg.min_wave)
+    wider = lab_settings(margin={"urgent": 2.5})
+    assert await first_wave(wider, "urgent") == first_wave_size(
+        2, Rates(), cfg.confidence.urgent, 2.5, minimum=cfg.min_wave) > await first_wave(lab_settings(), "urgent")
+    assert await first_wave(wider, "critical") == await first_wave(lab_settings(), "critical")
