@@ -152,6 +152,8 @@ class WaveParams:
     widest: bool  # nothing left to widen
 
 
+# Asked, not answered: stood down when a request stops asking (an exhausted one: at its deadline).
+SILENT_CONTACT_STATES = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value)
 # Between two chunks of a wave's rest on SQLite (see Dispatcher.tick): longer than SQLite's busy back-off.
 REST_PAUSE_S = 0.12
 
@@ -236,7 +238,8 @@ class Dispatcher:
             if hospital is None or abo not in ABO or rh not in RH or component not in COMPONENTS:
                 return None
             deadline = deadline or now + timedelta(hours=self.cfg.deadline_hours.of(urgency))
-            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component, units=units,
+            return await deadline_check(s, hospital=hospital, abo=abo, rh=rh, component=component,
+                                        want=self.stop_target(units, urgency),
                                         deadline=deadline, now=now, cfg=self.cfg, rules=self.rules, tz=self.tz)
 
     async def _claim_group(self, s, chat_id: int, hospital: Hospital, posted_by: int | None, now) -> None:
@@ -314,6 +317,9 @@ class Dispatcher:
     async def _tick(self, s, request_id: int) -> datetime | None:
         now = self.clock()
         req = await self.touch(s, request_id, now)
+        if req is not None and req.state == RequestState.exhausted.value and now >= req.deadline:
+            # The asks an exhausted request left out (close_request) end with its deadline: its deadline job.
+            await self._stand_down(s, req, list(SILENT_CONTACT_STATES), req.state, "expired", now)
         if req is None or req.state not in ACTIVE_REQUEST_STATES:
             return None
         assert req.id is not None  # a row read from the database
@@ -694,7 +700,9 @@ class Dispatcher:
         open_states = (ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value,
                        ContactState.declined.value, ContactState.available.value, ContactState.en_route.value)
         committed = contact.state in (ContactState.available.value, ContactState.en_route.value)
-        active = req.state in ACTIVE_REQUEST_STATES or (req.state == RequestState.covered.value and committed)
+        # An exhausted request still listens to the asks it left out (close_request): a late answer counts.
+        active = req.state in ACTIVE_REQUEST_STATES + (RequestState.exhausted.value,) or (
+            req.state == RequestState.covered.value and committed)
         if want == ContactState.available.value and req.state == RequestState.covered.value and not committed \
                 and now < req.deadline and contact.state in open_states + (ContactState.stood_down.value,):
             # Her "available" crossed the stand-down: she is kept if she would arrive before someone counted.
@@ -754,7 +762,7 @@ class Dispatcher:
                           params=M.Venue(**self._destination(req, hospital)))
         # The hospital learns her name and phone from the board, now that she accepted (DOMAIN.md §7).
         await refresh_boards(s, req.id, now)
-        if req.state in ACTIVE_REQUEST_STATES and confirmed >= req.target_available:
+        if req.state in ACTIVE_REQUEST_STATES + (RequestState.exhausted.value,) and confirmed >= req.target_available:
             await self.close_request(s, req, RequestState.covered.value, now)
             return AnswerResult(AnswerOutcome.accepted, req.id, covered=True), False
         return AnswerResult(AnswerOutcome.accepted, req.id, covered=req.state == RequestState.covered.value), False
@@ -882,39 +890,21 @@ class Dispatcher:
 
     async def close_request(self, s, req: BloodRequest, state: str, now: datetime) -> None:
         """Stop asking. Covered, exhausted and expired requests still receive the donors coming;
-        cancelled and fulfilled ones stand everybody down and free their commitments."""
+        cancelled and fulfilled ones stand everybody down and free their commitments. An exhausted
+        request stands nobody down: it still needs blood, only nobody new is left to ask, and a donor
+        who reads her call late (or whom her club's lead phones) may still say "available" in time."""
         assert req.id is not None  # a row read from the database
         req.state, req.closed_at, req.next_wave_at = state, now, None
         if state == RequestState.covered.value and req.covered_at is None and req.close_reason != STOPPED_BY_STAFF:
             req.covered_at = now  # coverage is the donors' doing; staff stopping early is not (issue 9)
-        stand_down = [ContactState.queued.value, ContactState.notified.value, ContactState.no_answer.value]
+        stand_down = [] if state == RequestState.exhausted.value else list(SILENT_CONTACT_STATES)
         if state in (RequestState.cancelled.value, RequestState.fulfilled.value):
             stand_down += [ContactState.available.value, ContactState.en_route.value]
             await s.exec(delete(DonorCommitment).where(col(DonorCommitment.request_id) == req.id))
-        rows = (await s.exec(select(RequestContact, Donor.telegram_id, Donor.locale)
-                             .join(Donor, col(Donor.id) == RequestContact.donor_id)
-                             .where(RequestContact.request_id == req.id,
-                                    col(RequestContact.state).in_(stand_down)))).all()
-        calls = await current_call_keys(s, req.id, [c.id for c, _, _ in rows])
-        moved = await moved_calls(s, list(calls.values()))  # calls that went on by SMS: one look-up
-        await cancel_pending(s, [calls[c.id] for c, _, _ in rows if c.state == ContactState.queued.value
-                                 and c.id in calls])
         stopped = state == RequestState.covered.value and req.close_reason == STOPPED_BY_STAFF
         reason = "stopped" if stopped else {"covered": "covered", "cancelled": "cancelled",
                                              "fulfilled": "covered"}.get(state, "expired")
-        cause = "stopped" if stopped else state
-        for c, chat, locale in rows:
-            if c.state == ContactState.queued.value:
-                c.state = ContactState.cancelled.value
-            elif c.state in COMMITTED_CONTACT_STATES:
-                c.state = ContactState.released.value
-            else:
-                c.state = ContactState.stood_down.value
-            # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
-            edits = calls.get(c.id) or call_key(req.id, c.donor_id)
-            await enqueue_for_donor(s, key=stand_down_key(c, cause), chat_id=chat,
-                                    locale=locale, request_id=req.id, now=now, edit_of_key=edits,
-                                    params=M.StandDown(request_id=req.id, reason=reason), moved=moved.get(edits))
+        await self._stand_down(s, req, stand_down, "stopped" if stopped else state, reason, now)
         confirmed = await self.confirmed(s, req)
         asked = (await s.exec(select(func.count()).select_from(RequestContact)
                               .where(RequestContact.request_id == req.id))).one()
@@ -931,6 +921,33 @@ class Dispatcher:
         if state == RequestState.exhausted.value:
             await self._page_leads(s, req, now, M.LeadExhausted)
         await refresh_boards(s, req.id, now)
+
+    async def _stand_down(self, s, req: BloodRequest, states: list[str], cause: str, reason: str,
+                          now: datetime) -> None:
+        """Tell the request's donors in ``states`` they are not needed (a call not yet sent is dropped)."""
+        if not states:
+            return
+        assert req.id is not None  # a row read from the database
+        rows = (await s.exec(select(RequestContact, Donor.telegram_id, Donor.locale)
+                             .join(Donor, col(Donor.id) == RequestContact.donor_id)
+                             .where(RequestContact.request_id == req.id,
+                                    col(RequestContact.state).in_(states)))).all()
+        calls = await current_call_keys(s, req.id, [c.id for c, _, _ in rows])
+        moved = await moved_calls(s, list(calls.values()))  # calls that went on by SMS: one look-up
+        await cancel_pending(s, [calls[c.id] for c, _, _ in rows if c.state == ContactState.queued.value
+                                 and c.id in calls])
+        for c, chat, locale in rows:
+            if c.state == ContactState.queued.value:
+                c.state = ContactState.cancelled.value
+            elif c.state in COMMITTED_CONTACT_STATES:
+                c.state = ContactState.released.value
+            else:
+                c.state = ContactState.stood_down.value
+            # Edits the call if it went out; the sender drops it when the call never did (DOMAIN.md §5, Oslo 2011).
+            edits = calls.get(c.id) or call_key(req.id, c.donor_id)
+            await enqueue_for_donor(s, key=stand_down_key(c, cause), chat_id=chat,
+                                    locale=locale, request_id=req.id, now=now, edit_of_key=edits,
+                                    params=M.StandDown(request_id=req.id, reason=reason), moved=moved.get(edits))
 
     async def _posted(self, s, req: BloodRequest, hospital: Hospital, asked: list[RankedDonor], now: datetime) -> None:
         assert req.id is not None  # a row read from the database

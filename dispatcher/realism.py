@@ -4,8 +4,8 @@ DOMAIN.md §6: travel dominates, a whole-blood visit takes about an hour and aph
 up to two; "a deadline under 2–3 hours is hard to meet with new donors; warn the
 hospital when the ranked travel times say so". The figures come from the same search
 and ranking as the waves: the nearest likely-eligible donors of the patient's own RhD,
-as many as the stop target needs, their preparation and travel, and the component's
-collection time. A check that finds the deadline too short says so with those figures;
+as many as the stop target needs (the engine's, from its policy's margin), their preparation
+and travel, and the component's collection time. A check that finds the deadline too short says so with those figures;
 staff may still send.
 """
 
@@ -20,7 +20,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatcher.candidates import Search, fetch_ranked
 from dispatcher.compat import compatible_tiers
 from dispatcher.ranking import RankContext
-from dispatcher.waves import Rates, target_available
 from ground.config import DispatchConfig
 from ground.eligibility import APHERESIS, Rules
 from models.tables import Hospital
@@ -48,11 +47,11 @@ def collect_minutes(component: str, cfg: DispatchConfig) -> int:
     return cfg.apheresis_min if component in APHERESIS else cfg.visit_min
 
 
-async def deadline_check(s: AsyncSession, *, hospital: Hospital, abo: str, rh: str, component: str, units: int,
+async def deadline_check(s: AsyncSession, *, hospital: Hospital, abo: str, rh: str, component: str, want: int,
                          deadline: datetime, now: datetime, cfg: DispatchConfig, rules: Rules,
                          tz: ZoneInfo) -> DeadlineCheck:
+    """``want``: the request's stop target, the donors whose travel the figures are about."""
     tiers = [t for t in compatible_tiers(abo, rh, component) if not t.last_resort]
-    want = target_available(units, Rates.of(cfg.rates), cfg.margin)
     today = now.astimezone(tz).date()
     # Rh− searches every club (DOMAIN.md §3); otherwise the waves' widest radius.
     radius = None if rh == "-" else cfg.max_radius_km

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dispatcher.waves import Rates, target_available
-from ground.config import DispatchConfig, PerUrgency
+from ground.config import DispatchConfig, Margins, PerUrgency
 
 
 class Sizing(str, enum.Enum):
@@ -41,8 +41,8 @@ class WavePolicy:
     # settled fires at once (DOMAIN.md §5: "alert a few, replace each refusal"); otherwise only timed waves ask.
     replace_at_once: bool = True
     interval_min: float | None = None  # between waves; None: [dispatch] wave_interval_min per urgency
-    # "Available" wanted per unit; None: [dispatch] margin, or 1 / (arrives × passes) (DOMAIN.md §5).
-    stop_margin: PerUrgency | None = None
+    # "Available" wanted per unit; None: [dispatch] margin (a missing urgency there: 1 / (arrives × passes)).
+    stop_margin: Margins | None = None
     confidence: PerUrgency | None = None  # the wave model's; None: [dispatch] confidence
     min_wave: int | None = None  # the wave model's smallest timed wave; None: [dispatch] min_wave
     initial_radius_km: float | None = None
@@ -55,7 +55,7 @@ class WavePolicy:
 
     def margin_of(self, cfg: DispatchConfig, urgency: str) -> float | None:
         """"Available" wanted per unit (None: 1 / (arrives × passes), dispatcher.waves)."""
-        return cfg.margin if self.stop_margin is None else self.stop_margin.of(urgency)
+        return (cfg.margin if self.stop_margin is None else self.stop_margin).of(urgency)
 
     def target(self, units: int, rates: Rates, cfg: DispatchConfig, urgency: str) -> int:
         """Confirmed "available" at which asking stops."""
@@ -99,7 +99,7 @@ class WavePolicy:
 
 
 OURS = WavePolicy()
-UNITS = PerUrgency(critical=1.0, urgent=1.0, planned=1.0)  # stop once as many say yes as there are units
+UNITS = Margins(critical=1.0, urgent=1.0, planned=1.0)  # stop once as many say yes as there are units
 # Everyone within reach in one message each, at once; the stop target as ours (the rest are stood down).
 BROADCAST = WavePolicy(name="broadcast", sizing=Sizing.fixed, first_wave=EVERYONE, later_wave=EVERYONE,
                        replace_at_once=False, initial_radius_km=100.0)
@@ -120,14 +120,12 @@ POLICIES: dict[str, WavePolicy] = {p.name: p for p in (OURS, BROADCAST, FIXED_10
 
 # Ours at other settings, the lab's frontier (issue 13): the same model asking for fewer or more.
 # Lean: a non-critical request stops at one "yes" per unit, since a drop-out reopens it and its long
-# deadline leaves time to ask again; critical keeps 1 / (arrives × passes) ≈ 1.75.
-OURS_LEAN = WavePolicy(name="ours-lean", stop_margin=PerUrgency(critical=1.75, urgent=1.0, planned=1.0))
+# deadline leaves time to ask again.
+OURS_LEAN = WavePolicy(name="ours-lean", stop_margin=Margins(critical=None, urgent=1.0, planned=1.0))
 # Eager: surer first waves, never fewer than 5.
 OURS_EAGER = WavePolicy(name="ours-eager", confidence=PerUrgency(critical=0.97, urgent=0.9, planned=0.8), min_wave=5)
-# Tuned for the lab's targets on urgent and planned requests (issue 13; BENCHMARKS.md "Policy lab"):
-# where the deadline leaves time to replace a drop-out, a smaller first wave (confidence 0.4) and a
-# stop at 1.3 "available" per unit; critical stays as ours. On 500 requests of each urgency it beats
-# BloodConnect's and Haemologix's share donated in time and their messages per request.
-OURS_TUNED = WavePolicy(name="ours-tuned", confidence=PerUrgency(critical=0.9, urgent=0.4, planned=0.4),
-                        stop_margin=PerUrgency(critical=1.75, urgent=1.3, planned=1.3))
-VARIANTS: dict[str, WavePolicy] = {p.name: p for p in (OURS_LEAN, OURS_EAGER, OURS_TUNED)}
+# The product's defaults before issue 13's tuning, kept as the lab's "before" (BENCHMARKS.md "Policy lab"):
+# a sure first wave at every urgency and ≈ 1.73 "available" per unit (1 / (arrives × passes)).
+OURS_BEFORE = WavePolicy(name="ours-before", confidence=PerUrgency(critical=0.9, urgent=0.8, planned=0.6),
+                         stop_margin=Margins(critical=None, urgent=None, planned=None))
+VARIANTS: dict[str, WavePolicy] = {p.name: p for p in (OURS_LEAN, OURS_EAGER, OURS_BEFORE)}

@@ -187,6 +187,23 @@ class PerUrgency(_Section):
         return float(getattr(self, urgency))
 
 
+class Margins(_Section):
+    """The stop target's "available" per unit, per urgency (DOMAIN.md §5). A missing value
+    means 1 / (arrives × passes) from [dispatch.rates], ≈ 1.73 with the defaults."""
+
+    # A critical request has no time to replace a drop-out: it asks for the full margin. An urgent or
+    # planned one does (a drop-out reopens it and its deadline leaves time to ask again): 1.3 "available"
+    # per unit keeps every request of the policy lab's urgent and planned streams donated in time with
+    # fewer calls than BloodConnect's and Haemologix's (BENCHMARKS.md "Policy lab").
+    critical: float | None = Field(default=None, ge=1)
+    urgent: float | None = Field(default=1.3, ge=1)
+    planned: float | None = Field(default=1.3, ge=1)
+
+    def of(self, urgency: str) -> float | None:
+        value = getattr(self, urgency)
+        return None if value is None else float(value)
+
+
 class DispatchRates(_Section):
     """The wave model's per-step rates, DOMAIN.md §5 defaults; learned rates use them as a Beta prior."""
 
@@ -224,7 +241,9 @@ class DispatchConfig(_Section):
     deadline_hours: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=3, urgent=12, planned=72))
     response_window_min: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=10, urgent=20, planned=60))
     wave_interval_min: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=10, urgent=20, planned=120))
-    confidence: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=0.9, urgent=0.8, planned=0.6))
+    # Critical: a sure first wave, since a drop-out cannot be replaced in time. Urgent and planned: a
+    # small one, each decline replaced at once (DOMAIN.md §5, "alert a few, replace each refusal").
+    confidence: PerUrgency = Field(default_factory=lambda: PerUrgency(critical=0.9, urgent=0.4, planned=0.4))
     road_factor: float = Field(default=1.4, ge=1)
     speed_kmh: float = Field(default=30.0, gt=0)
     prep_min: float = Field(default=15.0, ge=0)
@@ -237,7 +256,7 @@ class DispatchConfig(_Section):
     rare_pool_threshold: int = Field(default=20, ge=0)
     contact_cap_count: int = Field(default=3, ge=1)
     contact_cap_days: int = Field(default=7, ge=1)
-    margin: float | None = Field(default=None, ge=1)
+    margin: Margins = Field(default_factory=Margins)
     min_wave: int = Field(default=3, ge=1)
     max_wave: int = Field(default=50, ge=1)
     rare_max_wave: int = Field(default=300, ge=1)
@@ -254,6 +273,14 @@ class DispatchConfig(_Section):
     @classmethod
     def _hh_mm(cls, v: str) -> str:
         return _check_hh_mm(v)
+
+    @field_validator("margin", mode="before")
+    @classmethod
+    def _one_margin_for_all(cls, v: Any) -> Any:
+        # A config.toml written before margins were per urgency says `margin = 1.5`: every urgency.
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return {"critical": v, "urgent": v, "planned": v}
+        return v
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -146,6 +146,11 @@ class _Request:
     def active(self) -> bool:
         return self.state in ("open", "dispatching")
 
+    @property
+    def listening(self) -> bool:
+        """Answers to its calls still count: an exhausted request stood nobody down (engine.close_request)."""
+        return self.active or self.state == "exhausted"
+
     def confirmed(self) -> int:
         return sum(c.state == "donated" or (c.state == "available" and (c.expected is None or c.expected <= self.deadline))
                    for c in self.contacts.values())
@@ -155,7 +160,7 @@ class _Request:
         if state == "covered" and self.covered_at is None:
             self.covered_at = self.now
         for c in self.contacts.values():
-            if c.state in ("notified", "no_answer"):
+            if c.state in ("notified", "no_answer") and state != "exhausted":
                 c.state = "stood_down"
             elif state == "fulfilled" and c.state == "available":
                 c.state = "released"
@@ -291,7 +296,7 @@ class _Request:
         if c.nth != nth:
             return  # her answer to an earlier call: the engine binds a press to its call's token
         if not dis.available:
-            if self.active and c.state in OPEN and self.now < self.deadline:
+            if self.listening and c.state in OPEN and self.now < self.deadline:
                 c.state = "declined"
                 self.tick()  # replaced at once (DOMAIN.md §5)
             return
@@ -305,11 +310,11 @@ class _Request:
             if latest is not None and latest.expected is not None and latest.expected > arrival:
                 latest.state = "released"  # a nearer donor replaces the latest expected one
                 accepted = True
-        if not accepted and (not self.active or c.state not in OPEN or c.state == "available"
+        if not accepted and (not self.listening or c.state not in OPEN or c.state == "available"
                              or self.now >= self.deadline):
             return
         c.state, c.expected = "available", arrival
-        if self.active and self.confirmed() >= self.target:
+        if self.listening and self.confirmed() >= self.target:
             self.close("covered")
         b = self.m.behaviour
         if not dis.arrives:

@@ -67,3 +67,28 @@ def test_an_unknown_time_zone_is_named_with_its_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     assert "timezone" in str(err.value) and "config.toml" in str(err.value)
+
+
+def test_a_scalar_margin_from_an_older_config_means_every_urgency(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[dispatch]\nmargin = 1.5\n", encoding="utf-8")
+    margin = load_settings(path).dispatch.margin
+    assert [margin.of(u) for u in ("critical", "urgent", "planned")] == [1.5, 1.5, 1.5]
+
+
+def test_a_margin_table_sets_each_urgency_and_an_urgency_left_out_keeps_its_default(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[dispatch]\nmargin = { critical = 2.0, urgent = 1.1 }\n", encoding="utf-8")
+    margin = load_settings(path).dispatch.margin
+    assert [margin.of(u) for u in ("critical", "urgent", "planned")] == [2.0, 1.1, Settings().dispatch.margin.planned]
+    # The default critical margin is none: 1 / (arrives × passes), from the rates (DOMAIN.md §5).
+    assert Settings().dispatch.margin.of("critical") is None
+
+
+@pytest.mark.parametrize("line", ["margin = 0.5", "margin = { planned = 0.9 }"])
+def test_a_margin_below_one_is_named_with_its_urgency(tmp_path, line):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[dispatch]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "[dispatch.margin.planned]" in str(err.value) and "config.toml" in str(err.value)

@@ -134,3 +134,20 @@ async def test_the_deadline_check_counts_travel_and_the_components_collection_ti
     none = await d.check_deadline(hospital_id=hid, abo="AB", rh="-", component="red_cells", units=1,
                                   urgency="critical")
     assert not none.ok and none.found == 0
+
+
+async def test_the_deadline_check_counts_as_many_donors_as_the_engines_policy_stops_at(db_sessionmaker):
+    """One home for the stop target: the check's figures are about the donors the waves would stop at,
+    so a policy stopping at one "yes" per unit is checked for that many, not for [dispatch] margin's."""
+    from dispatcher.wave_policy import BLOODCONNECT
+    from tests.dispatch_helpers import make, town
+
+    hid, _ = await town(db_sessionmaker, n=10, spread=0.05)
+    ours, *_ = make(db_sessionmaker)
+    theirs = Dispatcher(db_sessionmaker, dispatch_settings(), clock=FrozenClock(START), policy=BLOODCONNECT)
+    for d in (ours, theirs):
+        for urgency in ("critical", "urgent"):
+            check = await d.check_deadline(hospital_id=hid, abo="O", rh="+", component="red_cells", units=3,
+                                           urgency=urgency, deadline=START + timedelta(hours=3))
+            assert check.donors == d.stop_target(3, urgency)
+    assert theirs.stop_target(3, "critical") == 3 < ours.stop_target(3, "critical")  # one "yes" per unit

@@ -66,7 +66,8 @@ async def test_more_units_reopen_a_covered_request_and_a_stale_press_adds_nothin
     assert (await d.desk.add_units(rid, by=STAFF_TG, expected_units=1, add=2)).outcome == "duplicate"
     assert (await d.desk.add_units(rid, by=STAFF_TG, expected_units=3, add=50)).outcome == "bad_units"
     req = await req_of(db_sessionmaker, rid)
-    assert (req.units, req.state) == (3, "dispatching") and req.target_available >= 5
+    # The stop target for three units at the request's urgency, more than the two "yes" it had.
+    assert (req.units, req.state) == (3, "dispatching") and req.target_available == d.stop_target(3, req.urgency) > 2
     assert len(await contacts(db_sessionmaker, rid)) > asked_before  # asking resumed at once
 
 

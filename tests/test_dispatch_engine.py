@@ -125,6 +125,51 @@ async def test_when_nobody_is_left_the_hospital_and_the_lead_are_told_with_the_c
     assert len(audit) == 2  # who saw call lists (DOMAIN.md §7)
 
 
+async def test_an_exhausted_request_still_hears_the_donors_who_read_their_call_late(db_sessionmaker):
+    # Nobody new is left to ask, but the blood is still needed: the asks out are not stood down, and a
+    # "yes" read after the response window counts, up to covering the request (the lab's Rh− streams
+    # lost a quarter of their late "yes" to the stand-down; BENCHMARKS.md "Policy lab").
+    hid, _ = await town(db_sessionmaker, n=3)
+    d, sender, tg, clock = make(db_sessionmaker)
+    rid = await post(d, hid, urgency="critical")
+    await sender.run_until_idle()
+    first, *late = await contacts(db_sessionmaker, rid)
+    assert len(late) == 2 and (await request(db_sessionmaker, rid)).target_available == 2
+    await d.record_answer(rid, "declined", first.token, donor_id=first.donor_id)
+    clock.advance(minutes=11)  # critical: a 10-minute window; nobody else within reach
+    await d.tick(rid)
+    await sender.run_until_idle()
+    assert (await request(db_sessionmaker, rid)).state == "exhausted"
+    assert "stand_down" not in tg.kinds()
+    assert {c.state for c in await contacts(db_sessionmaker, rid)} == {"declined", "no_answer"}
+    clock.advance(minutes=20)
+    one = await d.record_answer(rid, "available", late[0].token, donor_id=late[0].donor_id)
+    assert one.outcome == "accepted" and not one.covered
+    two = await d.record_answer(rid, "available", late[1].token, donor_id=late[1].donor_id)
+    assert two.outcome == "accepted" and two.covered
+    await sender.run_until_idle()
+    assert (await request(db_sessionmaker, rid)).state == "covered"
+    assert tg.kinds(STAFF_TG) == ["posted", "exhausted", "covered"]  # told again: it got its donors after all
+
+
+async def test_the_silent_asks_of_an_exhausted_request_are_stood_down_at_its_deadline(db_sessionmaker):
+    hid, _ = await town(db_sessionmaker, n=3)
+    d, sender, tg, clock = make(db_sessionmaker)
+    rid = await post(d, hid, urgency="critical")
+    await sender.run_until_idle()
+    clock.advance(minutes=11)
+    await d.tick(rid)
+    await sender.run_until_idle()
+    assert (await request(db_sessionmaker, rid)).state == "exhausted" and "stand_down" not in tg.kinds()
+    late = (await contacts(db_sessionmaker, rid))[0]
+    clock.advance(hours=3)  # past the deadline: the deadline job ticks
+    await d.tick(rid)
+    await sender.run_until_idle()
+    assert {c.state for c in await contacts(db_sessionmaker, rid)} == {"stood_down"}
+    assert tg.kinds().count("stand_down") == 3
+    assert (await d.record_answer(rid, "available", late.token, donor_id=late.donor_id)).outcome == "closed"
+
+
 async def test_stopped_between_waves_and_started_again_fires_exactly_one_late_wave(db_sessionmaker):
     hid, _ = await town(db_sessionmaker, n=60, spread=0.3)
     d, sender, tg, clock = make(db_sessionmaker)

@@ -9,8 +9,8 @@ import pytest
 
 import dispatcher.engine as engine_module
 from dispatcher.wave_policy import BLOODCONNECT, BROADCAST, FIXED_10, HAEMOLOGIX, OURS, Sizing, WavePolicy
-from dispatcher.waves import Rates, first_wave_size
-from redreserve.policylab import Ask, Behaviour, PolicyLab, World, build_world
+from dispatcher.waves import Rates, first_wave_size, target_available
+from redreserve.policylab import Ask, Behaviour, PolicyLab, World, build_world, lab_settings
 
 # 60 members spread wide, so a radius matters; no Rh− club.
 TINY = World(members=60, spread_km=15.0, rare_clubs=(), seed=3)
@@ -54,7 +54,9 @@ async def test_two_worker_processes_give_what_one_gives(world):
 
 async def test_the_engine_sizes_the_waves_a_change_in_it_changes_the_outcome(world, monkeypatch):
     base = (await run(world, OURS, one(units=2, urgency="critical"), SILENT))[0]
-    assert base.waves[0][2] == first_wave_size(2, Rates(), 0.9, minimum=3)
+    cfg = lab_settings().dispatch
+    assert base.waves[0][2] == first_wave_size(2, Rates(), cfg.confidence.critical, cfg.margin.critical,
+                                               minimum=cfg.min_wave)
     monkeypatch.setattr(engine_module, "more_to_ask", lambda **kw: 1)
     patched = (await run(world, OURS, one(units=2, urgency="critical"), SILENT))[0]
     assert patched.waves[0][2] == 1 and patched.calls < base.calls
@@ -113,7 +115,7 @@ async def test_haemologix_asks_two_per_unit_at_least_ten_every_ten_minutes_doubl
 
 
 async def test_units_added_at_the_desk_keep_the_policys_stop_margin(world, tmp_path):
-    # BloodConnect stops at one "yes" per unit: two units after the desk adds one, not ⌈2 × 1.73⌉ = 4.
+    # BloodConnect stops at one "yes" per unit: two units after the desk adds one; ours at [dispatch] margin's.
     import random
     import shutil
 
@@ -127,7 +129,10 @@ async def test_units_added_at_the_desk_keep_the_policys_stop_margin(world, tmp_p
     db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     try:
         sm = make_sessionmaker(db)
-        for policy, two_units in ((BLOODCONNECT, 2), (OURS, 4)):
+        cfg = lab_settings().dispatch
+        ours = target_available(2, Rates.of(cfg.rates), cfg.margin.urgent)
+        assert ours > 2
+        for policy, two_units in ((BLOODCONNECT, 2), (OURS, ours)):
             engine = Dispatcher(sm, lab_settings(), clock=FrozenClock(START), rng=random.Random(1), policy=policy)
             rid = await engine.create_request(hospital_id=1, abo="O", rh="+", component="red_cells", units=1,
                                               urgency="urgent", posted_by=STAFF_TG)
@@ -136,3 +141,19 @@ async def test_units_added_at_the_desk_keep_the_policys_stop_margin(world, tmp_p
                 assert (await s.get(BloodRequest, rid)).target_available == two_units
     finally:
         await db.dispose()
+
+
+async def test_ours_sizes_each_urgency_from_its_own_dispatch_margin_and_confidence(world):
+    # One home for the defaults ([dispatch]): an urgent request's first wave is the wave model's at the
+    # urgent margin and confidence, and a larger urgent margin set there asks more, the critical one alone.
+    async def first_wave(settings, urgency):
+        async with PolicyLab(world=TINY, behaviour=SILENT, seed=1, template=world, settings=settings) as lab:
+            return (await lab.run(OURS, one(units=2, urgency=urgency), fresh_each=True)).outcomes[0].waves[0][2]
+
+    cfg = lab_settings().dispatch
+    assert await first_wave(lab_settings(), "urgent") == first_wave_size(
+        2, Rates(), cfg.confidence.urgent, cfg.margin.urgent, minimum=cfg.min_wave)
+    wider = lab_settings(margin={"urgent": 2.5})
+    assert await first_wave(wider, "urgent") == first_wave_size(
+        2, Rates(), cfg.confidence.urgent, 2.5, minimum=cfg.min_wave) > await first_wave(lab_settings(), "urgent")
+    assert await first_wave(wider, "critical") == await first_wave(lab_settings(), "critical")

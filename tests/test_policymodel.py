@@ -63,6 +63,8 @@ def test_the_fast_model_sizes_waves_as_the_policy_says(world):
     asks = [Ask(600.0, "O", "+", 2, "urgent")]
     ours = FastModel(OURS, pools, behaviour=silent).run(asks).outcomes[0]
     bc = FastModel(BLOODCONNECT, pools, behaviour=silent).run(asks).outcomes[0]
-    assert ours.waves[0][2] == first_wave_size(2, Rates(), 0.8, minimum=3)
+    cfg = lab_settings().dispatch
+    assert ours.waves[0][2] == first_wave_size(2, Rates(), cfg.confidence.urgent, cfg.margin.urgent,
+                                               minimum=cfg.min_wave)
     assert bc.waves[0][2] == 2 + 2 and bc.waves[1][2] == 2 + 1 and {w[1] for w in bc.waves} == {15.0}
     assert bc.state == "exhausted"
