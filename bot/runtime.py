@@ -37,6 +37,7 @@ from dispatcher.sender import Sender, replace_unreachable
 from dispatcher.wakeups import Wakeups
 from ground.clock import Clock
 from ground.config import Settings
+from models.tables import Channel
 
 
 # How long a new follower lets the timers' work under way finish before cancelling it.
@@ -55,7 +56,10 @@ class Runtime:
         # Who answers which bell (dispatcher.wakeups): the sender hears of written messages once it
         # exists (start), the schedulers of due moments, the reminders of moved requests.
         self.wakeups = Wakeups()
-        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups)
+        # Each channel besides Telegram whose sender runs here; its donors are asked on it (issue 15).
+        off_telegram = [Channel.sms.value] if settings.sms.enabled else []
+        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups,
+                                     channels=off_telegram)
         # Tests and simulations drive time themselves (engine.tick after moving their clock);
         # APScheduler only ever runs on the wall clock.
         self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
