@@ -19,6 +19,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.answer_page import AnswerPage
 from bot.polling import SkipUnreadableUpdates
 from bot.render import render_outgoing
 from bot.sms_channel import SmsChannel
@@ -27,6 +28,7 @@ from bot.transport import AiogramTransport
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
+from dispatcher.link_answers import LinkAnswers
 from dispatcher import messages as M
 from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
@@ -73,6 +75,11 @@ class Runtime:
         self.leading = False
         # SMS beside Telegram (issue 15), when [sms] is set up: its own sender and webhook.
         self.sms = SmsChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.sms.enabled else None
+        # The signed answer links' page (issue 15), served by the bot's own HTTP server when it has a public URL.
+        http = settings.http
+        self.answer_page = AnswerPage(LinkAnswers(sessionmaker, self.engine, clock=clock),
+                                      http.link_secret.get_secret_value(), i18n, settings.bot.default_locale,
+                                      settings.bot.tz, clock=clock) if http.public_url and http.link_secret else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:

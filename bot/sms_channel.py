@@ -10,6 +10,7 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.answer_page import call_links
 from bot.sms_gateway import AndroidSmsGateway
 from bot.sms_transport import Gateway, SmsTransport
 from bot.sms_webhook import SmsWebhook
@@ -48,7 +49,10 @@ class SmsChannel:
             gateway = AndroidSmsGateway(self._http, cfg.api_url, cfg.username,
                                         cfg.password.get_secret_value() if cfg.password else "")
         locale = self.settings.bot.default_locale
-        self.sender = Sender(self.sm, SmsTransport(gateway, self.i18n, locale, cfg), cfg.send_config(),
+        http = self.settings.http
+        links = (call_links(http.public_url, http.link_secret.get_secret_value())
+                 if http.public_url and http.link_secret else None)
+        self.sender = Sender(self.sm, SmsTransport(gateway, self.i18n, locale, cfg, links), cfg.send_config(),
                              clock=self.clock, channel=Channel.sms.value, on_unreachable=on_unreachable,
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
         self.webhook = SmsWebhook(KeywordAnswers(self.sm, self.engine, clock=self.clock), gateway, self.i18n,

@@ -76,6 +76,28 @@ class HttpConfig(_Section):
     listen: str | None = None  # "HOST:PORT"; unset: no server (polling mode only)
     # /healthz fails when polling has not succeeded for this long (a poll returns at least every ~10 s).
     max_poll_age_s: float = Field(default=120.0, gt=0)
+    # Where donors reach this server from outside (its TLS proxy): the signed answer links sent by SMS
+    # are <public_url>/a/<token>. Unset: no links, keyword answers only.
+    public_url: str | None = None
+    # Signs the answer links (ground.answer_link); required with public_url. Changing it voids the links out.
+    link_secret: SecretStr | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("https://", "http://")) or len(v) > 60:
+            raise ValueError("must be an http(s):// URL of at most 60 characters (it goes into SMS)")
+        return v.rstrip("/")
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))')")
+        return v
 
     @field_validator("listen")
     @classmethod
@@ -375,6 +397,8 @@ class Settings(BaseSettings):
                                               ("[http] listen", self.http.listen)) if not value]
             if missing:
                 raise ValueError(f"[telegram] mode = \"webhook\" needs {', '.join(missing)}")
+        if self.http.public_url and not (self.http.link_secret and self.http.listen):
+            raise ValueError("[http] public_url needs [http] link_secret and [http] listen (the answer links)")
         return self
 
     @classmethod

@@ -235,7 +235,7 @@ class TgUser:
 
 async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
                     sms: dict[str, Any] | None = None, dispatch: dict[str, Any] | None = None,
-                    **bot_settings: Any) -> BotEnv:
+                    http: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
@@ -248,6 +248,7 @@ async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | Non
         dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000},
                   **(dispatch or {})},
         sms={"per_second": 1000, **(sms or {})},  # off unless a test turns it on (tests/test_journey_sms.py)
+        http=http or {},
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

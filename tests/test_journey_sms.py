@@ -16,15 +16,16 @@ from tests.harness import start_bot, stop_bot
 from tests.test_channels import with_sms
 
 
-async def _with_sms(db_sessionmaker, db_url, dispatch=None, **sms):
+async def _with_sms(db_sessionmaker, db_url, dispatch=None, http=None, **sms):
     gw = SmsGatewaySimulator(signing_key="club-key")
     await gw.start()
-    env = await start_bot(db_sessionmaker, db_url, dispatch=dispatch, sms={
+    env = await start_bot(db_sessionmaker, db_url, dispatch=dispatch, http=http, sms={
         "enabled": True, "api_url": gw.base_url, "username": gw.username, "password": gw.password,
         "webhook_secret": "club-key", **sms})
     runtime = env.dp["runtime"]
     server = OpsServer("127.0.0.1", 0, health=Health(db_sessionmaker, lambda: True, UpdateActivity("polling"), 120),
-                       metrics=Metrics(), clock=env.clock, posts={SMS_WEBHOOK_PATH: runtime.sms.handle})
+                       metrics=Metrics(), clock=env.clock, posts={SMS_WEBHOOK_PATH: runtime.sms.handle},
+                       routes=runtime.answer_page.routes() if runtime.answer_page is not None else None)
     await server.start()
     gw.webhook_url = f"http://127.0.0.1:{server.port}{SMS_WEBHOOK_PATH}"
     return env, gw, server
@@ -213,6 +214,36 @@ async def test_the_sms_budget_spent_mid_wave_leaves_the_rest_to_the_lead_with_an
         listed = await env.engine.desk.call_list_for(rid, by=LEAD_TG)
         assert sorted(e["name"] for e in listed.detail["entries"]) == sorted(
             [f"Donor {sms_donors.index(left) + 1:03d}", f"Donor {len(donors) - 1:03d}"])
+    finally:
+        await server.stop()
+        await stop_bot(env)
+        await gw.stop()
+
+
+async def test_an_sms_only_donor_answers_through_the_signed_link_in_her_sms(db_sessionmaker, db_url):
+    import aiohttp
+    from yarl import URL
+
+    links = {"public_url": "https://rr.example.vn", "link_secret": "club-link-secret-0123456789",
+             "listen": "127.0.0.1:0"}
+    env, gw, server = await _with_sms(db_sessionmaker, db_url, http=links, unaccented=True)
+    try:
+        hid, donors = await _town_with_sms_only(env, db_sessionmaker)
+        rid = await env.engine.create_request(hospital_id=hid, abo="O", rh="-", component="red_cells", units=1,
+                                              urgency="critical", posted_by=STAFF_TG)
+        await _drain(env)
+        [call] = gw.texts_to(_phone(donors[1]))
+        link = call.rsplit(" ", 1)[1]
+        assert link.startswith("https://rr.example.vn/a/") and f"CO {rid}" in call
+        path = URL(link).path  # the proxy's address, served here by the bot's own server
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+            async with http.post(path, data={"answer": "available"}) as r:
+                assert r.status == 200 and "Bệnh viện chờ bạn trước" in await r.text()
+        await _drain(env)
+        board = await env.engine.board_params(rid, STAFF_TG)
+        assert [(d["name"], d["state"], d["channel"]) for d in board["donors"]] == [("Donor 001", "available", "sms")]
+        # Her confirmation follows her call by SMS, as after a keyword answer.
+        assert gw.texts_to(_phone(donors[1]))[-1].startswith("Cam on ban!")
     finally:
         await server.stop()
         await stop_bot(env)
