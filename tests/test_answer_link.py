@@ -79,7 +79,7 @@ def test_the_link_goes_into_a_call_only_while_it_fits_two_parts():
     out = Outgoing(1, "call:123:5@sms", 9, "call", params, "vi", None, "+84910000005", contact_id=5)
     link = call_links("https://rr.example.vn", SECRET)(out)
     assert link is not None and link.startswith("https://rr.example.vn/a/") and len(link) == 51
-    # With diacritics the call alone takes 2 UCS-2 parts (115 of 134): the link would make it 3.
+    # With diacritics the call alone takes 2 UCS-2 parts (111 of 134): the link would make it 3 (163).
     accented = render_sms(out, I18N, "vi", SmsConfig(), link)
     assert link not in accented and count_parts(accented).parts == 2
     # Unaccented, the call is one GSM-7 part; with the link, two.
