@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.answer_page import call_links
-from bot.sms_gateway import AndroidSmsGateway
+from bot.sms_gateway import make_gateway
 from bot.sms_transport import Gateway, SmsTransport
 from bot.sms_webhook import SmsWebhook
 from dispatcher.channels import next_channel
@@ -31,7 +31,7 @@ class SmsChannel:
         self.engine = engine
         self.i18n = i18n
         self.clock = clock
-        self._gateway = gateway  # tests pass one; otherwise the Android gateway of [sms]
+        self._gateway = gateway  # tests pass one; otherwise the one [sms] gateway names
         self._http: aiohttp.ClientSession | None = None
         self.sender: Sender | None = None
         self.webhook: SmsWebhook | None = None
@@ -44,10 +44,9 @@ class SmsChannel:
     async def start(self, on_unreachable: OnUnreachable) -> None:
         cfg = self.settings.sms
         gateway = self._gateway
-        if gateway is None:
+        if gateway is None:  # the Android gateway or a commercial provider, as [sms] gateway says
             self._http = aiohttp.ClientSession()
-            gateway = AndroidSmsGateway(self._http, cfg.api_url, cfg.username,
-                                        cfg.password.get_secret_value() if cfg.password else "")
+            gateway = make_gateway(self._http, cfg)
         locale = self.settings.bot.default_locale
         http = self.settings.http
         links = (call_links(http.public_url, http.link_secret.get_secret_value())

@@ -333,6 +333,21 @@ class ClusterConfig(_Section):
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
+class SmsHttpConfig(_Section):
+    """A commercial SMS provider's HTTP API (``[sms] gateway = "http"``): one JSON POST per SMS, its
+    fields named as the provider names them. Vietnamese providers send from a registered brandname."""
+
+    url: str = ""
+    auth_header: str = "Authorization"
+    auth_value: SecretStr | None = None  # e.g. "Bearer …" (or REDRESERVE_SMS__HTTP__AUTH_VALUE)
+    phone_field: str = "to"
+    text_field: str = "text"
+    id_field: str = "id"  # our id for the message, so a resend is one SMS to a provider that checks; "" to omit
+    sender_field: str = "from"
+    sender: str = ""  # the registered brandname; "" to omit the field
+    extra: dict[str, str] = Field(default_factory=dict)  # fixed fields the provider wants in every body
+
+
 class SmsConfig(_Section):
     """SMS, the channel every phone has (DOMAIN.md §9): off unless a gateway is set up (README "SMS").
 
@@ -342,7 +357,8 @@ class SmsConfig(_Section):
 
     enabled: bool = False
     # SMS Gateway for Android's REST API (its cloud server, or the phone's own local server).
-    gateway: Literal["android"] = "android"
+    # "android": SMS Gateway for Android (below); "http": a commercial provider's HTTP API ([sms.http]).
+    gateway: Literal["android", "http"] = "android"
     api_url: str = "https://api.sms-gate.app/3rdparty/v1"
     username: str = ""
     password: SecretStr | None = None
@@ -358,6 +374,13 @@ class SmsConfig(_Section):
     unaccented: bool = False
     # Which requests may use SMS at all: "all", or only critical or rare-type ones (the default).
     only_for: Literal["critical_or_rare", "all"] = "critical_or_rare"
+    http: SmsHttpConfig = Field(default_factory=SmsHttpConfig)
+
+    @model_validator(mode="after")
+    def _provider_set_up(self) -> "SmsConfig":
+        if self.enabled and self.gateway == "http" and not self.http.url.startswith(("https://", "http://")):
+            raise ValueError('gateway = "http" needs [sms.http] url (the provider\'s http(s):// endpoint)')
+        return self
 
     def send_config(self) -> "SendConfig":
         """The SMS sender's pacing and retries, in the Telegram sender's terms (dispatcher.sender)."""
