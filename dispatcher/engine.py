@@ -532,8 +532,9 @@ class Dispatcher:
             col(RequestContact.donor_id).in_([r.donor_id for r in ranked])))).all()}
         asked: list[tuple[RankedDonor, RequestContact, bool, int, DonorChannel | None]] = []
         # Off Telegram (issue 15): her channel's row, and what SMS may still be spent on this request.
-        off = {ch.id: ch for ch in (await s.exec(select(DonorChannel).where(col(DonorChannel.id).in_(
-            [r.candidate.channel_id for r in ranked if r.candidate.channel_id is not None])))).all()}
+        off_ids = [r.candidate.channel_id for r in ranked if r.candidate.channel_id is not None]
+        off = {ch.id: ch for ch in (await s.exec(select(DonorChannel).where(
+            col(DonorChannel.id).in_(off_ids)))).all()} if off_ids else {}
         sms_budget, sms_refusal = (await sms_left(s, req, now, self.sms) if any(
             ch.channel == Channel.sms.value for ch in off.values()) else (0, None))
         sms_refusal = sms_refusal or f"sms budget spent within the wave ({sms_budget} left before it)"
