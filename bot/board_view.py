@@ -188,7 +188,8 @@ def board_text(p: dict[str, Any], _: Gettext, locale: str | None = None) -> str:
             if d.get("distance_km") is not None:
                 where = " · " + _("{km} km ≈ {minutes} min").format(km=fmt_number(d["distance_km"], locale),
                                                                     minutes=d["travel_min"])
-            lines.append(f"{i}. {who} · {format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
+            lines.append(f"{i}. {who}{_channel_mark(d.get('channel'), _)} · "
+                         f"{format_blood_type(d['type'][:-1], d['type'][-1])}{where} · "
                          f"{_donor_state(d, _)}{_arrival(d, _)}")
             why = reasons_text(d.get("reasons"), _, skip=("distance",), locale=locale)  # already on the line above
             if why:
@@ -328,6 +329,17 @@ def moved_text(request_id: int, time: str, _: Gettext) -> str:
              "(/board {id} posts it again).").format(id=request_id, time=time)
 
 
+def channel_name(channel: str, _: Gettext) -> str:
+    """A channel as staff read it; one a newer version added and this one does not know, by its name."""
+    names = {"telegram": _("Telegram"), "sms": _("📱 SMS")}
+    return names.get(channel, channel)
+
+
+def _channel_mark(channel: str | None, _: Gettext) -> str:
+    """Beside a donor reached off Telegram: she answers by text, not with the board's buttons."""
+    return "" if channel in (None, "telegram") else f" · {channel_name(channel, _)}"
+
+
 def report_text(p: dict[str, Any], _: Gettext) -> str:
     labels = {"posted": _("posted"), "first_available": _("first donor available"),
               "first_arrival": _("first arrival"), "first_donation": _("first donation"),
@@ -360,6 +372,9 @@ def report_text(p: dict[str, Any], _: Gettext) -> str:
             n=f["deferred"], rate=f["deferral_rate"]))
     if f.get("no_show"):
         lines.append(_("did not come: {n}").format(n=f["no_show"]))
+    for channel, n in sorted((p.get("channels") or {}).items()):
+        lines.append(_("{channel}: {reached} reached, {available} said available").format(
+            channel=channel_name(channel, _), reached=n["reached"], available=n["available"]))
     lines.append(buckets_line(p, _))
     times = headline_line(p.get("headline") or {}, _)
     lines.append(times or _("No donor has said available yet."))

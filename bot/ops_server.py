@@ -1,4 +1,5 @@
-"""The bot's own HTTP server (aiohttp): /healthz, /metrics, in webhook mode the webhook, and the SMS gateway's.
+"""The bot's own HTTP server (aiohttp): /healthz, /metrics, in webhook mode the webhook, the SMS gateway's, and
+the signed answer links' page.
 
 One server for all three, bound to ``[http] listen``. In webhook mode Telegram posts
 each update to the path of ``[telegram] webhook_url`` (through the operator's TLS
@@ -151,10 +152,12 @@ class WebhookReceiver:
 class OpsServer:
     def __init__(self, host: str, port: int, *, health: Health, metrics: Metrics, clock: Clock,
                  webhook: tuple[str, WebhookReceiver] | None = None,
-                 posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None) -> None:
+                 posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] | None = None,
+                 routes: list[web.RouteDef] | None = None) -> None:
         self.host = host
         # Other channels' webhooks on the same server: path -> handler (the SMS gateway's, bot.sms_webhook).
         self.posts = dict(posts or {})
+        self.routes = list(routes or [])  # pages of their own (the answer links', bot.answer_page)
         self.port = port
         self.health = health
         self.metrics = metrics
@@ -172,6 +175,7 @@ class OpsServer:
             app.router.add_post(path, receiver.handle)
         for path, handler in self.posts.items():
             app.router.add_post(path, handler)
+        app.router.add_routes(self.routes)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

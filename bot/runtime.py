@@ -19,6 +19,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.answer_page import AnswerPage
 from bot.polling import SkipUnreadableUpdates
 from bot.monthly_report import MonthlyReportParts
 from bot.render import render_outgoing
@@ -29,6 +30,7 @@ from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
 from dispatcher.monthly_reports import MonthlyReports
+from dispatcher.link_answers import LinkAnswers
 from dispatcher import messages as M
 from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
@@ -39,6 +41,7 @@ from dispatcher.sender import Sender, replace_unreachable
 from dispatcher.wakeups import Wakeups
 from ground.clock import Clock
 from ground.config import Settings
+from models.tables import Channel
 
 
 # How long a new follower lets the timers' work under way finish before cancelling it.
@@ -57,7 +60,10 @@ class Runtime:
         # Who answers which bell (dispatcher.wakeups): the sender hears of written messages once it
         # exists (start), the schedulers of due moments, the reminders of moved requests.
         self.wakeups = Wakeups()
-        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups)
+        # Each channel besides Telegram whose sender runs here; its donors are asked on it (issue 15).
+        off_telegram = [Channel.sms.value] if settings.sms.enabled else []
+        self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups,
+                                     channels=off_telegram)
         # Tests and simulations drive time themselves (engine.tick after moving their clock);
         # APScheduler only ever runs on the wall clock.
         self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
@@ -72,6 +78,11 @@ class Runtime:
         self.leading = False
         # SMS beside Telegram (issue 15), when [sms] is set up: its own sender and webhook.
         self.sms = SmsChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.sms.enabled else None
+        # The signed answer links' page (issue 15), served by the bot's own HTTP server when it has a public URL.
+        http = settings.http
+        self.answer_page = AnswerPage(LinkAnswers(sessionmaker, self.engine, clock=clock),
+                                      http.link_secret.get_secret_value(), i18n, settings.bot.default_locale,
+                                      settings.bot.tz, clock=clock) if http.public_url and http.link_secret else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:

@@ -159,7 +159,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
             host, port = settings.http.address
             webhook = (urlsplit(settings.telegram.webhook_url).path or "/", receiver) if receiver else None
             posts = {SMS_WEBHOOK_PATH: runtime.sms.handle} if runtime.sms is not None else None  # issue 15
-            server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook, posts=posts)
+            routes = runtime.answer_page.routes() if runtime.answer_page is not None else None  # issue 15
+            server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook, posts=posts,
+                               routes=routes)
             try:
                 await server.start()
             except OSError as exc:

@@ -10,7 +10,8 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.sms_gateway import AndroidSmsGateway
+from bot.answer_page import call_links
+from bot.sms_gateway import make_gateway
 from bot.sms_transport import Gateway, SmsTransport
 from bot.sms_webhook import SmsWebhook
 from dispatcher.channels import next_channel
@@ -30,7 +31,7 @@ class SmsChannel:
         self.engine = engine
         self.i18n = i18n
         self.clock = clock
-        self._gateway = gateway  # tests pass one; otherwise the Android gateway of [sms]
+        self._gateway = gateway  # tests pass one; otherwise the one [sms] gateway names
         self._http: aiohttp.ClientSession | None = None
         self.sender: Sender | None = None
         self.webhook: SmsWebhook | None = None
@@ -43,12 +44,14 @@ class SmsChannel:
     async def start(self, on_unreachable: OnUnreachable) -> None:
         cfg = self.settings.sms
         gateway = self._gateway
-        if gateway is None:
+        if gateway is None:  # the Android gateway or a commercial provider, as [sms] gateway says
             self._http = aiohttp.ClientSession()
-            gateway = AndroidSmsGateway(self._http, cfg.api_url, cfg.username,
-                                        cfg.password.get_secret_value() if cfg.password else "")
+            gateway = make_gateway(self._http, cfg)
         locale = self.settings.bot.default_locale
-        self.sender = Sender(self.sm, SmsTransport(gateway, self.i18n, locale, cfg), cfg.send_config(),
+        http = self.settings.http
+        links = (call_links(http.public_url, http.link_secret.get_secret_value())
+                 if http.public_url and http.link_secret else None)
+        self.sender = Sender(self.sm, SmsTransport(gateway, self.i18n, locale, cfg, links), cfg.send_config(),
                              clock=self.clock, channel=Channel.sms.value, on_unreachable=on_unreachable,
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s)
         self.webhook = SmsWebhook(KeywordAnswers(self.sm, self.engine, clock=self.clock), gateway, self.i18n,

@@ -40,14 +40,22 @@ def sms_renders(kind: type[M.Message]) -> Callable[[R], R]:
     return register
 
 
-def render_sms(message: Outgoing, i18n: I18n, default_locale: str, cfg: SmsConfig) -> str | None:
-    """The SMS text of ``message``, or None when its kind is not sent by SMS."""
+def render_sms(message: Outgoing, i18n: I18n, default_locale: str, cfg: SmsConfig,
+               link: str | None = None) -> str | None:
+    """The SMS text of ``message``, or None when its kind is not sent by SMS. ``link``: the signed
+    answer link (bot.answer_page), appended only while the text still fits ``max_parts`` with the
+    hospital's name readable; else left out (she answers by keyword, which every call explains)."""
     fn = SMS_RENDERERS.get(type(message.params))
     if fn is None:
         return None
     locale = message.locale if message.locale in i18n.available_locales else default_locale
     _ = partial(i18n.gettext, locale=locale)
     finish = unaccented if cfg.unaccented else (lambda t: t)
+    if link:
+        for room in (NAME_MAX, 40, 28):
+            text = finish(fn(message.params, _, room)) + " " + link
+            if count_parts(text).parts <= cfg.max_parts:
+                return text
     for room in (NAME_MAX, 40, 28, 18, 10):
         text = finish(fn(message.params, _, room))
         if count_parts(text).parts <= cfg.max_parts:

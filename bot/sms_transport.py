@@ -3,6 +3,7 @@ gateway (bot.sms_gateway). The sender (dispatcher.sender, ``channel="sms"``) pac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from aiogram.utils.i18n import I18n
@@ -18,16 +19,19 @@ class Gateway(Protocol):
 
 
 class SmsTransport:
-    def __init__(self, gateway: Gateway, i18n: I18n, default_locale: str, cfg: SmsConfig):
+    def __init__(self, gateway: Gateway, i18n: I18n, default_locale: str, cfg: SmsConfig,
+                 link: Callable[[Outgoing], str | None] | None = None):
         self.gateway = gateway
         self.i18n = i18n
         self.default_locale = default_locale
         self.cfg = cfg
+        self.link = link  # a call's signed answer link, when [http] public_url is set (bot.answer_page)
 
     async def deliver(self, message: Outgoing) -> DeliveryResult:
         if not message.address:
             raise PermanentError("sms: no phone number (forgotten since it was written)")
-        text = render_sms(message, self.i18n, self.default_locale, self.cfg)
+        text = render_sms(message, self.i18n, self.default_locale, self.cfg,
+                          self.link(message) if self.link is not None else None)
         if text is None:
             raise PermanentError(f"sms: {message.kind} is not sent by SMS")
         await self.gateway.send(message.address, text, id=message_id(message.key))

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from dispatcher.channels import reached_by
 from dispatcher.coverage import COMING_STATES, arrives_in_time, count_counted
 from dispatcher import messages as M
 from ground.eligibility import max_volume_ml
@@ -38,7 +39,7 @@ from models.dispatch_tables import (
     RequestContact,
     RequestState,
 )
-from models.tables import Donor, Hospital
+from models.tables import Channel, Donor, Hospital
 from ground.clock import as_utc
 
 KIND = M.Board.kind
@@ -202,6 +203,8 @@ async def _said_available(s, req: BloodRequest, *, group: bool, tz: ZoneInfo, no
         .join(Donor, col(Donor.id) == RequestContact.donor_id)
         .where(RequestContact.request_id == req.id, col(RequestContact.state).in_(SAID_AVAILABLE_STATES))
         .order_by(col(RequestContact.answered_at), col(RequestContact.id)))).all()
+    assert req.id is not None  # a row read from the database
+    via = await reached_by(s, req.id) if rows else {}
     return [{
         "contact_id": c.id, "name": name, "phone": None if group else phone, "type": f"{abo}{rh}",
         "state": c.state, "distance_km": None if c.distance_km is None else round(c.distance_km, 1),
@@ -212,6 +215,8 @@ async def _said_available(s, req: BloodRequest, *, group: bool, tz: ZoneInfo, no
         "late": c.state in COMING_STATES and not arrives_in_time(
             None if c.expected_arrival_at is None else as_utc(c.expected_arrival_at), as_utc(req.deadline)),
         "component": c.component, "undo": undo_action(c, now),
+        # The channel her call reached her on (issue 15): staff know an SMS donor has no buttons to tap.
+        "channel": via.get(c.id or 0, Channel.telegram.value),
     } for c, name, phone, abo, rh, weight in rows]
 
 

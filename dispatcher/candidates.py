@@ -2,7 +2,8 @@
 
 The medical pre-filter here is :func:`ground.eligibility.assess` written as SQL
 (tests/test_dispatch_candidates.py checks that the two agree donor by donor). On top
-come the dispatcher's own filters (issue 3): reachable on Telegram, consent to be
+come the dispatcher's own filters (issue 3): reachable on Telegram or on another channel
+she agreed to that this request may use (``Search.channels``, issue 15), consent to be
 contacted (DOMAIN.md §7), not committed elsewhere, not already asked, under the
 contact cap.
 
@@ -29,7 +30,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, or_, select, tuple_
+from sqlalchemy import Float, Integer, and_, bindparam, case, exists, func, null, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlmodel import col
@@ -40,10 +41,10 @@ from dispatcher.donor_keys import REASKABLE_STATES
 from ground.eligibility import APHERESIS, DonorFacts, Rules, add_years, year_window_start
 from ground.parsing import format_blood_type
 from dispatcher.ranking import GROUP_LATE, Candidate, RankContext, RankedDonor, place_of, rank_donors
-from models.dispatch_tables import SAID_AVAILABLE_STATES, DonorCommitment, RequestContact
+from models.dispatch_tables import SAID_AVAILABLE_STATES, ContactState, DonorCommitment, RequestContact
 from models.donors import consented_in_bot, refused_contact
 from models.geo import cells_within
-from models.tables import ClubMembership, Donation, Donor, TelegramUser, table_of
+from models.tables import ClubMembership, Donation, Donor, DonorChannel, TelegramUser, table_of
 
 KM_PER_DEG_LAT = 111.2
 # What counts as "asked" in a donor's history: delivered and either open, answered or left silent
@@ -138,13 +139,39 @@ def medical_conditions(component: str, today: date, rules: Rules) -> list[Column
 def messageable_conditions(require_consent: bool) -> list[ColumnElement]:
     """Reachable by the bot: linked, has started it, not blocked (DOMAIN.md §8), consented (§7)."""
     D, T = table_of(Donor).c, table_of(TelegramUser).c
-    conds = [D.telegram_id.is_not(None), T.telegram_id.is_not(None), T.blocked_at.is_(None), consented_in_bot()]
-    if require_consent:
-        conds.append(D.consent_contact_at.is_not(None))
-    return conds
+    return [D.telegram_id.is_not(None), T.telegram_id.is_not(None), T.blocked_at.is_(None),
+            *_telegram_consent(require_consent)]
 
 
-def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
+def _telegram_consent(require_consent: bool) -> list[ColumnElement]:
+    D = table_of(Donor).c
+    return [consented_in_bot(), D.consent_contact_at.is_not(None)] if require_consent else [consented_in_bot()]
+
+
+def _agreed_channel(donor_id: ColumnElement):
+    """Her channels other than Telegram that this request may use (``channels``), agreed to and not
+    known undeliverable. Agreeing to a channel is her consent to be called on it (DOMAIN.md §7: per
+    purpose and per channel), so it stands for ``consent_contact_at`` there; only a donor who told the
+    bot she wants no calls at all (``refused_contact``) is left out."""
+    DC = table_of(DonorChannel).c
+    return select(DC.id).where(DC.donor_id == donor_id,
+                               DC.channel.in_(bindparam("channels", expanding=True, type_=DC.channel.type)),
+                               DC.consent_at.is_not(None), DC.unreachable_at.is_(None))
+
+
+def off_telegram_condition() -> ColumnElement:
+    """Reachable on a channel other than Telegram this request may use (the donor table only)."""
+    D = table_of(Donor).c
+    return and_(_agreed_channel(D.id).exists(), ~refused_contact())
+
+
+def reachable_condition(shape: tuple) -> ColumnElement:
+    """Reachable for this search: on Telegram (DOMAIN.md §8), or on an agreed channel it may use."""
+    on_telegram = and_(*messageable_conditions(shape[3]))
+    return or_(on_telegram, off_telegram_condition()) if shape[4] else on_telegram
+
+
+def _history(asked_for_request: bool, capped: bool, *, listing: bool = False) -> list[ColumnElement]:
     """Not committed elsewhere, not already asked for this request, under the contact cap.
 
     Each is a lookup for the donor's own row (the commitment's key, uq_contact,
@@ -153,7 +180,11 @@ def _history(asked_for_request: bool, capped: bool) -> list[ColumnElement]:
     """
     D, C, K = table_of(Donor).c, table_of(RequestContact).c, table_of(DonorCommitment).c
     conds = [~exists().where(K.donor_id == D.id, K.until > _param("now", K.until.type))]
-    if asked_for_request:
+    if asked_for_request and listing:
+        # The lead's call list: a donor asked but whom no channel reached is exactly whom to phone.
+        conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id,
+                                     C.state.not_in((*REASKABLE_STATES, ContactState.unreachable.value))))
+    elif asked_for_request:
         # Told "no longer needed" in an earlier wave of a request that has since reopened: she may be
         # asked again (dispatcher.donor_keys); anyone else asked for this request is not.
         conds.append(~exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id,
@@ -194,29 +225,45 @@ class Search:
     require_consent: bool = True
     # Donors told "no longer needed" in a wave before this one may be asked again (0: nobody).
     reask_before_wave: int = 0
+    # Channels besides Telegram on which this request may call a donor now (dispatcher.channels.usable):
+    # a donor reachable on one of them is a candidate as much as a Telegram donor.
+    channels: tuple[str, ...] = ()
 
     def shape(self) -> tuple:
         """What decides the SQL's text (the rest are bind parameters, see :meth:`values`)."""
         return (self.component in APHERESIS, self.request_id is not None, self.cap_count is not None,
-                self.require_consent)
+                self.require_consent, bool(self.channels))
 
     def values(self, rules: Rules) -> dict[str, Any]:
         return {**_medical_values(self.today, rules), "now": self.now, "request_id": self.request_id,
                 "cap_since": self.now - timedelta(days=self.cap_days), "cap_count": self.cap_count,
-                "reask_before_wave": self.reask_before_wave}
+                "reask_before_wave": self.reask_before_wave, "channels": list(self.channels)}
 
 
-def _donor_conditions(shape: tuple) -> list[ColumnElement]:
+def _donor_conditions(shape: tuple, *, listing: bool = False) -> list[ColumnElement]:
     """Eligible and not held back by history: everything but the blood type and reachability."""
-    apheresis, asked_for_request, capped, _ = shape
-    return [*_medical(apheresis), *_history(asked_for_request, capped)]
+    apheresis, asked_for_request, capped = shape[:3]
+    return [*_medical(apheresis), *_history(asked_for_request, capped, listing=listing)]
 
 
 def _base(tiers: tuple[Tier, ...], shape: tuple, columns, *, messageable: bool = True):
+    """``messageable``: only donors the bot can reach for this search; else everyone, for the call
+    lists, with the history filter that keeps those asked whom no channel reached."""
     D, T = table_of(Donor), table_of(TelegramUser)
-    stmt = select(*columns).select_from(D.join(T, T.c.telegram_id == D.c.telegram_id, isouter=not messageable))
-    stmt = stmt.where(type_condition(tiers), *_donor_conditions(shape))
-    return stmt.where(*messageable_conditions(shape[3])) if messageable else stmt
+    outer = not messageable or shape[4]
+    stmt = select(*columns).select_from(D.join(T, T.c.telegram_id == D.c.telegram_id, isouter=outer))
+    stmt = stmt.where(type_condition(tiers), *_donor_conditions(shape, listing=not messageable))
+    return stmt.where(reachable_condition(shape)) if messageable else stmt
+
+
+def _not_reached(shape: tuple) -> ColumnElement:
+    """For the call lists: the bot cannot reach her for this search, or it asked and no channel reached her."""
+    D, C = table_of(Donor).c, table_of(RequestContact).c
+    unreachable = ~reachable_condition(shape)
+    if not shape[1]:
+        return unreachable
+    return or_(unreachable, exists().where(C.request_id == _param("request_id", Integer), C.donor_id == D.id,
+                                           C.state == ContactState.unreachable.value))
 
 
 async def _execute(session, stmt, values: dict):
@@ -331,12 +378,12 @@ class _Rings:
             stmt = _ring_statement(tiers, self.shape, area, done > 0, after is not None)
             rows = (await _execute(session, stmt, values)).all()
             for row in rows:
-                donor_id, grp, abo, rh, lat, lon, d2, tid, last_date, last_kind, _, asked, answered = row
+                donor_id, grp, abo, rh, lat, lon, d2, tid, last_date, last_kind, _, asked, answered, ch = row
                 tier = tier_of[(abo, rh)][0]
                 key = (grp, tier, d2 or 0.0, donor_id)
                 if after is None or key > after:
                     after = key
-                if tid is not None:
+                if tid is not None or ch is not None:
                     p = place_of(lat, lon, last_date, last_kind, asked, answered, ctx)
                     keyed[donor_id] = ((p[0], tier, p[4], donor_id), row)
             order = sorted(keyed.values(), key=lambda kc: kc[0])
@@ -383,10 +430,10 @@ class _Rings:
 
 
 def _candidate(row, tier_of: dict) -> Candidate:
-    donor_id, _, abo, rh, lat, lon, _, tid, last_date, last_kind, locale, asked, answered = row
+    donor_id, _, abo, rh, lat, lon, _, tid, last_date, last_kind, locale, asked, answered, ch = row
     tier, kind = tier_of[(abo, rh)]
     return Candidate(donor_id, abo, rh, tier, kind, lat, lon, last_date, last_kind, asked=asked, answered=answered,
-                     telegram_id=tid, locale=locale)
+                     telegram_id=tid, locale=locale, channel_id=None if tid is not None else ch)
 
 
 def _geometry(n):
@@ -430,8 +477,8 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
     """The next ``k`` compatible donors of a ring, each with her eligibility and answer history.
 
     ``annulus``: leave out the disc of ``done2`` already read. ``resume``: read on after
-    the last (group, tier, d2, id) returned. A row whose ``telegram_id`` is NULL is not
-    eligible or not messageable; it still counts towards ``k`` and the bounds.
+    the last (group, tier, d2, id) returned. A row whose ``telegram_id`` and channel are NULL
+    is not eligible or not reachable; it still counts towards ``k`` and the bounds.
     """
     n = table_of(Donor).alias("n").c
     d2, group = _geometry(n)
@@ -447,21 +494,25 @@ def _ring_statement(tiers: tuple[Tier, ...], shape: tuple, area: str, annulus: b
             _param("after_id", Integer)))
     nearest = near.order_by(group, tier, dist, n.id).limit(_param("k", Integer)).subquery("near")
     D, T, C = table_of(Donor), table_of(TelegramUser), table_of(RequestContact).c
-    donor_conds = [*_donor_conditions(shape), D.c.telegram_id.is_not(None)]
-    if shape[3]:
-        donor_conds.append(D.c.consent_contact_at.is_not(None))
-    else:
-        donor_conds.append(consented_in_bot())
+    on_telegram = and_(D.c.telegram_id.is_not(None), *_telegram_consent(shape[3]))
+    reach = or_(on_telegram, off_telegram_condition()) if shape[4] else on_telegram
+    donor_conds = [*_donor_conditions(shape), reach]
+    # Her first agreed channel besides Telegram, for a donor Telegram does not reach (NULL: none, or
+    # the search uses no other channel): by her order, as next_channel moves a call on.
+    DC = table_of(DonorChannel).c
+    channel = (_agreed_channel(D.c.id).order_by(DC.rank, DC.id).limit(1).scalar_subquery() if shape[4]
+               else null())
     # The donor's own answer history (dispatcher.ranking): read here, so every donor is scored exactly.
     asked = select(func.count()).where(C.donor_id == D.c.id, C.state.in_(ASKED_STATES))
     answered = asked.where(C.answered_at.is_not(None))
     return (select(nearest.c.id, nearest.c.grp, nearest.c.abo, nearest.c.rh, nearest.c.lat, nearest.c.lon,
                    nearest.c.d2,
                    T.c.telegram_id, D.c.last_donation_date, D.c.last_donation_component, D.c.locale,
-                   asked.scalar_subquery(), answered.scalar_subquery())
+                   asked.scalar_subquery(), answered.scalar_subquery(), channel)
             # Two plain LEFT JOINs (not one to a parenthesised join) keep both as primary-key lookups.
             .select_from(nearest.outerjoin(D, and_(D.c.id == nearest.c.id, *donor_conds))
-                         .outerjoin(T, and_(T.c.telegram_id == D.c.telegram_id, T.c.blocked_at.is_(None)))))
+                         .outerjoin(T, and_(T.c.telegram_id == D.c.telegram_id, T.c.blocked_at.is_(None),
+                                            on_telegram))))
 
 
 @dataclass(frozen=True)
@@ -476,7 +527,9 @@ class CallListEntry:
 
 async def call_list(session: AsyncSession, search: Search, rules: Rules, club_ids: list[int],
                     limit: int = 200) -> list[CallListEntry]:
-    """Likely-eligible compatible donors the bot cannot message, for the leads of ``club_ids`` (DOMAIN.md §8).
+    """Likely-eligible compatible donors the bot cannot message, for the leads of ``club_ids`` (DOMAIN.md §8):
+    on no channel this request may use (an SMS-only donor when SMS is not for this request or its budget
+    is spent), or asked and reached by none (a 403, an undeliverable SMS, the budget spent mid-wave).
 
     Names and phones go to the leads of the donor's own club only, never to a hospital
     before she accepted (DOMAIN.md §7): the caller passes the clubs the reader leads.
@@ -487,11 +540,11 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
         return []
     why = case((D.telegram_id.is_(None), "not_linked"), (T.telegram_id.is_(None), "not_started"),
                (T.blocked_at.is_not(None), "blocked"), else_="no_consent")
-    reachable = and_(*messageable_conditions(search.require_consent))
-    stmt = (_base(tuple(search.tiers), search.shape(),
+    shape = search.shape()
+    stmt = (_base(tuple(search.tiers), shape,
                   [M.club_id, D.id, D.full_name, D.phone, D.abo, D.rh, why.label("why")], messageable=False)
             .join(table_of(ClubMembership), and_(M.donor_id == D.id, M.role == "member"))
-            .where(~reachable, ~refused_contact(), M.club_id.in_(club_ids)))
+            .where(_not_reached(shape), ~refused_contact(), M.club_id.in_(club_ids)))
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
     stmt = stmt.order_by(M.club_id, tier_expression(search.tiers), D.full_name).limit(limit)
@@ -502,10 +555,10 @@ async def call_list(session: AsyncSession, search: Search, rules: Rules, club_id
 async def unreachable_counts(session: AsyncSession, search: Search, rules: Rules) -> dict[int, int]:
     """Per club, how many compatible likely-eligible members only a phone call reaches: counts, no names."""
     D, M = table_of(Donor).c, table_of(ClubMembership).c
-    reachable = and_(*messageable_conditions(search.require_consent))
-    stmt = (_base(tuple(search.tiers), search.shape(), [M.club_id, func.count(D.id)], messageable=False)
+    shape = search.shape()
+    stmt = (_base(tuple(search.tiers), shape, [M.club_id, func.count(D.id)], messageable=False)
             .join(table_of(ClubMembership), and_(M.donor_id == D.id, M.role == "member"))
-            .where(~reachable, ~refused_contact()).group_by(M.club_id))
+            .where(_not_reached(shape), ~refused_contact()).group_by(M.club_id))
     if search.radius_km is not None:
         stmt = stmt.where(D.geo_cell.in_(cells_within(search.hospital_lat, search.hospital_lon, search.radius_km)))
     return {club_id: n for club_id, n in (await _execute(session, stmt, search.values(rules))).all()}

@@ -10,6 +10,7 @@ past that the donor is left to the lead's call list, as a donor without any chan
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -36,23 +37,44 @@ def tried_channels(row: OutboxMessage) -> set[str]:
     return {row.channel, *row.key.split("@")[1:]}
 
 
-async def sms_allowed(s: AsyncSession, req: BloodRequest, now: datetime, cfg: SmsConfig) -> str | None:
-    """None when one more SMS may go for ``req``; else why not (for the audit record)."""
+async def sms_left(s: AsyncSession, req: BloodRequest, now: datetime, cfg: SmsConfig) -> tuple[int, str | None]:
+    """How many more SMS may go for ``req``, and why no more once that is none (for the audit record)."""
     if not cfg.enabled:
-        return "sms off"
+        return 0, "sms off"
     if cfg.only_for == "critical_or_rare" and not (req.rare or req.urgency == "critical"):
-        return "sms only for critical or rare-type requests"
+        return 0, "sms only for critical or rare-type requests"
     spent = OutboxMessage.channel == Channel.sms.value, col(OutboxMessage.state) != OutboxState.cancelled.value
     per_request = (await s.exec(select(func.count()).select_from(OutboxMessage)
                                 .where(*spent, OutboxMessage.request_id == req.id))).one()
-    if per_request >= cfg.max_per_request:
-        return f"sms budget of the request spent ({cfg.max_per_request})"
     # A day is the last 24 hours: a budget that resets at midnight would allow twice it around midnight.
     today = (await s.exec(select(func.count()).select_from(OutboxMessage)
                           .where(*spent, col(OutboxMessage.created_at) > now - timedelta(days=1)))).one()
-    if today >= cfg.max_per_day:
-        return f"sms budget of the day spent ({cfg.max_per_day})"
-    return None
+    left_request, left_day = cfg.max_per_request - per_request, cfg.max_per_day - today
+    if left_request <= 0:
+        return 0, f"sms budget of the request spent ({cfg.max_per_request})"
+    if left_day <= 0:
+        return 0, f"sms budget of the day spent ({cfg.max_per_day})"
+    return min(left_request, left_day), None
+
+
+async def sms_allowed(s: AsyncSession, req: BloodRequest, now: datetime, cfg: SmsConfig) -> str | None:
+    """None when one more SMS may go for ``req``; else why not (for the audit record)."""
+    return (await sms_left(s, req, now, cfg))[1]
+
+
+async def usable(s: AsyncSession, req: BloodRequest, now: datetime, running: Collection[str],
+                 sms: SmsConfig) -> tuple[str, ...]:
+    """The channels besides Telegram on which ``req`` may call a donor now: those whose sender runs
+    (``running``), SMS only within ``[sms]`` (which requests, the budget left). A donor reachable on
+    none of them and not on Telegram is the lead's to phone (dispatcher.candidates.call_list)."""
+    out = []
+    for ch in running:
+        if ch == Channel.telegram.value:
+            continue
+        if ch == Channel.sms.value and (await sms_left(s, req, now, sms))[0] <= 0:
+            continue
+        out.append(ch)
+    return tuple(out)
 
 
 async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: SmsConfig) -> OutboxMessage | None:
@@ -117,6 +139,16 @@ async def moved_calls(s: AsyncSession, call_keys: list[str]) -> dict[str, Outbox
     return found
 
 
+async def reached_by(s: AsyncSession, request_id: int) -> dict[int, str]:
+    """Per contact of the request, the channel her call last reached her on (a sent call row): the board
+    and the report say which channel reached whom."""
+    rows = (await s.exec(select(OutboxMessage.contact_id, OutboxMessage.id, OutboxMessage.channel).where(
+        OutboxMessage.request_id == request_id, OutboxMessage.kind == "call",
+        OutboxMessage.state == OutboxState.sent.value, col(OutboxMessage.contact_id).is_not(None))
+        .order_by(col(OutboxMessage.id)))).all()
+    return {contact_id: channel for contact_id, _, channel in rows if contact_id is not None}
+
+
 _NO_LOOKUP = object()
 
 
@@ -146,4 +178,5 @@ async def enqueue_for_donor(s: AsyncSession, *, key: str, chat_id: int | None, p
                          request_id=request_id, edit_of_key=edit_of_key)
 
 
-__all__ = ["enqueue_for_donor", "family", "moved_calls", "next_channel", "sms_allowed", "tried_channels"]
+__all__ = ["enqueue_for_donor", "family", "moved_calls", "next_channel", "reached_by", "sms_allowed", "sms_left",
+           "tried_channels", "usable"]

@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatcher import messages as M
 from dispatcher.board import STOPPED_BY_STAFF, UNDO_WINDOW, buckets, donated_by, refresh_boards
 from dispatcher.candidates import Search, call_list, unreachable_counts
+from dispatcher.channels import reached_by
 from ground.eligibility import (
     ALLOWED_VOLUMES_ML,
     APHERESIS,
@@ -152,7 +153,8 @@ class DeskEngine(Protocol):
     async def reopen_if_short(self, s: AsyncSession, req: BloodRequest, now: datetime) -> None: ...
     async def commit_donor(self, s: AsyncSession, donor_id: int, req: BloodRequest, now: datetime) -> bool: ...
     def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius: float | None,
-               last_resort: bool) -> Search: ...
+               last_resort: bool, channels: tuple[str, ...] = ()) -> Search: ...
+    async def usable_channels(self, s: AsyncSession, req: BloodRequest, now: datetime) -> tuple[str, ...]: ...
 
 
 class Desk:
@@ -435,6 +437,15 @@ class Desk:
                 .order_by(col(AuditLog.at)))).all()
             per_bucket = buckets(counts)
             donated = per_bucket["donated"]
+            # Which channel reached whom (issue 15): per channel, donors reached and those who said available.
+            via = await reached_by(s, req.id)
+            said_ids = set((await s.exec(select(C.id).where(
+                C.request_id == req.id, col(C.state).in_(SAID_AVAILABLE_STATES)))).all())
+            per_channel: dict[str, dict[str, int]] = {}
+            for contact_id, channel in via.items():
+                row = per_channel.setdefault(channel, {"reached": 0, "available": 0})
+                row["reached"] += 1
+                row["available"] += contact_id in said_ids
             deferred = per_bucket["deferred"]
             arrived = per_bucket["arrived"] + donated + deferred
             said = sum(counts.get(st, 0) for st in SAID_AVAILABLE_STATES)
@@ -467,6 +478,7 @@ class Desk:
                            "deferral_rate": None if screened == 0 else round(100 * deferred / screened)},
                 "asked": sum(per_bucket.values()),
                 "buckets": per_bucket,
+                "channels": per_channel,
                 "headline": times.as_dict(),
                 "minutes_to_cover": times.covered,
             }), False
@@ -491,7 +503,7 @@ class Desk:
                 hospital = await s.get(Hospital, req.hospital_id)
                 assert hospital is not None  # a request's hospital: hospitals are never deleted
                 search = self.engine.search(req, hospital, now, radius=None if req.rare else self.engine.cfg.max_radius_km,
-                                      last_resort=True)
+                                            last_resort=True, channels=await self.engine.usable_channels(s, req, now))
                 search.cap_count = None
                 entries = await call_list(s, search, self.engine.rules, lead_clubs, limit=50)
                 detail: dict[str, Any] = {"entries": [

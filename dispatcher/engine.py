@@ -22,7 +22,7 @@ import enum
 import hmac
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, cast
@@ -42,7 +42,7 @@ from dispatcher.candidates import (
     fetch_ranked,
     type_condition,
 )
-from dispatcher.channels import enqueue_for_donor, moved_calls
+from dispatcher.channels import enqueue_for_donor, moved_calls, sms_left, usable
 from dispatcher.compat import ABO, COMPONENTS, RH, InvalidBloodType, compatible_tiers
 from dispatcher.coverage import arrives_in_time, count_counted, counted_condition, expected_arrival
 from dispatcher.donor_keys import (
@@ -83,9 +83,11 @@ from models.dispatch_tables import (
 from models.geo import haversine_km
 from models.tables import (
     AuditLog,
+    Channel,
     Club,
     ClubMembership,
     Donor,
+    DonorChannel,
     Hospital,
     HospitalChat,
     HospitalStaff,
@@ -161,9 +163,13 @@ REST_PAUSE_S = 0.12
 class Dispatcher:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, clock: Clock,
                  rng: random.Random | None = None, wakeups: Wakeups | None = None,
-                 policy: WavePolicy = OURS) -> None:
+                 policy: WavePolicy = OURS, channels: Collection[str] = ()) -> None:
         self.sm = sessionmaker
         self.cfg = settings.dispatch
+        # Channels besides Telegram whose sender runs (bot.runtime): a donor agreed to one of them is
+        # asked there, within its rules (dispatcher.channels.usable).
+        self.channels = tuple(channels)
+        self.sms = settings.sms
         self.rules = settings.eligibility
         self.tz = settings.bot.tz  # local days and quiet hours, one key for the whole bot
         self.clock = clock
@@ -276,7 +282,9 @@ class Dispatcher:
         """DOMAIN.md §3: Rh− requests, or a pool smaller than the threshold within the widest radius."""
         if req.rh == "-":
             return True
-        search = self.search(req, hospital, now, radius=self.cfg.max_radius_km, last_resort=False)
+        # A type is rare by its donors, not by how they are reached: every channel running counts.
+        search = self.search(req, hospital, now, radius=self.cfg.max_radius_km, last_resort=False,
+                             channels=self.channels)
         n = await count_eligible(s, search, self.rules, at_most=self.cfg.rare_pool_threshold)
         return n < self.cfg.rare_pool_threshold
 
@@ -454,12 +462,18 @@ class Dispatcher:
         tiers = compatible_tiers(req.abo, req.rh, req.component, req.rh_positive_ok)
         return tiers if last_resort else [t for t in tiers if not t.last_resort]
 
-    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius, last_resort) -> Search:
+    def search(self, req: BloodRequest, hospital: Hospital, now: datetime, *, radius, last_resort,
+               channels: tuple[str, ...] = ()) -> Search:
         override = req.rare and req.urgency == Urgency.critical.value  # issue 3: the cap yields to a rare critical
         return Search(hospital.lat, hospital.lon, req.component, self._tiers(req, last_resort), now,
                       now.astimezone(self.tz).date(), req.deadline, radius, request_id=req.id,
                       cap_count=None if override else self.cfg.contact_cap_count, cap_days=self.cfg.contact_cap_days,
-                      require_consent=self.cfg.require_contact_consent, reask_before_wave=req.wave_no)
+                      require_consent=self.cfg.require_contact_consent, reask_before_wave=req.wave_no,
+                      channels=channels)
+
+    async def usable_channels(self, s, req: BloodRequest, now: datetime) -> tuple[str, ...]:
+        """The channels besides Telegram this request may call on now (dispatcher.channels.usable)."""
+        return await usable(s, req, now, self.channels, self.sms)
 
     def _ctx(self, hospital: Hospital, req: BloodRequest, now: datetime) -> RankContext:
         return RankContext.of(hospital_lat=hospital.lat, hospital_lon=hospital.lon, now=now,
@@ -480,6 +494,7 @@ class Dispatcher:
         a stage gives at most what is still wanted.
         """
         ctx = self._ctx(hospital, req, now)
+        channels = await self.usable_channels(s, req, now)
         tiers = self._tiers(req, params.last_resort)
         own = [t for t in tiers if not t.last_resort]
         stages = [(own[:1], self.policy.reach_km(self.cfg)), (own[1:], params.radius_km),
@@ -495,7 +510,8 @@ class Dispatcher:
             limit = self.cfg.rare_max_wave if everyone else n - len(found)
             if limit <= 0:
                 break
-            search = self.search(req, hospital, now, radius=None if req.rare else radius, last_resort=True)
+            search = self.search(req, hospital, now, radius=None if req.rare else radius, last_resort=True,
+                                 channels=channels)
             search.tiers = stage
             ranked = await fetch_ranked(s, search, ctx, self.rules, limit, in_time_only=True)
             if k > 0:
@@ -506,7 +522,7 @@ class Dispatcher:
         if found or n <= 0 or not params.widest:
             return found
         late = self.search(req, hospital, now, radius=None if req.rare else self.policy.reach_km(self.cfg),
-                            last_resort=params.last_resort)
+                           last_resort=params.last_resort, channels=channels)
         return await fetch_ranked(s, late, ctx, self.rules, n)
 
     async def _ask(self, s, req: BloodRequest, hospital: Hospital, ranked: list[RankedDonor], now: datetime) -> None:
@@ -520,7 +536,14 @@ class Dispatcher:
         before = {c.donor_id: c for c in (await s.exec(select(RequestContact).where(
             RequestContact.request_id == req.id,
             col(RequestContact.donor_id).in_([r.donor_id for r in ranked])))).all()}
-        asked: list[tuple[RankedDonor, RequestContact, bool, int]] = []
+        asked: list[tuple[RankedDonor, RequestContact, bool, int, DonorChannel | None]] = []
+        # Off Telegram (issue 15): her channel's row, and what SMS may still be spent on this request.
+        off_ids = [r.candidate.channel_id for r in ranked if r.candidate.channel_id is not None]
+        off = {ch.id: ch for ch in (await s.exec(select(DonorChannel).where(
+            col(DonorChannel.id).in_(off_ids)))).all()} if off_ids else {}
+        sms_budget, sms_refusal = (await sms_left(s, req, now, self.sms) if any(
+            ch.channel == Channel.sms.value for ch in off.values()) else (0, None))
+        sms_refusal = sms_refusal or f"sms budget spent within the wave ({sms_budget} left before it)"
         for r in ranked:
             fields: dict[str, Any] = dict(state=ContactState.queued.value, wave_no=req.wave_no, tier=r.tier, distance_km=r.distance_km,
                           travel_min=r.travel_min, expected_arrival_at=expected_arrival(now, r.travel_min,
@@ -536,11 +559,21 @@ class Dispatcher:
             else:
                 c = RequestContact(request_id=req.id, donor_id=r.donor_id, **fields)
                 s.add(c)
-            chat = r.candidate.telegram_id
-            assert chat is not None  # ranked only among donors the bot can message
-            asked.append((r, c, again, chat))
+            via = off.get(r.candidate.channel_id) if r.candidate.telegram_id is None else None
+            if via is not None and via.channel == Channel.sms.value:
+                if sms_budget <= 0:
+                    # The budget ran out within this wave: asked, reached by nothing; the lead's call list
+                    # has her (dispatcher.candidates.call_list) and the next donor is asked in her place.
+                    c.state = ContactState.unreachable.value
+                    await self.audit(s, now, None, "channel_refused", f"request:{req.id}",
+                                     f"donor:{r.donor_id} sms: {sms_refusal}")
+                    continue
+                sms_budget -= 1
+            chat = r.candidate.telegram_id if via is None else via.id
+            assert chat is not None  # ranked only among donors the bot can reach
+            asked.append((r, c, again, chat, via))
         await s.flush()  # one INSERT … RETURNING for the new rows: the calls need the contacts' ids
-        await enqueue_many(s, [message(
+        calls = [message(
             key=call_key(req.id, r.donor_id, req.wave_no if again else None), chat_id=chat,
             locale=r.candidate.locale, request_id=req.id, contact_id=c.id, now=now, params=M.Call(
                 request_id=req.id, token=c.token, hospital=hospital.name, address=hospital.address,
@@ -552,7 +585,13 @@ class Dispatcher:
                 # left, and her call says how late she would be.
                 late=r.group == GROUP_LATE, again=again,
                 arrive_local=None if c.expected_arrival_at is None else self._local(c.expected_arrival_at)))
-            for r, c, again, chat in asked])
+            for r, c, again, chat, _ in asked]
+        for call, (_, _, _, _, via) in zip(calls, asked):
+            if via is not None:
+                # Under the key a call moved on to that channel would have (dispatcher.channels.family):
+                # her answer, the stand-down and the venue follow it there.
+                call.key, call.channel, call.address = f"{call.key}@{via.channel}", via.channel, via.address
+        await enqueue_many(s, calls)
 
     async def _finish_wave(self, s, req: BloodRequest, hospital: Hospital, now: datetime,
                            rest: list[RankedDonor] | None) -> int:
@@ -972,7 +1011,7 @@ class Dispatcher:
         assert req.id is not None  # a row read from the database
         hospital = hospital or await s.get(Hospital, req.hospital_id)
         search = self.search(req, hospital, now, radius=None if req.rare else self.cfg.max_radius_km,
-                              last_resort=True)
+                             last_resort=True, channels=await self.usable_channels(s, req, now))
         search.cap_count = None  # a phone call from one's own lead is not a bot message
         led = (await s.exec(select(ClubMembership.club_id).where(
             ClubMembership.role == "lead", col(ClubMembership.telegram_id).is_not(None)).distinct())).all()

@@ -63,6 +63,8 @@ class Candidate:
     answered: int = 0
     telegram_id: int | None = None
     locale: str | None = None
+    # Off Telegram: her first agreed channel this request may use (a donor_channel row's id).
+    channel_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class Outgoing:
     locale: str | None
     edit_message_id: int | None  # set when this message edits an earlier one (a stand-down edits the call)
     address: str | None = None  # off Telegram: where it goes (an E.164 phone for SMS)
+    contact_id: int | None = None  # a call's ask: what an answer link names (bot.answer_page)
 
 
 @dataclass(frozen=True)
@@ -450,7 +451,7 @@ class Sender:
                         params = prepared
                     assert row.id is not None  # a row read from the database
                     msg = Outgoing(row.id, row.key, row.chat_id, row.kind, params, row.locale, edit_id,
-                                   row.address)
+                                   row.address, row.contact_id)
                     result = await self.transport.deliver(msg)
                 except RetryAfter as exc:
                     self.metrics.rate_limited(row.kind)

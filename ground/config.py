@@ -76,6 +76,28 @@ class HttpConfig(_Section):
     listen: str | None = None  # "HOST:PORT"; unset: no server (polling mode only)
     # /healthz fails when polling has not succeeded for this long (a poll returns at least every ~10 s).
     max_poll_age_s: float = Field(default=120.0, gt=0)
+    # Where donors reach this server from outside (its TLS proxy): the signed answer links sent by SMS
+    # are <public_url>/a/<token>. Unset: no links, keyword answers only.
+    public_url: str | None = None
+    # Signs the answer links (ground.answer_link); required with public_url. Changing it voids the links out.
+    link_secret: SecretStr | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("https://", "http://")) or len(v) > 60:
+            raise ValueError("must be an http(s):// URL of at most 60 characters (it goes into SMS)")
+        return v.rstrip("/")
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))')")
+        return v
 
     @field_validator("listen")
     @classmethod
@@ -341,6 +363,21 @@ class ClusterConfig(_Section):
         return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
+class SmsHttpConfig(_Section):
+    """A commercial SMS provider's HTTP API (``[sms] gateway = "http"``): one JSON POST per SMS, its
+    fields named as the provider names them. Vietnamese providers send from a registered brandname."""
+
+    url: str = ""
+    auth_header: str = "Authorization"
+    auth_value: SecretStr | None = None  # e.g. "Bearer …" (or REDRESERVE_SMS__HTTP__AUTH_VALUE)
+    phone_field: str = "to"
+    text_field: str = "text"
+    id_field: str = "id"  # our id for the message, so a resend is one SMS to a provider that checks; "" to omit
+    sender_field: str = "from"
+    sender: str = ""  # the registered brandname; "" to omit the field
+    extra: dict[str, str] = Field(default_factory=dict)  # fixed fields the provider wants in every body
+
+
 class SmsConfig(_Section):
     """SMS, the channel every phone has (DOMAIN.md §9): off unless a gateway is set up (README "SMS").
 
@@ -350,7 +387,8 @@ class SmsConfig(_Section):
 
     enabled: bool = False
     # SMS Gateway for Android's REST API (its cloud server, or the phone's own local server).
-    gateway: Literal["android"] = "android"
+    # "android": SMS Gateway for Android (below); "http": a commercial provider's HTTP API ([sms.http]).
+    gateway: Literal["android", "http"] = "android"
     api_url: str = "https://api.sms-gate.app/3rdparty/v1"
     username: str = ""
     password: SecretStr | None = None
@@ -366,6 +404,13 @@ class SmsConfig(_Section):
     unaccented: bool = False
     # Which requests may use SMS at all: "all", or only critical or rare-type ones (the default).
     only_for: Literal["critical_or_rare", "all"] = "critical_or_rare"
+    http: SmsHttpConfig = Field(default_factory=SmsHttpConfig)
+
+    @model_validator(mode="after")
+    def _provider_set_up(self) -> "SmsConfig":
+        if self.enabled and self.gateway == "http" and not self.http.url.startswith(("https://", "http://")):
+            raise ValueError('gateway = "http" needs [sms.http] url (the provider\'s http(s):// endpoint)')
+        return self
 
     def send_config(self) -> "SendConfig":
         """The SMS sender's pacing and retries, in the Telegram sender's terms (dispatcher.sender)."""
@@ -405,6 +450,8 @@ class Settings(BaseSettings):
                                               ("[http] listen", self.http.listen)) if not value]
             if missing:
                 raise ValueError(f"[telegram] mode = \"webhook\" needs {', '.join(missing)}")
+        if self.http.public_url and not (self.http.link_secret and self.http.listen):
+            raise ValueError("[http] public_url needs [http] link_secret and [http] listen (the answer links)")
         return self
 
     @classmethod

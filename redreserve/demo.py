@@ -19,6 +19,7 @@ import asyncio
 import math
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -27,10 +28,15 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
 from babel.numbers import format_decimal
 from sqlmodel import func, select
+from yarl import URL
 
 from bot.app import build_bot, build_dispatcher
+from bot.ops_server import Health, OpsServer, UpdateActivity
+from bot.sms_webhook import SMS_WEBHOOK_PATH
+from dispatcher.metrics import Metrics
 from bot.board_view import reasons_text
 from bot.callbacks import AnswerCb, BoardCb
 from bot.i18n import LOCALES, make_i18n
@@ -45,8 +51,9 @@ from models.dispatch_tables import (
     RequestWave,
 )
 from models.engine import create_schema, make_engine, make_sessionmaker
-from models.tables import Donor
+from models.tables import Donor, DonorChannel
 from redreserve.botapi_sim import BotAPISimulator
+from redreserve.smsgw_sim import SmsGatewaySimulator
 from ground.clock import VIETNAM, FrozenClock, as_utc
 from ground.config import Settings
 from ground.parsing import format_blood_type
@@ -117,6 +124,12 @@ class Demo:
     states: dict[int, str] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
     tracked: set[tuple[int, str]] = field(default_factory=set)  # (contact, token): each time she said yes
+    gw: SmsGatewaySimulator = None
+    answer_server: str = ""  # the bot's own HTTP server, where the answer links lead
+    sms_seen: set[tuple[str, int]] = field(default_factory=set)  # (phone, request): her call was read
+    sms_answers: list[tuple[datetime, str, int, str]] = field(default_factory=list)  # (at, phone, request, how)
+    sms_planned: int = 0
+    sms_names: dict[str, str] = field(default_factory=dict)  # phone -> name, for the narration
 
     def __post_init__(self) -> None:
         self.i18n = make_i18n(self.lang)
@@ -135,6 +148,16 @@ async def seed(sessionmaker, sim: BotAPISimulator, rng: random.Random, today: da
     demo.names.update(roster.names)
     demo.say(demo._("Roster — donors: {donors} (on Telegram: {linked}); clubs: {clubs}; hospitals: {hospitals}.")
              .format(donors=roster.donors, linked=len(demo.names), clubs=len(CLUBS), hospitals=len(HOSPITALS)))
+    # Issue 15: the Rh− members who are not on Telegram gave their number for SMS calls (no rng drawn:
+    # the Telegram donors' timeline stays the seed's).
+    async with sessionmaker() as s:
+        off = (await s.exec(select(Donor).where(Donor.telegram_id.is_(None), Donor.rh == "-"))).all()
+        for d in off:
+            d.consent_contact_at = demo.clock()
+            s.add(DonorChannel(donor_id=d.id, channel="sms", address=d.phone, rank=1, consent_at=demo.clock()))
+            demo.sms_names[d.phone] = d.full_name
+        await s.commit()
+    demo.say(demo._("Rh− members not on Telegram, called by SMS: {n}.").format(n=len(off)))
 
 
 def plan_answers(demo: Demo) -> None:
@@ -158,6 +181,37 @@ def plan_answers(demo: Demo) -> None:
         demo.answers.append(Pending(demo.clock() + timedelta(minutes=delay), chat, message_id, data, available))
 
 
+def plan_sms_answers(demo: Demo) -> None:
+    """The SMS-only donors: the first to get a call answers with the keyword, the second through the link
+    in her SMS; any other reads it too late (the lead's phone call is for them)."""
+    for sms in demo.gw.sent:
+        code = re.search(r"\bCO (\d+)\b", sms.text)  # a call; her confirmation and a stand-down have no "CO"
+        if code is None or (sms.phone, int(code[1])) in demo.sms_seen:
+            continue
+        demo.sms_seen.add((sms.phone, int(code[1])))
+        if demo.sms_planned < 2:
+            how = ("keyword", "link")[demo.sms_planned]
+            demo.sms_answers.append((demo.clock() + timedelta(minutes=1 + demo.sms_planned), sms.phone,
+                                     int(code[1]), f"{how} {sms.text.rsplit(' ', 1)[1]}"))
+            demo.sms_planned += 1
+
+
+async def answer_sms_due(demo: Demo) -> None:
+    due = [a for a in demo.sms_answers if a[0] <= demo.clock()]
+    demo.sms_answers = [a for a in demo.sms_answers if a[0] > demo.clock()]
+    for _at, phone, rid, how in due:
+        name = demo.sms_names.get(phone, phone)
+        kind, last_word = how.split(" ", 1)
+        if kind == "link" and last_word.startswith("http"):
+            async with aiohttp.ClientSession() as http:
+                async with http.post(demo.answer_server + URL(last_word).path, data={"answer": "available"}) as r:
+                    await r.read()
+            demo.say(demo._("#{id} {name} opens the link in her SMS and taps “I'm coming”").format(id=rid, name=name))
+        else:
+            await demo.gw.receive(phone, f"CO {rid}")
+            demo.say(demo._("#{id} {name} replies by SMS: “CO {id}”").format(id=rid, name=name))
+
+
 async def press_due(demo: Demo) -> None:
     due = [a for a in demo.answers if a.at <= demo.clock()]
     demo.answers = [a for a in demo.answers if a.at > demo.clock()]
@@ -171,10 +225,10 @@ async def press_due(demo: Demo) -> None:
 async def plan_visits(demo: Demo, sessionmaker) -> None:
     """Each donor who said available: on her way, arrives (or not), and gives (or is turned away)."""
     async with sessionmaker() as s:
-        rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.weight_kg)
+        rows = (await s.exec(select(RequestContact, Donor.full_name, Donor.weight_kg, Donor.telegram_id)
                              .join(Donor, Donor.id == RequestContact.donor_id)
                              .where(RequestContact.state == "available"))).all()
-    for c, name, weight in rows:
+    for c, name, weight, telegram_id in rows:
         if (c.id, c.token) in demo.tracked:
             continue
         demo.tracked.add((c.id, c.token))
@@ -189,6 +243,11 @@ async def plan_visits(demo: Demo, sessionmaker) -> None:
             demo.actions.append(Action(at, c.request_id, c.id, "staff", BoardCb(a="mark", r=c.request_id, v=c.id,
                                                                                  x=x).pack(), says, c.token))
 
+        if telegram_id is None:  # by SMS: no buttons; the nurse records her when she comes
+            ml = min(350, max_volume_ml(weight))
+            staff(start + travel + AT_THE_HOSPITAL, f"donated{ml}",
+                  demo._("nurse records: {name} donated {ml} ml").format(name=name, ml=ml))
+            continue
         if demo.rng.random() >= ARRIVES or travel > FAR:
             if demo.rng.random() < TELLS:
                 donor(start + timedelta(minutes=demo.rng.uniform(3, 20)), "x",
@@ -352,21 +411,41 @@ async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = s
         demo.sim = sim = BotAPISimulator(bot_username="redreserve_demo_bot")
         await sim.start()
         sim.set_limits()  # Telegram's own: 30/s overall, 1/s per chat, 20/min per group
+        # SMS through the SMS Gateway for Android simulator; answers by keyword (its webhook) or by link.
+        demo.gw = gw = SmsGatewaySimulator(signing_key="demo-signing-key")
+        await gw.start()
+        server = None
         try:
             await seed(sessionmaker, sim, rng, demo.clock().astimezone(VIETNAM).date(), demo)
             settings = Settings(telegram={"token": "100200300:DEMO", "api_base": sim.base_url},
-                                database={"url": url})
+                                database={"url": url},
+                                sms={"enabled": True, "api_url": gw.base_url, "username": gw.username,
+                                     "password": gw.password, "webhook_secret": "demo-signing-key",
+                                     "unaccented": True, "per_second": 5},
+                                http={"listen": "127.0.0.1:0", "public_url": "https://rr.example.vn",
+                                      "link_secret": "demo-link-secret-0123456789"})
             bot = build_bot(settings)
             dp = build_dispatcher(settings, sessionmaker, clock=demo.clock, rng=random.Random(seed_value),
                                   use_scheduler=False)
+            runtime = dp["runtime"]
+            server = OpsServer("127.0.0.1", 0, health=Health(sessionmaker, lambda: True, UpdateActivity("polling"),
+                                                             120),
+                               metrics=Metrics(), clock=demo.clock, posts={SMS_WEBHOOK_PATH: runtime.sms.handle},
+                               routes=runtime.answer_page.routes())
+            await server.start()
+            gw.webhook_url = f"http://127.0.0.1:{server.port}{SMS_WEBHOOK_PATH}"
+            demo.answer_server = f"http://127.0.0.1:{server.port}"
             polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
-            await asyncio.wait_for(dp["runtime"].started.wait(), 10)
+            await asyncio.wait_for(runtime.started.wait(), 10)
             ok = await scenario(demo, dp, sessionmaker, real_timeout)
             ok = await summary(demo, sessionmaker) and ok
             await dp.stop_polling()
             await polling
             await bot.session.close()
         finally:
+            if server is not None:
+                await server.stop()
+            await gw.stop()
             await sim.stop()
             await db.dispose()
     print(demo._("Demo succeeded: every request has enough units donated before its deadline.") if ok
@@ -387,7 +466,9 @@ async def scenario(demo: Demo, dp, sessionmaker, real_timeout: float) -> bool:
             _, h, form = todo.pop(0)
             await post(demo, STAFF_BASE + h, form)
         plan_answers(demo)
+        plan_sms_answers(demo)
         await press_due(demo)
+        await answer_sms_due(demo)
         await plan_visits(demo, sessionmaker)
         await act_due(demo, sessionmaker)
         async with sessionmaker() as s:

@@ -234,7 +234,8 @@ class TgUser:
 
 
 async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
-                    sms: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
+                    sms: dict[str, Any] | None = None, dispatch: dict[str, Any] | None = None,
+                    http: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
@@ -244,8 +245,10 @@ async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | Non
         # A test taps faster than any person: keeping 1 message/s per chat would make every
         # journey wait a second per step. The limits themselves are proven by the sender's tests,
         # bench/send.py and the demo, all against the simulator's exact enforcement.
-        dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000}},
+        dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000},
+                  **(dispatch or {})},
         sms={"per_second": 1000, **(sms or {})},  # off unless a test turns it on (tests/test_journey_sms.py)
+        http=http or {},
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

@@ -92,3 +92,18 @@ def test_a_margin_below_one_is_named_with_its_urgency(tmp_path, line):
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     assert "[dispatch.margin.planned]" in str(err.value) and "config.toml" in str(err.value)
+def test_answer_links_need_their_secret_and_the_server(tmp_path):
+    """[http] public_url without link_secret (or without listen) would send links nobody can check."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[http]\npublic_url = "https://rr.example.vn/"\nlisten = "127.0.0.1:8080"\n')
+    with pytest.raises(ConfigError, match="link_secret"):
+        load_settings(cfg)
+    cfg.write_text('[http]\npublic_url = "https://rr.example.vn/"\nlisten = "127.0.0.1:8080"\nlink_secret = "short"\n')
+    with pytest.raises(ConfigError, match="at least 16"):
+        load_settings(cfg)
+    cfg.write_text('[http]\npublic_url = "rr.example.vn"\n')
+    with pytest.raises(ConfigError, match="http"):
+        load_settings(cfg)
+    cfg.write_text('[http]\npublic_url = "https://rr.example.vn/"\nlisten = "127.0.0.1:8080"\n'
+                   'link_secret = "0123456789abcdef0123"\n')
+    assert load_settings(cfg).http.public_url == "https://rr.example.vn"

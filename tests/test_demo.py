@@ -18,6 +18,10 @@ async def test_the_demo_plays_both_requests_without_breaking_telegram_limits_and
             if line.startswith("#") and "×" in line.split()[1] and "fell short" not in line]
     assert len(rows) == 2 and all(r[2] in ("covered", "fulfilled", "exhausted", "expired") for r in rows), text
     assert "taps “I've arrived”" in text and "nurse records:" in text and " ml" in text
+    # Issue 15: Rh− members not on Telegram are called by SMS; one answers by keyword, one through the link.
+    assert "called by SMS: " in text and "replies by SMS: “CO 1”" in text
+    assert "opens the link in her SMS and taps “I'm coming”" in text
+    assert "📱 SMS: " in text  # the report's count per channel
     # The boards and the after-action reports are printed, in the demo's language.
     assert text.count("📊 Report for request #") == 2 and "Funnel" in text, text
     # Success is blood in the bag before the deadline (issue 9); a request short of it is named, with why.

@@ -3,6 +3,7 @@
 import random
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from dispatcher.candidates import Search, call_list, count_eligible, fetch_ranked, medical_conditions, red_cell_days
@@ -202,12 +203,16 @@ def _planar_km2(lat, lon):
     return dy * dy + dx * dx
 
 
-async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible_donor(db_sessionmaker):
+@pytest.mark.parametrize("channels", [(), ("sms",)])
+async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible_donor(db_sessionmaker, channels):
     """The fast path (rings, bounds, filters in SQL) against rank_donors over every donor, answer history included.
 
     Random donors near Hà Nội, some without a location, some ineligible; some with a history
-    of answering (it moves them), some committed, already asked or at the contact cap.
+    of answering (it moves them), some committed, already asked or at the contact cap. Some
+    agreed to SMS (some of those numbers undeliverable): with SMS usable (issue 15) they are
+    candidates whether or not Telegram reaches them; a donor who refused calls never is.
     """
+    from models.tables import DonorChannel
     from dispatcher.compat import compatible_tiers as tiers_of
     from dispatcher.ranking import Candidate, rank_donors
     from models.dispatch_tables import BloodRequest
@@ -224,6 +229,8 @@ async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible
         d.rh = "+" if rng.random() > 0.1 else "-"
         d.status = "active" if rng.random() < 0.9 else "retired"
         d.consent_contact_at = None if rng.random() < 0.05 else NOW
+        if d.consent_contact_at is None and rng.random() < 0.5:
+            d.consent_profile_at = NOW  # she said: keep my profile, do not call me
         donors.append(d)
     async with db_sessionmaker() as s:
         s.add(Hospital(name="BV", lat=HOSP[0], lon=HOSP[1]))
@@ -232,6 +239,12 @@ async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible
                  for d in donors if rng.random() < 0.9]
         s.add_all(users)
         await s.flush()
+        sms_rows = [DonorChannel(donor_id=d.id, channel="sms", address=f"+849{d.id:08d}", rank=1,
+                                 consent_at=None if rng.random() < 0.1 else NOW,
+                                 unreachable_at=NOW if rng.random() < 0.1 else None)
+                    for d in donors if rng.random() < 0.3]
+        s.add_all(sms_rows)
+        by_sms = {c.donor_id for c in sms_rows if c.consent_at is not None and c.unreachable_at is None}
         reqs = [BloodRequest(hospital_id=1, abo="O", rh="+", component="red_cells", units=1, urgency="urgent",
                              deadline=NOW + timedelta(hours=3)) for _ in range(12)]
         s.add_all(reqs)
@@ -269,8 +282,11 @@ async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible
             out = []
             for d in donors:
                 t = tier_of.get((d.abo, d.rh))
+                on_telegram = d.telegram_id in linked and d.consent_contact_at is not None
+                refused = d.consent_profile_at is not None and d.consent_contact_at is None
+                off_telegram = bool(channels) and d.id in by_sms and not refused
                 if (t is None or not assess(DonorFacts.of(d), TODAY, RULES, component).eligible
-                        or d.telegram_id not in linked or d.consent_contact_at is None
+                        or not (on_telegram or off_telegram)
                         or d.id in committed or d.id in asked_now or recent.get(d.id, 0) >= 3):
                     continue
                 if radius is not None and (d.lat is None or _planar_km2(d.lat, d.lon) > radius * radius):
@@ -286,7 +302,8 @@ async def test_the_search_returns_the_donors_and_order_of_scoring_every_eligible
                 for hours in (0.75, 3.0):
                     deadline = NOW + timedelta(hours=hours)
                     search = Search(*HOSP, component=component, tiers=compatible_tiers(abo, rh, component), now=NOW,
-                                    today=TODAY, deadline=deadline, radius_km=radius, request_id=reqs[0].id)
+                                    today=TODAY, deadline=deadline, radius_km=radius, request_id=reqs[0].id,
+                                    channels=channels)
                     rctx = RankContext.of(hospital_lat=HOSP[0], hospital_lon=HOSP[1], now=NOW, today=TODAY,
                                           deadline=deadline, dispatch=DispatchConfig(), eligibility=RULES)
                     reference = rank_donors(everyone(abo, rh, component, radius), rctx)
