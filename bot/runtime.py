@@ -24,6 +24,8 @@ from bot.render import render_outgoing
 from bot.sms_channel import SmsChannel
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
+from bot.zalo_channel import ZaloChannel
+from dispatcher.channels import next_channel
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
@@ -69,6 +71,7 @@ class Runtime:
         self.leading = False
         # SMS beside Telegram (issue 15), when [sms] is set up: its own sender and webhook.
         self.sms = SmsChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.sms.enabled else None
+        self.zalo = ZaloChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.zalo.enabled else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:
@@ -92,13 +95,18 @@ class Runtime:
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s,
-                             reroute=self.sms.reroute if self.sms is not None else None)
+                             reroute=(partial(next_channel, sms=self.settings.sms, zalo=True) if self.zalo is not None
+                                      else self.sms.reroute if self.sms is not None else None))
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
         if self.sms is not None:
             await self.sms.start(replace_unreachable(self.engine))
             assert self.sms.sender is not None  # made by start
             self.wakeups.on_outbox_written(self.sms.sender.kick)
+        if self.zalo is not None:
+            await self.zalo.start(replace_unreachable(self.engine))
+            assert self.zalo.sender is not None  # made by start
+            self.wakeups.on_outbox_written(self.zalo.sender.kick)
 
     async def lead(self) -> None:
         """This instance took the leadership (or is the only one): the timers start from the database."""
@@ -150,6 +158,8 @@ class Runtime:
         await self.follow()
         if self.sms is not None:
             await self.sms.stop()
+        if self.zalo is not None:
+            await self.zalo.stop()
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()
