@@ -234,7 +234,8 @@ class TgUser:
 
 
 async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
-                    sms: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
+                    sms: dict[str, Any] | None = None, zalo: dict[str, Any] | None = None,
+                    **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
@@ -246,6 +247,7 @@ async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | Non
         # bench/send.py and the demo, all against the simulator's exact enforcement.
         dispatch={"send": {"per_chat_per_second": 1000, "global_per_second": 1000, "group_per_minute": 100_000}},
         sms={"per_second": 1000, **(sms or {})},  # off unless a test turns it on (tests/test_journey_sms.py)
+        zalo={"per_second": 1000, **(zalo or {})},  # off unless a test turns it on (tests/test_journey_zalo.py)
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

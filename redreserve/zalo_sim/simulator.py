@@ -69,7 +69,8 @@ class ZaloBotSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._method)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A long poll may be waiting when a test ends: it is cut short, not waited for.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
         self.port = self._runner.addresses[0][1]
