@@ -1,0 +1,141 @@
+"""The Zalo adapter (bot.zalo_api) over real HTTP against the Zalo Bot API simulator, the Zalo sender's
+failures (a blocked user moves the call on), and the webhook's secret on the bot's own server."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import aiohttp
+import pytest
+from sqlmodel import select
+
+from bot.i18n import make_i18n
+from bot.ops_server import Health, OpsServer, UpdateActivity
+from bot.zalo_api import ZaloBotApi, parse_update
+from bot.zalo_channel import ZALO_WEBHOOK_PATH, ZaloChannel, ZaloTransport
+from dispatcher.channels import next_channel
+from dispatcher.metrics import Metrics
+from dispatcher.sender import PermanentError, RateLimiter, RetryAfter, Sender, TransientError, Unreachable
+from ground.config import Settings, SmsConfig
+from models.dispatch_tables import OutboxMessage
+from models.tables import DonorChannel
+from redreserve.zalo_sim import ZaloBotSimulator
+from tests.dispatch_helpers import START, contacts, make, post, tg_of, town
+from tests.test_channels import with_sms
+
+I18N = make_i18n("vi")
+
+
+@pytest.fixture
+async def zalo():
+    async with ZaloBotSimulator(token="99:tok") as sim:
+        async with aiohttp.ClientSession() as http:
+            yield sim, ZaloBotApi(http, sim.base_url, sim.token)
+
+
+async def test_get_me_send_and_the_errors_the_sender_understands(zalo):
+    sim, api = zalo
+    assert (await api.get_me())["display_name"] == "Bot RedReserve"
+    with pytest.raises(Unreachable):  # never wrote to the bot: Zalo does not know the chat
+        await api.send_message("u1", "xin chào")
+    await sim.user_says("u1", "hi")
+    assert await api.send_message("u1", "Xin chào, Lan!")
+    assert sim.texts_to("u1") == ["Xin chào, Lan!"]
+    sim.blocked.add("u1")
+    with pytest.raises(Unreachable):
+        await api.send_message("u1", "again")
+    sim.blocked.clear()
+    sim.fail_next(500)
+    with pytest.raises(TransientError):
+        await api.send_message("u1", "x")
+    sim.fail_next(400, "Bad Request: text too long")
+    with pytest.raises(PermanentError):
+        await api.send_message("u1", "x")
+    sim.per_second = 2
+    await api.send_message("u1", "a")
+    await api.send_message("u1", "b")
+    with pytest.raises(RetryAfter) as waited:
+        await api.send_message("u1", "c")
+    assert waited.value.seconds == 1.0
+    with pytest.raises(TransientError):  # a wrong token: retried, someone may fix it
+        await ZaloBotApi(api.session, sim.base_url, "99:wrong").get_me()
+
+
+async def test_get_updates_long_polls_and_a_webhook_excludes_it(zalo):
+    sim, api = zalo
+    assert await api.get_updates(1) == []  # nothing came: Zalo's 408 is not an error
+    waiting = asyncio.create_task(api.get_updates(5))
+    await asyncio.sleep(0.1)
+    await sim.user_says("u2", "CO 12")
+    [update] = await asyncio.wait_for(waiting, 2)
+    msg = parse_update(update)
+    assert msg is not None and (msg.event, msg.user_id, msg.chat_id, msg.text) == \
+        ("message.text.received", "u2", "u2", "CO 12")
+    await api.set_webhook("http://127.0.0.1:1/zalo/webhook", "s3cret-token")
+    with pytest.raises(PermanentError):  # 409: one way of getting updates at a time
+        await api.get_updates(1)
+    await api.delete_webhook()
+    assert await api.get_updates(1) == []
+
+
+def test_updates_that_are_not_messages_are_read_as_none():
+    assert parse_update({"event_name": "message.text.received"}) is None
+    assert parse_update([1, 2]) is None
+    assert parse_update({"ok": True, "result": {"event_name": "x", "message": {"from": {"id": "7"}}}}).user_id == "7"
+
+
+async def test_a_blocked_zalo_user_moves_the_call_to_her_next_channel(db_sessionmaker, zalo):
+    """Telegram 403 -> Zalo; Zalo says she blocked the bot -> SMS, within its budget."""
+    sim, api = zalo
+    sm = db_sessionmaker
+    hid, donors = await town(sm, n=1, abo="O", rh="-")
+    cfg = SmsConfig(enabled=True)
+    async with sm() as s:
+        s.add(DonorChannel(donor_id=donors[0], channel="zalo", address="zu", rank=1, consent_at=START))
+        await s.commit()
+    await with_sms(sm, donors)  # rank 1 too: after Zalo by id
+    d, tg_sender, tg, clock = make(sm, reroute=partial(next_channel, sms=cfg, zalo=True))
+    tg.blocked = {tg_of(0)}
+    zalo_sender = Sender(sm, ZaloTransport(api, I18N, "vi"), Settings().zalo.send_config(), clock=clock,
+                         channel="zalo", limiter=RateLimiter(10_000, 10_000, 10_000, 0),
+                         on_unreachable=tg_sender.on_unreachable, reroute=partial(next_channel, sms=cfg, zalo=True))
+    sim.known.add("zu")
+    sim.blocked.add("zu")
+    rid = await post(d, hid, abo="O", rh="-", urgency="critical")
+    for _ in range(4):
+        await tg_sender.run_until_idle()
+        await zalo_sender.run_until_idle()
+    async with sm() as s:
+        rows = {r.channel: r.state for r in (await s.exec(select(OutboxMessage).where(
+            OutboxMessage.kind == "call"))).all()}
+        zch = (await s.exec(select(DonorChannel).where(DonorChannel.channel == "zalo"))).one()
+    assert rows == {"telegram": "unreachable", "zalo": "unreachable", "sms": "pending"}
+    assert zch.unreachable_at is not None
+    assert [c.state for c in await contacts(sm, rid)] == ["queued"]  # still asked (by SMS now), not unreachable
+
+
+async def test_the_webhook_needs_the_secret_and_answers_once_per_message(db_sessionmaker):
+    sm = db_sessionmaker
+    async with ZaloBotSimulator(token="5:tok") as sim:
+        settings = Settings(zalo={"enabled": True, "token": "5:tok", "api_url": sim.base_url, "mode": "webhook",
+                                  "webhook_url": "https://bot.example.org/zalo/webhook",
+                                  "webhook_secret": "club-secret-1"}, http={"listen": "127.0.0.1:0"})
+        d, tg_sender, _tg, clock = make(sm)
+        channel = ZaloChannel(settings, sm, d, I18N, clock=clock)
+        await channel.start(tg_sender.on_unreachable)
+        server = OpsServer("127.0.0.1", 0, health=Health(sm, lambda: True, UpdateActivity("polling"), 120),
+                           metrics=Metrics(), clock=clock, posts={ZALO_WEBHOOK_PATH: channel.handle})
+        await server.start()
+        try:
+            assert sim.webhook_secret == "club-secret-1"  # set by the channel's start
+            sim.webhook_url = f"http://127.0.0.1:{server.port}{ZALO_WEBHOOK_PATH}"
+            assert await sim.user_says("z1", "hello", secret="wrong-secret") == 401
+            assert sim.texts_to("z1") == []
+            assert await sim.user_says("z1", "hello") == 200
+            assert len(sim.texts_to("z1")) == 1 and "/me zalo" in sim.texts_to("z1")[0]
+            assert await sim.user_sends("z1", "message.image.received", {"photo": "http://x/p.jpg"}) == 200
+            assert len(sim.texts_to("z1")) == 1  # an image: logged, no answer
+        finally:
+            await server.stop()
+            await channel.stop()
