@@ -142,3 +142,31 @@ async def test_strangers_stickers_wrong_codes_and_keywords_without_a_call_get_an
     finally:
         await stop_bot(env)
         await zalo.stop()
+
+
+async def test_a_lead_sees_a_members_channels_and_gives_her_a_zalo_code_she_links_with(db_sessionmaker, db_url):
+    env, zalo = await _with_zalo(db_sessionmaker, db_url)
+    try:
+        hid, donors = await town(db_sessionmaker, n=1, abo="O", rh="-")
+        env.sim.start_chat(LEAD_TG)
+        lead = env.user(LEAD_TG)
+        await lead.send("/find O-")
+        await lead.tap("Donor 000")
+        assert "Kênh liên lạc: Telegram" in lead.last_text()
+        await lead.tap("Mã Zalo")
+        shown = lead.last_text()
+        assert "Mã Zalo cho <b>Donor 000</b>" in shown or "Mã Zalo cho Donor 000" in shown
+        code = shown.split("Mã Zalo: ")[1].split()[0].strip("<code>/")
+        await zalo.user_says("zalo-mai", code)
+        await zalo.user_says("zalo-mai", "dong y")
+        await _until(lambda: len(zalo.texts_to("zalo-mai")) == 2, "linked and agreed")
+        await lead.send("/find O-")
+        await lead.tap("Donor 000")
+        assert "Kênh liên lạc: Telegram, Zalo" in lead.last_text()
+        async with db_sessionmaker() as s:
+            issued = (await s.exec(select(AuditLog.actor_telegram_id).where(
+                AuditLog.action == "channel_code_issued"))).all()
+        assert issued == [LEAD_TG]  # the lead who gave the code, in the audit log
+    finally:
+        await stop_bot(env)
+        await zalo.stop()

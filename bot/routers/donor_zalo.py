@@ -93,10 +93,15 @@ async def zalo_action(query: CallbackQuery, callback_data: DonorCb, session: Asy
 # --- for a lead's member card (bot/routers/lead_members.py) ------------------------------------
 
 
-async def channels_line(session: AsyncSession, donor_id: int) -> str:
-    """The channels a member agreed to be called on, in her order."""
-    names = [CHANNEL_NAMES.get(c, c) for c in (await agreed_channels(session, [donor_id]))[donor_id]]
-    return _("Channels: {v}").format(v=", ".join(names) if names else "—")
+async def channels_line(session: AsyncSession, donor: Donor) -> str:
+    """The channels a member agreed to be called on, Telegram first (its consent is on her record:
+    donors who registered since the channel table came have no Telegram row), then hers in her order."""
+    assert donor.id is not None  # a row read from the database
+    telegram = Channel.telegram.value
+    agreed = [c for c in (await agreed_channels(session, [donor.id]))[donor.id] if c != telegram]
+    if donor.telegram_id is not None and donor.consent_contact_at is not None:
+        agreed.insert(0, telegram)
+    return _("Channels: {v}").format(v=", ".join(CHANNEL_NAMES.get(c, c) for c in agreed) or "—")
 
 
 async def lead_code_text(session: AsyncSession, donor: Donor, lead_id: int, clock: Clock, settings: Settings) -> str:

@@ -139,7 +139,7 @@ async def _open(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) 
     text = card_text(donor, ctx.today, ctx.settings, await donor_facts(ctx.session, donor, ctx.today))
     markup = card_markup(cb.club_id, donor.id, cb.back)
     if ctx.settings.zalo.enabled:  # issue 15: her channels, and a code to link her Zalo
-        text += "\n" + await channels_line(ctx.session, donor.id)
+        text += "\n" + await channels_line(ctx.session, donor)
         markup.inline_keyboard.insert(0, [InlineKeyboardButton(text=_("🔗 Zalo code"),
                                                                callback_data=_member_cb(cb, "zalo").pack())])
     await edit(query.message, text, markup)
