@@ -75,3 +75,20 @@ async def test_a_code_links_once_expires_after_its_hours_and_never_steals_anothe
         rows = {c.donor_id: (c.address, c.consent_at) for c in (await s.exec(select(DonorChannel).where(
             DonorChannel.channel == "zalo"))).all()}
     assert rows == {lan: ("zl", None)}  # known, not agreed to: never used for a call yet
+
+
+async def test_forgetting_a_donor_removes_her_zalo_link_and_her_codes(db_sessionmaker):
+    from models.donors import forget
+
+    sm = db_sessionmaker
+    _hid, (lan,) = await town(sm, n=1)
+    async with sm() as s, s.begin():
+        code = await issue_code(s, lan, "zalo", now=START, hours=24, created_by=None)
+        assert (await redeem(s, "zalo", "zl", code, now=START)).outcome == "linked"
+        await issue_code(s, lan, "zalo", now=START, hours=24, created_by=None)
+    async with sm() as s:
+        await forget(s, lan, now=START, actor="test")
+        await s.commit()
+    async with sm() as s:
+        assert (await s.exec(select(DonorChannel))).all() == []
+        assert (await s.exec(select(ChannelLinkCode))).all() == []
