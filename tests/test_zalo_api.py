@@ -21,7 +21,7 @@ from ground.config import Settings, SmsConfig
 from models.dispatch_tables import OutboxMessage
 from models.tables import DonorChannel
 from redreserve.zalo_sim import ZaloBotSimulator
-from tests.dispatch_helpers import START, contacts, make, post, tg_of, town
+from tests.dispatch_helpers import START, contacts, make, post, tg_of, timedelta, town
 from tests.test_channels import with_sms
 
 I18N = make_i18n("vi")
@@ -139,3 +139,30 @@ async def test_the_webhook_needs_the_secret_and_answers_once_per_message(db_sess
         finally:
             await server.stop()
             await channel.stop()
+
+
+async def test_a_call_that_went_to_zalo_is_followed_there_by_its_stand_down(db_sessionmaker, zalo):
+    sim, api = zalo
+    sm = db_sessionmaker
+    hid, donors = await town(sm, n=1, abo="O", rh="-")
+    async with sm() as s:
+        s.add(DonorChannel(donor_id=donors[0], channel="zalo", address="zu", rank=1, consent_at=START))
+        await s.commit()
+    d, tg_sender, tg, clock = make(sm, reroute=partial(next_channel, sms=SmsConfig(), zalo=True))
+    tg.blocked = {tg_of(0)}
+    zalo_sender = Sender(sm, ZaloTransport(api, I18N, "vi"), Settings().zalo.send_config(), clock=clock,
+                         channel="zalo", limiter=RateLimiter(10_000, 10_000, 10_000, 0),
+                         on_unreachable=tg_sender.on_unreachable)
+    sim.known.add("zu")
+    rid = await post(d, hid, abo="O", rh="-", urgency="critical")
+    for _ in range(3):
+        await tg_sender.run_until_idle()
+        await zalo_sender.run_until_idle()
+    [call] = sim.texts_to("zu")
+    assert "BV Bạch Mai" in call and call.endswith(f"CO {rid} hoặc KHONG {rid}")
+    clock.now += timedelta(days=3)  # past the deadline: the request closes, the asked are told
+    await d.tick(rid)
+    for _ in range(3):
+        await tg_sender.run_until_idle()
+        await zalo_sender.run_until_idle()
+    assert sim.texts_to("zu")[1:] == [f"Yêu cầu máu {rid}: bạn không cần đến nữa. Cảm ơn bạn!"]
