@@ -51,8 +51,8 @@ def parse_update(update: Any) -> ZaloMessage | None:
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    sender = _mapping(message.get("from"))
+    chat = _mapping(message.get("chat"))
     user_id = str(sender.get("id") or chat.get("id") or "")
     if not user_id:
         return None
@@ -123,10 +123,14 @@ class ZaloBotApi:
         return str(result.get("message_id", "")) if isinstance(result, dict) else ""
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _error(method: str, data: dict[str, Any], retry_after: str | None) -> Exception:
     code = int(data.get("error_code") or 0)
     description = str(data.get("description") or "")
-    params = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+    params = _mapping(data.get("parameters"))
     if code == 429:
         wait = params.get("retry_after") or (retry_after if retry_after and retry_after.isdigit() else None)
         return RetryAfter(float(wait or 1.0))

@@ -87,6 +87,10 @@ class ZaloInbox:
                                                           DonorChannel.address == user_id))).first()
             locale = None
             if ch is not None:
+                if ch.unreachable_at is not None:
+                    # Zalo said it could not reach her (she had blocked the bot); she writes again: it can.
+                    ch.unreachable_at = None
+                    s.add(ch)
                 donor = await s.get(Donor, ch.donor_id)
                 locale = donor.locale if donor is not None else None
                 if ch.consent_at is None and is_consent(text):

@@ -14,6 +14,8 @@ from bot.i18n import make_i18n
 from bot.ops_server import Health, OpsServer, UpdateActivity
 from bot.zalo_api import ZaloBotApi, parse_update
 from bot.zalo_channel import ZALO_WEBHOOK_PATH, ZaloChannel, ZaloTransport
+from bot.zalo_inbox import ZaloInbox
+from dispatcher.keyword_answers import KeywordAnswers
 from dispatcher.channels import next_channel
 from dispatcher.metrics import Metrics
 from dispatcher.sender import PermanentError, RateLimiter, RetryAfter, Sender, TransientError, Unreachable
@@ -166,3 +168,24 @@ async def test_a_call_that_went_to_zalo_is_followed_there_by_its_stand_down(db_s
         await tg_sender.run_until_idle()
         await zalo_sender.run_until_idle()
     assert sim.texts_to("zu")[1:] == [f"Yêu cầu máu {rid}: bạn không cần đến nữa. Cảm ơn bạn!"]
+
+
+async def test_a_donor_who_blocked_the_zalo_bot_is_reachable_again_once_she_writes_to_it(db_sessionmaker, zalo):
+    sim, api = zalo
+    sm = db_sessionmaker
+    _hid, donors = await town(sm, n=1)
+    async with sm() as s:
+        s.add(DonorChannel(donor_id=donors[0], channel="zalo", address="zu", rank=1, consent_at=START,
+                           unreachable_at=START))
+        await s.commit()
+    d, _tg_sender, _tg, clock = make(sm)
+    inbox = ZaloInbox(sm, KeywordAnswers(sm, d, clock=clock), api, I18N, "vi", clock=clock, policy_version="p")
+    await sim.user_says("zu", "xin chào")
+    [update] = await api.get_updates(1)
+    msg = parse_update(update)
+    assert msg is not None
+    assert await inbox.handle(msg) == "not_understood"
+    assert await inbox.handle(msg) == "repeated"  # delivered twice: answered once
+    assert len(sim.texts_to("zu")) == 1 and "CO 123" in sim.texts_to("zu")[0]
+    async with sm() as s:
+        assert (await s.exec(select(DonorChannel.unreachable_at))).one() is None
