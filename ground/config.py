@@ -354,7 +354,7 @@ class ZaloConfig(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
     # Zalo sends it back in X-Bot-Api-Secret-Token on each post; its rule: 8 to 256 characters.
-    webhook_secret: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    webhook_secret: SecretStr | None = None
     # The platform's limits are not published as numbers: a cautious pace, its 429s are obeyed anyway.
     per_second: float = Field(default=5.0, gt=0)
     max_in_flight: int = Field(default=2, ge=1)
@@ -362,6 +362,13 @@ class ZaloConfig(_Section):
     link_code_hours: int = Field(default=24, ge=1, le=168)
     # Shown to donors so they find the club's bot (its name in Zalo, or its zalo.me link).
     bot_name: str = ""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not 8 <= len(v.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters (Zalo's rule for setWebhook)")
+        return v
 
     def send_config(self) -> "SendConfig":
         """The Zalo sender's pacing and retries, in the Telegram sender's terms (dispatcher.sender)."""

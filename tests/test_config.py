@@ -67,3 +67,17 @@ def test_an_unknown_time_zone_is_named_with_its_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     assert "timezone" in str(err.value) and "config.toml" in str(err.value)
+
+
+@pytest.mark.parametrize("zalo, says", [
+    ({"enabled": True}, "[zalo] enabled needs [zalo] token"),
+    ({"enabled": True, "token": "t", "mode": "webhook"},
+     "[zalo] enabled needs [zalo] webhook_url, [zalo] webhook_secret, [http] listen"),
+    ({"webhook_secret": "short"}, "[zalo.webhook_secret] Value error, must be 8 to 256 characters"),
+])
+def test_an_incomplete_zalo_section_says_what_is_missing(tmp_path, zalo, says):
+    path = tmp_path / "config.toml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, zalo=zalo)
+    assert says in str(err.value)

@@ -170,3 +170,15 @@ async def test_a_lead_sees_a_members_channels_and_gives_her_a_zalo_code_she_link
     finally:
         await stop_bot(env)
         await zalo.stop()
+
+
+async def test_me_points_to_me_zalo_when_zalo_runs(db_sessionmaker, db_url):
+    env, zalo = await _with_zalo(db_sessionmaker, db_url)
+    try:
+        await town(db_sessionmaker, n=1)
+        env.sim.start_chat(tg_of(0))
+        [profile] = await env.user(tg_of(0)).send("/me")
+        assert "💬 Zalo: gửi /me zalo để liên kết" in profile["text"]
+    finally:
+        await stop_bot(env)
+        await zalo.stop()

@@ -116,6 +116,8 @@ def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Setting
         _("🔔 Reminder when you may give again: on") if donor.remind_eligible
         else _("🔕 Reminder when you may give again: off")
     )
+    if settings.zalo.enabled:  # issue 15: calls on Zalo too
+        lines.append(_("💬 Zalo: /me zalo to link it and get calls there too"))
     return "\n".join(lines)
 
 
