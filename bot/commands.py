@@ -39,6 +39,7 @@ LEAD = [
     ("export", N_("Export the roster as a spreadsheet")),
     ("invitelink", N_("Invite link for new donors")),
     ("stats", N_("Club figures and charts")),
+    ("monthly", N_("Last month's report on the 1st: /monthly on or off")),
 ]
 STAFF = [
     ("request", N_("Post a blood request, step by step")),
@@ -47,6 +48,7 @@ STAFF = [
     ("report", N_("After-action report, e.g. /report 12")),
     ("stats", N_("The hospital's figures and charts")),
     ("export", N_("Export the hospital's requests as a spreadsheet")),
+    ("monthly", N_("Last month's report on the 1st: /monthly on or off")),
 ]
 ADMIN = [
     ("addclub", N_("Add a club")),

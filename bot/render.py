@@ -298,6 +298,17 @@ def _lead_exhausted(p: M.LeadExhausted, _: Gettext, locale: str) -> Rendered:
     return text, None
 
 
+@renders(M.MonthlyReport)
+def _monthly_report(p: M.MonthlyReport, _: Gettext, locale: str) -> Rendered:
+    # The parts themselves are read and drawn when sent (bot.monthly_report); this is their title.
+    return monthly_title(p, _), None
+
+
+def monthly_title(p: M.MonthlyReport, _: Gettext) -> str:
+    year, month = p.month.split("-")
+    return _("📅 Monthly report, {month}: {name}").format(month=f"{month}/{year}", name=escape(p.name))
+
+
 @renders(M.LeadDigest)
 def _lead_digest(p: M.LeadDigest, _: Gettext, locale: str) -> Rendered:
     return render_digest(p, _, locale), None

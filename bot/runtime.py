@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.polling import SkipUnreadableUpdates
+from bot.monthly_report import MonthlyReportParts
 from bot.render import render_outgoing
 from bot.sms_channel import SmsChannel
 from bot.throttle import LimitMiddleware
@@ -29,6 +30,7 @@ from dispatcher.channels import next_channel
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
+from dispatcher.monthly_reports import MonthlyReports
 from dispatcher import messages as M
 from dispatcher.metrics import SendMetrics
 from dispatcher.reminders import Reminders
@@ -63,7 +65,8 @@ class Runtime:
         self.scheduler = DispatchScheduler(self.engine) if use_scheduler else None
         # Each source is one kind of scheduled message (dispatcher.reminders); tests call reminders.run_due().
         self.reminders = Reminders(sessionmaker, settings, clock=clock, wakeups=self.wakeups,
-                                   sources=[EligibleAgain(settings), LeadDigest(settings), StaffNudges(settings)])
+                                   sources=[EligibleAgain(settings), LeadDigest(settings), StaffNudges(settings),
+                                            MonthlyReports(settings)])
         self.wakeups.on_requests_changed(self.reminders.poke)  # an answer may bring a staff nudge forward
         self.reminder_scheduler = (ReminderScheduler(self.reminders, self.scheduler.scheduler)
                                    if self.scheduler is not None else None)
@@ -91,7 +94,9 @@ class Runtime:
         # takes its turns from the same limiter itself and handles 429s for its rows.
         self._outbox_bot = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api), default=bot.default)
         render = partial(render_outgoing, i18n=self.i18n, default_locale=self.settings.bot.default_locale)
-        self.sender = Sender(self.sessionmaker, AiogramTransport(self._outbox_bot, render), send, clock=self.clock,
+        reports = MonthlyReportParts(self.sessionmaker, self.settings, self.i18n, clock=self.clock)
+        transport = AiogramTransport(self._outbox_bot, render, reports=reports)
+        self.sender = Sender(self.sessionmaker, transport, send, clock=self.clock,
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s,

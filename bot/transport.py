@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from aiogram import Bot
+from aiogram.types import BufferedInputFile
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -19,6 +20,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
+from bot.monthly_report import MonthlyReportParts
 from dispatcher import messages as M
 from dispatcher.sender import (
     DeliveryResult,
@@ -33,13 +35,16 @@ Render = Callable[[Outgoing], tuple[str, Any]]  # -> (text, reply_markup or None
 
 
 class AiogramTransport:
-    def __init__(self, bot: Bot, render: Render):
+    def __init__(self, bot: Bot, render: Render, *, reports: MonthlyReportParts | None = None):
         self.bot = bot
         self.render = render
+        self.reports = reports
 
     async def deliver(self, message: Outgoing) -> DeliveryResult:
         text, markup = self.render(message)
         try:
+            if isinstance(message.params, M.MonthlyReport) and self.reports is not None:
+                return await self._report_part(message, message.params, self.reports)
             if message.edit_message_id is not None:
                 try:
                     await self.bot.edit_message_text(text=text, chat_id=message.chat_id,
@@ -70,3 +75,15 @@ class AiogramTransport:
             raise TransientError(str(exc)) from exc
         except TelegramBadRequest as exc:
             raise PermanentError(str(exc)) from exc
+
+    async def _report_part(self, message: Outgoing, p: M.MonthlyReport, reports: MonthlyReportParts) -> DeliveryResult:
+        part = await reports.part(p, message.chat_id, message.locale)
+        if part.kind == "photo":
+            sent = await self.bot.send_photo(chat_id=message.chat_id, caption=part.text,
+                                             photo=BufferedInputFile(part.data, filename=part.filename))
+        elif part.kind == "document":
+            sent = await self.bot.send_document(chat_id=message.chat_id, caption=part.text,
+                                                document=BufferedInputFile(part.data, filename=part.filename))
+        else:
+            sent = await self.bot.send_message(chat_id=message.chat_id, text=part.text)
+        return DeliveryResult(sent.message_id)

@@ -8,13 +8,13 @@ per-hospital reports the leads and staff see, so every total is the sum of what 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatcher.club_report import ClubReport, club_report
 from dispatcher.hospital_report import HospitalReport, hospital_report
-from dispatcher.report_months import month_starts
+from dispatcher.report_months import period
 from ground.eligibility import Rules
 from models import directory, stats
 
@@ -32,7 +32,8 @@ class ClubLine:
 
 @dataclass(frozen=True)
 class CommitteeReport:
-    first: date
+    first: date  # the period the figures cover, both days included
+    last: date
     today: date
     clubs: tuple[ClubLine, ...]
     hospitals: tuple[tuple[str, HospitalReport], ...]
@@ -60,17 +61,20 @@ class CommitteeReport:
         return sum(getattr(h, field) for _name, h in self.hospitals)
 
 
-async def committee_report(session: AsyncSession, now: datetime, rules: Rules, tz: tzinfo) -> CommitteeReport:
+async def committee_report(session: AsyncSession, now: datetime, rules: Rules, tz: tzinfo, *,
+                           month: date | None = None) -> CommitteeReport:
+    """The twelve months up to today; with ``month`` (its first day), that month's figures."""
     today = now.astimezone(tz).date()
-    first = month_starts(today)[0]
+    first, last = period(today, month)
     since = datetime.combine(first, time(), tz)
+    until = None if month is None else datetime.combine(last + timedelta(days=1), time(), tz)
     clubs = []
     for club in await directory.list_clubs(session):
         assert club.id is not None  # read from the database
-        clubs.append(ClubLine(club.name, await club_report(session, club.id, today, rules, tz),
-                              await stats.new_members(session, club.id, since)))
+        clubs.append(ClubLine(club.name, await club_report(session, club.id, today, rules, tz, month=month),
+                              await stats.new_members(session, club.id, since, until)))
     hospitals = []
     for hospital in await directory.list_hospitals(session):
         assert hospital.id is not None
-        hospitals.append((hospital.name, await hospital_report(session, hospital.id, now, tz)))
-    return CommitteeReport(first, today, tuple(clubs), tuple(hospitals))
+        hospitals.append((hospital.name, await hospital_report(session, hospital.id, now, tz, month=month)))
+    return CommitteeReport(first, last, today, tuple(clubs), tuple(hospitals))

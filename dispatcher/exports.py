@@ -58,8 +58,10 @@ async def club_donations(session: AsyncSession, club_id: int, first: date, last:
 
 
 async def hospital_requests(session: AsyncSession, hospital_id: int, since: datetime, tz: tzinfo, *,
-                            actor: int | str) -> Table:
-    requests = await stats.hospital_requests(session, hospital_id, since)
+                            actor: int | str, until: datetime | None = None) -> Table:
+    """The hospital's requests posted from ``since`` (until ``until``, excluded, when given)."""
+    requests = [r for r in await stats.hospital_requests(session, hospital_id, since)
+                if until is None or as_utc(r.created_at) < until]
     outcomes = await stats.hospital_outcomes(session, hospital_id, since)
     by_request: dict[int, list[stats.OutcomeRow]] = {}
     for o in outcomes:

@@ -370,3 +370,20 @@ class LeadDigest(Message, kind="lead_digest", priority=9):
                 f"on Telegram: {self.unreachable}. Requests within {self.radius_km:g} km in {self.days} days: "
                 f"{self.requests_total}, {self.covered_total} covered"
                 + (f": {_counts(self.requests)}" if self.requests else "") + ".")
+
+
+@dataclass(frozen=True)
+class MonthlyReport(Message, kind="monthly_report", priority=9):
+    """On the first of the month, to a lead or staff member who asked (/monthly on): last month's
+    report, in three messages (``part``: the chart, the figures, the workbook), each its own outbox
+    row so a retry never sends a part twice. Only what names the report is stored: the bot reads
+    the figures from the database when it sends (bot.monthly_report)."""
+
+    scope: str  # "club" or "hospital"
+    scope_id: int
+    name: str  # the club's or hospital's, for the plain text
+    month: str  # "2026-11"
+    part: str  # "chart", "figures" or "workbook"
+
+    def plain(self) -> str:
+        return f"Monthly report ({self.part}) for {self.scope} {self.name}, {self.month}"

@@ -270,12 +270,15 @@ class RemindersConfig(_Section):
     digest_weekday: str = "monday"
     digest_time: str = "08:00"
     digest_days: int = Field(default=7, ge=1, le=31)  # how far back the digest looks at requests
+    # Leads and staff who asked (/monthly on): last month's report on the first of the month, at this time.
+    monthly_enabled: bool = True
+    monthly_time: str = "08:00"
     # Hospital staff: a donor who said available is not marked arrived after her travel time plus this.
     arrival_margin_min: float = Field(default=30, ge=0)
     # Hospital staff: a request not covered this long before its deadline (at most a quarter of its time).
     deadline_nudge_min: float = Field(default=30, ge=0)
 
-    @field_validator("eligible_time", "digest_time")
+    @field_validator("eligible_time", "digest_time", "monthly_time")
     @classmethod
     def _hh_mm(cls, v: str) -> str:
         return _check_hh_mm(v)

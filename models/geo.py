@@ -15,6 +15,28 @@ _COLS = 3600  # cells per row: 360° / CELL_DEG
 EARTH_RADIUS_KM = 6371.0088
 
 
+# A roster file leaves the bot and is passed around (e-mail, Zalo groups): a home to about 100 m
+# (3 decimals: 111 m north–south, ≈ 105 m east–west in Vietnam) is all a lead needs to see who
+# lives near which hospital, and names no house.
+EXPORT_DECIMALS = 3
+_EXPORT_HALF_STEP = 0.5 * 10 ** -EXPORT_DECIMALS + 1e-9
+
+
+def for_export(lat: float | None, lon: float | None) -> tuple[float | None, float | None]:
+    """A home's coordinates as a roster file shows them: rounded to about 100 m."""
+    if lat is None or lon is None:
+        return None, None
+    return round(lat, EXPORT_DECIMALS), round(lon, EXPORT_DECIMALS)
+
+
+def same_as_exported(lat: float, lon: float, stored_lat: float | None, stored_lon: float | None) -> bool:
+    """True when (lat, lon) is within an export's rounding of the stored point: a file that went out
+    and came back moves nobody, while any real correction (more than ~50 m) still does."""
+    if stored_lat is None or stored_lon is None:
+        return False
+    return abs(lat - stored_lat) <= _EXPORT_HALF_STEP and abs(lon - stored_lon) <= _EXPORT_HALF_STEP
+
+
 def geo_cell(lat: float | None, lon: float | None) -> int | None:
     if lat is None or lon is None:
         return None

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from models.audit import audit
-from models.geo import placed
+from models.geo import for_export, placed, same_as_exported
 from models.tables import (
     Club,
     ClubMembership,
@@ -272,7 +272,7 @@ class _Importer:
         if row.donation_count is not None and row.donation_count > donor.donation_count:
             new["donation_count"] = row.donation_count
         if row.lat is not None and row.lon is not None and (
-                (row.lat, row.lon, False) != (donor.lat, donor.lon, donor.location_approx)):
+                donor.location_approx or not same_as_exported(row.lat, row.lon, donor.lat, donor.lon)):
             new.update(placed(row.lat, row.lon, approx=False))
         if row.area and row.area != donor.area:
             new["area"] = row.area
@@ -415,6 +415,15 @@ def _counts(report: ImportReport) -> str:
             f"refused={report.refused}")
 
 
+def _exported(d: Any) -> RosterRow:
+    # The club's location stands in for an unknown home: it is not the donor's, so it is not written.
+    lat, lon = (None, None) if d.location_approx else for_export(d.lat, d.lon)
+    return RosterRow(
+        full_name=d.full_name, phone=d.phone, abo=d.abo, rh=d.rh if d.abo else None, sex=d.sex,
+        birth_date=d.birth_date, weight_kg=d.weight_kg, last_donation_date=d.last_donation_date,
+        donation_count=d.donation_count, lat=lat, lon=lon, area=d.area, telegram_id=d.telegram_id, note=d.note)
+
+
 async def export_roster(session: AsyncSession, club_id: int, *, actor: int | str,
                         now: datetime | None = None) -> list[RosterRow]:
     """The club's members as roster rows, in the order they joined; the export is audited.
@@ -430,16 +439,7 @@ async def export_roster(session: AsyncSession, club_id: int, *, actor: int | str
     conn = await session.connection()
     # Streamed, so a 100,000-member club holds the roster rows only, not the driver's rows too.
     result = await conn.stream(stmt.execution_options(yield_per=BATCH_SIZE))
-    rows = [
-        RosterRow(
-            full_name=d.full_name, phone=d.phone, abo=d.abo, rh=d.rh if d.abo else None, sex=d.sex,
-            birth_date=d.birth_date, weight_kg=d.weight_kg, last_donation_date=d.last_donation_date,
-            donation_count=d.donation_count,
-            lat=None if d.location_approx else d.lat, lon=None if d.location_approx else d.lon,
-            area=d.area, telegram_id=d.telegram_id, note=d.note,
-        )
-        async for d in result
-    ]
+    rows = [_exported(d) async for d in result]
     audit(session, actor, "roster.export", f"club:{club_id}", f"rows={len(rows)}", at=now or utcnow())
     await session.commit()
     return rows

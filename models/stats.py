@@ -178,10 +178,11 @@ async def club_donation_lines(session: AsyncSession, club_id: int, first: date, 
             for d, donor in rows]
 
 
-async def new_members(session: AsyncSession, club_id: int, since: datetime) -> int:
-    """Members who joined the club's roster since ``since``."""
+async def new_members(session: AsyncSession, club_id: int, since: datetime, until: datetime | None = None) -> int:
+    """Members who joined the club's roster since ``since`` (and before ``until``, when given)."""
+    joined = col(ClubMembership.created_at)
     rows = (await session.exec(
         select(col(ClubMembership.id)).where(ClubMembership.club_id == club_id,
                                              ClubMembership.role == MemberRole.member.value,
-                                             col(ClubMembership.created_at) >= since))).all()
+                                             joined >= since, *(() if until is None else (joined < until,))))).all()
     return len(rows)

@@ -61,6 +61,8 @@ class TelegramUser(SQLModel, table=True):
     locale: str | None = None  # None until the user picks; the config default applies
     started_at: datetime = Field(default_factory=utcnow)
     blocked_at: datetime | None = None  # set on a 403 "blocked", cleared when they write again
+    # A lead or staff member who asked (/monthly on) for last month's report on the 1st (issue 16).
+    monthly_report_since: datetime | None = None
 
 
 class Club(SQLModel, table=True):

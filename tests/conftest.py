@@ -103,15 +103,29 @@ def db_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
+async def _empty_tables(engine) -> None:
+    # One PostgreSQL database per run; each test starts from empty tables.
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
 async def db_engine(db_url):
     engine = make_engine(db_url)
     if db_url.startswith("postgresql"):
-        # One database per run; each test starts from empty tables.
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await _empty_tables(engine)
     yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pg(postgres_url):
+    """PostgreSQL only (several instances share it): the run's database with empty tables, its
+    sessionmaker and URL (each instance under test makes its own engine from the URL)."""
+    engine = make_engine(postgres_url)
+    await _empty_tables(engine)
+    yield make_sessionmaker(engine), postgres_url
     await engine.dispose()
 
 

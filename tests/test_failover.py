@@ -17,7 +17,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 from sqlalchemy import text, update
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bench.instance_process import FOLLOWS, LEADS, start_instance
 from bench.instances import FIRST_DONOR, seed_wave, wave_settings
@@ -35,17 +35,6 @@ from tests.test_service import PUBLIC, SECRET, TOKEN, Running, _settings
 async def sim():
     async with BotAPISimulator(token=TOKEN) as sim:
         yield sim
-
-
-@pytest.fixture
-async def pg(postgres_url):
-    """The run's PostgreSQL database with empty tables: its sessionmaker and URL."""
-    engine = make_engine(postgres_url)
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    yield make_sessionmaker(engine), postgres_url
-    await engine.dispose()
 
 
 def instance(sim: BotAPISimulator, url: str, name: str, **cluster):

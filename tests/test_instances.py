@@ -10,8 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bench.instances import drain, measure, seed_wave, wave_settings
 from dispatcher import messages as M
@@ -27,17 +26,6 @@ from tests.dispatch_helpers import FakeTelegram, settings
 
 def unlimited() -> RateLimiter:
     return RateLimiter(10_000, 10_000, 10_000, 0)
-
-
-@pytest.fixture
-async def pg(postgres_url):
-    """The run's PostgreSQL database with empty tables, and its URL (each instance makes its own engine)."""
-    engine = make_engine(postgres_url)
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    yield make_sessionmaker(engine), postgres_url
-    await engine.dispose()
 
 
 async def add(sm, key: str, chat: int, *, state: str = "pending", claimed_by: str | None = None,

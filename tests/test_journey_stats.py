@@ -4,7 +4,7 @@ decodes and is not blank, figures that add up to the database, a workbook with t
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -309,3 +309,32 @@ async def test_staff_stats_for_one_month(env):
     assert "Requests: 4 (cancelled: 1; still running: 1)" in text and "01/11/2026 – 22/11/2026" in text
     text = (await nurse.send("/stats 10/2026"))[-1]["text"]
     assert "Requests: 0 (cancelled: 0; still running: 0)" in text and "Units received: 0 of 0" in text
+
+
+async def test_the_committee_s_summary_for_one_month(env):
+    from tests.harness import ADMIN_ID
+
+    club, _lead = await club_with_history(env)  # donations in 02/2026, 06/2026 and 10/2026
+    async with env.sessionmaker() as s:  # one member joined in October, the others later
+        first = (await s.exec(select(ClubMembership).where(ClubMembership.club_id == club.id,
+                                                           ClubMembership.role == "member")
+                              .order_by(ClubMembership.id))).first()
+        first.created_at = datetime(2026, 10, 15, 3, 0, tzinfo=timezone.utc)
+        await s.commit()
+    admin = env.user(ADMIN_ID, first_name="Quân", language_code="en")
+    async with env.sessionmaker() as s:
+        s.add(TelegramUser(telegram_id=admin.id, first_name="Quân", locale="en"))
+        await s.commit()
+    text = (await admin.send("/stats 10/2026"))[-1]["text"]
+    assert "01/10/2026 – 31/10/2026" in text
+    assert "Donations by club members: 1. 350 ml units: 0%" in text  # Lan's 250 ml of 01/10 only
+    assert "Members: 4, of them Rh−: 1; new in the period: 1." in text
+    text = (await admin.send("/stats 09/2026"))[-1]["text"]
+    assert "01/09/2026 – 30/09/2026" in text and "new in the period: 0." in text
+
+    await admin.send("/stats xlsx 10/2026")
+    (sent,) = env.sim.documents(admin.id)
+    assert sent.file_name == "redreserve-stats-2026-10.xlsx"
+    replies = await admin.send("/stats soon")
+    assert "is not a month" in replies[-1]["text"] and "/stats 11/2026 for one month" in replies[-1]["text"]
+    assert len(env.sim.documents(admin.id)) == 1

@@ -23,7 +23,7 @@ NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
 # Fields whose values mean something to the renderers; any other is filled from its annotation.
 MEANINGFUL = {"abo": "O", "rh": "-", "type": "O-", "component": "red_cells", "urgency": "critical", "reason": "covered",
-              "eligible": (("O", "-", 2), ("A", "+", 0)), "requests": (("O", "-", 1, 1),)}
+              "eligible": (("O", "-", 2), ("A", "+", 0)), "requests": (("O", "-", 1, 1),), "month": "2026-11"}
 
 
 def example(cls: type) -> Any:

@@ -149,3 +149,23 @@ async def test_register_post_answer_and_the_nurse_sees_who_is_coming(page, tmp_p
         OUTPUT.mkdir(exist_ok=True)
         await page.screenshot(path=str(OUTPUT / "playground-staff.png"), full_page=True)
         await page.screenshot(path=str(tmp_path / "playground-staff.png"), full_page=True)
+
+
+async def test_at_phone_width_nothing_spills_sideways_and_a_nurse_can_post(page, tmp_path):
+    await page.set_viewport_size({"width": 390, "height": 844})
+    async with running_playground(port=0, db_path=tmp_path / "playground.db") as pg:
+        await page.goto(pg.url)
+        await expect(page.locator(".persona")).to_have_count(len(pg.personas))
+        await persona(page, "staff").click()
+        await say(page, "/urgent O- 2")
+        await expect(last_bot_message(page).locator(".ikb button")).to_have_count(2)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        for locator in (page.locator("#composer-text"), page.locator("#send"),
+                        last_bot_message(page).locator(".ikb button").first):
+            box = await locator.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        await last_bot_message(page).locator(".ikb button").first.click()
+        await expect(last_bot_message(page)).to_contain_text("#1")
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "playground-390px.png"))

@@ -6,11 +6,13 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlmodel import select
 
 import models.roster as roster_module
-from models.geo import geo_cell
+from models.geo import for_export, geo_cell, haversine_km, same_as_exported
 from models.roster import export_roster, import_roster
 from models.tables import AuditLog, Club, ClubMembership, Donor
 from ground.roster_file import RosterRow, RowResult, open_roster, write_roster
@@ -344,3 +346,40 @@ async def test_one_telegram_id_on_two_rows_links_neither(db_sessionmaker):
             report = await import_roster(s, club_id, rows, today=TODAY, actor="cli", batch_size=1, dry_run=dry_run)
         assert (report.created, report.refused) == (2, 0)
     assert all(d.telegram_id is None for d in (await donors(sm)).values())
+
+
+async def test_an_export_rounds_homes_to_about_100_m_and_coming_back_moves_nobody(db_sessionmaker):
+    sm = db_sessionmaker
+    club_id = await make_club(sm)
+    precise = ROSTER.replace("21.03,105.85", "21.034567,105.851234")
+    assert precise != ROSTER
+    await run(sm, club_id, precise)
+    async with sm() as s:
+        [lan] = [r for r in await export_roster(s, club_id, actor="cli") if r.phone == "+84912345678"]
+    assert (lan.lat, lan.lon) == (21.035, 105.851)  # the file names no house
+
+    buf = io.BytesIO()
+    async with sm() as s:
+        write_roster(buf, "csv", await export_roster(s, club_id, actor="cli"), lang="vi")
+    buf.seek(0)
+    with open_roster(buf, filename="export.csv", today=TODAY) as rows:
+        async with sm() as s:
+            report = await import_roster(s, club_id, rows, today=TODAY, actor="cli", now=LATER)
+    assert (report.updated, report.unchanged) == (0, 4)
+    async with sm() as s:
+        donor = (await s.exec(select(Donor).where(Donor.phone == "+84912345678"))).one()
+    assert (donor.lat, donor.lon) == (21.034567, 105.851234)  # the stored home keeps its precision
+
+    # A real correction, 200 m north, still moves her.
+    report = await run(sm, club_id, ROSTER.replace("21.03,105.85", "21.036367,105.851234"), now=LATER)
+    assert report.updated == 1
+    async with sm() as s:
+        donor = (await s.exec(select(Donor).where(Donor.phone == "+84912345678"))).one()
+    assert donor.lat == 21.036367
+
+
+@given(lat=st.floats(8.0, 24.0), lon=st.floats(102.0, 110.0))
+def test_a_rounded_export_is_always_the_same_place_and_within_about_100_m(lat, lon):
+    out_lat, out_lon = for_export(lat, lon)
+    assert same_as_exported(out_lat, out_lon, lat, lon)
+    assert haversine_km(lat, lon, out_lat, out_lon) <= 0.08  # half a step each way: ≤ 56 m and 53 m

@@ -18,16 +18,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import command_filter
 from bot.routers.admin import IsAdmin
+from bot.i18n import render
+from bot.routers.lead_stats import stats_args
 from bot.routing import RouterTemplate
 from bot.texts import escape, fmt_date, fmt_number, fmt_share
 from dispatcher.committee_report import CommitteeReport, committee_report
 from ground.clock import Clock
+from ground.parsing import ParseError
 from ground.config import Settings
 
 router = RouterTemplate("admin_stats")
 router.message.filter(F.chat.type == "private", IsAdmin())
 
-FORMATS = ("", "xlsx")
+
+
+def _usage() -> str:
+    return _("Usage: /stats for the steering committee's summary, /stats xlsx for a spreadsheet, "
+             "/stats 11/2026 for one month.")
 
 
 def committee_text(r: CommitteeReport, locale: str) -> str:
@@ -37,7 +44,7 @@ def committee_text(r: CommitteeReport, locale: str) -> str:
     donors, repeat = r.total("donors"), r.total("repeat_donors")
     known, big = r.total("volume_known"), r.total("volume_350")
     lines = [
-        _("📊 <b>Steering committee</b>: {first} – {last}").format(first=fmt_date(r.first), last=fmt_date(r.today)),
+        _("📊 <b>Steering committee</b>: {first} – {last}").format(first=fmt_date(r.first), last=fmt_date(r.last)),
         "",
         _("🩸 Donations by club members: {n}. 350 ml units: {big_share} of those with a recorded volume. "
           "Repeat donors: {repeat_share} of the members who gave (the target is over 50%).").format(
@@ -89,13 +96,14 @@ def committee_workbook(r: CommitteeReport) -> bytes:
 @router.message(command_filter("stats"))
 async def admin_stats(message: Message, command: CommandObject, session: AsyncSession, settings: Settings,
                       clock: Clock, i18n: I18n) -> None:
-    fmt = (command.args or "").strip().lower()
-    if fmt not in FORMATS:
-        await message.answer(_("Usage: /stats for the steering committee's summary, /stats xlsx for a spreadsheet."))
+    try:
+        fmt, month = stats_args(command.args or "", clock().astimezone(settings.bot.tz).date())
+    except ParseError as err:
+        await message.answer(render(err.text, i18n) + "\n" + _usage())
         return
-    report = await committee_report(session, clock(), settings.eligibility, settings.bot.tz)
+    report = await committee_report(session, clock(), settings.eligibility, settings.bot.tz, month=month)
     if fmt == "xlsx":
-        await message.answer_document(BufferedInputFile(committee_workbook(report),
-                                                        filename=f"redreserve-stats-{report.today:%Y-%m-%d}.xlsx"))
+        name = f"redreserve-stats-{report.first:%Y-%m}.xlsx" if month else f"redreserve-stats-{report.today:%Y-%m-%d}.xlsx"
+        await message.answer_document(BufferedInputFile(committee_workbook(report), filename=name))
         return
     await message.answer(committee_text(report, i18n.current_locale))

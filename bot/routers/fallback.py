@@ -19,13 +19,17 @@ ROLE_COMMANDS = {
     **{c: "lead" for c, _d in LEAD},
     **{c: "staff" for c, _d in STAFF},
     **{c: "admin" for c, _d in ADMIN},
+    **{c: "lead_or_staff" for c, _d in LEAD if c in dict(STAFF)},
 }
 
 
 @router.message(command_filter(*ROLE_COMMANDS))
 async def not_your_command(message: Message, command: CommandObject) -> None:
     role = ROLE_COMMANDS.get(command.command.lower())
-    if role == "lead":
+    if role == "lead_or_staff":
+        text = _("This command is for club leads and hospital staff. They join through an invite link from the "
+                 "Red Cross.")
+    elif role == "lead":
         text = _("This command is for club leads. A lead becomes one through an invite link from the Red Cross.")
     elif role == "staff":
         text = _("This command is for hospital staff. Staff join through an invite link from the Red Cross.")

@@ -3,7 +3,7 @@
 Only a hash of each code is stored; a code expires and is used once (dispatcher.channel_links).
 
 Revision ID: 7b3e9d2c4f10
-Revises: 5a1e0c4d9b21
+Revises: c3f1a9e2d7b4
 Create Date: 2026-12-04 19:05:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = '7b3e9d2c4f10'
-down_revision: str | Sequence[str] | None = '5a1e0c4d9b21'
+down_revision: str | Sequence[str] | None = 'c3f1a9e2d7b4'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
