@@ -115,6 +115,8 @@ class Runtime:
 
     async def lead(self) -> None:
         """This instance took the leadership (or is the only one): the timers start from the database."""
+        if self.zalo is not None:
+            self.zalo.start_polling()  # one poller per Zalo token, like the timers: the leader's
         if self.scheduler is None or self.leading:
             return
         self.leading = True
@@ -125,6 +127,8 @@ class Runtime:
 
     async def follow(self) -> None:
         """The leadership is gone (or was never ours): no timer may fire here any more."""
+        if self.zalo is not None:
+            await self.zalo.stop_polling()
         if self.scheduler is None:
             return
         if self.leading:

@@ -104,10 +104,22 @@ class ZaloChannel:
                 await api.set_webhook(cfg.webhook_url, cfg.webhook_secret.get_secret_value())
             else:
                 await api.delete_webhook()  # getUpdates answers nothing while a webhook is set
-                self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
         except (RetryAfter, TransientError, PermanentError, Unreachable) as exc:
             # Sending still works; incoming messages wait until Zalo answers (logged, not fatal).
             log.error("zalo: %s mode not set up: %s", cfg.mode, exc)
+
+    def start_polling(self) -> None:
+        """In polling mode, ask Zalo for what donors write: on one instance only (the leader, bot.runtime),
+        as one token is polled by one process."""
+        if self.settings.zalo.mode == "polling" and self.api is not None \
+                and (self._poller is None or self._poller.done()):
+            self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+
+    async def stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
 
     async def _poll(self) -> None:
         assert self.api is not None and self.inbox is not None
@@ -154,9 +166,7 @@ class ZaloChannel:
         return web.json_response({"ok": True})
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.stop_polling()
         if self.sender is not None:
             await self.sender.stop()
         if self._http is not None:

@@ -189,3 +189,35 @@ async def test_a_donor_who_blocked_the_zalo_bot_is_reachable_again_once_she_writ
     assert len(sim.texts_to("zu")) == 1 and "CO 123" in sim.texts_to("zu")[0]
     async with sm() as s:
         assert (await s.exec(select(DonorChannel.unreachable_at))).one() is None
+
+
+async def test_only_the_leader_polls_zalo(db_sessionmaker):
+    sm = db_sessionmaker
+    async with ZaloBotSimulator(token="6:tok") as sim:
+        settings = Settings(zalo={"enabled": True, "token": "6:tok", "api_url": sim.base_url})
+        d, tg_sender, _tg, clock = make(sm)
+        channel = ZaloChannel(settings, sm, d, I18N, clock=clock)
+        await channel.start(tg_sender.on_unreachable)
+        try:
+            await sim.user_says("z1", "hello")  # a follower sends, it does not read
+            await asyncio.sleep(0.3)
+            assert sim.texts_to("z1") == []
+            channel.start_polling()  # leading
+            channel.start_polling()  # twice: still one poller
+            for _ in range(100):
+                if sim.texts_to("z1"):
+                    break
+                await asyncio.sleep(0.02)
+            assert len(sim.texts_to("z1")) == 1
+            await channel.stop_polling()  # following again
+            await sim.user_says("z1", "hello again")
+            await asyncio.sleep(0.3)
+            assert len(sim.texts_to("z1")) == 1
+            channel.start_polling()  # leading again: what came meanwhile is read, not lost
+            for _ in range(100):
+                if len(sim.texts_to("z1")) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert len(sim.texts_to("z1")) == 2
+        finally:
+            await channel.stop()

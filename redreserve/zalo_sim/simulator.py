@@ -132,7 +132,7 @@ class ZaloBotSimulator:
             return _ok({"id": self.token.split(":")[0], "account_name": "bot.redreserve", "account_type": "BASIC",
                         "can_join_groups": False, "display_name": self.name})
         if method == "getUpdates":
-            return await self._get_updates(body)
+            return await self._get_updates(request, body)
         if method == "setWebhook":
             url, secret = body.get("url"), body.get("secret_token")
             if not isinstance(url, str) or not isinstance(secret, str) or not 8 <= len(secret) <= 256:
@@ -148,7 +148,7 @@ class ZaloBotSimulator:
             return await self._send(method, body)
         return _error(404, f"Not Found: method {method}")
 
-    async def _get_updates(self, body: dict[str, Any]) -> web.Response:
+    async def _get_updates(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         if self.webhook_url is not None:
             return _error(409, "Conflict: a webhook is set; getUpdates is not available")
         try:
@@ -158,6 +158,11 @@ class ZaloBotSimulator:
         try:
             update = await asyncio.wait_for(self._updates.get(), timeout) if timeout else self._updates.get_nowait()
         except (asyncio.TimeoutError, asyncio.QueueEmpty):
+            return _error(408, "Request timeout")
+        if request.transport is None or request.transport.is_closing():
+            # The poller went away while waiting (it stopped, or lost the leadership): the update is
+            # kept for the next poll rather than lost with a dead request.
+            self._updates.put_nowait(update)
             return _error(408, "Request timeout")
         return _ok(update)
 
