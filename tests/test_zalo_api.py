@@ -8,6 +8,8 @@ from functools import partial
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from bot.i18n import make_i18n
@@ -220,4 +222,43 @@ async def test_only_the_leader_polls_zalo(db_sessionmaker):
                 await asyncio.sleep(0.02)
             assert len(sim.texts_to("z1")) == 2
         finally:
+            await channel.stop()
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                         st.sampled_from(["ok", "result", "message", "from", "chat", "id", "text", "event_name",
+                                          "message_id", "x"]), inner, max_size=5), max_leaves=20)
+
+
+@given(_json)
+def test_any_json_zalo_posts_is_read_as_a_message_or_none_never_a_crash(update):
+    msg = parse_update(update)
+    assert msg is None or (msg.user_id and isinstance(msg.chat_id, str)
+                           and (msg.text is None or isinstance(msg.text, str)))
+
+
+async def test_the_webhook_acknowledges_what_it_cannot_read_without_answering_anyone(db_sessionmaker):
+    sm = db_sessionmaker
+    async with ZaloBotSimulator(token="7:tok") as sim:
+        settings = Settings(zalo={"enabled": True, "token": "7:tok", "api_url": sim.base_url, "mode": "webhook",
+                                  "webhook_url": "https://bot.example.org/zalo/webhook",
+                                  "webhook_secret": "club-secret-2"}, http={"listen": "127.0.0.1:0"})
+        d, tg_sender, _tg, clock = make(sm)
+        channel = ZaloChannel(settings, sm, d, I18N, clock=clock)
+        await channel.start(tg_sender.on_unreachable)
+        server = OpsServer("127.0.0.1", 0, health=Health(sm, lambda: True, UpdateActivity("polling"), 120),
+                           metrics=Metrics(), clock=clock, posts={ZALO_WEBHOOK_PATH: channel.handle})
+        await server.start()
+        url = f"http://127.0.0.1:{server.port}{ZALO_WEBHOOK_PATH}"
+        headers = {"X-Bot-Api-Secret-Token": "club-secret-2"}
+        try:
+            async with aiohttp.ClientSession() as http:
+                for body, status in ((b"not json", 400), (b"[]", 200), (b'{"event_name": "x"}', 200),
+                                     (b'{"ok": true, "result": {"message": {"text": "CO 1"}}}', 200)):
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        assert resp.status == status, body
+            assert sim.sent == []
+        finally:
+            await server.stop()
             await channel.stop()
