@@ -33,6 +33,7 @@ from bot.routers import (
     board,
     common,
     donor,
+    donor_zalo,
     errors,
     fallback,
     group,
@@ -143,8 +144,8 @@ def build_dispatcher(
     dp["i18n_instance"] = i18n
     # Order matters: lead.py's commands come before the leads' routers that read typed answers;
     # staff's /urgent and /request before group.py, which refuses them to everyone else in a group.
-    routers = (common, registration, donor, lead, lead_roster, lead_members, lead_add, lead_files, admin, admin_stats, staff,
-               staff_request, staff_stats, monthly, group, board, answers, fallback)
+    routers = (common, registration, donor, donor_zalo, lead, lead_roster, lead_members, lead_add, lead_files, admin,
+               admin_stats, staff, staff_request, staff_stats, monthly, group, board, answers, fallback)
     dp.include_routers(*(m.router.build() for m in routers))
     # Outside the chain above: it only sees updates whose handler raised.
     dp.include_router(errors.router.build())

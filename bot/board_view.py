@@ -331,7 +331,7 @@ def moved_text(request_id: int, time: str, _: Gettext) -> str:
 
 def channel_name(channel: str, _: Gettext) -> str:
     """A channel as staff read it; one a newer version added and this one does not know, by its name."""
-    names = {"telegram": _("Telegram"), "sms": _("📱 SMS")}
+    names = {"telegram": _("Telegram"), "sms": _("📱 SMS"), "zalo": _("💬 Zalo")}
     return names.get(channel, channel)
 
 

@@ -26,6 +26,8 @@ from bot.render import render_outgoing
 from bot.sms_channel import SmsChannel
 from bot.throttle import LimitMiddleware
 from bot.transport import AiogramTransport
+from bot.zalo_channel import ZaloChannel
+from dispatcher.channels import next_channel
 from dispatcher.engine import Dispatcher as DispatchEngine
 from dispatcher.eligible_again import EligibleAgain
 from dispatcher.lead_digest import LeadDigest
@@ -61,7 +63,8 @@ class Runtime:
         # exists (start), the schedulers of due moments, the reminders of moved requests.
         self.wakeups = Wakeups()
         # Each channel besides Telegram whose sender runs here; its donors are asked on it (issue 15).
-        off_telegram = [Channel.sms.value] if settings.sms.enabled else []
+        off_telegram = ([Channel.sms.value] if settings.sms.enabled else []) + (
+            [Channel.zalo.value] if settings.zalo.enabled else [])
         self.engine = DispatchEngine(sessionmaker, settings, clock=clock, rng=rng, wakeups=self.wakeups,
                                      channels=off_telegram)
         # Tests and simulations drive time themselves (engine.tick after moving their clock);
@@ -83,6 +86,7 @@ class Runtime:
         self.answer_page = AnswerPage(LinkAnswers(sessionmaker, self.engine, clock=clock),
                                       http.link_secret.get_secret_value(), i18n, settings.bot.default_locale,
                                       settings.bot.tz, clock=clock) if http.public_url and http.link_secret else None
+        self.zalo = ZaloChannel(settings, sessionmaker, self.engine, i18n, clock=clock) if settings.zalo.enabled else None
         self.started = asyncio.Event()
 
     async def start(self, bot: Bot) -> None:
@@ -108,16 +112,23 @@ class Runtime:
                              on_unreachable=replace_unreachable(self.engine), limiter=limiter,
                              prepare={M.Board.kind: self.engine.board_message}, metrics=self.metrics,
                              instance_id=self.settings.cluster.resolved_id(), lease_s=self.settings.cluster.lease_s,
-                             reroute=self.sms.reroute if self.sms is not None else None)
+                             reroute=(partial(next_channel, sms=self.settings.sms, zalo=True) if self.zalo is not None
+                                      else self.sms.reroute if self.sms is not None else None))
         self.wakeups.on_outbox_written(self.sender.kick)
         await self.sender.start()
         if self.sms is not None:
             await self.sms.start(replace_unreachable(self.engine))
             assert self.sms.sender is not None  # made by start
             self.wakeups.on_outbox_written(self.sms.sender.kick)
+        if self.zalo is not None:
+            await self.zalo.start(replace_unreachable(self.engine))
+            assert self.zalo.sender is not None  # made by start
+            self.wakeups.on_outbox_written(self.zalo.sender.kick)
 
     async def lead(self) -> None:
         """This instance took the leadership (or is the only one): the timers start from the database."""
+        if self.zalo is not None:
+            self.zalo.start_polling()  # one poller per Zalo token, like the timers: the leader's
         if self.scheduler is None or self.leading:
             return
         self.leading = True
@@ -128,6 +139,8 @@ class Runtime:
 
     async def follow(self) -> None:
         """The leadership is gone (or was never ours): no timer may fire here any more."""
+        if self.zalo is not None:
+            await self.zalo.stop_polling()
         if self.scheduler is None:
             return
         if self.leading:
@@ -166,6 +179,8 @@ class Runtime:
         await self.follow()
         if self.sms is not None:
             await self.sms.stop()
+        if self.zalo is not None:
+            await self.zalo.stop()
         if self.sender is not None:
             await self.sender.stop()
             await self._outbox_bot.session.close()

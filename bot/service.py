@@ -45,6 +45,7 @@ from bot.leadership import Leadership, Poller
 from bot.ops_server import Health, OpsServer, UpdateActivity, WebhookReceiver
 from bot.runtime import Runtime
 from bot.sms_webhook import SMS_WEBHOOK_PATH
+from bot.zalo_channel import ZALO_WEBHOOK_PATH
 from dispatcher.metrics import Metrics
 from models.engine import InstanceLocked, make_engine, make_sessionmaker, single_instance, sqlite_path_problem
 from models.leadership import LeaderLock
@@ -160,6 +161,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None, clock:
             webhook = (urlsplit(settings.telegram.webhook_url).path or "/", receiver) if receiver else None
             posts = {SMS_WEBHOOK_PATH: runtime.sms.handle} if runtime.sms is not None else None  # issue 15
             routes = runtime.answer_page.routes() if runtime.answer_page is not None else None  # issue 15
+            if runtime.zalo is not None and settings.zalo.mode == "webhook":
+                posts = {**(posts or {}), urlsplit(settings.zalo.webhook_url or "").path or ZALO_WEBHOOK_PATH:
+                         runtime.zalo.handle}
             server = OpsServer(host, port, health=health, metrics=metrics, clock=clock, webhook=webhook, posts=posts,
                                routes=routes)
             try:

@@ -77,9 +77,11 @@ async def usable(s: AsyncSession, req: BloodRequest, now: datetime, running: Col
     return tuple(out)
 
 
-async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: SmsConfig) -> OutboxMessage | None:
+async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: SmsConfig,
+                       zalo: bool = False) -> OutboxMessage | None:
     """Write ``row``'s call for the donor's next channel; the new row, or None when she has none left
-    (or SMS may not be spent on it: audited on the request). The caller commits."""
+    (or SMS may not be spent on it: audited on the request). ``zalo``: the Zalo channel runs (it is
+    free, no budget). The caller commits."""
     if row.kind != "call" or row.contact_id is None:
         return None
     contact = await s.get(RequestContact, row.contact_id)
@@ -94,10 +96,12 @@ async def next_channel(s: AsyncSession, row: OutboxMessage, now: datetime, sms: 
         col(DonorChannel.unreachable_at).is_(None), col(DonorChannel.channel).not_in(tried))
         .order_by(col(DonorChannel.rank), col(DonorChannel.id)))).all()
     for ch in channels:
-        if ch.channel != Channel.sms.value:  # Zalo has no sender yet (issue 15, later)
+        if ch.channel == Channel.zalo.value:
+            if not zalo:
+                continue
+        elif ch.channel != Channel.sms.value:
             continue
-        refused = await sms_allowed(s, req, now, sms)
-        if refused is not None:
+        elif (refused := await sms_allowed(s, req, now, sms)) is not None:
             audit(s, "system", "channel_refused", f"request:{req.id}",
                   f"donor:{contact.donor_id} sms: {refused}", at=now)
             continue

@@ -418,6 +418,39 @@ class SmsConfig(_Section):
                           max_in_flight=self.max_in_flight)
 
 
+class ZaloConfig(_Section):
+    """Zalo, the messenger nearly every Vietnamese adult has (DOMAIN.md §9): a club's bot on the Zalo Bot
+    Platform, off unless set up (README "Zalo"). Text only: a donor answers by keyword ("CO 12")."""
+
+    enabled: bool = False
+    token: SecretStr | None = None  # from Zalo Bot Creator; or REDRESERVE_ZALO__TOKEN
+    api_url: str = "https://bot-api.zaloplatforms.com"
+    # Updates by long polling getUpdates (no public address), or Zalo posting to webhook_url.
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    # Zalo sends it back in X-Bot-Api-Secret-Token on each post; its rule: 8 to 256 characters.
+    webhook_secret: SecretStr | None = None
+    # The platform's limits are not published as numbers: a cautious pace, its 429s are obeyed anyway.
+    per_second: float = Field(default=5.0, gt=0)
+    max_in_flight: int = Field(default=2, ge=1)
+    # How long a code to link a Zalo chat to a donor (from /me zalo or a lead) can be used, once.
+    link_code_hours: int = Field(default=24, ge=1, le=168)
+    # Shown to donors so they find the club's bot (its name in Zalo, or its zalo.me link).
+    bot_name: str = ""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not 8 <= len(v.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters (Zalo's rule for setWebhook)")
+        return v
+
+    def send_config(self) -> "SendConfig":
+        """The Zalo sender's pacing and retries, in the Telegram sender's terms (dispatcher.sender)."""
+        return SendConfig(global_per_second=self.per_second, per_chat_per_second=self.per_second,
+                          max_in_flight=self.max_in_flight)
+
+
 class RedisConfig(_Section):
     """Reserved, not used: the per-token budget and the per-user isolation live in PostgreSQL, which the
     instances need anyway (README "Running several instances": measured, no Redis needed)."""
@@ -441,6 +474,7 @@ class Settings(BaseSettings):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     sms: SmsConfig = Field(default_factory=SmsConfig)
+    zalo: ZaloConfig = Field(default_factory=ZaloConfig)
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> "Settings":
@@ -452,6 +486,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"[telegram] mode = \"webhook\" needs {', '.join(missing)}")
         if self.http.public_url and not (self.http.link_secret and self.http.listen):
             raise ValueError("[http] public_url needs [http] link_secret and [http] listen (the answer links)")
+        return self
+
+    @model_validator(mode="after")
+    def _zalo_complete(self) -> "Settings":
+        z = self.zalo
+        if z.enabled:
+            missing = [key for key, value in (("[zalo] token", z.token),) if not value]
+            if z.mode == "webhook":
+                missing += [key for key, value in (("[zalo] webhook_url", z.webhook_url),
+                                                   ("[zalo] webhook_secret", z.webhook_secret),
+                                                   ("[http] listen", self.http.listen)) if not value]
+            if missing:
+                raise ValueError(f"[zalo] enabled needs {', '.join(missing)}")
         return self
 
     @classmethod

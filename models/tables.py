@@ -229,3 +229,21 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(index=True)
     subject: str = ""  # e.g. "donor:12", "club:3"
     detail: str = ""
+
+
+class ChannelLinkCode(SQLModel, table=True):
+    """A one-time code that links a donor's chat on another channel (Zalo) to her record (issue 15).
+
+    Only its SHA-256 is kept: the code itself was shown once, to her or to her lead, and a copy of this
+    table cannot be used to link anyone. Single use (``used_at``), valid until ``expires_at``."""
+
+    __tablename__ = "channel_link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(unique=True)
+    donor_id: int = Field(foreign_key="donor.id", index=True)
+    channel: str  # Channel value
+    created_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # Telegram id
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None

@@ -3,7 +3,9 @@
 The real bot (same handlers, dispatcher and sender) polls the Bot API simulator on
 127.0.0.1 with Telegram's limits enforced, on a temporary SQLite database. A seeded
 roster of simulated donors answers the calls at the field's rates (DOMAIN.md §5),
-on a clock compressed by ``--speed``. Two hospitals post requests; donors who said
+on a clock compressed by ``--speed``. A few Rh− donors cannot reach Telegram (blocked on their
+mobile network, DOMAIN.md §9) and linked Zalo instead: their calls go on by the Zalo Bot API
+simulator and they answer there by keyword ("CO 1"). Two hospitals post requests; donors who said
 available travel, tap "on my way" and "I've arrived", and the nurse records their
 donations on the live board (arrives × passes screening, DOMAIN.md §5) until the
 donations cover the units; a few who cannot come after all say so ("I can't come after
@@ -30,7 +32,7 @@ from typing import TextIO
 
 import aiohttp
 from babel.numbers import format_decimal
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 from yarl import URL
 
 from bot.app import build_bot, build_dispatcher
@@ -54,6 +56,7 @@ from models.engine import create_schema, make_engine, make_sessionmaker
 from models.tables import Donor, DonorChannel
 from redreserve.botapi_sim import BotAPISimulator
 from redreserve.smsgw_sim import SmsGatewaySimulator
+from redreserve.zalo_sim import ZaloBotSimulator
 from ground.clock import VIETNAM, FrozenClock, as_utc
 from ground.config import Settings
 from ground.parsing import format_blood_type
@@ -71,6 +74,8 @@ FAR = timedelta(minutes=120)  # a donor this far who said yes anyway does not ma
 CLOSED = ("fulfilled", "cancelled", "expired", "exhausted")
 MAX_VIRTUAL = timedelta(hours=8)
 MAX_TURN = 0.25  # real seconds one turn may move virtual time on (bigger jumps burst answers into the pool)
+ZALO_DONORS = 2  # the Zalo persona: Rh− donors whose Telegram is blocked, reached on Zalo (issue 15)
+_ZALO_CALL = re.compile(r"\bCO (\d+)\b")  # a call's keyword instructions carry the request's code
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Pending:
     message_id: int
     data: str
     available: bool
+    zalo: str | None = None  # her Zalo chat, when the call reached her there: ``data`` is her reply
 
 
 @dataclass
@@ -116,7 +122,10 @@ class Demo:
     rng: random.Random
     lang: str = "vi"
     sim: BotAPISimulator = None
+    zalo: ZaloBotSimulator = None
     clock: FrozenClock = None
+    zalo_names: dict[str, str] = field(default_factory=dict)  # Zalo chat -> her name
+    zalo_read: int = 0  # Zalo messages already looked at
     answers: list[Pending] = field(default_factory=list)
     seen_calls: set[tuple[int, int]] = field(default_factory=set)
     names: dict[int, str] = field(default_factory=dict)
@@ -160,8 +169,31 @@ async def seed(sessionmaker, sim: BotAPISimulator, rng: random.Random, today: da
     demo.say(demo._("Rh− members not on Telegram, called by SMS: {n}.").format(n=len(off)))
 
 
+async def link_zalo(sessionmaker, demo: Demo) -> None:
+    """The Zalo persona: a few Rh− donors linked Zalo and agreed to calls there (README "Zalo"); their
+    Telegram is blocked on their network, so Telegram answers 403 and the call goes on to Zalo."""
+    async with sessionmaker() as s:
+        # O−: the first request asks for O−, so the persona is seen in every run
+        donors = (await s.exec(select(Donor).where(Donor.abo == "O", Donor.rh == "-",
+                                                   col(Donor.telegram_id).is_not(None))
+                               .order_by(col(Donor.id)).limit(ZALO_DONORS))).all()
+        for d in donors:
+            assert d.id is not None and d.telegram_id is not None  # rows read from the database
+            chat = f"zalo-{d.id}"
+            s.add(DonorChannel(donor_id=d.id, channel="zalo", address=chat, rank=1, consent_at=demo.clock(),
+                               consent_policy_version=d.consent_policy_version))
+            demo.sim.block(d.telegram_id)
+            demo.zalo.known.add(chat)  # she wrote to the club's Zalo bot when she linked it
+            demo.zalo_names[chat] = d.full_name
+        await s.commit()
+    if donors:
+        demo.say(demo._("Zalo: {names} cannot reach Telegram on their mobile network and linked Zalo instead.")
+                 .format(names=", ".join(demo.zalo_names.values())))
+
+
 def plan_answers(demo: Demo) -> None:
     """Each simulated donor who got a call decides, and answers after a realistic delay."""
+    plan_zalo_answers(demo)
     for call in demo.sim.sent(method="sendMessage", ok=True):
         markup = call.params.get("reply_markup") or {}
         buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
@@ -210,12 +242,30 @@ async def answer_sms_due(demo: Demo) -> None:
         else:
             await demo.gw.receive(phone, f"CO {rid}")
             demo.say(demo._("#{id} {name} replies by SMS: “CO {id}”").format(id=rid, name=name))
+def plan_zalo_answers(demo: Demo) -> None:
+    """The same decision for a call that reached her on Zalo; she answers by keyword."""
+    new, demo.zalo_read = demo.zalo.sent[demo.zalo_read:], len(demo.zalo.sent)
+    for msg in new:
+        found = _ZALO_CALL.search(msg.text or "")
+        if found is None or demo.rng.random() >= READS:
+            continue
+        available = demo.rng.random() < SAYS_AVAILABLE
+        if not available and demo.rng.random() >= DECLINES:
+            continue
+        delay = min(25.0, math.exp(demo.rng.gauss(math.log(4.0), 0.7)))
+        reply = f"{'CO' if available else 'KHONG'} {found.group(1)}"
+        demo.answers.append(Pending(demo.clock() + timedelta(minutes=delay), 0, 0, reply, available, msg.chat_id))
 
 
 async def press_due(demo: Demo) -> None:
     due = [a for a in demo.answers if a.at <= demo.clock()]
     demo.answers = [a for a in demo.answers if a.at > demo.clock()]
     for a in due:
+        if a.zalo is not None:
+            await demo.zalo.user_says(a.zalo, a.data)
+            demo.say(demo._("#{id} {name} replies on Zalo: “{text}”").format(
+                id=a.data.split()[1], name=demo.zalo_names.get(a.zalo, a.zalo), text=a.data))
+            continue
         demo.sim.push_callback(a.user_id, a.message_id, a.data)
         request_id, name = a.data.split(":")[1], demo.names.get(a.user_id, a.user_id)
         demo.say((demo._("#{id} {name} taps “Available — I'm coming”") if a.available
@@ -415,15 +465,19 @@ async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = s
         demo.gw = gw = SmsGatewaySimulator(signing_key="demo-signing-key")
         await gw.start()
         server = None
+        demo.zalo = zalo = ZaloBotSimulator(name="Bot CLB Hiến máu")
+        await zalo.start()
         try:
             await seed(sessionmaker, sim, rng, demo.clock().astimezone(VIETNAM).date(), demo)
+            await link_zalo(sessionmaker, demo)
             settings = Settings(telegram={"token": "100200300:DEMO", "api_base": sim.base_url},
                                 database={"url": url},
                                 sms={"enabled": True, "api_url": gw.base_url, "username": gw.username,
                                      "password": gw.password, "webhook_secret": "demo-signing-key",
                                      "unaccented": True, "per_second": 5},
                                 http={"listen": "127.0.0.1:0", "public_url": "https://rr.example.vn",
-                                      "link_secret": "demo-link-secret-0123456789"})
+                                      "link_secret": "demo-link-secret-0123456789"},
+                                zalo={"enabled": True, "token": zalo.token, "api_url": zalo.base_url})
             bot = build_bot(settings)
             dp = build_dispatcher(settings, sessionmaker, clock=demo.clock, rng=random.Random(seed_value),
                                   use_scheduler=False)
@@ -447,6 +501,7 @@ async def run_demo(*, speed: float = 300.0, seed_value: int = 7, out: TextIO = s
                 await server.stop()
             await gw.stop()
             await sim.stop()
+            await zalo.stop()
             await db.dispose()
     print(demo._("Demo succeeded: every request has enough units donated before its deadline.") if ok
           else demo._("The demo did NOT get every request enough units donated before its deadline (see above)."),

@@ -235,7 +235,8 @@ class TgUser:
 
 async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | None = None,
                     sms: dict[str, Any] | None = None, dispatch: dict[str, Any] | None = None,
-                    http: dict[str, Any] | None = None, **bot_settings: Any) -> BotEnv:
+                    http: dict[str, Any] | None = None, zalo: dict[str, Any] | None = None,
+                    **bot_settings: Any) -> BotEnv:
     sim = BotAPISimulator()
     await sim.start()
     settings = Settings(
@@ -249,6 +250,7 @@ async def start_bot(sessionmaker, db_url: str, *, database: dict[str, Any] | Non
                   **(dispatch or {})},
         sms={"per_second": 1000, **(sms or {})},  # off unless a test turns it on (tests/test_journey_sms.py)
         http=http or {},
+        zalo={"per_second": 1000, **(zalo or {})},  # off unless a test turns it on (tests/test_journey_zalo.py)
     )
     clock = FrozenClock(START)
     bot = build_bot(settings)

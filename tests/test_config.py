@@ -92,6 +92,8 @@ def test_a_margin_below_one_is_named_with_its_urgency(tmp_path, line):
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     assert "[dispatch.margin.planned]" in str(err.value) and "config.toml" in str(err.value)
+
+
 def test_answer_links_need_their_secret_and_the_server(tmp_path):
     """[http] public_url without link_secret (or without listen) would send links nobody can check."""
     cfg = tmp_path / "config.toml"
@@ -107,3 +109,15 @@ def test_answer_links_need_their_secret_and_the_server(tmp_path):
     cfg.write_text('[http]\npublic_url = "https://rr.example.vn/"\nlisten = "127.0.0.1:8080"\n'
                    'link_secret = "0123456789abcdef0123"\n')
     assert load_settings(cfg).http.public_url == "https://rr.example.vn"
+@pytest.mark.parametrize("zalo, says", [
+    ({"enabled": True}, "[zalo] enabled needs [zalo] token"),
+    ({"enabled": True, "token": "t", "mode": "webhook"},
+     "[zalo] enabled needs [zalo] webhook_url, [zalo] webhook_secret, [http] listen"),
+    ({"webhook_secret": "short"}, "[zalo.webhook_secret] Value error, must be 8 to 256 characters"),
+])
+def test_an_incomplete_zalo_section_says_what_is_missing(tmp_path, zalo, says):
+    path = tmp_path / "config.toml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, zalo=zalo)
+    assert says in str(err.value)

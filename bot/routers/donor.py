@@ -19,6 +19,7 @@ from bot.callbacks import BloodCb, DonorCb, ForgetCb
 from bot.commands import command_filter
 from bot.i18n import render
 from bot.inplace import edit_markup, edit_text
+from bot.routers.donor_zalo import show_zalo
 from bot.routing import RouterTemplate
 from bot.states import DonatedElsewhere, DonorEdit, Forget, Pause
 from bot.texts import escape, explain, fmt_date, fmt_sex, fmt_type, fmt_weight
@@ -52,7 +53,9 @@ async def donor_command(
     await state.clear()
     donor = await session.get(Donor, roles.donor_id)
     name = command.command.lower()
-    if name == "me":
+    if name == "me" and (command.args or "").strip().lower() == "zalo":
+        await show_zalo(message, session, donor, clock, settings)  # issue 15: link her Zalo chat
+    elif name == "me":
         await show_profile(message, session, donor, clock, settings)
     elif name == "pause":
         await ask_pause(message, state)
@@ -113,6 +116,8 @@ def profile_text(donor: Donor, clubs: list[str], clock: Clock, settings: Setting
         _("🔔 Reminder when you may give again: on") if donor.remind_eligible
         else _("🔕 Reminder when you may give again: off")
     )
+    if settings.zalo.enabled:  # issue 15: calls on Zalo too
+        lines.append(_("💬 Zalo: /me zalo to link it and get calls there too"))
     return "\n".join(lines)
 
 

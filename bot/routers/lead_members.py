@@ -11,7 +11,7 @@ from typing import Any
 
 from aiogram import F
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -33,6 +33,7 @@ from bot.routers.lead_common import (
     refuse,
     split_blood,
 )
+from bot.routers.donor_zalo import channels_line, lead_code_text
 from bot.routers.lead_roster import find_position, list_text
 from bot.states import MemberEdit
 from bot.texts import DEFERRAL_LABELS, escape, explain, fmt_date, fmt_sex, fmt_type, fmt_weight
@@ -135,8 +136,24 @@ async def member_action(query: CallbackQuery, callback_data: MemberCb, roles: Ro
 
 async def _open(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
     await query.answer()
-    await edit(query.message, card_text(donor, ctx.today, ctx.settings, await donor_facts(ctx.session, donor, ctx.today)),
-               card_markup(cb.club_id, donor.id, cb.back))
+    text = card_text(donor, ctx.today, ctx.settings, await donor_facts(ctx.session, donor, ctx.today))
+    markup = card_markup(cb.club_id, donor.id, cb.back)
+    if ctx.settings.zalo.enabled:  # issue 15: her channels, and a code to link her Zalo
+        text += "\n" + await channels_line(ctx.session, donor)
+        markup.inline_keyboard.insert(0, [InlineKeyboardButton(text=_("🔗 Zalo code"),
+                                                               callback_data=_member_cb(cb, "zalo").pack())])
+    await edit(query.message, text, markup)
+
+
+async def _zalo_code(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
+    if not ctx.settings.zalo.enabled:
+        await expired(query)
+        return
+    await query.answer()
+    builder = InlineKeyboardBuilder()
+    _back_to_card(builder, cb)
+    await edit(query.message, await lead_code_text(ctx.session, donor, query.from_user.id, ctx.clock, ctx.settings),
+               builder.as_markup())
 
 
 async def _back(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx) -> None:
@@ -397,5 +414,5 @@ async def _remove(query: CallbackQuery, cb: MemberCb, donor: Donor, ctx: LeadCtx
 _MEMBER_ACTIONS = {
     "open": _open, "back": _back, "edit": _choose_field, "field": _field, "blood": _set_blood,
     "sex": _set_sex, "never": _set_never, "status": _set_status, "defer": _defer, "deferdef": _defer_default,
-    "remove": _ask_remove, "remove_yes": _remove,
+    "remove": _ask_remove, "remove_yes": _remove, "zalo": _zalo_code,
 }
