@@ -76,8 +76,10 @@ def commands_for(roles, is_admin: bool) -> list[tuple[str, str]]:
     return list(menu.items())
 
 
-# In groups the bot serves a hospital's staff; everything else happens in private chats.
-GROUP = STAFF + ALWAYS
+# In groups the bot serves a hospital's staff; everything else happens in private chats, and so
+# does a subscription to the monthly report (it is sent to the person, not to the group).
+PRIVATE_ONLY = {"monthly"}
+GROUP = [(c, d) for c, d in STAFF if c not in PRIVATE_ONLY] + ALWAYS
 
 
 async def set_default_commands(bot: Bot, i18n: I18n) -> None:
