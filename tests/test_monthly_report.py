@@ -5,8 +5,7 @@ the figures are those /stats MM/YYYY shows for the same month."""
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -19,13 +18,9 @@ from models.dispatch_tables import OutboxMessage
 from models.tables import AuditLog, TelegramUser
 from tests.harness import start_bot, stop_bot
 from tests.test_journey_stats import club_with_history, hospital_with_history, staff_of
+from tests.test_reminders import local, run_at
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 FIRST = date(2026, 12, 1)
-
-
-def local(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=VIETNAM).astimezone(timezone.utc)
 
 
 @pytest.fixture
@@ -33,13 +28,6 @@ async def env(db_sessionmaker, db_url):
     env = await start_bot(db_sessionmaker, db_url)
     yield env
     await stop_bot(env)
-
-
-async def run_at(env, when: datetime):
-    env.clock.now = when
-    nxt = await env.reminders.run_due()
-    await env.drain()
-    return nxt
 
 
 def reports(env, user) -> tuple[list, list[str], list]:
